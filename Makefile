@@ -1,0 +1,36 @@
+# Every target sets up .venv first (Python 3.10 + locked dependencies) when
+# needed, so `make run` and `make test` work on a fresh clone.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup run test bench lock clean
+
+help:
+	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
+	@echo "make test   run the test suite (sets up .venv first)"
+	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
+	@echo "make bench  time this pipeline against the official TFX taxi template"
+	@echo "make lock   re-resolve python_requirements.txt into requirements.lock"
+	@echo "make clean  delete local pipeline outputs (tfx_output/)"
+
+setup: $(STAMP)
+
+$(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh
+	@scripts/setup_venv.sh
+
+run: setup
+	$(PY) local_runner.py
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/compare_with_template.py
+
+lock:
+	scripts/lock.sh
+
+clean:
+	rm -rf tfx_output

@@ -1,0 +1,177 @@
+"""Runs the whole pipeline on this machine: Beam DirectRunner, SQLite metadata,
+local files.
+
+    make run                      # or: .venv/bin/python local_runner.py
+    TRAIN_NUM_STEPS=200 make run  # any setting of pipeline/configs.py
+
+Everything a run writes goes under LOCAL_OUTPUT_DIR (default tfx_output/):
+artifacts in pipelines/<name>/, the metadata store in metadata/<name>/, blessed
+models in serving_model/<name>/<version>/. Prints one line per component and a
+summary; exits non-zero when a component fails.
+"""
+import argparse
+import logging
+import os
+import sys
+import time
+import traceback
+from typing import List, Optional
+
+import warnings
+
+# Before TensorFlow and the Google client libraries load: keep their start-up
+# notices (C++ logs, Python-version FutureWarnings) out of the output.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+if '--verbose' not in sys.argv:
+  warnings.filterwarnings('ignore', category=FutureWarning)
+
+from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
+
+try:
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+except ConfigError as error:
+  sys.exit(f'configuration error: {error}')
+
+from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+
+from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+
+PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
+                             configs.PIPELINE_NAME)
+METADATA_PATH = os.path.join(configs.LOCAL_OUTPUT_DIR, 'metadata',
+                             configs.PIPELINE_NAME, 'metadata.db')
+SERVING_MODEL_DIR = os.path.join(configs.LOCAL_OUTPUT_DIR, 'serving_model',
+                                 configs.PIPELINE_NAME)
+
+# Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
+# argument list makes every Beam component build an sdist of TFX first, to
+# ship to remote workers, which costs seconds and is useless locally.)
+BEAM_PIPELINE_ARGS: List[str] = []
+
+
+class _ProgressPrinter(logging.Handler):
+  """Prints one line per component from the local runner's log records."""
+
+  def __init__(self, component_ids: List[str]):
+    super().__init__(level=logging.INFO)
+    self._total = len(component_ids)
+    self._done = 0
+    self._started = {}
+    self._cached = False
+    self.current: Optional[str] = None
+
+  def emit(self, record: logging.LogRecord) -> None:
+    if record.msg == 'Component %s is running.':
+      self.current = record.args[0]
+      self._started[self.current] = time.monotonic()
+      self._cached = False
+    elif record.msg == 'A cached execution %d is used.':
+      self._cached = True
+    elif record.msg == 'Component %s is finished.':
+      self.line(record.args[0], 'cached' if self._cached else 'done')
+      self.current = None
+
+  def line(self, component_id: str, outcome: str) -> None:
+    seconds = time.monotonic() - self._started.get(component_id,
+                                                   time.monotonic())
+    self._done += 1
+    print(f'[{self._done}/{self._total}] {component_id:<28} '
+          f'{outcome:<7}{seconds:6.1f} s', flush=True)
+
+
+def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
+  lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
+  m = summary.metrics
+  if m:
+    accuracy = m.get(pipeline_factory.ACCURACY_METRIC)
+    extras = ', '.join(f'{name} {m[key]:.3f}' for name, key in (
+        ('AUC', 'auc'), ('precision', 'precision'), ('recall', 'recall'))
+                       if key in m)
+    lines.append(
+        f'Accuracy {accuracy:.3f} on {m.get("example_count", 0):.0f} eval '
+        f'examples (threshold {configs.EVAL_ACCURACY_THRESHOLD}); {extras}.')
+    base = summary.baseline_metrics.get(pipeline_factory.ACCURACY_METRIC)
+    if base is not None:
+      lines.append(f'Baseline (last blessed model) accuracy {base:.3f}; '
+                   f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}.')
+    else:
+      lines.append('No baseline: no model has been blessed before.')
+  if summary.blessed:
+    lines.append('Blessed: the model passed every threshold.')
+  elif summary.blessed is False:
+    lines.append('NOT blessed: ' + '; '.join(summary.blessing_failures or
+                                             ['see the Evaluator output']))
+  if summary.pushed_to:
+    lines.append(f'Pushed model: {summary.pushed_to}')
+  else:
+    lines.append('No model pushed; the served model is unchanged '
+                 f'(serving folder: {SERVING_MODEL_DIR}).')
+  return lines
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--verbose', action='store_true',
+                      help='show TFX, Beam and TensorFlow logs')
+  args = parser.parse_args(argv)
+
+  absl_logging.set_verbosity(absl_logging.INFO)
+  shown = logging.INFO if args.verbose else logging.ERROR
+  for handler in logging.getLogger().handlers:
+    handler.setLevel(shown)
+  for name in ('apache_beam', 'tensorflow'):
+    logging.getLogger(name).setLevel(shown)
+  progress = _ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
+  logging.getLogger('absl').addHandler(progress)
+
+  # Dotted user-code paths (models.*) must import in every Beam worker too.
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)
+  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+      METADATA_PATH)
+  pipeline = pipeline_factory.create_pipeline(
+      pipeline_name=configs.PIPELINE_NAME,
+      pipeline_root=PIPELINE_ROOT,
+      data_path=configs.DATA_PATH,
+      serving_model_dir=SERVING_MODEL_DIR,
+      train_steps=configs.TRAIN_NUM_STEPS,
+      eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
+      batch_size=configs.TRAIN_BATCH_SIZE,
+      seed=configs.RANDOM_SEED,
+      eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
+      eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      metadata_connection_config=connection,
+      beam_pipeline_args=BEAM_PIPELINE_ARGS)
+
+  print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
+        f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
+  start = time.monotonic()
+  try:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  except Exception as error:  # pylint: disable=broad-except
+    if progress.current:
+      progress.line(progress.current, 'FAILED')
+    if args.verbose:
+      traceback.print_exc()
+    root = error
+    while root.__cause__ or root.__context__:
+      root = root.__cause__ or root.__context__
+    print(f'\nPipeline failed in {progress.current or "set-up"}: '
+          f'{type(error).__name__}: {error}', file=sys.stderr)
+    if root is not error:
+      print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
+    print('Run again with --verbose for the full logs.', file=sys.stderr)
+    return 1
+  finally:
+    logging.getLogger('absl').removeHandler(progress)
+
+  summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
+  print()
+  print('\n'.join(_describe(summary, time.monotonic() - start)))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,153 @@
+"""What happened in a pipeline run, read back from the ML Metadata store.
+
+Used by local_runner.py for the end-of-run summary and by the tests to check
+that every component ran. Reads only; never writes to the store.
+"""
+import dataclasses
+from typing import Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import pipeline as pipeline_factory
+
+_STATE_NAMES = {
+    v: k for k, v in metadata_store_pb2.Execution.State.items()
+}
+
+
+@dataclasses.dataclass
+class ComponentRun:
+  """One component's execution in a run."""
+  component_id: str
+  state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
+  seconds: Optional[float]
+  outputs: Dict[str, List[str]]  # output key -> artifact URIs
+
+
+@dataclasses.dataclass
+class RunSummary:
+  """The outcome of a pipeline run."""
+  run_id: str
+  components: Dict[str, ComponentRun]
+  metrics: Dict[str, float]  # candidate model, overall slice
+  baseline_metrics: Dict[str, float]  # baseline model; empty without one
+  blessed: Optional[bool]  # None when the Evaluator did not run
+  blessing_failures: List[str]  # why not blessed, in words
+  pushed_to: Optional[str]  # the pushed model's folder, if pushed
+
+
+def _node_id(store, execution_id: int, pipeline_name: str) -> Optional[str]:
+  for context in store.get_contexts_by_execution(execution_id):
+    prefix = pipeline_name + '.'
+    if context.name.startswith(prefix):
+      return context.name[len(prefix):]
+  return None
+
+
+def latest_run_id(store: metadata_store.MetadataStore,
+                  pipeline_name: str) -> Optional[str]:
+  """The id of the newest run of `pipeline_name` in the store, if any."""
+  pipeline_context = store.get_context_by_type_and_name('pipeline',
+                                                        pipeline_name)
+  if pipeline_context is None:
+    return None
+  runs = [c for c in store.get_children_contexts_by_context(
+      pipeline_context.id) if c.type == 'pipeline_run'] or [
+          c for c in store.get_contexts_by_type('pipeline_run')]
+  if not runs:
+    return None
+  return max(runs, key=lambda c: (c.create_time_since_epoch, c.id)).name
+
+
+def component_runs(store: metadata_store.MetadataStore, pipeline_name: str,
+                   run_id: str) -> Dict[str, ComponentRun]:
+  """Every component execution of run `run_id`, keyed by component id."""
+  run_context = store.get_context_by_type_and_name('pipeline_run', run_id)
+  if run_context is None:
+    raise ValueError(f'no run {run_id!r} in the metadata store')
+  runs = {}
+  executions = store.get_executions_by_context(run_context.id)
+  events = store.get_events_by_execution_ids([e.id for e in executions])
+  artifact_ids = {e.artifact_id for e in events}
+  artifacts = {a.id: a for a in store.get_artifacts_by_id(list(artifact_ids))}
+  for execution in executions:
+    node = _node_id(store, execution.id, pipeline_name)
+    if node is None:
+      continue
+    outputs: Dict[str, List[str]] = {}
+    for event in events:
+      if (event.execution_id == execution.id and
+          event.type == metadata_store_pb2.Event.OUTPUT):
+        key = event.path.steps[0].key if event.path.steps else ''
+        outputs.setdefault(key, []).append(artifacts[event.artifact_id].uri)
+    seconds = None
+    if execution.last_update_time_since_epoch:
+      seconds = (execution.last_update_time_since_epoch -
+                 execution.create_time_since_epoch) / 1000
+    runs[node] = ComponentRun(
+        component_id=node,
+        state=_STATE_NAMES.get(execution.last_known_state, 'UNKNOWN'),
+        seconds=seconds,
+        outputs=outputs)
+  return runs
+
+
+def _overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+  """model name ('candidate'/'baseline') -> metric name -> value."""
+  by_model: Dict[str, Dict[str, float]] = {}
+  for slice_metrics in tfma.load_metrics(evaluation_uri):
+    if slice_metrics.slice_key.single_slice_keys:
+      continue  # only the overall slice
+    for kv in slice_metrics.metric_keys_and_values:
+      if kv.key.is_diff:
+        continue
+      if not kv.value.HasField('double_value'):
+        continue
+      model = kv.key.model_name or 'candidate'
+      by_model.setdefault(model, {})[kv.key.name] = kv.value.double_value.value
+  return by_model
+
+
+def _failures(evaluation_uri: str) -> List[str]:
+  result = tfma.load_validation_result(evaluation_uri)
+  reasons = []
+  for failure in result.metric_validations_per_slice:
+    for f in failure.failures:
+      reasons.append(f'{f.metric_key.name}: {f.message}'.strip())
+  if result.missing_thresholds:
+    reasons.append('thresholds could not be checked: '
+                   f'{len(result.missing_thresholds)} metric(s) missing')
+  return reasons
+
+
+def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
+              pipeline_name: str,
+              run_id: Optional[str] = None) -> RunSummary:
+  """Summarizes run `run_id` (default: the newest run) of `pipeline_name`."""
+  store = metadata_store.MetadataStore(connection_config)
+  run_id = run_id or latest_run_id(store, pipeline_name)
+  if run_id is None:
+    raise ValueError(f'no run of pipeline {pipeline_name!r} in the store')
+  runs = component_runs(store, pipeline_name, run_id)
+
+  metrics, baseline, blessed, failures, pushed_to = {}, {}, None, [], None
+  evaluator = runs.get(pipeline_factory.EVALUATOR)
+  if evaluator and evaluator.state in ('COMPLETE', 'CACHED'):
+    evaluation_uri = evaluator.outputs['evaluation'][0]
+    by_model = _overall_metrics(evaluation_uri)
+    metrics = by_model.get('candidate', {})
+    baseline = by_model.get('baseline', {})
+    blessing = store.get_artifacts_by_uri(evaluator.outputs['blessing'][0])
+    blessed = bool(blessing and
+                   blessing[-1].custom_properties['blessed'].int_value)
+    if not blessed:
+      failures = _failures(evaluation_uri)
+  pusher = runs.get(pipeline_factory.PUSHER)
+  if pusher and pusher.state in ('COMPLETE', 'CACHED'):
+    pushed = store.get_artifacts_by_uri(pusher.outputs['pushed_model'][0])
+    if pushed and pushed[-1].custom_properties['pushed'].int_value:
+      pushed_to = pushed[-1].custom_properties['pushed_destination'].string_value
+  return RunSummary(run_id, runs, metrics, baseline, blessed, failures,
+                    pushed_to)
