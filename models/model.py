@@ -20,10 +20,13 @@ from models import features
 _LABEL = features.transformed_name(features.LABEL_KEY)
 _HIDDEN_UNITS = (64, 32)
 _LEARNING_RATE = 1e-3
+_DROPOUT = 0.3
+_EMBEDDING_L2 = 1e-2
+_MAX_EMBEDDING_DIM = 8
 
 
 def _embedding_dim(num_buckets: int) -> int:
-  return int(min(16, max(2, round(1.6 * num_buckets**0.56))))
+  return int(min(_MAX_EMBEDDING_DIM, max(2, round(1.6 * num_buckets**0.56))))
 
 
 def feature_buckets(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
@@ -59,14 +62,16 @@ def build_model(buckets: Mapping[str, int], seed: int) -> keras.Model:
     if num_buckets:
       inputs[name] = keras.Input(shape=(), name=name, dtype=tf.int64)
       embedded = keras.layers.Embedding(
-          num_buckets, _embedding_dim(num_buckets), name=f'{name}_embedding')(
-              inputs[name])
+          num_buckets, _embedding_dim(num_buckets),
+          embeddings_regularizer=keras.regularizers.l2(_EMBEDDING_L2),
+          name=f'{name}_embedding')(inputs[name])
       encoded.append(embedded)
     else:
       inputs[name] = keras.Input(shape=(), name=name, dtype=tf.float32)
       encoded.append(keras.layers.Reshape((1,))(inputs[name]))
   x = keras.layers.Concatenate()(encoded)
   for units in _HIDDEN_UNITS:
+    x = keras.layers.Dropout(_DROPOUT, seed=seed)(x)
     x = keras.layers.Dense(units, activation='relu')(x)
   output = keras.layers.Dense(1, activation='sigmoid', name='probability')(x)
   model = keras.Model(inputs=inputs, outputs=output)

@@ -72,6 +72,9 @@ def create_eval_config(accuracy_threshold: float,
               preprocessing_function_names=[])
       ],
       slicing_specs=[tfma.SlicingSpec()],
+      # Only the metrics below: the model's own compiled Keras metrics would
+      # be reported under clashing names ('auc', 'accuracy').
+      options=tfma.Options(include_default_metrics={'value': False}),
       metrics_specs=[
           tfma.MetricsSpec(metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),

@@ -110,12 +110,30 @@ def _overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   return by_model
 
 
+def _describe_failure(failure) -> str:
+  """One failed threshold in words, e.g. 'binary_accuracy 0.829 < 0.85'."""
+  name = failure.metric_key.name
+  value = failure.metric_value.double_value.value
+  threshold = failure.metric_threshold
+  if failure.metric_key.is_diff:
+    allowed = threshold.change_threshold.absolute.value
+    return (f'{name} is {-value:.4f} below the baseline model\'s '
+            f'(allowed: {-allowed:.4f})')
+  bounds = threshold.value_threshold
+  if bounds.HasField('lower_bound') and value < bounds.lower_bound.value:
+    return (f'{name} {value:.4f} is below the threshold '
+            f'{bounds.lower_bound.value}')
+  if bounds.HasField('upper_bound') and value > bounds.upper_bound.value:
+    return (f'{name} {value:.4f} is above the limit '
+            f'{bounds.upper_bound.value}')
+  return f'{name} {value:.4f} failed {failure.message or "its threshold"}'
+
+
 def _failures(evaluation_uri: str) -> List[str]:
   result = tfma.load_validation_result(evaluation_uri)
-  reasons = []
-  for failure in result.metric_validations_per_slice:
-    for f in failure.failures:
-      reasons.append(f'{f.metric_key.name}: {f.message}'.strip())
+  reasons = [_describe_failure(f)
+             for per_slice in result.metric_validations_per_slice
+             for f in per_slice.failures]
   if result.missing_thresholds:
     reasons.append('thresholds could not be checked: '
                    f'{len(result.missing_thresholds)} metric(s) missing')

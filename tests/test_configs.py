@@ -1,0 +1,97 @@
+"""pipeline/configs.py: defaults, typed environment overrides and validation."""
+import importlib
+
+import pytest
+
+from pipeline import configs
+from pipeline import settings
+from pipeline.settings import ConfigError
+
+_ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
+                 'TRAIN_NUM_STEPS', 'TRAINER_EVAL_NUM_STEPS',
+                 'TRAIN_BATCH_SIZE', 'RANDOM_SEED', 'EVAL_ACCURACY_THRESHOLD',
+                 'EVAL_BASELINE_TOLERANCE', 'GOOGLE_CLOUD_PROJECT',
+                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME')
+
+
+@pytest.fixture
+def load_configs(monkeypatch):
+  """Reloads configs.py with the given environment; restores it afterwards."""
+  for name in _ALL_SETTINGS:
+    monkeypatch.delenv(name, raising=False)
+
+  def load(**env):
+    for name, value in env.items():
+      monkeypatch.setenv(name, value)
+    return importlib.reload(configs)
+
+  yield load
+  monkeypatch.undo()
+  importlib.reload(configs)
+
+
+def test_defaults_without_any_environment(load_configs):
+  c = load_configs()
+  assert c.PIPELINE_NAME == 'taxi-tips'
+  assert c.GOOGLE_CLOUD_PROJECT == ''
+  assert c.GCS_BUCKET_NAME == ''  # no project, no bucket
+  assert c.GOOGLE_CLOUD_REGION == 'europe-west3'
+  assert c.GOOGLE_CLOUD_ZONE == 'europe-west3-a'
+  # The gate must sit above always answering the majority class (0.777).
+  assert 0.777 < c.EVAL_ACCURACY_THRESHOLD <= 1
+
+
+def test_overrides_are_typed(load_configs):
+  c = load_configs(TRAIN_NUM_STEPS='250', EVAL_ACCURACY_THRESHOLD='0.9',
+                   PIPELINE_NAME='road-incidents-2')
+  assert c.TRAIN_NUM_STEPS == 250 and isinstance(c.TRAIN_NUM_STEPS, int)
+  assert c.EVAL_ACCURACY_THRESHOLD == 0.9
+  assert c.PIPELINE_NAME == 'road-incidents-2'
+
+
+def test_bucket_is_derived_from_project_and_pipeline_name(load_configs):
+  c = load_configs(GOOGLE_CLOUD_PROJECT='vegvesen-ml-42',
+                   PIPELINE_NAME='traffic')
+  assert c.GCS_BUCKET_NAME == 'vegvesen-ml-42-traffic'
+  c = load_configs(GOOGLE_CLOUD_PROJECT='vegvesen-ml-42',
+                   GCS_BUCKET_NAME='my-own-bucket')
+  assert c.GCS_BUCKET_NAME == 'my-own-bucket'
+
+
+@pytest.mark.parametrize('env, message', [
+    ({'PIPELINE_NAME': 'Taxi_Tips'}, "PIPELINE_NAME='Taxi_Tips' is invalid"),
+    ({'PIPELINE_NAME': '-taxi'}, 'Kubeflow Pipelines v2 rule'),
+    ({'PIPELINE_NAME': 'a' * 129}, 'PIPELINE_NAME='),
+    ({'TRAIN_NUM_STEPS': '0'}, 'TRAIN_NUM_STEPS=0 must be greater than 0'),
+    ({'TRAIN_NUM_STEPS': 'many'}, "TRAIN_NUM_STEPS='many' is not an integer"),
+    ({'TRAINER_EVAL_NUM_STEPS': '-5'}, 'TRAINER_EVAL_NUM_STEPS=-5 must be'),
+    ({'EVAL_ACCURACY_THRESHOLD': '1.5'},
+     'EVAL_ACCURACY_THRESHOLD=1.5 must lie between 0 and 1'),
+    ({'EVAL_ACCURACY_THRESHOLD': 'high'}, 'is not a number'),
+    ({'EVAL_BASELINE_TOLERANCE': '-0.1'}, 'EVAL_BASELINE_TOLERANCE=-0.1'),
+    ({'GOOGLE_CLOUD_PROJECT': 'My Project'}, 'GOOGLE_CLOUD_PROJECT='),
+    ({'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
+     "GOOGLE_CLOUD_ZONE='us-central1-a' is not in GOOGLE_CLOUD_REGION"),
+])
+def test_bad_values_name_the_setting(load_configs, env, message):
+  with pytest.raises(ConfigError) as error:
+    load_configs(**env)
+  assert message in str(error.value)
+
+
+def test_boolean_settings(monkeypatch):
+  for raw, expected in (('true', True), ('1', True), ('No', False),
+                        ('off', False)):
+    monkeypatch.setenv('SOME_SWITCH', raw)
+    assert settings.setting('SOME_SWITCH', False) is expected
+  monkeypatch.setenv('SOME_SWITCH', 'maybe')
+  with pytest.raises(ConfigError, match="SOME_SWITCH='maybe' is not a boolean"):
+    settings.setting('SOME_SWITCH', True)
+
+
+def test_pipeline_name_follows_the_kubeflow_v2_rule(load_configs):
+  for good in ('a', 'taxi-tips', '0-starts-with-digit', 'x' * 128):
+    assert load_configs(PIPELINE_NAME=good).PIPELINE_NAME == good
+  for bad in ('UPPER', 'under_score', 'dot.name', ' space', 'x' * 129):
+    with pytest.raises(ConfigError, match='PIPELINE_NAME'):
+      load_configs(PIPELINE_NAME=bad)

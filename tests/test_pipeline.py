@@ -1,0 +1,104 @@
+"""pipeline/pipeline.py: the assembled DAG, without running it."""
+import json
+
+import pytest
+from tfx import v1 as tfx
+
+from models import features
+from pipeline import code_version
+from pipeline import pipeline as factory
+
+
+def _create(tmp_path, **overrides):
+  args = dict(
+      pipeline_name='structure-test',
+      pipeline_root=str(tmp_path / 'root'),
+      data_path=str(tmp_path / 'data'),
+      serving_model_dir=str(tmp_path / 'serving'),
+      train_steps=123,
+      eval_steps=7,
+      batch_size=32,
+      seed=5,
+      eval_accuracy_threshold=0.81,
+      eval_baseline_tolerance=0.02)
+  args.update(overrides)
+  return factory.create_pipeline(**args)
+
+
+@pytest.fixture
+def components(tmp_path):
+  return {c.id: c for c in _create(tmp_path).components}
+
+
+def test_all_components_with_stable_ids(tmp_path):
+  pipeline = _create(tmp_path)
+  ids = [c.id for c in pipeline.components]
+  assert sorted(ids) == sorted(factory.COMPONENT_IDS)
+  assert len(set(ids)) == len(ids) == 9
+  assert pipeline.enable_cache
+
+
+def test_dependencies(components):
+  upstream = {cid: sorted(n.id for n in c.upstream_nodes)
+              for cid, c in components.items()}
+  assert upstream == {
+      'CsvExampleGen': [],
+      'StatisticsGen': ['CsvExampleGen'],
+      'SchemaGen': ['StatisticsGen'],
+      'ExampleValidator': ['SchemaGen', 'StatisticsGen'],
+      'Transform': ['CsvExampleGen', 'SchemaGen'],
+      'Trainer': ['SchemaGen', 'Transform'],
+      'LatestBlessedModelResolver': [],
+      'Evaluator': ['CsvExampleGen', 'LatestBlessedModelResolver', 'Trainer'],
+      'Pusher': ['Evaluator', 'Trainer'],
+  }
+
+
+def test_settings_reach_the_components(components):
+  trainer = components['Trainer'].exec_properties
+  assert json.loads(trainer['train_args'])['num_steps'] == 123
+  assert json.loads(trainer['eval_args'])['num_steps'] == 7
+  custom = json.loads(trainer['custom_config'])
+  assert (custom['batch_size'], custom['seed']) == (32, 5)
+  assert trainer['run_fn'] == 'models.model.run_fn'
+  transform = components['Transform'].exec_properties
+  assert transform['preprocessing_fn'] == (
+      'models.preprocessing.preprocessing_fn')
+  pusher = json.loads(components['Pusher'].exec_properties['push_destination'])
+  assert pusher['filesystem']['base_directory'].endswith('serving')
+
+
+def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
+  config = json.loads(components['Evaluator'].exec_properties['eval_config'])
+  assert config['model_specs'][0]['label_key'] == features.LABEL_KEY
+  metrics = {m['class_name']: m for m in config['metrics_specs'][0]['metrics']}
+  assert {'BinaryAccuracy', 'AUC', 'Precision', 'Recall'} <= set(metrics)
+  threshold = metrics['BinaryAccuracy']['threshold']
+  assert threshold['value_threshold']['lower_bound'] == 0.81
+  assert threshold['change_threshold']['absolute'] == -0.02
+  assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
+
+
+def test_code_fingerprints_follow_the_source(tmp_path, monkeypatch):
+  package = tmp_path / 'fingerprint_pkg'
+  package.mkdir()
+  (package / '__init__.py').write_text('')
+  (package / 'a.py').write_text('X = 1\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  before = code_version.source_fingerprint(['fingerprint_pkg.a'])
+  assert before == code_version.source_fingerprint(['fingerprint_pkg.a'])
+  (package / 'a.py').write_text('X = 2\n')
+  assert code_version.source_fingerprint(['fingerprint_pkg.a']) != before
+  with pytest.raises(ValueError, match='no_such_module'):
+    code_version.source_fingerprint(['no_such_module'])
+
+
+def test_transform_and_trainer_carry_their_own_code_version(components):
+  transform = json.loads(components['Transform'].exec_properties[
+      'custom_config'])['code_version']
+  trainer = json.loads(components['Trainer'].exec_properties[
+      'custom_config'])['code_version']
+  assert transform == code_version.source_fingerprint(
+      factory.PREPROCESSING_MODULES)
+  assert trainer == code_version.source_fingerprint(factory.TRAINING_MODULES)
+  assert transform != trainer
