@@ -19,6 +19,7 @@ from pipeline.infra import errors
 
 CREATED = 'created'
 ENABLED = 'enabled'
+GRANTED = 'granted'
 PRESENT = 'already present'
 UPDATED = 'updated'
 DELETED = 'deleted'
