@@ -160,9 +160,7 @@ def main(argv: Optional[List[str]] = None,
     try:
       apply(target, steps, clients, out=out, ask=ask)
     finally:
-      kubectl = getattr(clients, '_kubectl', None)
-      if hasattr(kubectl, 'close'):
-        kubectl.close()
+      clients.close()
   except (errors.InfraError, ConfigError) as exc:
     print(f'error: {exc}', file=sys.stderr)
     return 1

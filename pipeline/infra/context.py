@@ -157,6 +157,11 @@ class Clients:
       self._kubectl = kfp_install.Kubectl()
     return self._kubectl
 
+  def close(self) -> None:
+    """Deletes kubectl's temporary kubeconfig, if one was written."""
+    if hasattr(self._kubectl, 'close'):
+      self._kubectl.close()
+
 
 class Cloud:
   """The target, its clients, and a record of what each step did."""
