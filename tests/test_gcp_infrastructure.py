@@ -8,6 +8,7 @@ commands.
 """
 import importlib
 import json
+import os
 
 import pytest
 from google.auth import exceptions as auth_exceptions
@@ -458,6 +459,22 @@ def test_upgrades_an_older_kfp():
   cloud, _, _ = make_cloud([ok(CLUSTER)], kubectl=kubectl)
   kfp_install.KfpInstall(cloud).apply()
   assert cloud.results == [('Kubeflow Pipelines 2.3.0', UPDATED)]
+
+
+def test_kubectl_uses_a_private_kubeconfig(tmp_path):
+  fake = tmp_path / 'kubectl'
+  fake.write_text('#!/bin/sh\necho "$@"\n')
+  fake.chmod(0o755)
+  kubectl = kfp_install.Kubectl(binary=str(fake))
+  kubectl.configure(CLUSTER, 'tok')
+  path = kubectl.kubeconfig
+  try:
+    assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    result = kubectl.run(['get', 'pods'])
+    assert result == kfp_install.Result(0, f'--kubeconfig {path} get pods', '')
+  finally:
+    kubectl.close()
+  assert not os.path.exists(path)
 
 
 def test_missing_kubectl_says_how_to_install_it(monkeypatch):

@@ -187,3 +187,21 @@ def test_delete_bucket_needs_the_typed_name(client, target):
   results = _run([infra_storage.DeleteBucket], target, client,
                  ask=lambda p: pytest.fail('asked for an absent bucket'))
   assert results == {f'bucket gs://{target.bucket}': ABSENT}
+
+
+def test_bucket_role_for_the_pipeline_account_is_granted_once(client, target):
+  """The emulator stores (does not enforce) bucket IAM policies."""
+  from pipeline.infra import iam  # pylint: disable=g-import-not-at-top
+  _run([infra_storage.Bucket], target, client)
+  member = f'serviceAccount:{target.service_account_email}'
+  cloud = Cloud(target, Clients(PROJECT, storage_client=client,
+                                credentials_factory=_no_credentials),
+                out=lambda line: None)
+
+  iam.Roles(cloud)._bucket()  # pylint: disable=protected-access
+  iam.Roles(cloud)._bucket()  # pylint: disable=protected-access
+
+  policy = client.bucket(target.bucket).get_iam_policy(
+      requested_policy_version=3)
+  assert member in policy[iam.BUCKET_ROLE]
+  assert [status for _, status in cloud.results] == ['granted', PRESENT]
