@@ -176,6 +176,12 @@ def test_delete_bucket_needs_the_typed_name(client, target):
 
   with pytest.raises(errors.InfraError, match='did not match'):
     _run([infra_storage.DeleteBucket], target, client, ask=lambda _: 'yes')
+
+  def no_terminal(prompt):
+    raise EOFError
+
+  with pytest.raises(errors.InfraError, match='did not match'):
+    _run([infra_storage.DeleteBucket], target, client, ask=no_terminal)
   assert client.lookup_bucket(target.bucket) is not None
 
   prompts = []

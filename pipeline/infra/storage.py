@@ -190,8 +190,11 @@ class DeleteBucket:
       return
     count = sum(1 for _ in cloud.storage_call(
         lambda: list(client.list_blobs(name)), f'list gs://{name}', _ROLE))
-    answer = self.ask(f'Type the bucket name ({name}) to delete it and its '
-                      f'{count} objects for good: ')
+    try:
+      answer = self.ask(f'Type the bucket name ({name}) to delete it and its '
+                        f'{count} objects for good: ')
+    except EOFError:  # No terminal to type into: keep the bucket.
+      answer = ''
     if answer.strip() != name:
       raise errors.InfraError(
           f'Bucket gs://{name} kept: the typed name did not match.')
