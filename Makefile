@@ -14,6 +14,8 @@ help:
 	@echo "make bench  time this pipeline against the official TFX taxi template"
 	@echo "make lock   re-resolve python_requirements.txt into requirements.lock"
 	@echo "make clean  delete local pipeline outputs (tfx_output/)"
+	@echo "make infra-plan  print what make infra would create on Google Cloud"
+	@echo "make infra  create the Google Cloud infrastructure (docs/cloud_setup.md)"
 
 setup: $(STAMP)
 
@@ -34,3 +36,11 @@ lock:
 
 clean:
 	rm -rf tfx_output
+
+.PHONY: infra infra-plan
+
+infra-plan: setup
+	$(PY) -m pipeline.gcp_infrastructure --dry-run
+
+infra: setup
+	$(PY) -m pipeline.gcp_infrastructure

@@ -72,3 +72,37 @@ if not GOOGLE_CLOUD_ZONE.startswith(GOOGLE_CLOUD_REGION + '-'):
   raise ConfigError(
       f'GOOGLE_CLOUD_ZONE={GOOGLE_CLOUD_ZONE!r} is not in '
       f'GOOGLE_CLOUD_REGION={GOOGLE_CLOUD_REGION!r}.')
+
+# --- Cloud infrastructure (pipeline/gcp_infrastructure.py) -------------------
+# Read by `python -m pipeline.gcp_infrastructure`; see docs/cloud_setup.md.
+# VPC network for the cluster and Dataflow workers: reused if it exists, else
+# created in automatic subnet mode.
+NETWORK_NAME = setting(
+    'NETWORK_NAME', 'default',
+    check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
+                  'use 1-63 lower-case letters, digits and hyphens'))
+# Docker repository (in GOOGLE_CLOUD_REGION) for the pipeline image.
+ARTIFACT_REGISTRY_REPOSITORY = setting(
+    'ARTIFACT_REGISTRY_REPOSITORY', 'tfx-pipelines',
+    check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
+                  'use 1-63 lower-case letters, digits and hyphens'))
+# Dedicated identity of the pipeline's pods, Dataflow workers and GKE nodes.
+PIPELINE_SERVICE_ACCOUNT = setting(
+    'PIPELINE_SERVICE_ACCOUNT', PIPELINE_NAME[:23].rstrip('-') + '-runner',
+    check=matches(r'[a-z][-a-z0-9]{4,28}[a-z0-9]',
+                  'a service account id has 6-30 lower-case letters, digits '
+                  'and hyphens, starting with a letter'))
+# GKE Standard cluster in GOOGLE_CLOUD_ZONE. Kubeflow Pipelines itself needs
+# about 3 vCPUs and 8 GB; the rest is for the pipeline's own pods.
+GKE_CLUSTER_NAME = setting(
+    'GKE_CLUSTER_NAME', PIPELINE_NAME[:32].rstrip('-') + '-cluster',
+    check=matches(r'[a-z]([-a-z0-9]{0,38}[a-z0-9])?',
+                  'a cluster name has 1-40 lower-case letters, digits and '
+                  'hyphens, starting with a letter'))
+GKE_MACHINE_TYPE = setting('GKE_MACHINE_TYPE', 'e2-standard-4')
+GKE_NODE_COUNT = setting('GKE_NODE_COUNT', 2, check=positive)
+# Kubeflow Pipelines standalone release installed on the cluster (2.x).
+KFP_VERSION = setting(
+    'KFP_VERSION', '2.3.0',
+    check=matches(r'2\.\d+\.\d+', 'pin a Kubeflow Pipelines 2.x release '
+                  'such as 2.3.0'))

@@ -1,0 +1,1 @@
+"""Steps of `python -m pipeline.gcp_infrastructure`, one module per resource."""
