@@ -5,12 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test bench lock clean
+.PHONY: help setup run test bench lock clean compile image
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
 	@echo "make test   run the test suite (sets up .venv first)"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
+	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
+	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit"
 	@echo "make bench  time this pipeline against the official TFX taxi template"
 	@echo "make lock   re-resolve python_requirements.txt into requirements.lock"
 	@echo "make clean  delete local pipeline outputs (tfx_output/)"
@@ -27,6 +29,16 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+compile: setup
+	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }
+	$(PY) kubeflow_runner.py --target=all
+
+image: setup
+	@IMAGE="$$($(PY) -m pipeline.pipeline_image)" && \
+	  PROJECT="$${IMAGE#*docker.pkg.dev/}" && PROJECT="$${PROJECT%%/*}" && \
+	  echo "Building $$IMAGE with Cloud Build in project $$PROJECT" && \
+	  gcloud builds submit --project="$$PROJECT" --tag="$$IMAGE" .
 
 bench: setup
 	$(PY) bench/compare_with_template.py

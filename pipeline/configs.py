@@ -73,6 +73,48 @@ if not GOOGLE_CLOUD_ZONE.startswith(GOOGLE_CLOUD_REGION + '-'):
       f'GOOGLE_CLOUD_ZONE={GOOGLE_CLOUD_ZONE!r} is not in '
       f'GOOGLE_CLOUD_REGION={GOOGLE_CLOUD_REGION!r}.')
 
+# --- Cloud runners (kubeflow_runner.py) -------------------------------------
+# The compiled specs run the pipeline image
+# <region>-docker.pkg.dev/<project>/<repository>/<pipeline name>:<tag>.
+ARTIFACT_REGISTRY_REPOSITORY = setting(
+    'ARTIFACT_REGISTRY_REPOSITORY', 'tfx-pipelines',
+    check=matches(r'[a-z]([a-z0-9-]{0,61}[a-z0-9])?',
+                  'an Artifact Registry repository id has 1-63 lower-case '
+                  'letters, digits and hyphens, starting with a letter'))
+# The image tag; empty means the short git commit of this checkout, which is
+# also what the documented Cloud Build command tags the image with.
+PIPELINE_IMAGE_TAG = setting(
+    'PIPELINE_IMAGE_TAG', '',
+    check=optional(matches(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}',
+                           'a Docker tag has 1-128 letters, digits, '
+                           'underscores, dots and hyphens')))
+# Run the Beam components (CsvExampleGen, StatisticsGen, Transform,
+# Evaluator) on Dataflow; false runs Beam inside each component's container.
+USE_DATAFLOW = setting('USE_DATAFLOW', True)
+# Dataflow worker machine type and autoscaling ceiling.
+DATAFLOW_MACHINE_TYPE = setting('DATAFLOW_MACHINE_TYPE', 'n1-standard-4')
+DATAFLOW_MAX_WORKERS = setting('DATAFLOW_MAX_WORKERS', 4, check=positive)
+# Train as a Vertex AI custom job and (Vertex AI Pipelines target) serve on a
+# Vertex AI endpoint; false trains inside the Trainer's container and pushes
+# to the serving folder in the bucket.
+USE_VERTEX_AI = setting('USE_VERTEX_AI', True)
+# Machine that runs the Vertex AI training job (the pipeline image).
+VERTEX_TRAINING_MACHINE_TYPE = setting('VERTEX_TRAINING_MACHINE_TYPE',
+                                       'n1-standard-4')
+# The Vertex AI endpoint that blessed models are deployed to (created on first
+# push), and the machine each serving replica runs on.
+VERTEX_ENDPOINT_NAME = setting('VERTEX_ENDPOINT_NAME', PIPELINE_NAME)
+VERTEX_SERVING_MACHINE_TYPE = setting('VERTEX_SERVING_MACHINE_TYPE',
+                                      'n1-standard-2')
+# Vertex AI's prebuilt TensorFlow 2.16 prediction image, from the Artifact
+# Registry multi-region nearest to GOOGLE_CLOUD_REGION.
+VERTEX_SERVING_IMAGE = setting(
+    'VERTEX_SERVING_IMAGE',
+    '{}-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'.format(
+        'europe' if GOOGLE_CLOUD_REGION.startswith('europe') else
+        'asia' if GOOGLE_CLOUD_REGION.startswith(('asia', 'australia')) else
+        'us'))
+
 # --- Cloud infrastructure (pipeline/gcp_infrastructure.py) -------------------
 # Read by `python -m pipeline.gcp_infrastructure`; see docs/cloud_setup.md.
 # VPC network for the cluster and Dataflow workers: reused if it exists, else
@@ -81,11 +123,8 @@ NETWORK_NAME = setting(
     'NETWORK_NAME', 'default',
     check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
                   'use 1-63 lower-case letters, digits and hyphens'))
-# Docker repository (in GOOGLE_CLOUD_REGION) for the pipeline image.
-ARTIFACT_REGISTRY_REPOSITORY = setting(
-    'ARTIFACT_REGISTRY_REPOSITORY', 'tfx-pipelines',
-    check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
-                  'use 1-63 lower-case letters, digits and hyphens'))
+# (The pipeline image's Docker repository is ARTIFACT_REGISTRY_REPOSITORY,
+# above.)
 # Dedicated identity of the pipeline's pods, Dataflow workers and GKE nodes.
 PIPELINE_SERVICE_ACCOUNT = setting(
     'PIPELINE_SERVICE_ACCOUNT', PIPELINE_NAME[:23].rstrip('-') + '-runner',

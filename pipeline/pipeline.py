@@ -11,7 +11,10 @@ from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
 from models import features
+from pipeline import serving_baseline
 from pipeline.code_version import source_fingerprint
+
+_VERTEX = tfx.extensions.google_cloud_ai_platform
 
 # User code is referenced by dotted path, so the same pipeline compiles for
 # Kubeflow without packaging files: the pipeline image contains models/.
@@ -33,6 +36,9 @@ TRAINER = 'Trainer'
 MODEL_RESOLVER = 'LatestBlessedModelResolver'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
+# Replaces MODEL_RESOLVER where ML Metadata queries cannot run (Kubeflow
+# Pipelines on GKE); see pipeline/serving_baseline.py.
+PUSHED_MODEL_BASELINE = 'LatestPushedModel'
 
 COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
                  TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR, PUSHER)
@@ -101,6 +107,11 @@ def create_pipeline(
     metadata_connection_config: Optional[
         metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
+    ai_platform_training_args: Optional[Dict[str, Any]] = None,
+    ai_platform_serving_args: Optional[Dict[str, Any]] = None,
+    vertex_region: Optional[str] = None,
+    vertex_serving_image: Optional[str] = None,
+    baseline_from_serving_dir: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Assembles the TFX pipeline.
 
@@ -121,10 +132,36 @@ def create_pipeline(
     metadata_connection_config: ML Metadata store; None lets the
       orchestrator provide it (Kubeflow, Vertex AI).
     beam_pipeline_args: arguments for the Beam-based components.
+    ai_platform_training_args: a Vertex AI CustomJob (plus 'project') to train
+      in; None trains inside the Trainer's own process or container.
+    ai_platform_serving_args: Vertex AI deployment arguments ('project',
+      'endpoint_name', machine and replica settings) to push blessed models to
+      an endpoint; None copies them to `serving_model_dir`.
+    vertex_region: the Vertex AI region; required with either of the above.
+    vertex_serving_image: the prediction image Vertex AI serves models with;
+      required with `ai_platform_serving_args`.
+    baseline_from_serving_dir: take the Evaluator's baseline from the newest
+      model under `serving_model_dir` (a container step) instead of the
+      latest blessed model in ML Metadata (a Resolver), for orchestrators that
+      cannot run Resolvers.
 
   Returns:
     The pipeline, ready for any TFX runner.
+
+  Raises:
+    ValueError: the Vertex AI arguments are incomplete or contradict
+      `baseline_from_serving_dir`.
   """
+  if (ai_platform_training_args or ai_platform_serving_args) and (
+      not vertex_region):
+    raise ValueError('vertex_region is required to train or serve on '
+                     'Vertex AI.')
+  if ai_platform_serving_args and not vertex_serving_image:
+    raise ValueError('vertex_serving_image is required to serve on '
+                     'Vertex AI.')
+  if ai_platform_serving_args and baseline_from_serving_dir:
+    raise ValueError('baseline_from_serving_dir needs the Pusher to write to '
+                     'serving_model_dir, which a push to Vertex AI does not.')
   components = []
 
   # Reads the *.csv files under data_path (other files, such as a README,
@@ -180,49 +217,82 @@ def create_pipeline(
       force_tf_compat_v1=True).with_id(TRANSFORM)
   components.append(transform)
 
-  # Trains the Keras model (models/model.py).
-  trainer = tfx.components.Trainer(
+  trainer_config = {
+      'batch_size': batch_size,
+      'seed': seed,
+      'code_version': source_fingerprint(TRAINING_MODULES),
+  }
+  trainer_args = dict(
       run_fn=RUN_FN,
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       schema=schema_gen.outputs['schema'],
       train_args=tfx.proto.TrainArgs(num_steps=train_steps),
-      eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
-      custom_config={
-          'batch_size': batch_size,
-          'seed': seed,
-          'code_version': source_fingerprint(TRAINING_MODULES),
-      }).with_id(TRAINER)
+      eval_args=tfx.proto.EvalArgs(num_steps=eval_steps))
+  if ai_platform_training_args:
+    # Trains the Keras model (models/model.py) in a Vertex AI custom job.
+    trainer = _VERTEX.Trainer(
+        custom_config={
+            **trainer_config,
+            _VERTEX.ENABLE_VERTEX_KEY: True,
+            _VERTEX.VERTEX_REGION_KEY: vertex_region,
+            _VERTEX.TRAINING_ARGS_KEY: ai_platform_training_args,
+        },
+        **trainer_args).with_id(TRAINER)
+  else:
+    # Trains the Keras model (models/model.py).
+    trainer = tfx.components.Trainer(
+        custom_config=trainer_config, **trainer_args).with_id(TRAINER)
   components.append(trainer)
 
-  # Finds the newest blessed model, the baseline a new model must not fall
-  # behind.
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing)).with_id(
-              MODEL_RESOLVER)
-  components.append(model_resolver)
+  if baseline_from_serving_dir:
+    # Copies the newest model in the serving folder, the baseline a new model
+    # must not fall behind (empty before the first push).
+    baseline = serving_baseline.LatestPushedModel(
+        serving_model_dir=serving_model_dir).with_id(PUSHED_MODEL_BASELINE)
+    evaluator_class = serving_baseline.Evaluator
+  else:
+    # Finds the newest blessed model, the baseline a new model must not fall
+    # behind.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing)).with_id(
+                MODEL_RESOLVER)
+    evaluator_class = tfx.components.Evaluator
+  components.append(baseline)
 
   # Scores the new model (and the baseline) on the eval split and blesses it
   # when it passes the thresholds of create_eval_config.
-  evaluator = tfx.components.Evaluator(
+  evaluator = evaluator_class(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
-      baseline_model=model_resolver.outputs['model'],
+      baseline_model=baseline.outputs['model'],
       eval_config=create_eval_config(eval_accuracy_threshold,
                                      eval_baseline_tolerance)).with_id(
                                          EVALUATOR)
   components.append(evaluator)
 
-  # Copies a blessed model to the serving directory; does nothing otherwise.
-  pusher = tfx.components.Pusher(
-      model=trainer.outputs['model'],
-      model_blessing=evaluator.outputs['blessing'],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=serving_model_dir))).with_id(PUSHER)
+  if ai_platform_serving_args:
+    # Deploys a blessed model to a Vertex AI endpoint; does nothing otherwise.
+    pusher = _VERTEX.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        custom_config={
+            _VERTEX.ENABLE_VERTEX_KEY: True,
+            _VERTEX.VERTEX_REGION_KEY: vertex_region,
+            _VERTEX.VERTEX_CONTAINER_IMAGE_URI_KEY: vertex_serving_image,
+            _VERTEX.SERVING_ARGS_KEY: ai_platform_serving_args,
+        }).with_id(PUSHER)
+  else:
+    # Copies a blessed model to the serving directory; does nothing otherwise.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=serving_model_dir))).with_id(PUSHER)
   components.append(pusher)
 
   return tfx.dsl.Pipeline(

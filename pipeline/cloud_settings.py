@@ -1,0 +1,150 @@
+"""Google Cloud locations and job arguments derived from pipeline/configs.py.
+
+The cloud runners need more than the settings themselves: bucket paths, the
+pipeline image, Dataflow and Vertex AI arguments. `from_configs` derives them
+in one place and stops with a ConfigError naming the setting when a required
+one is missing. Nothing here calls a cloud API or runs a command.
+"""
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+from pipeline.settings import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudSettings:
+  """What a cloud target of the pipeline runs with.
+
+  Bucket layout (as in the original proof of concept):
+  gs://<bucket>/input/data for the CSV files, gs://<bucket>/output/<pipeline>
+  for artifacts, gs://<bucket>/serving_model/<pipeline> for pushed models,
+  gs://<bucket>/tmp and gs://<bucket>/staging for Dataflow.
+  """
+  project: str
+  region: str
+  bucket: str
+  pipeline_name: str
+  repository: str
+  image_tag: str
+  use_dataflow: bool
+  dataflow_machine_type: str
+  dataflow_max_workers: int
+  use_vertex_ai: bool
+  vertex_training_machine_type: str
+  vertex_endpoint_name: str
+  vertex_serving_machine_type: str
+  vertex_serving_image: str
+
+  @property
+  def pipeline_root(self) -> str:
+    return f'gs://{self.bucket}/output/{self.pipeline_name}'
+
+  @property
+  def data_path(self) -> str:
+    return f'gs://{self.bucket}/input/data'
+
+  @property
+  def serving_model_dir(self) -> str:
+    return f'gs://{self.bucket}/serving_model/{self.pipeline_name}'
+
+  @property
+  def image(self) -> str:
+    """The pipeline image in Artifact Registry (see the Dockerfile)."""
+    return (f'{self.region}-docker.pkg.dev/{self.project}/{self.repository}/'
+            f'{self.pipeline_name}:{self.image_tag}')
+
+  def beam_pipeline_args(self) -> List[str]:
+    """Beam arguments: Dataflow when enabled, else Beam's in-process runner."""
+    if not self.use_dataflow:
+      # Any argument at all would make TFX build and stage a TFX sdist.
+      return []
+    return [
+        '--runner=DataflowRunner',
+        f'--project={self.project}',
+        f'--region={self.region}',
+        f'--temp_location=gs://{self.bucket}/tmp',
+        f'--staging_location=gs://{self.bucket}/staging',
+        # Workers run the pipeline image, so they can import models/ (and
+        # TFX does not try to stage an sdist of itself).
+        f'--sdk_container_image={self.image}',
+        f'--machine_type={self.dataflow_machine_type}',
+        f'--max_num_workers={self.dataflow_max_workers}',
+    ]
+
+  def ai_platform_training_args(self) -> Optional[Dict[str, Any]]:
+    """The Vertex AI CustomJob the Trainer runs in, or None when disabled."""
+    if not self.use_vertex_ai:
+      return None
+    return {
+        'project': self.project,
+        'job_spec': {
+            'worker_pool_specs': [{
+                'machine_spec': {
+                    'machine_type': self.vertex_training_machine_type
+                },
+                'replica_count': 1,
+                'container_spec': {
+                    'image_uri': self.image
+                },
+            }],
+        },
+    }
+
+  def ai_platform_serving_args(self) -> Optional[Dict[str, Any]]:
+    """Where and how the Pusher deploys on Vertex AI, or None when disabled."""
+    if not self.use_vertex_ai:
+      return None
+    return {
+        'project': self.project,
+        'endpoint_name': self.vertex_endpoint_name,
+        'machine_type': self.vertex_serving_machine_type,
+        'min_replica_count': 1,
+        'max_replica_count': 1,
+    }
+
+
+def from_configs(configs: Any, image_tag: str) -> CloudSettings:
+  """Collects and checks the cloud settings of `configs`.
+
+  Args:
+    configs: the pipeline.configs module (or an object with its attributes).
+    image_tag: the pipeline image's tag, already resolved (configs'
+      PIPELINE_IMAGE_TAG or the git commit).
+
+  Returns:
+    The settings of a cloud target.
+
+  Raises:
+    ConfigError: a required setting is empty; the message names it.
+  """
+  required = {
+      'GOOGLE_CLOUD_PROJECT': configs.GOOGLE_CLOUD_PROJECT,
+      'GCS_BUCKET_NAME': configs.GCS_BUCKET_NAME,
+      'ARTIFACT_REGISTRY_REPOSITORY': configs.ARTIFACT_REGISTRY_REPOSITORY,
+  }
+  for name, value in required.items():
+    if not value:
+      raise ConfigError(
+          f'{name} is not set: the cloud targets need it (set it in '
+          'pipeline/configs.py or as an environment variable).')
+  if not image_tag:
+    raise ConfigError(
+        'PIPELINE_IMAGE_TAG is not set and no git commit was found to tag the '
+        'pipeline image with: set PIPELINE_IMAGE_TAG to the tag of the image '
+        'you built.')
+  return CloudSettings(
+      project=configs.GOOGLE_CLOUD_PROJECT,
+      region=configs.GOOGLE_CLOUD_REGION,
+      bucket=configs.GCS_BUCKET_NAME,
+      pipeline_name=configs.PIPELINE_NAME,
+      repository=configs.ARTIFACT_REGISTRY_REPOSITORY,
+      image_tag=image_tag,
+      use_dataflow=configs.USE_DATAFLOW,
+      dataflow_machine_type=configs.DATAFLOW_MACHINE_TYPE,
+      dataflow_max_workers=configs.DATAFLOW_MAX_WORKERS,
+      use_vertex_ai=configs.USE_VERTEX_AI,
+      vertex_training_machine_type=configs.VERTEX_TRAINING_MACHINE_TYPE,
+      vertex_endpoint_name=configs.VERTEX_ENDPOINT_NAME,
+      vertex_serving_machine_type=configs.VERTEX_SERVING_MACHINE_TYPE,
+      vertex_serving_image=configs.VERTEX_SERVING_IMAGE,
+  )

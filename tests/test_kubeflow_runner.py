@@ -1,0 +1,322 @@
+"""kubeflow_runner.py compiles both cloud targets offline, as configured.
+
+The targets are compiled once per module in a subprocess with no credentials
+and every network route pointing at a closed port, then parsed with KFP's own
+protobuf classes and checked against pipeline/configs.py's cloud settings.
+"""
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+from kfp.pipeline_spec import pipeline_spec_pb2
+import pytest
+import yaml
+from google.protobuf import json_format
+from tfx.dsl.components.base import base_beam_executor
+
+from pipeline import pipeline as pipeline_factory
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_RUNNER = os.path.join(_REPO_ROOT, 'kubeflow_runner.py')
+
+PROJECT = 'test-project-123'
+BUCKET = f'{PROJECT}-taxi-tips'
+IMAGE = (f'europe-west3-docker.pkg.dev/{PROJECT}/tfx-pipelines/taxi-tips:'
+         'test-tag')
+DATAFLOW_ARGS = [
+    '--runner=DataflowRunner',
+    f'--project={PROJECT}',
+    '--region=europe-west3',
+    f'--temp_location=gs://{BUCKET}/tmp',
+    f'--staging_location=gs://{BUCKET}/staging',
+    f'--sdk_container_image={IMAGE}',
+    '--machine_type=n1-standard-4',
+    '--max_num_workers=4',
+]
+# Task -> the tasks it waits for, in both targets; BASELINE is the target's
+# baseline task.
+BASELINE = 'baseline'
+DAG = {
+    'CsvExampleGen': set(),
+    'StatisticsGen': {'CsvExampleGen'},
+    'SchemaGen': {'StatisticsGen'},
+    'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
+    'Transform': {'CsvExampleGen', 'SchemaGen'},
+    'Trainer': {'Transform', 'SchemaGen'},
+    'Evaluator': {'CsvExampleGen', 'Trainer', BASELINE},
+    'Pusher': {'Trainer', 'Evaluator'},
+}
+VERTEX_RESOLVER = 'LatestBlessedModelResolver-model-resolver'
+VERTEX_BLESSING_RESOLVER = 'LatestBlessedModelResolver-model-blessing-resolver'
+
+
+def offline_env(**settings):
+  """The environment of a compile with no credentials and no network."""
+  env = {k: v for k, v in os.environ.items()
+         if not k.startswith(('GOOGLE_', 'GCS_', 'CLOUDSDK_', 'PIPELINE_',
+                              'USE_', 'VERTEX_', 'DATAFLOW_'))}
+  dead = 'http://127.0.0.1:9'  # the discard port: nothing answers
+  env.update({
+      'HTTP_PROXY': dead, 'HTTPS_PROXY': dead, 'http_proxy': dead,
+      'https_proxy': dead, 'NO_PROXY': '', 'no_proxy': '',
+      'GCE_METADATA_HOST': '127.0.0.1:9', 'GCE_METADATA_IP': '127.0.0.1:9',
+      'GOOGLE_APPLICATION_CREDENTIALS': '/nonexistent/credentials.json',
+      'CLOUDSDK_CONFIG': '/nonexistent/gcloud',
+  })
+  env.update(settings)
+  return env
+
+
+def _run(args, env, cwd=_REPO_ROOT):
+  return subprocess.run(args, cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope='module')
+def compiled(tmp_path_factory):
+  """Runs `kubeflow_runner.py --target=all` once; returns (result, outdir)."""
+  output_dir = tmp_path_factory.mktemp('compiled')
+  result = _run([sys.executable, _RUNNER, '--target=all',
+                 f'--output_dir={output_dir}'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            PIPELINE_IMAGE_TAG='test-tag'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result, output_dir
+
+
+@pytest.fixture(scope='module')
+def vertex_job(compiled):
+  _, output_dir = compiled
+  with open(output_dir / 'taxi-tips.vertex.json') as job_file:
+    return json_format.ParseDict(json.load(job_file),
+                                 pipeline_spec_pb2.PipelineJob())
+
+
+@pytest.fixture(scope='module')
+def vertex_spec(vertex_job):
+  return _spec(json_format.MessageToDict(vertex_job.pipeline_spec))
+
+
+@pytest.fixture(scope='module')
+def kubeflow_spec(compiled):
+  _, output_dir = compiled
+  with open(output_dir / 'taxi-tips.kubeflow.yaml') as spec_file:
+    return _spec(yaml.safe_load(spec_file))
+
+
+def _spec(spec_dict):
+  """The PipelineSpec and its deployment config (a Struct in the spec)."""
+  spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
+  deployment = json_format.ParseDict(
+      spec_dict['deploymentSpec'], pipeline_spec_pb2.PipelineDeploymentConfig())
+  return spec, deployment
+
+
+def _executor(spec, task):
+  spec, deployment = spec
+  label = spec.components[task].executor_label
+  return deployment.executors[label]
+
+
+def _constant(spec, task, parameter):
+  value = spec[0].root.dag.tasks[task].inputs.parameters[parameter]
+  return value.runtime_value.constant.string_value
+
+
+def _container_tasks(spec):
+  return [t for t in spec[0].root.dag.tasks
+          if _executor(spec, t).WhichOneof('spec') == 'container']
+
+
+def test_prints_both_paths(compiled):
+  result, output_dir = compiled
+  assert f'{output_dir}/taxi-tips.vertex.json' in result.stdout
+  assert f'{output_dir}/taxi-tips.kubeflow.yaml' in result.stdout
+  assert IMAGE in result.stdout
+
+
+def test_vertex_target_is_a_pipeline_job(vertex_job):
+  assert vertex_job.display_name == 'taxi-tips'
+  assert vertex_job.runtime_config.gcs_output_directory == (
+      f'gs://{BUCKET}/output/taxi-tips')
+  assert vertex_job.pipeline_spec['pipelineInfo']['name'] == 'taxi-tips'
+
+
+def test_kubeflow_target_is_a_bare_spec_with_a_root(kubeflow_spec):
+  spec, _ = kubeflow_spec
+  assert spec.pipeline_info.name == 'taxi-tips'
+  assert spec.default_pipeline_root == f'gs://{BUCKET}/output/taxi-tips'
+  assert spec.schema_version == '2.1.0'
+
+
+def test_kubeflow_dag(kubeflow_spec):
+  tasks = kubeflow_spec[0].root.dag.tasks
+  expected = {t: {pipeline_factory.PUSHED_MODEL_BASELINE
+                  if d == BASELINE else d for d in deps}
+              for t, deps in DAG.items()}
+  expected[pipeline_factory.PUSHED_MODEL_BASELINE] = set()
+  assert {t: set(tasks[t].dependent_tasks) for t in tasks} == expected
+  baseline = tasks['Evaluator'].inputs.artifacts['baseline_model']
+  assert baseline.task_output_artifact.producer_task == (
+      pipeline_factory.PUSHED_MODEL_BASELINE)
+
+
+def test_vertex_dag_keeps_the_resolver(vertex_spec):
+  tasks = vertex_spec[0].root.dag.tasks
+  expected = {t: {VERTEX_RESOLVER if d == BASELINE else d for d in deps}
+              for t, deps in DAG.items()}
+  expected[VERTEX_RESOLVER] = set()
+  expected[VERTEX_BLESSING_RESOLVER] = set()
+  assert {t: set(tasks[t].dependent_tasks) for t in tasks} == expected
+  for resolver in (VERTEX_RESOLVER, VERTEX_BLESSING_RESOLVER):
+    assert _executor(vertex_spec, resolver).WhichOneof('spec') == 'resolver'
+  baseline = tasks['Evaluator'].inputs.artifacts['baseline_model']
+  assert baseline.task_output_artifact.producer_task == VERTEX_RESOLVER
+
+
+def test_kubeflow_target_has_only_container_executors(kubeflow_spec):
+  _, deployment = kubeflow_spec
+  kinds = {name: e.WhichOneof('spec')
+           for name, e in deployment.executors.items()}
+  assert set(kinds.values()) == {'container'}, kinds
+  assert len(kinds) == len(DAG) + 1
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_one_image_everywhere(target, request):
+  spec = request.getfixturevalue(target)
+  tasks = _container_tasks(spec)
+  assert {_executor(spec, t).container.image for t in tasks} == {IMAGE}
+  # The Vertex AI training job and the Dataflow workers run it too.
+  trainer = json.loads(_constant(spec, 'Trainer', 'custom_config'))
+  pool, = trainer['ai_platform_training_args']['job_spec']['worker_pool_specs']
+  assert pool['container_spec']['image_uri'] == IMAGE
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_dataflow_args_on_every_beam_component(target, request):
+  spec = request.getfixturevalue(target)
+  beam_tasks = []
+  for task in _container_tasks(spec):
+    container = _executor(spec, task).container
+    args = list(container.args)
+    module, name = args[args.index('--executor_class_path') + 1].rsplit('.', 1)
+    executor_class = getattr(importlib.import_module(module), name)
+    if issubclass(executor_class, base_beam_executor.BaseBeamExecutor):
+      beam_tasks.append(task)
+      assert args[-len(DATAFLOW_ARGS):] == DATAFLOW_ARGS, task
+  assert sorted(beam_tasks) == [
+      'CsvExampleGen', 'Evaluator', 'StatisticsGen', 'Transform']
+  # CsvExampleGen's driver (which resolves the input span) gets them too.
+  driver = _executor(spec, 'CsvExampleGen').container.lifecycle.pre_cache_check
+  assert list(driver.args[-len(DATAFLOW_ARGS):]) == DATAFLOW_ARGS
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_trainer_runs_on_vertex_ai(target, request):
+  spec = request.getfixturevalue(target)
+  args = list(_executor(spec, 'Trainer').container.args)
+  assert args[args.index('--executor_class_path') + 1] == (
+      'tfx.extensions.google_cloud_ai_platform.trainer.executor.'
+      'GenericExecutor')
+  config = json.loads(_constant(spec, 'Trainer', 'custom_config'))
+  assert config['ai_platform_enable_vertex'] is True
+  assert config['ai_platform_vertex_region'] == 'europe-west3'
+  training = config['ai_platform_training_args']
+  assert training['project'] == PROJECT
+  pool, = training['job_spec']['worker_pool_specs']
+  assert pool['machine_spec'] == {'machine_type': 'n1-standard-4'}
+  # The model code's own settings are still there.
+  assert {'batch_size', 'seed', 'code_version'} <= set(config)
+  assert _constant(spec, 'Trainer', 'run_fn') == pipeline_factory.RUN_FN
+
+
+def test_vertex_pusher_deploys_to_an_endpoint(vertex_spec):
+  args = list(_executor(vertex_spec, 'Pusher').container.args)
+  assert args[args.index('--executor_class_path') + 1] == (
+      'tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor')
+  config = json.loads(_constant(vertex_spec, 'Pusher', 'custom_config'))
+  assert config['ai_platform_enable_vertex'] is True
+  assert config['ai_platform_vertex_region'] == 'europe-west3'
+  assert config['ai_platform_vertex_container_image_uri'] == (
+      'europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest')
+  serving = config['ai_platform_serving_args']
+  assert serving['project'] == PROJECT
+  assert serving['endpoint_name'] == 'taxi-tips'
+
+
+def test_kubeflow_pusher_and_baseline_share_the_serving_folder(kubeflow_spec):
+  serving_dir = f'gs://{BUCKET}/serving_model/taxi-tips'
+  destination = json.loads(_constant(kubeflow_spec, 'Pusher',
+                                     'push_destination'))
+  assert destination == {'filesystem': {'base_directory': serving_dir}}
+  assert _constant(kubeflow_spec, pipeline_factory.PUSHED_MODEL_BASELINE,
+                   'serving_model_dir') == serving_dir
+  args = list(_executor(kubeflow_spec, 'Evaluator').container.args)
+  assert args[args.index('--executor_class_path') + 1] == (
+      'pipeline.serving_baseline.BaselineOptionalExecutor')
+
+
+def test_kubeflow_baseline_step_is_never_cached(kubeflow_spec):
+  tasks = kubeflow_spec[0].root.dag.tasks
+  cached = {t for t in tasks if tasks[t].caching_options.enable_cache}
+  assert cached == set(DAG)
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_quality_gate_and_data(target, request):
+  spec = request.getfixturevalue(target)
+  eval_config = json.loads(_constant(spec, 'Evaluator', 'eval_config'))
+  accuracy, = [m for m in eval_config['metrics_specs'][0]['metrics']
+               if m['class_name'] == 'BinaryAccuracy']
+  assert accuracy['threshold']['value_threshold']['lower_bound'] == 0.85
+  assert accuracy['threshold']['change_threshold'] == {
+      'absolute': -0.01, 'direction': 'HIGHER_IS_BETTER'}
+  assert _constant(spec, 'CsvExampleGen', 'input_base') == (
+      f'gs://{BUCKET}/input/data')
+
+
+@pytest.mark.slow
+def test_tfx_cli_compiles_for_vertex(tmp_path):
+  venv_bin = os.path.dirname(sys.executable)
+  # As in an activated venv: the tfx CLI looks for kfp with `pip freeze`.
+  result = _run(['tfx', 'pipeline', 'compile', '--engine=vertex',
+                 '--pipeline_path=kubeflow_runner.py'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            PIPELINE_IMAGE_TAG='test-tag',
+                            LOCAL_OUTPUT_DIR=str(tmp_path),
+                            PATH=venv_bin + os.pathsep + os.environ['PATH']))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Pipeline taxi-tips compiled successfully' in result.stdout
+  with open(tmp_path / 'compiled' / 'taxi-tips.vertex.json') as job_file:
+    job = json_format.ParseDict(json.load(job_file),
+                                pipeline_spec_pb2.PipelineJob())
+  assert job.runtime_config.gcs_output_directory == (
+      f'gs://{BUCKET}/output/taxi-tips')
+  # Only the Vertex target: the tfx CLI allows one compilation per file.
+  assert not (tmp_path / 'compiled' / 'taxi-tips.kubeflow.yaml').exists()
+
+
+@pytest.mark.slow
+def test_compile_without_a_project_names_the_setting(tmp_path):
+  result = _run([sys.executable, _RUNNER, '--target=all',
+                 f'--output_dir={tmp_path}'], offline_env())
+  assert result.returncode == 2
+  assert 'GOOGLE_CLOUD_PROJECT is not set' in result.stderr
+  assert not list(tmp_path.iterdir())
+
+
+def test_invalid_pipeline_name_stops_compilation(tmp_path):
+  result = _run([sys.executable, _RUNNER, f'--output_dir={tmp_path}'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            PIPELINE_NAME='Taxi_Tips'))
+  assert result.returncode != 0
+  assert "PIPELINE_NAME='Taxi_Tips' is invalid" in result.stderr
+
+
+def test_make_compile_requires_a_project():
+  result = _run(['make', '--no-print-directory', 'compile'], offline_env())
+  assert result.returncode != 0
+  assert 'set GOOGLE_CLOUD_PROJECT' in result.stderr
