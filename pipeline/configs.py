@@ -13,6 +13,13 @@ from pipeline.settings import (ConfigError, fraction, matches, non_negative,
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+def _derived_id(name: str, suffix: str, max_length: int) -> str:
+  """`name` + `suffix` as a Google Cloud resource id: starts with a letter,
+  at most `max_length` characters."""
+  stem = name if name[:1].isalpha() else 'p-' + name
+  return stem[:max_length - len(suffix)].rstrip('-') + suffix
+
 # --- Pipeline ---------------------------------------------------------------
 # Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
 # the name also becomes part of the bucket and cluster names.
@@ -127,14 +134,14 @@ NETWORK_NAME = setting(
 # above.)
 # Dedicated identity of the pipeline's pods, Dataflow workers and GKE nodes.
 PIPELINE_SERVICE_ACCOUNT = setting(
-    'PIPELINE_SERVICE_ACCOUNT', PIPELINE_NAME[:23].rstrip('-') + '-runner',
+    'PIPELINE_SERVICE_ACCOUNT', _derived_id(PIPELINE_NAME, '-runner', 30),
     check=matches(r'[a-z][-a-z0-9]{4,28}[a-z0-9]',
                   'a service account id has 6-30 lower-case letters, digits '
                   'and hyphens, starting with a letter'))
 # GKE Standard cluster in GOOGLE_CLOUD_ZONE. Kubeflow Pipelines itself needs
 # about 3 vCPUs and 8 GB; the rest is for the pipeline's own pods.
 GKE_CLUSTER_NAME = setting(
-    'GKE_CLUSTER_NAME', PIPELINE_NAME[:32].rstrip('-') + '-cluster',
+    'GKE_CLUSTER_NAME', _derived_id(PIPELINE_NAME, '-cluster', 40),
     check=matches(r'[a-z]([-a-z0-9]{0,38}[a-z0-9])?',
                   'a cluster name has 1-40 lower-case letters, digits and '
                   'hyphens, starting with a letter'))

@@ -94,7 +94,7 @@ def component_runs(store: metadata_store.MetadataStore, pipeline_name: str,
   return runs
 
 
-def _overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   """model name ('candidate'/'baseline') -> metric name -> value."""
   by_model: Dict[str, Dict[str, float]] = {}
   for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -154,7 +154,7 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
   evaluator = runs.get(pipeline_factory.EVALUATOR)
   if evaluator and evaluator.state in ('COMPLETE', 'CACHED'):
     evaluation_uri = evaluator.outputs['evaluation'][0]
-    by_model = _overall_metrics(evaluation_uri)
+    by_model = overall_metrics(evaluation_uri)
     metrics = by_model.get('candidate', {})
     baseline = by_model.get('baseline', {})
     blessing = store.get_artifacts_by_uri(evaluator.outputs['blessing'][0])

@@ -1,0 +1,154 @@
+"""Times this project's local pipeline against the official TFX taxi template.
+
+    make bench            # or: .venv/bin/python bench/compare_with_template.py
+
+Both pipelines run cold (fresh output folders), one after the other, on the
+same 15,002 Chicago taxi trips with the same number of training steps. The
+template is copied with `tfx template copy --model=taxi` from the installed TFX
+and every one of its commented-out `components.append(...)` lines is enabled.
+Prints both wall times, their ratio, both models' eval accuracy and a
+per-component breakdown read from each run's metadata store. The machine is
+shared and noisy: compare the ratio, not the absolute seconds.
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline import configs
+from pipeline import pipeline as pipeline_factory
+from pipeline import run_summary
+from tfx import v1 as tfx
+
+TEMPLATE_NAME = 'bench-template'
+OURS_NAME = 'bench-ours'
+
+
+def _clean_env() -> Dict[str, str]:
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  return env
+
+
+def copy_template(destination: str, train_steps: int) -> str:
+  """Copies the official taxi template and enables all of its components."""
+  tfx_cli = os.path.join(os.path.dirname(sys.executable), 'tfx')
+  subprocess.run([tfx_cli, 'template', 'copy', f'--pipeline_name={TEMPLATE_NAME}',
+                  f'--destination_path={destination}', '--model=taxi'],
+                 check=True, capture_output=True, env=_clean_env())
+  pipeline_file = os.path.join(destination, 'pipeline', 'pipeline.py')
+  with open(pipeline_file) as f:
+    source = f.read()
+  enabled, count = re.subn(r'# (components\.append\()', r'\1', source)
+  with open(pipeline_file, 'w') as f:
+    f.write(enabled)
+  configs_file = os.path.join(destination, 'pipeline', 'configs.py')
+  with open(configs_file) as f:
+    source = f.read()
+  source = re.sub(r'^TRAIN_NUM_STEPS = \d+', f'TRAIN_NUM_STEPS = {train_steps}',
+                  source, flags=re.M)
+  with open(configs_file, 'w') as f:
+    f.write(source)
+  print(f'template copied to {destination}; {count} components.append lines '
+        'enabled', flush=True)
+  return destination
+
+
+def _timed(command, cwd, env) -> float:
+  start = time.monotonic()
+  done = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
+                        text=True, check=False)
+  seconds = time.monotonic() - start
+  if done.returncode:
+    sys.exit(f'{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}')
+  return seconds
+
+
+def run_ours(workdir: str, train_steps: int) -> Tuple[float, Dict]:
+  env = _clean_env()
+  env.update(PIPELINE_NAME=OURS_NAME, LOCAL_OUTPUT_DIR=workdir,
+             TRAIN_NUM_STEPS=str(train_steps))
+  seconds = _timed([sys.executable, os.path.join(REPO, 'local_runner.py')],
+                   REPO, env)
+  metadata = os.path.join(workdir, 'metadata', OURS_NAME, 'metadata.db')
+  summary = run_summary.summarize(
+      tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
+      OURS_NAME)
+  return seconds, summary
+
+
+def run_template(template_dir: str) -> Tuple[float, Dict]:
+  seconds = _timed([sys.executable, 'local_runner.py'], template_dir,
+                   _clean_env())
+  metadata = os.path.join(template_dir, 'tfx_metadata', TEMPLATE_NAME,
+                          'metadata.db')
+  summary = run_summary.summarize(
+      tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
+      TEMPLATE_NAME)
+  return seconds, summary
+
+
+def _accuracy(summary) -> float:
+  evaluator = summary.components.get('Evaluator')
+  if not evaluator:
+    return float('nan')
+  metrics = run_summary.overall_metrics(evaluator.outputs['evaluation'][0])
+  return metrics.get('candidate', {}).get('binary_accuracy', float('nan'))
+
+
+def _breakdown(ours, template) -> None:
+  names = list(pipeline_factory.COMPONENT_IDS) + sorted(
+      set(template.components) - set(pipeline_factory.COMPONENT_IDS))
+  print(f'\n{"component":<28}{"this project":>14}{"template":>12}')
+  for name in names:
+    cells = []
+    for summary in (ours, template):
+      component = summary.components.get(name)
+      cells.append('-' if component is None or component.seconds is None
+                   else f'{component.seconds:.1f} s')
+    print(f'{name:<28}{cells[0]:>14}{cells[1]:>12}')
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--workdir', default=os.path.join(REPO, 'bench_output'))
+  parser.add_argument('--train-steps', type=int,
+                      default=configs.TRAIN_NUM_STEPS)
+  args = parser.parse_args()
+
+  shutil.rmtree(args.workdir, ignore_errors=True)
+  os.makedirs(args.workdir)
+  template_dir = copy_template(os.path.join(args.workdir, 'template'),
+                               args.train_steps)
+  ours_dir = os.path.join(args.workdir, 'ours')
+
+  print(f'running this project\'s pipeline ({args.train_steps} steps) ...',
+        flush=True)
+  ours_seconds, ours = run_ours(ours_dir, args.train_steps)
+  print(f'running the official template ({args.train_steps} steps) ...',
+        flush=True)
+  template_seconds, template = run_template(template_dir)
+
+  _breakdown(ours, template)
+  ours_accuracy, template_accuracy = _accuracy(ours), _accuracy(template)
+  print(f'\n{"":<28}{"this project":>14}{"template":>12}')
+  print(f'{"wall time, cold":<28}{ours_seconds:>12.1f} s{template_seconds:>10.1f} s')
+  print(f'{"eval accuracy":<28}{ours_accuracy:>14.3f}{template_accuracy:>12.3f}')
+  print(f'{"components executed":<28}{len(ours.components):>14}'
+        f'{len(template.components):>12}')
+  print(f'\nratio (this project / template wall time): '
+        f'{ours_seconds / template_seconds:.2f}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
