@@ -18,7 +18,11 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from typing import Dict, Tuple
+
+warnings.filterwarnings('ignore', category=FutureWarning)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -97,11 +101,13 @@ def run_template(template_dir: str) -> Tuple[float, Dict]:
   return seconds, summary
 
 
-def _accuracy(summary) -> float:
+def _accuracy(summary, base_dir: str) -> float:
+  """Eval accuracy; the template records artifact URIs relative to base_dir."""
   evaluator = summary.components.get('Evaluator')
   if not evaluator:
     return float('nan')
-  metrics = run_summary.overall_metrics(evaluator.outputs['evaluation'][0])
+  uri = os.path.join(base_dir, evaluator.outputs['evaluation'][0])
+  metrics = run_summary.overall_metrics(uri)
   return metrics.get('candidate', {}).get('binary_accuracy', float('nan'))
 
 
@@ -139,7 +145,8 @@ def main() -> int:
   template_seconds, template = run_template(template_dir)
 
   _breakdown(ours, template)
-  ours_accuracy, template_accuracy = _accuracy(ours), _accuracy(template)
+  ours_accuracy = _accuracy(ours, REPO)
+  template_accuracy = _accuracy(template, template_dir)
   print(f'\n{"":<28}{"this project":>14}{"template":>12}')
   print(f'{"wall time, cold":<28}{ours_seconds:>12.1f} s{template_seconds:>10.1f} s')
   print(f'{"eval accuracy":<28}{ours_accuracy:>14.3f}{template_accuracy:>12.3f}')
