@@ -20,9 +20,10 @@ from typing import List, Optional
 import warnings
 
 # Before TensorFlow and the Google client libraries load: keep their start-up
-# notices (C++ logs, Python-version FutureWarnings) out of the output.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# notices (C++ logs about absent GPUs, Python-version FutureWarnings) out of
+# the output unless --verbose is given.
 if '--verbose' not in sys.argv:
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   warnings.filterwarnings('ignore', category=FutureWarning)
 
 from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
