@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from models import features
 from pipeline import serving_baseline
+from pipeline.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.code_version import source_fingerprint
 
 _VERTEX = tfx.extensions.google_cloud_ai_platform
@@ -166,8 +167,10 @@ def create_pipeline(
 
   # Reads the *.csv files under data_path (other files, such as a README,
   # are ignored), splits the rows 2:1 into train and eval by a hash of each
-  # row, so the split is stable, and writes tf.Examples.
-  example_gen = tfx.components.CsvExampleGen(
+  # row, so the split is stable, and writes tf.Examples. CsvExampleGen with a
+  # columnar reader: the same examples, many times faster
+  # (pipeline/columnar_csv_example_gen.py).
+  example_gen = ColumnarCsvExampleGen(
       input_base=data_path,
       input_config=tfx.proto.Input(splits=[
           tfx.proto.Input.Split(name='all', pattern='*.csv')

@@ -1,0 +1,283 @@
+"""CsvExampleGen with a columnar CSV reader: the same examples, many times faster.
+
+TFX's CsvExampleGen parses every CSV line in Python and builds each
+tf.train.Example field by field (about 2,300 rows a second on a 2-core
+machine); it also keeps every parsed line in memory while a side pass infers
+the column types. This executor reads the files in blocks with Apache Arrow's
+CSV reader and encodes whole blocks to serialized tf.Examples in C++
+(tfx_bsl's RecordBatchToExamplesEncoder), streaming: memory does not grow
+with the data.
+
+The contract is CsvExampleGen's: the same column types (INT if every cell
+parses as an int64, else FLOAT if every cell parses as a float, else STRING;
+inferred over all files of a split), an empty list of the column's type for
+an empty cell, an untyped feature for a column that is empty in every row, the
+same examples, the same output splits with the same hash-bucket ratios, and
+the same artifacts and properties (the base executor writes them). One
+difference: rows are assigned to splits by a hash of the row's values (pandas'
+row hash) instead of a hash of the serialized example, whose feature order the
+C++ encoder does not keep stable; so the split is as stable from run to run
+as CsvExampleGen's, but not row-for-row the same as CsvExampleGen's.
+
+Runs wherever the stock executor runs (DirectRunner or Dataflow): files are
+read with Beam's filesystems, one file per worker, as TFX does.
+"""
+import bisect
+import csv
+import io
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+from tfx_bsl.coders import example_coder
+
+# Inferred column kinds, from narrowest to widest; a column takes the widest
+# kind any of its cells needs. EMPTY: no cell has a value (yet).
+EMPTY, INT, FLOAT, STRING = 0, 1, 2, 3
+_ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
+
+# About 1 MiB of CSV text per block: large enough that per-block overhead
+# vanishes, small enough that memory stays flat.
+BLOCK_BYTES = 1 << 20
+
+
+class CsvHeaderError(ValueError):
+  """The CSV files of one split do not share a header."""
+
+
+def _open(path: str):
+  return beam.io.filesystems.FileSystems.open(
+      path, compression_type=beam.io.filesystems.CompressionTypes.UNCOMPRESSED)
+
+
+def _header(path: str) -> List[str]:
+  """The column names in the first line of the CSV file at `path`."""
+  with _open(path) as f:
+    line = io.TextIOWrapper(f, encoding='utf-8', newline='').readline()
+  return next(csv.reader([line]), [])
+
+
+def _blocks(path: str, column_names: List[str],
+            column_types: Dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+  """Record batches of the file's rows (header skipped), read as given."""
+  with _open(path) as f:
+    reader = pa_csv.open_csv(
+        f,
+        read_options=pa_csv.ReadOptions(
+            column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=column_types,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[''],
+            check_utf8=False))
+    for batch in reader:
+      yield batch
+
+
+def _cell_kind(column: pa.Array) -> int:
+  """The narrowest kind that holds every non-empty cell of a string column."""
+  values = column.drop_null()
+  if not len(values):  # pylint: disable=g-explicit-length-test
+    return EMPTY
+  try:
+    ints = values.cast(pa.int64())
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    ints = None
+  if ints is not None:
+    return INT
+  try:
+    values.cast(pa.float64())
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    return STRING
+  return FLOAT
+
+
+def infer_kinds(path: str, column_names: List[str]) -> Tuple[int, ...]:
+  """Each column's kind over every row of the file at `path`."""
+  as_text = {name: pa.string() for name in column_names}
+  kinds = [EMPTY] * len(column_names)
+  for batch in _blocks(path, column_names, as_text):
+    for i, column in enumerate(batch.columns):
+      if kinds[i] != STRING:
+        kinds[i] = max(kinds[i], _cell_kind(column))
+  return tuple(kinds)
+
+
+def _as_lists(column: pa.Array) -> pa.Array:
+  """A column as one-value lists, with an empty list for an empty cell."""
+  present = column.is_valid().to_numpy(zero_copy_only=False)
+  offsets = np.zeros(len(column) + 1, dtype=np.int32)
+  np.cumsum(present, out=offsets[1:])
+  return pa.ListArray.from_arrays(pa.array(offsets), column.drop_null())
+
+
+def encode_file(path: str, column_names: List[str],
+                kinds: Tuple[int, ...]) -> Iterator[Tuple[int, bytes]]:
+  """(row hash, serialized tf.Example) for each row of the file at `path`."""
+  typed = [i for i, kind in enumerate(kinds) if kind != EMPTY]
+  untyped = [column_names[i] for i, kind in enumerate(kinds) if kind == EMPTY]
+  read_as = {column_names[i]: _ARROW_TYPES[kinds[i]] for i in typed}
+  read_as.update({name: pa.string() for name in untyped})
+  names = [column_names[i] for i in typed]
+  encoder = example_coder.RecordBatchToExamplesEncoder()
+  for batch in _blocks(path, column_names, read_as):
+    # 63 bits, so Beam's integer coder takes them.
+    hashes = (pd.util.hash_pandas_object(batch.to_pandas(), index=False)
+              .to_numpy() >> np.uint64(1)).astype(np.int64).tolist()
+    lists = pa.RecordBatch.from_arrays(
+        [_as_lists(batch.column(i)) for i in typed], names)
+    records = encoder.encode(lists) if names else [b''] * batch.num_rows
+    if untyped:
+      records = [_with_untyped(record, untyped) for record in records]
+    yield from zip(hashes, records)
+
+
+def _with_untyped(record: bytes, names: List[str]) -> bytes:
+  """Adds an empty, untyped feature per name (rare: the slow path)."""
+  example = tf.train.Example.FromString(record)
+  for name in names:
+    example.features.feature[name].SetInParent()
+  return example.SerializeToString(deterministic=True)
+
+
+def _widest(kinds: Iterable[Tuple[int, ...]]) -> Tuple[int, ...]:
+  kinds = list(kinds)
+  return tuple(max(column) for column in zip(*kinds)) if kinds else ()
+
+
+class _InferKinds(beam.CombineFn):
+  """Merges per-file column kinds into the widest kind per column."""
+
+  def create_accumulator(self):
+    return ()
+
+  def add_input(self, accumulator, kinds):
+    return _widest([accumulator, kinds]) if accumulator else kinds
+
+  def merge_accumulators(self, accumulators):
+    return _widest(a for a in accumulators if a)
+
+  def extract_output(self, accumulator):
+    return accumulator
+
+
+def _matching_files(input_base: str, split_pattern: str) -> List[str]:
+  pattern = os.path.join(input_base, split_pattern)
+  files = sorted(fileio.glob(pattern))
+  if not files:
+    raise RuntimeError(f'Split pattern {pattern} does not match any files.')
+  return files
+
+
+def _check_headers(files: List[str]) -> List[str]:
+  names = _header(files[0])
+  if not names:
+    raise CsvHeaderError(f'{files[0]} has no header row.')
+  for path in files[1:]:
+    other = _header(path)
+    if other != names:
+      raise CsvHeaderError(
+          f'CSV files of one split must share a header: {files[0]} has '
+          f'{names}, {path} has {other}.')
+  return names
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(Tuple[int, bytes])
+def _CsvToHashedExamples(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, input_base: str,
+    split_pattern: str) -> beam.pvalue.PCollection:
+  """(row hash, serialized tf.Example) for the rows of the split's files."""
+  files = _matching_files(input_base, split_pattern)
+  names = _check_headers(files)
+  paths = pipeline | 'Files' >> beam.Create(files)
+  kinds = beam.pvalue.AsSingleton(
+      paths
+      | 'InferKinds' >> beam.Map(infer_kinds, names)
+      | 'WidestKinds' >> beam.CombineGlobally(_InferKinds()))
+  return paths | 'Encode' >> beam.FlatMap(encode_file, names, kinds)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def _CsvToSerializedExamples(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+    split_pattern: str) -> beam.pvalue.PCollection:
+  """Serialized tf.Examples for the rows of the split's files."""
+  return (pipeline
+          | 'Read' >> _CsvToHashedExamples(  # pylint: disable=no-value-for-parameter
+              exec_properties[standard_component_specs.INPUT_BASE_KEY],
+              split_pattern)
+          | 'DropHashes' >> beam.Values())
+
+
+def _bucket_split(hashed: Tuple[int, bytes], num_partitions: int,
+                  bounds: List[int]) -> int:
+  """The output split of a row: its hash bucket, as CsvExampleGen assigns."""
+  del num_partitions  # len(bounds)
+  return bisect.bisect(bounds, hashed[0] % bounds[-1])
+
+
+class Executor(BaseExampleGenExecutor):
+  """CsvExampleGen's executor, on a columnar reader (see module docstring)."""
+
+  def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+    return _CsvToSerializedExamples
+
+  def GenerateExamplesByBeam(
+      self, pipeline: beam.Pipeline,
+      exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        input_config)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
+    splits = output_config.split_config.splits
+    if not splits:  # The input's own splits: nothing to hash.
+      return super().GenerateExamplesByBeam(pipeline, exec_properties)
+    if output_config.split_config.partition_feature_name:
+      raise ValueError(
+          'ColumnarCsvExampleGen splits by a hash of each row; for a split '
+          'by partition_feature_name use tfx.components.CsvExampleGen.')
+    if len(input_config.splits) != 1:
+      raise ValueError('Output splits need exactly one input split, got '
+                       f'{len(input_config.splits)}.')
+    bounds = list(np.cumsum([split.hash_buckets for split in splits]))
+    names = example_gen_utils.generate_output_split_names(
+        input_config, output_config)
+    parts = (
+        pipeline
+        | 'InputToRecord' >> _CsvToHashedExamples(  # pylint: disable=no-value-for-parameter
+            exec_properties[standard_component_specs.INPUT_BASE_KEY],
+            input_config.splits[0].pattern)
+        | 'SplitData' >> beam.Partition(_bucket_split, len(bounds), bounds))
+    return {
+        name: part | f'DropHashes[{name}]' >> beam.Values()
+        for name, part in zip(names, parts)
+    }
+
+
+class ColumnarCsvExampleGen(tfx.components.CsvExampleGen):
+  """CsvExampleGen (same inputs, outputs and driver) with the faster executor."""
+
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
