@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test bench lock clean compile image
+.PHONY: help setup run test bench bench-scale lock clean compile image
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
@@ -13,7 +13,8 @@ help:
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit"
-	@echo "make bench  time this pipeline against the official TFX taxi template"
+	@echo "make bench  time this pipeline against the official TFX taxi template and a floor script"
+	@echo "make bench-scale  both at 100k and 1M rows: time and peak memory per component"
 	@echo "make lock   re-resolve python_requirements.txt into requirements.lock"
 	@echo "make clean  delete local pipeline outputs (tfx_output/)"
 	@echo "make infra-plan  print what make infra would create on Google Cloud"
@@ -42,6 +43,9 @@ image: setup
 
 bench: setup
 	$(PY) bench/compare_with_template.py
+
+bench-scale: setup
+	$(PY) bench/scale.py
 
 lock:
 	scripts/lock.sh

@@ -1,0 +1,106 @@
+"""Measuring helpers for the benchmarks: timed commands with the peak memory
+of their whole process tree, and per-component windows from a metadata store.
+"""
+import dataclasses
+import subprocess
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import psutil
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_SAMPLE_SECONDS = 0.25
+
+
+@dataclasses.dataclass
+class Measured:
+  seconds: float
+  peak_rss: int  # bytes, whole process tree
+  samples: List[Tuple[float, int]]  # (epoch seconds, tree RSS in bytes)
+  output: str
+
+
+def _tree_rss(process: psutil.Process) -> int:
+  total = 0
+  try:
+    for member in [process] + process.children(recursive=True):
+      try:
+        total += member.memory_info().rss
+      except psutil.Error:
+        pass
+  except psutil.Error:
+    pass
+  return total
+
+
+def run_measured(command: Sequence[str], cwd: str,
+                 env: Dict[str, str]) -> Measured:
+  """Runs `command`, sampling the RSS of its process tree; fails loudly."""
+  start = time.monotonic()
+  child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+  samples: List[Tuple[float, int]] = []
+  watched = psutil.Process(child.pid)
+
+  def sample():
+    while child.poll() is None:
+      samples.append((time.time(), _tree_rss(watched)))
+      time.sleep(_SAMPLE_SECONDS)
+
+  sampler = threading.Thread(target=sample, daemon=True)
+  sampler.start()
+  output, _ = child.communicate()
+  seconds = time.monotonic() - start
+  sampler.join()
+  if child.returncode:
+    raise RuntimeError(f'{" ".join(command)} failed ({child.returncode}):\n'
+                       f'{output[-4000:]}')
+  return Measured(seconds, max((rss for _, rss in samples), default=0),
+                  samples, output)
+
+
+@dataclasses.dataclass
+class ComponentWindow:
+  component_id: str
+  state: str
+  start: float  # epoch seconds
+  end: float
+
+  @property
+  def seconds(self) -> float:
+    return self.end - self.start
+
+  def peak_rss(self, samples: List[Tuple[float, int]]) -> Optional[int]:
+    inside = [rss for t, rss in samples if self.start <= t <= self.end]
+    return max(inside) if inside else None
+
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def component_windows(metadata_path: str,
+                      pipeline_name: str) -> Dict[str, ComponentWindow]:
+  """Each component's last execution in the store: state, start and end."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = 1  # READONLY
+  store = metadata_store.MetadataStore(config)
+  windows = {}
+  prefix = pipeline_name + '.'
+  for execution in sorted(store.get_executions(), key=lambda e: e.id):
+    node = next((c.name[len(prefix):]
+                 for c in store.get_contexts_by_execution(execution.id)
+                 if c.name.startswith(prefix)), None)
+    if node is None:
+      continue
+    windows[node] = ComponentWindow(
+        node, _STATES.get(execution.last_known_state, '?'),
+        execution.create_time_since_epoch / 1000,
+        execution.last_update_time_since_epoch / 1000)
+  return windows
+
+
+def gib(n_bytes: Optional[int]) -> str:
+  return '-' if n_bytes is None else f'{n_bytes / 2**30:.2f} GiB'

@@ -1,0 +1,128 @@
+"""Scale benchmark: this pipeline and the official template at N rows.
+
+    make bench-scale                      # 100k and 1M rows
+    .venv/bin/python bench/scale.py --rows 100000 1000000
+
+For each size, makes an N-row CSV (bench/make_rows.py: resampled bundled trips
+with noise, fixed seed), then runs, cold and one after the other, this
+project's local pipeline and the official template (copied and fully enabled
+as in bench/compare_with_template.py) on it with the same training steps.
+Prints wall time, peak memory of the whole process tree, and per component
+the time (from each metadata store) and the peak memory while it ran; then the
+cost per 100k rows, and how it grows from the smallest to the largest size.
+The machine is shared and noisy: compare figures within one run.
+"""
+import argparse
+import os
+import shutil
+import sys
+from typing import Dict, List
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import compare_with_template as compare
+from bench import make_rows
+from bench import measure
+
+
+def _run_ours(data_dir: str, workdir: str, train_steps: int):
+  env = compare.clean_env()
+  env.update(PIPELINE_NAME=compare.OURS_NAME, LOCAL_OUTPUT_DIR=workdir,
+             DATA_PATH=data_dir, TRAIN_NUM_STEPS=str(train_steps))
+  result = measure.run_measured(
+      [sys.executable, os.path.join(REPO, 'local_runner.py')], REPO, env)
+  windows = measure.component_windows(
+      os.path.join(workdir, 'metadata', compare.OURS_NAME, 'metadata.db'),
+      compare.OURS_NAME)
+  return result, windows
+
+
+def _run_template(csv_path: str, template_dir: str, train_steps: int):
+  compare.copy_template(template_dir, train_steps)
+  shutil.copyfile(csv_path, os.path.join(template_dir, 'data', 'data.csv'))
+  result = measure.run_measured([sys.executable, 'local_runner.py'],
+                                template_dir, compare.clean_env())
+  windows = measure.component_windows(
+      os.path.join(template_dir, 'tfx_metadata', compare.TEMPLATE_NAME,
+                   'metadata.db'), compare.TEMPLATE_NAME)
+  return result, windows
+
+
+def _print_size(rows: int, runs: Dict[str, tuple]) -> None:
+  print(f'\n=== {rows:,} rows ===')
+  names: List[str] = []
+  for _, windows in runs.values():
+    names += [n for n in windows if n not in names]
+  header = ''.join(f'{label:>30}' for label in runs)
+  print(f'{"component":<28}{header}')
+  for name in names:
+    cells = []
+    for result, windows in runs.values():
+      window = windows.get(name)
+      cells.append('-' if window is None else
+                   f'{window.seconds:7.1f} s {measure.gib(window.peak_rss(result.samples)):>10}')
+    print(f'{name:<28}' + ''.join(f'{c:>30}' for c in cells))
+  print(f'{"whole run":<28}' + ''.join(
+      f'{result.seconds:7.1f} s {measure.gib(result.peak_rss):>10}'.rjust(30)
+      for result, _ in runs.values()))
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--rows', type=int, nargs='+',
+                      default=[100_000, 1_000_000])
+  parser.add_argument('--train-steps', type=int, default=1000)
+  parser.add_argument('--workdir',
+                      default=os.path.join(REPO, 'bench_output', 'scale'))
+  parser.add_argument('--skip-template', action='store_true',
+                      help='time only this project (the template is slow)')
+  args = parser.parse_args()
+
+  shutil.rmtree(args.workdir, ignore_errors=True)
+  totals: Dict[str, Dict[int, float]] = {'this project': {}, 'template': {}}
+  peaks: Dict[str, Dict[int, int]] = {'this project': {}, 'template': {}}
+  for rows in sorted(args.rows):
+    base = os.path.join(args.workdir, f'rows_{rows}')
+    data_dir = os.path.join(base, 'data')
+    print(f'making {rows:,} rows ...', flush=True)
+    csv_path = make_rows.write_rows(rows, os.path.join(data_dir, 'data.csv'))
+    runs = {}
+    print(f'running this project\'s pipeline on {rows:,} rows ...', flush=True)
+    runs['this project'] = _run_ours(data_dir, os.path.join(base, 'ours'),
+                                     args.train_steps)
+    if not args.skip_template:
+      print(f'running the official template on {rows:,} rows ...', flush=True)
+      runs['template'] = _run_template(
+          csv_path, os.path.join(base, 'template'), args.train_steps)
+    _print_size(rows, runs)
+    for label, (result, _) in runs.items():
+      totals[label][rows] = result.seconds
+      peaks[label][rows] = result.peak_rss
+    shutil.rmtree(os.path.join(base, 'ours', 'pipelines'), ignore_errors=True)
+
+  print('\n=== summary ===')
+  for label, by_size in totals.items():
+    if not by_size:
+      continue
+    sizes = sorted(by_size)
+    cells = ', '.join(
+        f'{n:,} rows: {by_size[n]:.0f} s ({by_size[n] / n * 1e5:.1f} s per '
+        f'100k rows), peak {measure.gib(peaks[label][n])}' for n in sizes)
+    print(f'{label}: {cells}')
+    if len(sizes) > 1:
+      small, large = sizes[0], sizes[-1]
+      growth = (by_size[large] / large) / (by_size[small] / small)
+      print(f'{label}: cost per row at {large:,} / at {small:,} rows: '
+            f'{growth:.2f}')
+  if totals['template']:
+    for n in sorted(totals['this project']):
+      if n in totals['template']:
+        print(f'ratio (this project / template) at {n:,} rows: '
+              f'{totals["this project"][n] / totals["template"][n]:.2f}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
