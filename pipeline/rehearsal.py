@@ -96,6 +96,16 @@ class TaskResult:
   # Output key -> the artifact as the task's ExecutorOutput had it.
   written: Dict[str, Dict[str, Any]]
   executor_input: Dict[str, Any]
+  # Whether the container's lifecycle.preCacheCheck ran first.
+  ran_pre_cache_check: bool = False
+
+  def outputs_of_type(self, title: str) -> Dict[str, Dict[str, Any]]:
+    """Output key -> ExecutorOutput artifact, for outputs of type `title`."""
+    provisioned = self.executor_input['outputs']['artifacts']
+    return {key: self.written.get(key, {}) for key, listed in
+            provisioned.items()
+            if executor_input.type_title(listed['artifacts'][0]['type']) ==
+            title}
 
 
 @dataclasses.dataclass
@@ -234,6 +244,48 @@ def _read_json(path: str) -> Optional[Dict[str, Any]]:
     return json.load(json_file)
 
 
+def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
+             launcher: Launcher, gcs_dir: str,
+             inputs: Dict[str, Dict[str, Any]], log_name: str) -> TaskResult:
+  """Runs one task as its orchestrator would; returns what it produced.
+
+  Args:
+    task: the task.
+    shape: how its ExecutorInput is built.
+    launcher: how its command runs.
+    gcs_dir: the local folder standing in for gs://.
+    inputs: input key -> the upstream artifact as `shape` stored it.
+    log_name: names the task's log file.
+
+  Raises:
+    TaskFailed: the task exited non-zero or wrote no ExecutorOutput.
+  """
+  started = time.time()
+  invocation = shape.executor_input(task, inputs,
+                                    localize(task.parameters, gcs_dir))
+  invocation_json = json.dumps(invocation)
+  output_file = invocation['outputs']['outputFile']
+  hook = task.container.pre_cache_check
+  ran_hook = bool(hook and shape.runs_pre_cache_check)
+  if ran_hook:
+    launcher.run(task.name, hook.command,
+                 task_argv(hook, invocation_json, gcs_dir),
+                 log_name + '-preCacheCheck')
+  launcher.run(task.name, task.container.command,
+               task_argv(task.container, invocation_json, gcs_dir), log_name)
+  executor_output = _read_json(output_file)
+  if executor_output is None:
+    raise TaskFailed(task.name, f'wrote no ExecutorOutput to {output_file}',
+                     '')
+  written = {key: listed['artifacts'][0] for key, listed in
+             executor_output.get('artifacts', {}).items()
+             if listed.get('artifacts')}
+  outputs = {key: shape.record(listed['artifacts'][0], written.get(key))
+             for key, listed in invocation['outputs']['artifacts'].items()}
+  return TaskResult(task.name, time.time() - started, outputs, written,
+                    invocation, ran_hook)
+
+
 def run_pipeline(spec: Dict[str, Any], shape: executor_input.Shape,
                  launcher: Launcher, gcs_dir: str, number: int = 1,
                  progress: Callable[[str], None] = lambda line: None
@@ -258,36 +310,13 @@ def run_pipeline(spec: Dict[str, Any], shape: executor_input.Shape,
   tasks = compiled_spec.tasks(spec)
   results: Dict[str, TaskResult] = {}
   for index, task in enumerate(tasks, 1):
-    task_started = time.time()
     inputs = {key: results[source.producer_task].outputs[source.output_key]
               for key, source in task.artifacts.items()}
-    invocation = shape.executor_input(
-        task, inputs, localize(task.parameters, gcs_dir))
-    invocation_json = json.dumps(invocation)
-    output_file = invocation['outputs']['outputFile']
-    log_name = f'run{number}-{index:02d}-{task.name}'
-    hook = task.container.pre_cache_check
-    if hook and shape.runs_pre_cache_check:
-      launcher.run(task.name, hook.command,
-                   task_argv(hook, invocation_json, gcs_dir),
-                   log_name + '-preCacheCheck')
-    launcher.run(task.name, task.container.command,
-                 task_argv(task.container, invocation_json, gcs_dir),
-                 log_name)
-    executor_output = _read_json(output_file)
-    if executor_output is None:
-      raise TaskFailed(task.name, f'wrote no ExecutorOutput to {output_file}',
-                       '')
-    written = {key: listed['artifacts'][0] for key, listed in
-               executor_output.get('artifacts', {}).items()
-               if listed.get('artifacts')}
-    provisioned = invocation['outputs']['artifacts']
-    outputs = {key: shape.record(listed['artifacts'][0], written.get(key))
-               for key, listed in provisioned.items()}
-    seconds = time.time() - task_started
-    results[task.name] = TaskResult(task.name, seconds, outputs, written,
-                                    invocation)
-    progress(f'[{index}/{len(tasks)}] {task.name:<28} done {seconds:8.1f} s')
+    result = run_task(task, shape, launcher, gcs_dir, inputs,
+                      f'run{number}-{index:02d}-{task.name}')
+    results[task.name] = result
+    progress(f'[{index}/{len(tasks)}] {task.name:<28} done '
+             f'{result.seconds:8.1f} s')
   return RunResult(number, time.time() - started, results)
 
 
@@ -381,27 +410,31 @@ def rehearse(spec_path: str, shape_name: str, work_dir: str, data_dir: str,
   return results
 
 
-def _metadata(result: RunResult, key: str) -> List[Dict[str, Any]]:
-  """Every output's ExecutorOutput metadata in `result` that has `key`."""
-  return [artifact.get('metadata', {})
-          for task in result.tasks.values()
-          for artifact in task.written.values()
-          if key in artifact.get('metadata', {})]
+BLESSING = 'tfx.ModelBlessing'
+PUSHED_MODEL = 'tfx.PushedModel'
+
+
+def outputs_of_type(result: RunResult, title: str) -> List[Dict[str, Any]]:
+  """Every ExecutorOutput artifact of type `title` in a run."""
+  return [artifact for task in result.tasks.values()
+          for artifact in task.outputs_of_type(title).values()]
 
 
 def describe(result: RunResult) -> List[str]:
-  """A line on each blessing and push of a run (TFX artifacts' metadata)."""
+  """A line on each blessing and push of a run."""
   lines = []
-  for blessing in _metadata(result, 'blessed'):
-    baseline = blessing.get('baseline_model_id')
+  for blessing in outputs_of_type(result, BLESSING):
+    metadata = blessing.get('metadata', {})
+    baseline = metadata.get('baseline_model_id')
     lines.append(f'Run {result.number}: '
-                 f'{"blessed" if blessing["blessed"] else "not blessed"}, '
-                 + (f'compared with baseline {baseline}.' if baseline else
-                    'no baseline.'))
-  for pushed in _metadata(result, 'pushed'):
-    if pushed['pushed']:
-      lines.append(f'Run {result.number}: pushed '
-                   f'{pushed.get("pushed_destination", "")}.')
+                 f'{"blessed" if metadata.get("blessed") else "not blessed"}'
+                 + (f', compared with the baseline {baseline}.' if baseline
+                    else ', no baseline.'))
+  for pushed in outputs_of_type(result, PUSHED_MODEL):
+    metadata = pushed.get('metadata', {})
+    lines.append(f'Run {result.number}: ' + (
+        f'pushed {metadata.get("pushed_destination")}.'
+        if metadata.get('pushed') else 'nothing pushed.'))
   return lines
 
 
