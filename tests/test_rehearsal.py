@@ -57,8 +57,11 @@ def small_data(tmp_path_factory):
 def _rehearse(spec_path, small_data, tmp_path_factory, shape):
   work_dir = str(tmp_path_factory.mktemp(f'rehearsal_{shape}'))
   launcher = rehearsal.Launcher(mode=rehearsal.IN_PROCESS, compat=True)
-  results = rehearsal.rehearse(spec_path, shape, work_dir, small_data,
-                               DATA_URI, runs=2, launcher=launcher)
+  try:
+    results = rehearsal.rehearse(spec_path, shape, work_dir, small_data,
+                                 DATA_URI, runs=2, launcher=launcher)
+  finally:
+    kfp_compat.uninstall()  # in-process: leave TFX as other tests expect it
   return work_dir, results
 
 
