@@ -81,7 +81,7 @@ class TaskFailed(RuntimeError):
   """A task exited non-zero or wrote no ExecutorOutput."""
 
   def __init__(self, task: str, reason: str, log: str):
-    super().__init__(f'{task}: {reason}\n{log}')
+    super().__init__(f'{task}: {reason}')
     self.task = task
     self.reason = reason
     self.log = log
@@ -212,7 +212,9 @@ class Launcher:
                             check=False)
     if done.returncode != 0:
       with open(log_path) as log_file:
-        tail = ''.join(log_file.readlines()[-40:])
+        # The last lines, each cut short (a crash lists every C extension).
+        tail = ''.join(line if len(line) <= 300 else line[:300] + ' ...\n'
+                       for line in log_file.readlines()[-30:])
       raise TaskFailed(task_name, f'exit status {done.returncode} '
                        f'(log: {log_path})', tail)
 
@@ -492,6 +494,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                          data_uri, args.runs, launcher, args.kfp_input_types,
                          progress=print)
     except TaskFailed as failure:
+      print(failure.log, file=sys.stderr)
       print(f'FAILED ({shape} shape) in task {failure}', file=sys.stderr)
       return 1
     for result in results:
