@@ -40,6 +40,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -173,8 +174,8 @@ class Launcher:
       compat: load the pipeline image's compatibility module.
       faults: reproduce the Kubeflow cluster's process-level faults
         (SUBPROCESS only).
-      log_dir: where each task's output goes (SUBPROCESS); None: a temporary
-        file next to the task's output file.
+      log_dir: where each task's output goes (SUBPROCESS); None: a new
+        temporary folder.
     """
     if mode not in (SUBPROCESS, IN_PROCESS):
       raise ValueError(f'unknown mode {mode!r}')
@@ -203,6 +204,8 @@ class Launcher:
     if self.mode == IN_PROCESS:
       self._run_in_process(task_name, module, argv)
       return
+    if self.log_dir is None:
+      self.log_dir = tempfile.mkdtemp(prefix='rehearsal-logs-')
     os.makedirs(self.log_dir, exist_ok=True)
     log_path = os.path.join(self.log_dir, f'{log_name}.log')
     with open(log_path, 'w') as log_file:
@@ -440,8 +443,8 @@ def describe(result: RunResult) -> List[str]:
   return lines
 
 
-def _settings_data_uri(bucket_env: Dict[str, str]) -> str:
-  """The data location of the cloud settings compiled with `bucket_env`."""
+def _settings_data_uri(compiled: Dict[str, str]) -> str:
+  """Where the cloud settings `compiled` with read the pipeline's data."""
   from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
   from pipeline import configs  # pylint: disable=g-import-not-at-top
 
@@ -449,8 +452,8 @@ def _settings_data_uri(bucket_env: Dict[str, str]) -> str:
     """pipeline/configs.py as the compile subprocess saw it."""
 
     def __getattr__(self, name):
-      if name in bucket_env:
-        return bucket_env[name]
+      if name in compiled:
+        return compiled[name]
       return getattr(configs, name)
 
   return cloud_settings.from_configs(_Compiled(), 'rehearsal').data_path
@@ -474,15 +477,20 @@ def main(argv: Optional[List[str]] = None) -> int:
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   work_dir = args.work_dir or os.path.join(configs.LOCAL_OUTPUT_DIR,
                                            'rehearsal')
-  compiled_env = {name: os.environ.get(name) or value
-                  for name, value in COMPILE_DEFAULTS.items()}
-  compiled_env.update(COMPILE_OVERRIDES)
-  spec_path = args.spec or compile_spec(os.path.join(work_dir, 'compiled'))
-  print(f'Pipeline spec: {spec_path}')
-  spec = compiled_spec.load(spec_path)
-  compiled_env['GCS_BUCKET_NAME'] = bucket_of(spec)
-  compiled_env['PIPELINE_NAME'] = spec['pipelineInfo']['name']
-  data_uri = _settings_data_uri(compiled_env)
+  try:
+    spec_path = args.spec or compile_spec(os.path.join(work_dir, 'compiled'))
+    print(f'Pipeline spec: {spec_path}')
+    spec = compiled_spec.load(spec_path)
+    compiled_spec.tasks(spec)  # fails early on what cannot run here
+    data_uri = _settings_data_uri({
+        'GOOGLE_CLOUD_PROJECT': (os.environ.get('GOOGLE_CLOUD_PROJECT') or
+                                 COMPILE_DEFAULTS['GOOGLE_CLOUD_PROJECT']),
+        'GCS_BUCKET_NAME': bucket_of(spec),
+        'PIPELINE_NAME': spec['pipelineInfo']['name'],
+    })
+  except (compiled_spec.SpecError, RuntimeError) as error:
+    print(f'rehearsal: {error}', file=sys.stderr)
+    return 2
   shapes = executor_input.SHAPES if args.shape == 'all' else (args.shape,)
   for shape in shapes:
     shape_dir = os.path.join(work_dir, shape)

@@ -290,3 +290,27 @@ def test_tasks_start_like_the_pipeline_image():
   assert env['PYTHONPATH'].split(os.pathsep) == expected
   without = rehearsal.Launcher(compat=False).environment()
   assert without['PYTHONPATH'].split(os.pathsep) == [rehearsal.REPO_ROOT]
+
+
+def test_dataflow_arguments_become_the_direct_runner():
+  args = ['--runner=DataflowRunner', '--project=p', '--region=r',
+          '--temp_location=gs://b/tmp', '--sdk_container_image=image',
+          '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x']
+  assert rehearsal.direct_runner_args(args) == [
+      '--runner=DirectRunner', '--direct_num_workers=2', '--foo=gs://b/x']
+
+
+def test_gs_paths_map_into_the_local_bucket_folder():
+  assert rehearsal.localize({'a': ['gs://b/x', 3], 'b': 'no path'},
+                            '/work/gcs/') == {
+                                'a': ['/work/gcs/b/x', 3], 'b': 'no path'}
+
+
+def test_a_metadata_query_step_cannot_run_outside_vertex():
+  resolver_spec = {
+      'root': {'dag': {'tasks': {'R': {'componentRef': {'name': 'R'}}}}},
+      'components': {'R': {'executorLabel': 'R_executor'}},
+      'deploymentSpec': {'executors': {'R_executor': {'resolver': {}}}},
+  }
+  with pytest.raises(compiled_spec.SpecError, match='only container'):
+    compiled_spec.tasks(resolver_spec)
