@@ -1,4 +1,4 @@
-"""The ExecutorInput each task receives, as Vertex AI or Kubeflow Pipelines send it.
+"""The ExecutorInput a task receives, as Vertex AI or Kubeflow Pipelines send it.
 
 Both orchestrators run a task's container with its `{{$}}` argument replaced
 by an ExecutorInput JSON: input artifacts (upstream outputs with their
@@ -6,14 +6,19 @@ metadata), parameter values, pre-allocated output artifacts and the file the
 task writes its ExecutorOutput to. They differ in the details, and TFX's
 entrypoint (`kubeflow_v2_run_executor`) was written against Vertex AI's:
 
-| | Vertex AI Pipelines | open-source Kubeflow Pipelines 2.x |
-|---|---|---|
-| output URI | `<root>/<project number>/<job>/<task>_<id>/<output>` | `<root>/<pipeline>/<run id>/<task>/<execution id>/<output>` |
-| output file | `executor_output.json` next to the outputs, in the bucket | `/tmp/kfp_outputs/output_metadata.json` in the pod |
-| artifact name | `projects/../metadataStores/default/artifacts/<id>` | the ML Metadata id (`"17"`); outputs have none |
-| input artifact type | the producer's declared type | an empty instance schema (driver: `OutputArtifact.Schema` is never filled) |
-| input metadata | what the producer wrote | ML Metadata custom properties: numbers as doubles, lists and structs wrapped, plus `display_name` and `store_session_info` |
-| `lifecycle.preCacheCheck` | runs (ExampleGen's driver) | ignored |
+- output URI: Vertex `<root>/<project number>/<job>/<task>_<id>/<output>`;
+  Kubeflow `<root>/<pipeline>/<run id>/<task>/<execution id>/<output>`.
+- output file: Vertex `executor_output.json` next to the outputs, in the
+  bucket; Kubeflow `/tmp/kfp_outputs/output_metadata.json` in the pod.
+- artifact name: Vertex `projects/../metadataStores/default/artifacts/<id>`;
+  Kubeflow the ML Metadata id (`"17"`), and outputs have none.
+- input artifact type: Vertex the producer's declared type; Kubeflow an
+  empty instance schema (the driver never fills `OutputArtifact.Schema`).
+- input metadata: Vertex what the producer wrote; Kubeflow the ML Metadata
+  custom properties: numbers as doubles, lists and structs wrapped, plus
+  `display_name` and `store_session_info`.
+- `lifecycle.preCacheCheck` (ExampleGen's driver): Vertex runs it before the
+  container; the Kubeflow backend's driver and launcher never read it.
 
 (Kubeflow Pipelines backend: `backend/src/v2/driver` provisions outputs and
 resolves inputs, `backend/src/v2/metadata` converts artifacts to and from ML

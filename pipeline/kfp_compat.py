@@ -1,4 +1,4 @@
-"""Makes TFX 1.16's Kubeflow V2 entrypoints work on open-source Kubeflow Pipelines 2.x.
+"""Fixes TFX 1.16's Kubeflow V2 entrypoints for open-source Kubeflow Pipelines 2.x.
 
 Every task of the compiled pipeline runs TFX's entrypoint
 (`python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`),
@@ -27,7 +27,6 @@ an import hook, so a process that never imports TFX pays nothing. Nothing in
 site-packages is edited.
 """
 import importlib.abc
-import importlib.machinery
 import logging
 import os
 import sys
@@ -87,7 +86,8 @@ def declared_input_types(argv: List[str]) -> Dict[str, Any]:
           for key, spec in inputs_spec.artifacts.items()}
 
 
-def restore_declared_types(artifacts: Any, declared: Dict[str, Any]) -> List[str]:
+def restore_declared_types(artifacts: Any,
+                           declared: Dict[str, Any]) -> List[str]:
   """Gives each artifact whose type names no TFX class its declared type.
 
   Args:

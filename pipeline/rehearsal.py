@@ -1,4 +1,4 @@
-"""Runs the compiled Kubeflow pipeline spec locally, task by task, like its launcher.
+"""Runs the compiled Kubeflow spec locally, task by task, as its launcher would.
 
     make rehearse                               # both shapes, two runs each
     .venv/bin/python -m pipeline.rehearsal --shape=kfp
@@ -470,8 +470,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='a compiled spec to run (default: compile one)')
   parser.add_argument('--no-compat', dest='compat', action='store_false',
                       help='run without the image\'s compatibility module')
-  parser.add_argument('--kfp_input_types', choices=executor_input.KFP_INPUT_TYPES,
-                      default=executor_input.EMPTY_SCHEMA)
+  parser.add_argument('--kfp_input_types',
+                      choices=executor_input.KFP_INPUT_TYPES,
+                      default=executor_input.EMPTY_SCHEMA,
+                      help='how the kfp shape types input artifacts')
   args = parser.parse_args(argv)
 
   from pipeline import configs  # pylint: disable=g-import-not-at-top

@@ -1,4 +1,4 @@
-"""The compiled Kubeflow spec runs, task by task, as Vertex AI and Kubeflow send it.
+"""The compiled Kubeflow spec runs task by task, as Vertex AI and Kubeflow send it.
 
 The spec is compiled once (kubeflow_runner.py, offline), then rehearsed twice
 in each shape on a small slice with few training steps and a low accuracy
