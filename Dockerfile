@@ -10,4 +10,8 @@ FROM gcr.io/tfx-oss-public/tfx:1.16.0
 WORKDIR /pipeline
 COPY models/ models/
 COPY pipeline/ pipeline/
-ENV PYTHONPATH=/pipeline${PYTHONPATH:+:${PYTHONPATH}}
+# pipeline/startup/sitecustomize.py runs when any Python process starts: it
+# installs pipeline/kfp_compat.py, the fixes TFX's entrypoints need on
+# open-source Kubeflow Pipelines 2.x (harmless on Vertex AI). `make rehearse`
+# starts its task processes with the same PYTHONPATH.
+ENV PYTHONPATH=/pipeline/pipeline/startup:/pipeline${PYTHONPATH:+:${PYTHONPATH}}
