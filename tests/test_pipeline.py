@@ -73,7 +73,9 @@ def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   assert config['model_specs'][0]['label_key'] == features.LABEL_KEY
   metrics = {m['class_name']: m for m in config['metrics_specs'][0]['metrics']}
   assert {'BinaryAccuracy', 'AUC', 'Precision', 'Recall'} <= set(metrics)
-  threshold = metrics['BinaryAccuracy']['threshold']
+  gate, = metrics['BinaryAccuracy']['per_slice_thresholds']
+  assert gate['slicing_specs'] == [{}]  # the whole eval split only
+  threshold = gate['threshold']
   assert threshold['value_threshold']['lower_bound'] == 0.81
   assert threshold['change_threshold']['absolute'] == -0.02
   assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
