@@ -102,7 +102,10 @@ def make_serving_signature(model: keras.Model,
   # Attached to the model so that the Transform graph is saved with it.
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = tf_transform_output.raw_feature_spec()
-  raw_spec.pop(features.LABEL_KEY, None)
+  # Neither the label nor the never-used columns (e.g. `tips`, which a client
+  # cannot know before the trip ends) are required in a request.
+  for column in (features.LABEL_KEY, *features.EXCLUDED_COLUMNS):
+    raw_spec.pop(column, None)
   model_inputs = list(model.input_names)
 
   @tf.function(input_signature=[

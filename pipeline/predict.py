@@ -12,8 +12,9 @@ value) and `probabilities` (all of them); for any other single value
 `prediction`. Written as CSV to --output, or to stdout.
 
 The model defaults to the newest version under
-LOCAL_OUTPUT_DIR/serving_model/PIPELINE_NAME/; the schema that types the
-columns to the newest schema in the pipeline's metadata store. Bad input
+<output dir>/serving_model/<pipeline>/ (LOCAL_OUTPUT_DIR and PIPELINE_NAME
+unless --output-dir and --pipeline-name say otherwise); the schema that types
+the columns to the newest run's SchemaGen output, found in the metadata store. Bad input
 stops with a one-line error and exit status 1.
 """
 import argparse
@@ -24,7 +25,8 @@ import sys
 from typing import Dict, List, Optional, Sequence, TextIO
 
 if __name__ == '__main__':
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  from pipeline.quiet import quiet  # pylint: disable=g-import-not-at-top
+  quiet()
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -169,6 +171,11 @@ def main(argv: Optional[List[str]] = None) -> int:
       prog='python -m pipeline.predict',
       description='Score a CSV of raw rows with the newest pushed model.')
   parser.add_argument('--input', required=True, help='CSV with a header row')
+  parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
+                      help='the local output folder whose model and schema '
+                      'to use (default: LOCAL_OUTPUT_DIR, %(default)s)')
+  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
+                      help='default: PIPELINE_NAME, %(default)s')
   parser.add_argument('--output', help='CSV to write (default: stdout)')
   parser.add_argument('--model-dir', help='a SavedModel folder (default: the '
                       'newest under LOCAL_OUTPUT_DIR/serving_model/'
@@ -176,7 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--schema', help='schema.pbtxt typing the columns '
                       "(default: the newest run's SchemaGen output)")
   args = parser.parse_args(argv)
-  output_dir, name = configs.LOCAL_OUTPUT_DIR, configs.PIPELINE_NAME
+  output_dir, name = args.output_dir, args.pipeline_name
   try:
     model_dir = args.model_dir
     if model_dir is None:

@@ -21,6 +21,11 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import pipeline as pipeline_factory
 from pipeline import run_summary
+from pipeline import serving_baseline
+
+# The newest model version under a serving folder (None if none): one
+# implementation, shared with the Kubeflow baseline step.
+newest_pushed_model = serving_baseline.newest_pushed_model
 
 
 def pipeline_root(output_dir: str, pipeline_name: str) -> str:
@@ -56,16 +61,6 @@ def connection_config(output_dir: str, pipeline_name: str
   return config
 
 
-def newest_pushed_model(serving_dir: str) -> Optional[str]:
-  """The highest-numbered model version folder under `serving_dir`, if any."""
-  versions = [path for path in glob.glob(os.path.join(serving_dir, '*'))
-              if os.path.basename(path).isdigit() and
-              os.path.isfile(os.path.join(path, 'saved_model.pb'))]
-  if not versions:
-    return None
-  return max(versions, key=lambda path: int(os.path.basename(path)))
-
-
 @dataclasses.dataclass
 class RunArtifacts:
   """One run's summary and the folders of the artifacts its report reads."""
@@ -73,7 +68,8 @@ class RunArtifacts:
   pipeline_name: str
   summary: run_summary.RunSummary
 
-  def _uri(self, component_id: str, key: str) -> Optional[str]:
+  def output_uri(self, component_id: str, key: str) -> Optional[str]:
+    """The first artifact of a component's output `key`, if it completed."""
     component = self.summary.components.get(component_id)
     if component is None or component.state not in ('COMPLETE', 'CACHED'):
       return None
@@ -87,27 +83,27 @@ class RunArtifacts:
   @property
   def statistics(self) -> Optional[str]:
     """StatisticsGen's folder: Split-<name>/FeatureStats.pb per split."""
-    return self._uri(pipeline_factory.STATISTICS_GEN, 'statistics')
+    return self.output_uri(pipeline_factory.STATISTICS_GEN, 'statistics')
 
   @property
   def schema_file(self) -> Optional[str]:
-    folder = self._uri(pipeline_factory.SCHEMA_GEN, 'schema')
+    folder = self.output_uri(pipeline_factory.SCHEMA_GEN, 'schema')
     return os.path.join(folder, 'schema.pbtxt') if folder else None
 
   @property
   def anomalies(self) -> Optional[str]:
     """ExampleValidator's folder: Split-<name>/SchemaDiff.pb per split."""
-    return self._uri(pipeline_factory.EXAMPLE_VALIDATOR, 'anomalies')
+    return self.output_uri(pipeline_factory.EXAMPLE_VALIDATOR, 'anomalies')
 
   @property
   def model_run(self) -> Optional[str]:
     """The Trainer's TensorBoard log folder."""
-    return self._uri(pipeline_factory.TRAINER, 'model_run')
+    return self.output_uri(pipeline_factory.TRAINER, 'model_run')
 
   @property
   def evaluation(self) -> Optional[str]:
     """The Evaluator's TFMA output folder."""
-    return self._uri(pipeline_factory.EVALUATOR, 'evaluation')
+    return self.output_uri(pipeline_factory.EVALUATOR, 'evaluation')
 
   def split_files(self, folder: Optional[str], file_name: str) -> List[tuple]:
     """[(split name, path)] of Split-*/<file_name> in `folder`, by name."""

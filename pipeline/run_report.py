@@ -21,7 +21,8 @@ import sys
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 if __name__ == '__main__':
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  from pipeline.quiet import quiet  # pylint: disable=g-import-not-at-top
+  quiet()
 
 from pipeline import artifact_readers as readers  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
@@ -118,7 +119,7 @@ def _outcome(run: run_artifacts.RunArtifacts) -> str:
     parts.append('<p>No model pushed by this run; the served model is '
                  + (f'still <code>{_e(current)}</code>' if current else
                     'unchanged (none has been pushed yet)') + '.</p>')
-    trainer_model = run._uri(pipeline_factory.TRAINER, 'model')  # pylint: disable=protected-access
+    trainer_model = run.output_uri(pipeline_factory.TRAINER, 'model')
     model_dir = (os.path.join(trainer_model, 'Format-Serving')
                  if trainer_model else None)
     label = "this run's trained (unpushed) model"

@@ -75,7 +75,8 @@ def horizontal_bars(labels: Sequence[str], values: Sequence[float], title: str,
   """One horizontal bar per label, with an optional vertical threshold line."""
   if not labels or len(labels) != len(values):
     raise ValueError('horizontal_bars needs as many values as labels (> 0)')
-  row, left, right, top = 16, 150, 60, 20
+  row, left, right = 16, 150, 60
+  top = 20 if threshold is None else 32  # room for the threshold's label
   height = top + row * len(labels) + 8
   plot_w = width - left - right
   low, high = value_range or (min(0.0, min(values)), max(values) or 1.0)
