@@ -57,6 +57,12 @@ class _Page(html.parser.HTMLParser):
     self.text.append(data)
 
 
+def _visible_text(page) -> str:
+  """The page's text (markup or parsed) as one line, spaces collapsed."""
+  page = _parse(page) if isinstance(page, str) else page
+  return re.sub(r'\s+', ' ', ''.join(page.text))
+
+
 def _parse(markup: str) -> _Page:
   page = _Page()
   page.feed(markup)
@@ -97,7 +103,7 @@ def test_report_has_every_section_and_nothing_unreadable(report):
 def test_outcome_names_the_decision_model_and_signature(report, latest):
   summary = latest.summary
   assert summary.blessed and summary.pushed_to
-  text = ' '.join(_parse(report).text)
+  text = _visible_text(report)
   assert 'Blessed: the model passed every threshold and was pushed.' in text
   assert summary.pushed_to in text
   signature, = artifact_readers.signatures(summary.pushed_to)
@@ -254,7 +260,7 @@ def test_not_blessed_run_says_why_and_shows_the_trained_model(latest):
       latest.summary, blessed=False, pushed_to=None,
       blessing_failures=['binary_accuracy 0.8000 is below the threshold 0.85'])
   page = run_report.render(dataclasses.replace(latest, summary=summary))
-  text = ' '.join(_parse(page).text)
+  text = _visible_text(page)
   assert ('Not blessed, so not pushed: binary_accuracy 0.8000 is below the '
           'threshold 0.85.') in text
   served = run_artifacts.newest_pushed_model(run_artifacts.serving_model_dir(
@@ -274,7 +280,7 @@ def test_failed_run_reports_what_it_has(latest):
                                 baseline_metrics={})
   page = _parse(run_report.render(dataclasses.replace(latest,
                                                       summary=summary)))
-  text = ' '.join(page.text)
+  text = _visible_text(page)
   assert 'No blessing decision: the Evaluator did not complete' in text
   assert 'The Trainer did not complete in this run.' in text
   assert page.classes.count(run_report.UNAVAILABLE_CLASS) == 2
