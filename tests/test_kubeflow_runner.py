@@ -276,6 +276,10 @@ def test_quality_gate_and_data(target, request):
   assert gate['threshold']['value_threshold']['lower_bound'] == 0.85
   assert gate['threshold']['change_threshold'] == {
       'absolute': -0.01, 'direction': 'HIGHER_IS_BETTER'}
+  # The default EVAL_SLICE_COLUMNS reach the cloud Evaluator too.
+  assert eval_config['slicing_specs'] == [{}] + [
+      {'feature_keys': [column]} for column in ('payment_type',
+                                                'trip_start_hour')]
   assert _constant(spec, 'CsvExampleGen', 'input_base') == (
       f'gs://{BUCKET}/input/data')
 
