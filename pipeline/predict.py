@@ -22,7 +22,7 @@ import csv
 import io
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
 if __name__ == '__main__':
   from pipeline.quiet import quiet  # pylint: disable=g-import-not-at-top
@@ -52,7 +52,7 @@ def required_columns(schema: schema_pb2.Schema) -> List[str]:
   return [f.name for f in schema.feature if f.name not in ignored]
 
 
-def read_rows(path: str) -> (List[str], List[Dict[str, str]]):
+def read_rows(path: str) -> Tuple[List[str], List[Dict[str, str]]]:
   """The header and rows of a CSV file, or PredictError naming the problem."""
   try:
     with open(path, newline='', encoding='utf-8') as f:
@@ -92,7 +92,11 @@ def score(model_dir: str, examples: List[bytes]) -> Dict[str, np.ndarray]:
 
 def prediction_columns(outputs: Dict[str, np.ndarray]
                       ) -> Dict[str, List[str]]:
-  """Output column -> one text cell per row, by the shape of the output."""
+  """Output column -> one text cell per row, by the shape of the output.
+
+  Reads the signature's first output by name (the bundled model has one,
+  `probabilities`).
+  """
   name, values = sorted(outputs.items())[0]
   values = values.reshape(len(values), -1) if values.ndim != 1 else (
       values.reshape(-1, 1))
@@ -120,12 +124,11 @@ def prediction_columns(outputs: Dict[str, np.ndarray]
 def write_predictions(out: TextIO, header: Sequence[str],
                       rows: List[Dict[str, str]],
                       predictions: Dict[str, List[str]]) -> None:
-  extra = [c for c in predictions if c not in header]
   writer = csv.writer(out, lineterminator='\n')
-  writer.writerow(list(header) + extra)
+  writer.writerow(list(header) + list(predictions))
   for i, row in enumerate(rows):
     writer.writerow([row.get(c, '') for c in header] +
-                    [predictions[c][i] for c in extra])
+                    [cells[i] for cells in predictions.values()])
 
 
 def newest_schema_file(output_dir: str, pipeline_name: str) -> str:
@@ -156,6 +159,11 @@ def predict(input_path: str, model_dir: str, schema_file: str,
   except ValueError as error:
     raise PredictError(f'{input_path}: {error}') from None
   predictions = prediction_columns(score(model_dir, examples))
+  clashes = [c for c in predictions if c in header]
+  if clashes:
+    raise PredictError(f'{input_path} already has the column(s) '
+                       f'{", ".join(clashes)} that the predictions are '
+                       'written to: rename or drop them')
   write_predictions(out, header, rows, predictions)
   return len(rows)
 

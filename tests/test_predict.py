@@ -123,6 +123,12 @@ def test_bad_input_gets_one_line_errors(served, data_slice, tmp_path, capsys):
   assert predict.main(_args(served, '--input', str(bad))) == 1
   assert "column 'fare': 'twelve' is not FLOAT" in capsys.readouterr().err
 
+  clash = tmp_path / 'clash.csv'
+  clash.write_text(text.replace(lines[0], lines[0] + ',probability', 1)
+                   .replace(lines[1], lines[1] + ',0.5', 1))
+  assert predict.main(_args(served, '--input', str(clash))) == 1
+  assert 'already has the column(s) probability' in capsys.readouterr().err
+
   nowhere = ['--output-dir', str(tmp_path), '--pipeline-name', 'nothing']
   assert predict.main(nowhere + ['--input', rows]) == 1
   error = capsys.readouterr().err
