@@ -16,6 +16,7 @@ the end of every run.
 import argparse
 import datetime
 import html
+import math
 import os
 import sys
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
@@ -74,7 +75,11 @@ def _e(text) -> str:
 
 
 def _num(value: Optional[float]) -> str:
-  return '' if value is None else f'{value:.4g}'
+  """A metric value; empty when absent, n/a when undefined (e.g. the
+  precision of a slice without positive predictions)."""
+  if value is None:
+    return ''
+  return 'n/a' if math.isnan(value) else f'{value:.4g}'
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]],
