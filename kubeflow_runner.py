@@ -73,6 +73,7 @@ def create_pipeline(settings: cloud_settings.CloudSettings,
       seed=configs.RANDOM_SEED,
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
       beam_pipeline_args=settings.beam_pipeline_args(),
       ai_platform_training_args=settings.ai_platform_training_args(),
       # Kubeflow: the Pusher writes to the serving folder, where the baseline

@@ -25,6 +25,9 @@ import warnings
 if '--verbose' not in sys.argv:
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   warnings.filterwarnings('ignore', category=FutureWarning)
+  # TFMA divides by zero for a slice without positive labels (recall n/a).
+  warnings.filterwarnings('ignore', category=RuntimeWarning,
+                          module='tensorflow_model_analysis')
 
 from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
 
@@ -37,14 +40,16 @@ from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
+from pipeline import run_report  # pylint: disable=g-import-not-at-top
 from pipeline import run_summary  # pylint: disable=g-import-not-at-top
 
-PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
-                             configs.PIPELINE_NAME)
-METADATA_PATH = os.path.join(configs.LOCAL_OUTPUT_DIR, 'metadata',
-                             configs.PIPELINE_NAME, 'metadata.db')
-SERVING_MODEL_DIR = os.path.join(configs.LOCAL_OUTPUT_DIR, 'serving_model',
-                                 configs.PIPELINE_NAME)
+PIPELINE_ROOT = run_artifacts.pipeline_root(configs.LOCAL_OUTPUT_DIR,
+                                            configs.PIPELINE_NAME)
+METADATA_PATH = run_artifacts.metadata_path(configs.LOCAL_OUTPUT_DIR,
+                                            configs.PIPELINE_NAME)
+SERVING_MODEL_DIR = run_artifacts.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
+                                                    configs.PIPELINE_NAME)
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
 # argument list makes every Beam component build an sdist of TFX first, to
@@ -62,6 +67,11 @@ class _ProgressPrinter(logging.Handler):
     self._started = {}
     self._cached = False
     self.current: Optional[str] = None
+
+  @property
+  def started(self) -> bool:
+    """Whether any component has started (so the run is in the store)."""
+    return bool(self._started)
 
   def emit(self, record: logging.LogRecord) -> None:
     if record.msg == 'Component %s is running.':
@@ -112,6 +122,18 @@ def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
   return lines
 
 
+def _print_report_path(run_id: Optional[str] = None) -> None:
+  """Builds the run's HTML report; failing to only prints a warning."""
+  try:
+    path = run_report.write_report(configs.LOCAL_OUTPUT_DIR,
+                                   configs.PIPELINE_NAME, run_id)
+  except Exception as error:  # pylint: disable=broad-except
+    print(f'Warning: no run report: {type(error).__name__}: {error}',
+          file=sys.stderr)
+    return
+  print(f'Report: {path}', flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--verbose', action='store_true',
@@ -143,6 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       seed=configs.RANDOM_SEED,
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
@@ -164,6 +187,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if root is not error:
       print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
     print('Run again with --verbose for the full logs.', file=sys.stderr)
+    if progress.started:
+      _print_report_path()
     return 1
   finally:
     logging.getLogger('absl').removeHandler(progress)
@@ -171,6 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
   print()
   print('\n'.join(_describe(summary, time.monotonic() - start)))
+  _print_report_path(summary.run_id)
   return 0
 
 

@@ -102,7 +102,10 @@ def make_serving_signature(model: keras.Model,
   # Attached to the model so that the Transform graph is saved with it.
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = tf_transform_output.raw_feature_spec()
-  raw_spec.pop(features.LABEL_KEY, None)
+  # Neither the label nor the never-used columns (e.g. `tips`, which a client
+  # cannot know before the trip ends) are required in a request.
+  for column in (features.LABEL_KEY, *features.EXCLUDED_COLUMNS):
+    raw_spec.pop(column, None)
   model_inputs = list(model.input_names)
 
   @tf.function(input_signature=[
@@ -140,8 +143,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       validation_data=evaluation,
       validation_steps=fn_args.eval_steps,
       verbose=0,
+      # TensorBoard logs (the Trainer's model_run artifact): the training
+      # loss and metrics about 50 times per run, validation at the end.
+      # (Keras calls the per-step hook that writes them only with
+      # write_steps_per_second, which also logs the training speed.)
       callbacks=[keras.callbacks.TensorBoard(
-          log_dir=fn_args.model_run_dir, update_freq='epoch')])
+          log_dir=fn_args.model_run_dir,
+          update_freq=max(1, fn_args.train_steps // 50),
+          write_steps_per_second=True)])
 
   signature = make_serving_signature(model, tf_transform_output)
   model.save(fn_args.serving_model_dir, save_format='tf',

@@ -56,6 +56,17 @@ EVAL_ACCURACY_THRESHOLD = setting('EVAL_ACCURACY_THRESHOLD', 0.85,
 # (the baseline). A retrain on the same data scores the same and passes.
 EVAL_BASELINE_TOLERANCE = setting('EVAL_BASELINE_TOLERANCE', 0.01,
                                   check=fraction)
+# The Evaluator also reports every metric per value of each of these columns
+# (comma-separated raw column names; empty: the whole eval split only). The
+# run report shows them next to the overall metrics.
+EVAL_SLICE_COLUMNS = tuple(
+    column.strip() for column in setting(
+        'EVAL_SLICE_COLUMNS', 'payment_type,trip_start_hour',
+        check=optional(matches(
+            r'\s*([A-Za-z_][\w.-]*\s*(,\s*[A-Za-z_][\w.-]*\s*)*)?',
+            'give comma-separated column names, e.g. '
+            "'payment_type,trip_start_hour'"))).split(',')
+    if column.strip())
 
 # --- Google Cloud -----------------------------------------------------------
 # Only the cloud runners need these; they stop with a clear message when a

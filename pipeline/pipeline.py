@@ -4,7 +4,7 @@
 (local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
 the physical settings in.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -48,7 +48,8 @@ ACCURACY_METRIC = 'binary_accuracy'
 
 
 def create_eval_config(accuracy_threshold: float,
-                       baseline_tolerance: float) -> tfma.EvalConfig:
+                       baseline_tolerance: float,
+                       slice_columns: Sequence[str] = ()) -> tfma.EvalConfig:
   """What the Evaluator computes and when it blesses a model.
 
   Blessed when accuracy >= `accuracy_threshold` and, if a previously blessed
@@ -59,18 +60,24 @@ def create_eval_config(accuracy_threshold: float,
     accuracy_threshold: the lowest accepted accuracy, 0..1.
     baseline_tolerance: how far below the baseline's accuracy the candidate
       may fall, 0..1.
+    slice_columns: raw columns to report every metric per value of, besides
+      the whole eval split (EVAL_SLICE_COLUMNS in pipeline/configs.py).
 
   Returns:
     The Evaluator's EvalConfig.
   """
+  # The gate applies to the whole eval split only: a plain `threshold` would
+  # also apply to every slice, and small slices would fail it by chance.
   accuracy = tfma.MetricConfig(
       class_name='BinaryAccuracy',
-      threshold=tfma.MetricThreshold(
-          value_threshold=tfma.GenericValueThreshold(
-              lower_bound={'value': accuracy_threshold}),
-          change_threshold=tfma.GenericChangeThreshold(
-              direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-              absolute={'value': -baseline_tolerance})))
+      per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+          slicing_specs=[tfma.SlicingSpec()],
+          threshold=tfma.MetricThreshold(
+              value_threshold=tfma.GenericValueThreshold(
+                  lower_bound={'value': accuracy_threshold}),
+              change_threshold=tfma.GenericChangeThreshold(
+                  direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                  absolute={'value': -baseline_tolerance})))])
   return tfma.EvalConfig(
       model_specs=[
           tfma.ModelSpec(
@@ -78,7 +85,8 @@ def create_eval_config(accuracy_threshold: float,
               label_key=features.LABEL_KEY,
               preprocessing_function_names=[])
       ],
-      slicing_specs=[tfma.SlicingSpec()],
+      slicing_specs=[tfma.SlicingSpec()] + [
+          tfma.SlicingSpec(feature_keys=[column]) for column in slice_columns],
       # Only the metrics below: the model's own compiled Keras metrics would
       # be reported under clashing names ('auc', 'accuracy').
       options=tfma.Options(include_default_metrics={'value': False}),
@@ -104,6 +112,7 @@ def create_pipeline(
     seed: int,
     eval_accuracy_threshold: float,
     eval_baseline_tolerance: float,
+    eval_slice_columns: Sequence[str] = (),
     enable_cache: bool = True,
     metadata_connection_config: Optional[
         metadata_store_pb2.ConnectionConfig] = None,
@@ -129,6 +138,7 @@ def create_pipeline(
     eval_accuracy_threshold: the lowest accuracy that blesses a model.
     eval_baseline_tolerance: how far below the last blessed model's accuracy
       a new model may fall and still be blessed.
+    eval_slice_columns: raw columns the Evaluator also slices metrics by.
     enable_cache: reuse outputs of components whose inputs did not change.
     metadata_connection_config: ML Metadata store; None lets the
       orchestrator provide it (Kubeflow, Vertex AI).
@@ -273,7 +283,8 @@ def create_pipeline(
       model=trainer.outputs['model'],
       baseline_model=baseline.outputs['model'],
       eval_config=create_eval_config(eval_accuracy_threshold,
-                                     eval_baseline_tolerance)).with_id(
+                                     eval_baseline_tolerance,
+                                     eval_slice_columns)).with_id(
                                          EVALUATOR)
   components.append(evaluator)
 

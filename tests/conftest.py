@@ -1,8 +1,9 @@
 """Shared fixtures: a small slice of the bundled data and a local-run helper."""
 import os
+import re
 import subprocess
 import sys
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -26,6 +27,18 @@ class LocalRun(NamedTuple):
   def metadata_path(self) -> str:
     return os.path.join(self.output_dir, 'metadata', self.pipeline_name,
                         'metadata.db')
+
+  @property
+  def run_id(self) -> Optional[str]:
+    """The run id from the summary line 'Run <id> finished in ...'."""
+    found = re.search(r'^Run (\S+) finished', self.output, re.MULTILINE)
+    return found.group(1) if found else None
+
+  @property
+  def report_path(self) -> Optional[str]:
+    """The report path from the runner's last line 'Report: <path>'."""
+    found = re.search(r'^Report: (.+)$', self.output, re.MULTILINE)
+    return found.group(1).strip() if found else None
 
 
 def write_slice(folder, rows: int = SLICE_ROWS) -> str:
@@ -64,3 +77,17 @@ def data_slice(tmp_path_factory) -> str:
   folder = tmp_path_factory.mktemp('data_slice')
   write_slice(str(folder))
   return str(folder)
+
+
+@pytest.fixture(scope='session')
+def local_runs(data_slice, tmp_path_factory) -> Tuple[LocalRun, LocalRun]:
+  """The one small end-to-end run of the suite, made twice on one output
+  folder: the second takes most results from the cache and has the first's
+  model as its baseline. Shared by every test that reads a run's outputs
+  (end-to-end, report, predict, notebooks)."""
+  output = tmp_path_factory.mktemp('e2e')
+  first = run_local_pipeline(data_slice, output, 'e2e-test')
+  assert first.returncode == 0, first.output[-3000:]
+  second = run_local_pipeline(data_slice, output, 'e2e-test')
+  assert second.returncode == 0, second.output[-3000:]
+  return first, second

@@ -11,7 +11,8 @@ _ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
                  'TRAIN_NUM_STEPS', 'TRAINER_EVAL_NUM_STEPS',
                  'TRAIN_BATCH_SIZE', 'RANDOM_SEED', 'EVAL_ACCURACY_THRESHOLD',
                  'EVAL_BASELINE_TOLERANCE', 'GOOGLE_CLOUD_PROJECT',
-                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME')
+                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME',
+                 'EVAL_SLICE_COLUMNS')
 
 
 @pytest.fixture
@@ -95,3 +96,14 @@ def test_pipeline_name_follows_the_kubeflow_v2_rule(load_configs):
   for bad in ('UPPER', 'under_score', 'dot.name', ' space', 'x' * 129):
     with pytest.raises(ConfigError, match='PIPELINE_NAME'):
       load_configs(PIPELINE_NAME=bad)
+
+
+def test_eval_slice_columns_are_a_comma_separated_list(load_configs):
+  assert load_configs().EVAL_SLICE_COLUMNS == ('payment_type',
+                                               'trip_start_hour')
+  assert load_configs(EVAL_SLICE_COLUMNS=' company , fare').EVAL_SLICE_COLUMNS == (
+      'company', 'fare')
+  assert load_configs(EVAL_SLICE_COLUMNS='').EVAL_SLICE_COLUMNS == ()
+  with pytest.raises(ConfigError, match=r"EVAL_SLICE_COLUMNS='a,,b' is "
+                     'invalid: give comma-separated column names'):
+    load_configs(EVAL_SLICE_COLUMNS='a,,b')

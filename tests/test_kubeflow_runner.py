@@ -271,9 +271,15 @@ def test_quality_gate_and_data(target, request):
   eval_config = json.loads(_constant(spec, 'Evaluator', 'eval_config'))
   accuracy, = [m for m in eval_config['metrics_specs'][0]['metrics']
                if m['class_name'] == 'BinaryAccuracy']
-  assert accuracy['threshold']['value_threshold']['lower_bound'] == 0.85
-  assert accuracy['threshold']['change_threshold'] == {
+  gate, = accuracy['per_slice_thresholds']
+  assert gate['slicing_specs'] == [{}]  # the whole eval split only
+  assert gate['threshold']['value_threshold']['lower_bound'] == 0.85
+  assert gate['threshold']['change_threshold'] == {
       'absolute': -0.01, 'direction': 'HIGHER_IS_BETTER'}
+  # The default EVAL_SLICE_COLUMNS reach the cloud Evaluator too.
+  assert eval_config['slicing_specs'] == [{}] + [
+      {'feature_keys': [column]} for column in ('payment_type',
+                                                'trip_start_hour')]
   assert _constant(spec, 'CsvExampleGen', 'input_base') == (
       f'gs://{BUCKET}/input/data')
 

@@ -13,26 +13,21 @@ from models import features
 from pipeline import csv_examples
 from pipeline import pipeline as factory
 from pipeline import run_summary
-from tests import conftest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
-def runs(data_slice, tmp_path_factory):
-  output = tmp_path_factory.mktemp('e2e')
-  first = conftest.run_local_pipeline(data_slice, output, 'e2e-test')
-  assert first.returncode == 0, first.output[-3000:]
-  first_summary = _summary(first)
-  second = conftest.run_local_pipeline(data_slice, output, 'e2e-test')
-  assert second.returncode == 0, second.output[-3000:]
-  return first, first_summary, second, _summary(second)
+def runs(local_runs):
+  first, second = local_runs
+  return first, _summary(first), second, _summary(second)
 
 
 def _summary(run):
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       run.metadata_path)
-  return run_summary.summarize(connection, run.pipeline_name)
+  assert run.run_id, run.output[-3000:]
+  return run_summary.summarize(connection, run.pipeline_name, run.run_id)
 
 
 def test_every_component_executed_once_and_succeeded(runs):

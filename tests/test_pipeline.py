@@ -73,7 +73,9 @@ def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   assert config['model_specs'][0]['label_key'] == features.LABEL_KEY
   metrics = {m['class_name']: m for m in config['metrics_specs'][0]['metrics']}
   assert {'BinaryAccuracy', 'AUC', 'Precision', 'Recall'} <= set(metrics)
-  threshold = metrics['BinaryAccuracy']['threshold']
+  gate, = metrics['BinaryAccuracy']['per_slice_thresholds']
+  assert gate['slicing_specs'] == [{}]  # the whole eval split only
+  threshold = gate['threshold']
   assert threshold['value_threshold']['lower_bound'] == 0.81
   assert threshold['change_threshold']['absolute'] == -0.02
   assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
@@ -102,3 +104,13 @@ def test_transform_and_trainer_carry_their_own_code_version(components):
       factory.PREPROCESSING_MODULES)
   assert trainer == code_version.source_fingerprint(factory.TRAINING_MODULES)
   assert transform != trainer
+
+
+def test_evaluator_slices_by_the_given_columns(tmp_path):
+  pipeline = _create(tmp_path, eval_slice_columns=('payment_type', 'company'))
+  evaluator, = [c for c in pipeline.components if c.id == 'Evaluator']
+  config = json.loads(evaluator.exec_properties['eval_config'])
+  assert config['slicing_specs'] == [
+      {}, {'feature_keys': ['payment_type']}, {'feature_keys': ['company']}]
+  assert [list(spec.feature_keys) for spec in factory.create_eval_config(
+      0.8, 0.01).slicing_specs] == [[]]

@@ -1,0 +1,154 @@
+"""python -m pipeline.predict on rows of the bundled data and on bad input."""
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features
+from pipeline import csv_examples
+from pipeline import predict
+from pipeline import run_artifacts
+from tests import conftest
+
+ROWS = 25
+
+
+@pytest.fixture(scope='module')
+def served(local_runs):
+  """(output dir, pipeline name, newest pushed model, schema file)."""
+  _, second = local_runs
+  model = run_artifacts.newest_pushed_model(run_artifacts.serving_model_dir(
+      second.output_dir, second.pipeline_name))
+  assert model, second.output[-2000:]
+  run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
+  return second.output_dir, second.pipeline_name, model, run.schema_file
+
+
+def _rows_csv(folder, data_slice, drop=(), name='rows.csv') -> str:
+  with open(os.path.join(data_slice, 'data.csv')) as f:
+    rows = list(csv.DictReader(f))[:ROWS]
+  header = [c for c in rows[0] if c not in drop]
+  path = os.path.join(folder, name)
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, header, extrasaction='ignore')
+    writer.writeheader()
+    writer.writerows(rows)
+  return path
+
+
+def _args(served, *extra):
+  output_dir, name, _, _ = served
+  return ['--output-dir', output_dir, '--pipeline-name', name, *extra]
+
+
+@pytest.mark.slow
+def test_scores_rows_with_the_newest_pushed_model(served, data_slice,
+                                                  tmp_path, capsys):
+  rows = _rows_csv(str(tmp_path), data_slice)
+  target = tmp_path / 'predictions.csv'
+  assert predict.main(_args(served, '--input', rows,
+                            '--output', str(target))) == 0
+  assert f'Scored {ROWS} rows with {served[2]}' in capsys.readouterr().err
+  with open(target) as f:
+    scored = list(csv.DictReader(f))
+  with open(rows) as f:
+    original = list(csv.DictReader(f))
+  assert len(scored) == ROWS
+  assert list(scored[0])[-2:] == ['probability', 'predicted_class']
+  for before, after in zip(original, scored):
+    assert all(after[k] == v for k, v in before.items())  # inputs kept
+  probabilities = np.array([float(r['probability']) for r in scored])
+  classes = np.array([int(r['predicted_class']) for r in scored])
+  assert np.all((probabilities >= 0) & (probabilities <= 1))
+  assert np.array_equal(classes, (probabilities >= 0.5).astype(int))
+  # The same numbers as the served signature on the same rows.
+  schema = csv_examples.load_schema(served[3])
+  with open(rows) as f:
+    examples = csv_examples.csv_to_examples(f, schema)
+  expected = tf.saved_model.load(served[2]).signatures['serving_default'](
+      examples=tf.constant(examples))['probabilities'].numpy().ravel()
+  np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
+  rows = _rows_csv(str(tmp_path), data_slice,
+                   drop=(features.LABEL_KEY, 'tips'))
+  done = subprocess.run(
+      [sys.executable, '-m', 'pipeline.predict', *_args(served, '--input',
+                                                        rows)],
+      cwd=conftest.REPO, capture_output=True, text=True, timeout=300,
+      check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  scored = list(csv.DictReader(io.StringIO(done.stdout)))
+  assert len(scored) == ROWS and 'probability' in scored[0]
+  assert features.LABEL_KEY not in scored[0]  # not needed, not invented
+
+
+@pytest.mark.slow
+def test_missing_column_is_named(served, data_slice, tmp_path, capsys):
+  rows = _rows_csv(str(tmp_path), data_slice, drop=('fare', 'company'))
+  assert predict.main(_args(served, '--input', rows)) == 1
+  error = capsys.readouterr().err.strip()
+  prefix = f'predict: {rows} lacks the column(s) the model needs: '
+  assert error.startswith(prefix) and '\n' not in error, error
+  assert set(error[len(prefix):].split(', ')) == {'fare', 'company'}
+
+
+@pytest.mark.slow
+def test_bad_input_gets_one_line_errors(served, data_slice, tmp_path, capsys):
+  missing = str(tmp_path / 'nope.csv')
+  assert predict.main(_args(served, '--input', missing)) == 1
+  assert capsys.readouterr().err.startswith(f'predict: cannot read {missing}')
+
+  empty = tmp_path / 'empty.csv'
+  empty.write_text('')
+  assert predict.main(_args(served, '--input', str(empty))) == 1
+  assert 'is empty' in capsys.readouterr().err
+
+  rows = _rows_csv(str(tmp_path), data_slice)
+  with open(rows) as f:
+    text = f.read()
+  bad = tmp_path / 'bad.csv'
+  lines = text.splitlines()
+  header = lines[0].split(',')
+  cells = lines[1].split(',')
+  cells[header.index('fare')] = 'twelve'
+  bad.write_text('\n'.join([lines[0], ','.join(cells)]) + '\n')
+  assert predict.main(_args(served, '--input', str(bad))) == 1
+  assert "column 'fare': 'twelve' is not FLOAT" in capsys.readouterr().err
+
+  clash = tmp_path / 'clash.csv'
+  clash.write_text(text.replace(lines[0], lines[0] + ',probability', 1)
+                   .replace(lines[1], lines[1] + ',0.5', 1))
+  assert predict.main(_args(served, '--input', str(clash))) == 1
+  assert 'already has the column(s) probability' in capsys.readouterr().err
+
+  nowhere = ['--output-dir', str(tmp_path), '--pipeline-name', 'nothing']
+  assert predict.main(nowhere + ['--input', rows]) == 1
+  error = capsys.readouterr().err
+  assert error.startswith('predict: no pushed model under ') and (
+      error.count('\n') == 1)
+  assert predict.main(_args(served, '--input', rows, '--model-dir',
+                            str(tmp_path))) == 1
+  assert 'is not a SavedModel folder' in capsys.readouterr().err
+
+
+def test_output_shapes_other_than_one_probability():
+  multiclass = predict.prediction_columns(
+      {'probabilities': np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])})
+  assert multiclass['predicted_class'] == ['1', '0']
+  assert multiclass['probability'] == ['0.700000', '0.500000']
+  assert multiclass['probabilities'][0] == '0.100000 0.700000 0.200000'
+  regression = predict.prediction_columns(
+      {'predictions': np.array([[12.5], [-3.25]], dtype=np.float32)})
+  assert regression == {'prediction': ['12.5', '-3.25']}
+  binary = predict.prediction_columns(
+      {'probabilities': np.array([[0.5], [0.49]], dtype=np.float32)})
+  assert binary == {'probability': ['0.500000', '0.490000'],
+                    'predicted_class': ['1', '0']}
