@@ -37,6 +37,7 @@ from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import run_summary  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
@@ -82,21 +83,30 @@ class _ProgressPrinter(logging.Handler):
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
 
 
-def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
+def _describe(summary: run_summary.RunSummary, seconds: float,
+              problem_type: str) -> List[str]:
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
   m = summary.metrics
-  if m:
-    accuracy = m.get(pipeline_factory.ACCURACY_METRIC)
-    extras = ', '.join(f'{name} {m[key]:.3f}' for name, key in (
-        ('AUC', 'auc'), ('precision', 'precision'), ('recall', 'recall'))
-                       if key in m)
-    lines.append(
-        f'Accuracy {accuracy:.3f} on {m.get("example_count", 0):.0f} eval '
-        f'examples (threshold {configs.EVAL_ACCURACY_THRESHOLD}); {extras}.')
-    base = summary.baseline_metrics.get(pipeline_factory.ACCURACY_METRIC)
+  gate = pipeline_factory.GATE_METRIC[problem_type]
+  if gate in m:
+    if problem_type == 'regression':
+      headline = (f'RMSE {m[gate]:.4g} on {m.get("example_count", 0):.0f} '
+                  f'eval examples (limit {configs.EVAL_RMSE_THRESHOLD})')
+      allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
+    else:
+      headline = (f'Accuracy {m[gate]:.3f} on {m.get("example_count", 0):.0f} '
+                  f'eval examples (threshold {configs.EVAL_ACCURACY_THRESHOLD})')
+      allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
+    extras = ', '.join(
+        f'{name} {m[key]:.3f}'
+        for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
+        if key in m)
+    lines.append(headline + (f'; {extras}.' if extras else '.'))
+    base = summary.baseline_metrics.get(gate)
     if base is not None:
-      lines.append(f'Baseline (last blessed model) accuracy {base:.3f}; '
-                   f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}.')
+      lines.append(f'Baseline (last blessed model) '
+                   f'{"RMSE" if problem_type == "regression" else "accuracy"} '
+                   f'{base:.4g}; {allowed}.')
     else:
       lines.append('No baseline: no model has been blessed before.')
   if summary.blessed:
@@ -127,6 +137,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   progress = _ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
   logging.getLogger('absl').addHandler(progress)
 
+  # The problem settings checked against the CSV before any Beam job starts.
+  try:
+    resolved = problem_spec.from_configs(configs)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)
@@ -141,13 +157,16 @@ def main(argv: Optional[List[str]] = None) -> int:
       eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
       batch_size=configs.TRAIN_BATCH_SIZE,
       seed=configs.RANDOM_SEED,
+      problem=resolved.problem,
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
   print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
         f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
+  print(resolved.describe(), flush=True)
   start = time.monotonic()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -170,7 +189,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
   summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
   print()
-  print('\n'.join(_describe(summary, time.monotonic() - start)))
+  print('\n'.join(_describe(summary, time.monotonic() - start,
+                            resolved.problem.problem_type)))
   return 0
 
 
