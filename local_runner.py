@@ -32,12 +32,13 @@ try:
   from pipeline import configs  # pylint: disable=g-import-not-at-top
 except ConfigError as error:
   sys.exit(f'configuration error: {error}')
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 
 from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
+from models import features  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
-from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import run_summary  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
@@ -89,24 +90,27 @@ def _describe(summary: run_summary.RunSummary, seconds: float,
   m = summary.metrics
   gate = pipeline_factory.GATE_METRIC[problem_type]
   if gate in m:
-    if problem_type == 'regression':
-      headline = (f'RMSE {m[gate]:.4g} on {m.get("example_count", 0):.0f} '
-                  f'eval examples (limit {configs.EVAL_RMSE_THRESHOLD})')
+    count = f'{m.get(pipeline_factory.EXAMPLE_COUNT_METRIC, 0):.0f}'
+    if problem_type == features.REGRESSION:
+      measure, value = 'RMSE', f'{m[gate]:.4g}'
+      bound = f'limit {configs.EVAL_RMSE_THRESHOLD}'
       allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
     else:
-      headline = (f'Accuracy {m[gate]:.3f} on {m.get("example_count", 0):.0f} '
-                  f'eval examples (threshold {configs.EVAL_ACCURACY_THRESHOLD})')
+      measure, value = 'accuracy', f'{m[gate]:.3f}'
+      bound = f'threshold {configs.EVAL_ACCURACY_THRESHOLD}'
       allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
     extras = ', '.join(
         f'{name} {m[key]:.3f}'
         for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
         if key in m)
-    lines.append(headline + (f'; {extras}.' if extras else '.'))
+    lines.append(f'{measure[0].upper()}{measure[1:]} {value} on {count} eval '
+                 f'examples ({bound})' + (f'; {extras}.' if extras else '.'))
     base = summary.baseline_metrics.get(gate)
     if base is not None:
-      lines.append(f'Baseline (last blessed model) '
-                   f'{"RMSE" if problem_type == "regression" else "accuracy"} '
-                   f'{base:.4g}; {allowed}.')
+      base_value = f'{base:.4g}' if problem_type == features.REGRESSION else (
+          f'{base:.3f}')
+      lines.append(f'Baseline (last blessed model) {measure} {base_value}; '
+                   f'{allowed}.')
     else:
       lines.append('No baseline: no model has been blessed before.')
   if summary.blessed:
@@ -127,6 +131,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--verbose', action='store_true',
                       help='show TFX, Beam and TensorFlow logs')
   args = parser.parse_args(argv)
+  # The problem settings checked against the CSV before any Beam job starts.
+  try:
+    resolved = problem_spec.from_configs(configs)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
 
   absl_logging.set_verbosity(absl_logging.INFO)
   shown = logging.INFO if args.verbose else logging.ERROR
@@ -137,12 +147,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   progress = _ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
   logging.getLogger('absl').addHandler(progress)
 
-  # The problem settings checked against the CSV before any Beam job starts.
-  try:
-    resolved = problem_spec.from_configs(configs)
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 2
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)

@@ -43,6 +43,10 @@ def _present(x: Tensor) -> tf.Tensor:
   return x.values if isinstance(x, tf.SparseTensor) else tf.reshape(x, [-1])
 
 
+def _zero_if_nan(x: tf.Tensor) -> tf.Tensor:
+  return tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
+
+
 def _impute_and_scale(x: Tensor) -> tf.Tensor:
   """z-scores `x` with the mean and spread of its present values; missing -> 0.
 
@@ -53,8 +57,10 @@ def _impute_and_scale(x: Tensor) -> tf.Tensor:
   """
   x = _as_float(x)
   present = _present(x)
-  mean = tft.mean(present)
-  std = tf.sqrt(tft.var(present))
+  # A column without a single value in the training split has no mean:
+  # every row then gets 0 rather than NaN.
+  mean = _zero_if_nan(tft.mean(present))
+  std = _zero_if_nan(tf.sqrt(tft.var(present)))
   filled = _fill_missing(x, mean)
   return tf.math.divide_no_nan(filled - mean, std)
 

@@ -209,10 +209,12 @@ def test_column_with_its_own_vocabulary_keeps_its_top_k(multiclass):
 def regression(tmp_path_factory):
   spec = {'bmi': tf.io.VarLenFeature(tf.float32),
           'sex': tf.io.FixedLenFeature([], tf.int64),
+          'never_filled': tf.io.VarLenFeature(tf.float32),
           'progression': tf.io.FixedLenFeature([], tf.float32)}
-  rows = [{'bmi': [20.0], 'sex': 1, 'progression': 75.0},
-          {'bmi': [], 'sex': 2, 'progression': 151.0},
-          {'bmi': [30.0], 'sex': 2, 'progression': 206.5}]
+  rows = [{'bmi': [20.0], 'sex': 1, 'never_filled': [], 'progression': 75.0},
+          {'bmi': [], 'sex': 2, 'never_filled': [], 'progression': 151.0},
+          {'bmi': [30.0], 'sex': 2, 'never_filled': [],
+           'progression': 206.5}]
   problem = features.Problem(label_key='progression',
                              problem_type=features.REGRESSION,
                              categorical_columns=['sex'])
@@ -228,6 +230,8 @@ def test_regression_label_keeps_its_units_and_features_are_encoded(
   np.testing.assert_allclose([r['bmi_xf'] for r in rows], [-1.0, 0.0, 1.0],
                              rtol=1e-5)
   assert rows[1]['sex_xf'] == rows[2]['sex_xf'] != rows[0]['sex_xf']
+  # A numeric column with no value at all: zeros, not NaN.
+  assert [r['never_filled_xf'] for r in rows] == [0.0, 0.0, 0.0]
   assert output.vocabulary_file_by_name(features.LABEL_VOCABULARY) is None
   spec = output.transformed_feature_spec()
   assert spec['progression_xf'].dtype == tf.float32
