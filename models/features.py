@@ -47,6 +47,10 @@ class Problem:
   vocab_size: int = 5000
   oov_buckets: int = 10
   vocab_sizes: Dict[str, int] = dataclasses.field(default_factory=dict)
+  # How the CSV's label reads: 'integer', 'float' or 'text'; '' when the data
+  # could not be sampled (Cloud Storage). Only the Evaluator's configuration
+  # uses it; Transform encodes the label by its type in the schema.
+  label_kind: str = ''
 
   def __post_init__(self):
     if self.problem_type not in PROBLEM_TYPES:
@@ -61,6 +65,17 @@ class Problem:
   @property
   def is_classification(self) -> bool:
     return self.problem_type != REGRESSION
+
+  @property
+  def evaluates_raw_label(self) -> bool:
+    """Whether the raw label column is what the model predicts (a number:
+    0/1 for binary, the value for regression), so the Evaluator can read it
+    from the examples as they are. Otherwise (class names, multiclass codes)
+    it reads the transformed label through the model's transform signature.
+    """
+    return self.problem_type == REGRESSION or (
+        self.problem_type == BINARY and self.label_kind in ('integer',
+                                                             'float'))
 
   def to_config(self) -> Dict[str, Any]:
     """A JSON-serialisable dict for a component's custom_config."""

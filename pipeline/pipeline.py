@@ -78,9 +78,12 @@ def create_eval_config(problem: features.Problem,
   `baseline_tolerance` (a fraction) above the baseline's RMSE; MAE is
   reported alongside. The example count is always reported.
 
-  The model's 'serving_default' signature gives the predictions; the label
-  is the transformed one (a class index for a string label), read through
-  the model's transform signature, so both sides use the same classes.
+  The model's 'serving_default' signature gives the predictions. A numeric
+  binary or regression label is read from the examples as it is (as models
+  saved before the transform signature existed need, when they are the
+  baseline); any other label is the transformed one (a class index), read
+  through the model's transform signature, so both sides use the same
+  classes.
 
   Args:
     problem: the problem description (models/features.py).
@@ -127,9 +130,11 @@ def create_eval_config(problem: features.Problem,
               prediction_key=(model_outputs.PROBABILITIES
                               if problem.is_classification else
                               model_outputs.PREDICTIONS),
-              label_key=problem.label_feature,
-              preprocessing_function_names=[
-                  model_outputs.TRANSFORM_SIGNATURE])
+              label_key=(problem.label_key if problem.evaluates_raw_label
+                         else problem.label_feature),
+              preprocessing_function_names=(
+                  [] if problem.evaluates_raw_label else
+                  [model_outputs.TRANSFORM_SIGNATURE]))
       ],
       slicing_specs=[tfma.SlicingSpec()],
       # Only the metrics below: the model's own compiled Keras metrics would

@@ -28,6 +28,7 @@ MAX_INTEGER_CLASSES = 20
 # as categorical even when CATEGORICAL_COLUMNS does not list it.
 MAX_AUTO_CATEGORICAL_VALUES = 10
 
+# Value kinds, as in models.features.Problem.label_kind.
 INT, FLOAT, STRING = 'integer', 'float', 'text'
 
 
@@ -125,8 +126,9 @@ def _examples(values: Sequence[str], count: int = 3) -> str:
 
 
 def _check_label(label_key: str, problem_type: str, sample: Sample
-                 ) -> Tuple[str, str]:
-  """Checks the label against the sample; returns (problem type, why)."""
+                 ) -> Tuple[str, str, str]:
+  """Checks the label against the sample; returns (problem type, why, the
+  label's value kind)."""
   values = sample.values(label_key)
   if not values:
     raise ConfigError(f'LABEL_KEY={label_key!r} is empty in all '
@@ -168,7 +170,7 @@ def _check_label(label_key: str, problem_type: str, sample: Sample
       raise ConfigError(f'PROBLEM_TYPE=binary needs a numeric label of 0 and '
                         f'1, but LABEL_KEY={label_key!r} has '
                         f'{_examples(values)}: use multiclass or recode it.')
-  return problem_type, why
+  return problem_type, why, kind
 
 
 @dataclasses.dataclass
@@ -242,7 +244,7 @@ def resolve(data_path: str,
                         f'Cloud Storage ({data_path}): it is inferred only '
                         'from local CSV files.')
     notes.append('columns not checked: the data is on Cloud Storage')
-    why = 'set by PROBLEM_TYPE'
+    why, label_kind = 'set by PROBLEM_TYPE', ''
   else:
     sample = sample or read_sample(data_path)
     known = set(sample.columns)
@@ -255,7 +257,8 @@ def resolve(data_path: str,
         raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
                           'not a column of the CSV (columns: '
                           f'{", ".join(sample.columns)}).')
-    problem_type, why = _check_label(label_key, problem_type, sample)
+    problem_type, why, label_kind = _check_label(label_key, problem_type,
+                                                 sample)
     for column in bucketize:
       if value_kind(sample.values(column)) == STRING:
         raise ConfigError(f'BUCKETIZE_COLUMNS names {column!r}, which holds '
@@ -280,7 +283,8 @@ def resolve(data_path: str,
   problem = features.Problem(
       label_key=label_key, problem_type=problem_type, drop_columns=drop,
       categorical_columns=categorical, bucketize=bucketize,
-      vocab_size=vocab_size, oov_buckets=oov_buckets, vocab_sizes=vocab_sizes)
+      vocab_size=vocab_size, oov_buckets=oov_buckets, vocab_sizes=vocab_sizes,
+      label_kind=label_kind)
   return Resolved(problem, notes)
 
 

@@ -19,12 +19,12 @@ def _write(frame: pd.DataFrame, folder: str) -> str:
 
 
 def write_breast_cancer(folder: str) -> str:
-  """Binary, numeric features: 569 tumours, 30 float measurements, an
-  integer label `malignant` (1 for malignant, 37 %), and a row id to drop."""
+  """Binary, numeric features: 569 tumours, 30 float measurements, a text
+  label `diagnosis` ('malignant' 37 %, 'benign'), and a row id to drop."""
   data = datasets.load_breast_cancer(as_frame=True)
   frame = data.data.rename(columns=lambda c: c.replace(' ', '_'))
   frame.insert(0, 'sample_id', np.arange(1000, 1000 + len(frame)))
-  frame['malignant'] = 1 - data.target  # sklearn's target 0 is malignant
+  frame['diagnosis'] = np.asarray(data.target_names)[data.target]
   return _write(frame, folder)
 
 

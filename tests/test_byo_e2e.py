@@ -1,9 +1,9 @@
 """The whole local pipeline on three CSVs that are not the taxi data.
 
 Only settings change between them (environment overrides of
-pipeline/configs.py), never models/: a binary problem with numeric features,
-a multiclass problem with a string label and string features, and a
-regression. Each trains, evaluates, blesses, pushes, and the pushed model
+pipeline/configs.py), never models/: a binary problem with numeric features
+(and a text label; the taxi test covers a 0/1 label), a multiclass problem
+with a string label and string features, and a regression. Each trains, evaluates, blesses, pushes, and the pushed model
 scores the raw CSV rows through serving_default.
 """
 import glob
@@ -67,30 +67,32 @@ def binary(tmp_path_factory):
   # linear model scores about 0.95, and this one 0.98 on the eval split, so
   # 0.9 is a gate the data really clears with room to spare.
   return _run(tmp_path_factory, 'byo-binary', sklearn_csvs.write_breast_cancer,
-              LABEL_KEY='malignant', DROP_COLUMNS='sample_id',
+              LABEL_KEY='diagnosis', DROP_COLUMNS='sample_id',
               EVAL_ACCURACY_THRESHOLD='0.9')
 
 
 def test_binary_numeric_csv_is_blessed_and_pushed(binary):
   run, summary, _ = binary
-  assert "Problem: binary classification of 'malignant'" in run.output
+  assert ("Problem: binary classification of 'diagnosis' (inferred: 2 text "
+          'classes)') in run.output
   assert summary.blessed is True, summary.blessing_failures
   assert summary.metrics['binary_accuracy'] >= 0.9
   assert {'auc', 'precision', 'recall'} <= set(summary.metrics)
   assert summary.pushed_to and os.path.isdir(summary.pushed_to)
 
 
-def test_binary_model_scores_raw_rows(binary):
+def test_binary_model_scores_raw_rows_with_class_names(binary):
   _, summary, csv_path = binary
   out = _serve(summary, csv_path)
-  labels = pd.read_csv(csv_path)['malignant'].to_numpy()
+  diagnosis = pd.read_csv(csv_path)['diagnosis'].to_numpy()
   probabilities = out['probabilities'].ravel()
-  assert probabilities.shape == labels.shape
+  assert probabilities.shape == diagnosis.shape
   assert np.all((probabilities >= 0) & (probabilities <= 1))
-  assert np.mean((probabilities > 0.5) == labels) > 0.9
-  assert _names(out['class_names'][0]) == ['0', '1']
+  # The more frequent class first; the probability is the other one's.
+  assert _names(out['class_names'][0]) == ['benign', 'malignant']
+  assert np.mean((probabilities > 0.5) == (diagnosis == 'malignant')) > 0.9
   assert _names(out['predicted_class']) == [
-      '1' if p > 0.5 else '0' for p in probabilities]
+      'malignant' if p > 0.5 else 'benign' for p in probabilities]
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,8 @@ from pipeline import pipeline as factory
 _PROBLEM = features.Problem(label_key='big_tipper',
                             problem_type=features.BINARY,
                             drop_columns=['tips'],
-                            categorical_columns=['trip_start_hour'])
+                            categorical_columns=['trip_start_hour'],
+                            label_kind='integer')
 
 
 def _create(tmp_path, **overrides):
@@ -80,9 +81,10 @@ def test_settings_reach_the_components(components):
 def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   config = json.loads(components['Evaluator'].exec_properties['eval_config'])
   spec = config['model_specs'][0]
-  # The label as the model sees it, through the model's transform signature.
-  assert spec['label_key'] == 'big_tipper_xf'
-  assert spec['preprocessing_function_names'] == ['transform_features']
+  # A 0/1 label is read from the examples as it is: no transform signature
+  # needed, so models saved before it existed still serve as baselines.
+  assert spec['label_key'] == 'big_tipper'
+  assert 'preprocessing_function_names' not in spec
   assert spec['prediction_key'] == 'probabilities'
   metrics = {m['class_name']: m for m in config['metrics_specs'][0]['metrics']}
   assert {'BinaryAccuracy', 'AUC', 'Precision', 'Recall'} <= set(metrics)
@@ -90,6 +92,15 @@ def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   assert threshold['value_threshold']['lower_bound'] == 0.81
   assert threshold['change_threshold']['absolute'] == -0.02
   assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
+
+
+def test_binary_text_or_unsampled_label_is_read_transformed():
+  for kind in ('text', ''):
+    problem = features.Problem(label_key='answer',
+                               problem_type=features.BINARY, label_kind=kind)
+    spec = factory.create_eval_config(problem, 0.8, 0.05).model_specs[0]
+    assert spec.label_key == 'answer_xf'
+    assert spec.preprocessing_function_names == ['transform_features']
 
 
 def _metrics(config):
@@ -105,7 +116,11 @@ def test_multiclass_gate_is_sparse_categorical_accuracy():
   gate = metrics['SparseCategoricalAccuracy'].threshold
   assert gate.value_threshold.lower_bound.value == 0.8
   assert gate.change_threshold.absolute.value == -0.05
+  # Class names: the class index as the model sees it, through the model's
+  # transform signature.
   assert config.model_specs[0].label_key == 'species_xf'
+  assert config.model_specs[0].preprocessing_function_names == [
+      'transform_features']
   assert config.model_specs[0].prediction_key == 'probabilities'
 
 
@@ -122,6 +137,7 @@ def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
   assert gate.change_threshold.direction == (
       tfma.MetricDirection.LOWER_IS_BETTER)
   assert config.model_specs[0].prediction_key == 'predictions'
+  assert config.model_specs[0].label_key == 'progression'  # in its units
   with pytest.raises(ValueError, match='rmse_threshold'):
     factory.create_eval_config(problem, 0.8, 0.05)
 

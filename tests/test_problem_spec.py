@@ -48,6 +48,7 @@ def test_problem_type_is_inferred_from_the_label(tmp_path, labels, expected,
                                                  why):
   resolved = _resolve(_data(tmp_path, labels), rmse_threshold=1.0)
   assert resolved.problem.problem_type == expected
+  assert resolved.problem.label_kind and resolved.problem.label_kind in why
   assert why in resolved.describe()
   assert resolved.describe().startswith('Problem: ')
 
@@ -61,7 +62,7 @@ def test_settings_become_the_problem_description(tmp_path):
   assert resolved.problem == features.Problem(
       label_key='label', problem_type='binary', drop_columns=['id'],
       categorical_columns=['code'], bucketize={'size': 4}, vocab_size=50,
-      oov_buckets=2, vocab_sizes={'colour': 1})
+      oov_buckets=2, vocab_sizes={'colour': 1}, label_kind='integer')
   assert 'set by PROBLEM_TYPE' in resolved.describe()
   # It survives the trip through a component's JSON custom_config.
   assert features.Problem.from_config(
