@@ -112,10 +112,10 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
 
   Float columns (and integer columns not declared categorical): z-score,
   with missing values at the mean (0), or quantile buckets when the problem
-  lists the column in `bucketize`. String and categorical integer columns:
-  an index into the shared vocabulary of the `vocab_size` most frequent
-  (column, value) pairs, or into a vocabulary of their own when `vocab_sizes`
-  names them, an empty value counting as a value of its own, with
+  lists the column in `bucketize`. String and categorical columns, and those
+  with a vocabulary size of their own: an index into the shared vocabulary
+  of the `vocab_size` most frequent (column, value) pairs, or into a
+  vocabulary of their own when `vocab_sizes` names them, an empty value counting as a value of its own, with
   `oov_buckets` indices for values not seen in training. Dropped columns are
   left out. The label is encoded per problem type (`_encode_label`).
 
@@ -141,7 +141,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
       continue
     x = inputs[key]
     name = features.transformed_name(key)
-    if x.dtype == tf.string or key in categorical:
+    if x.dtype == tf.string or key in categorical or key in (
+        problem.vocab_sizes):
       if key in problem.vocab_sizes:
         outputs[name] = tft.compute_and_apply_vocabulary(
             _as_text(x), top_k=problem.vocab_sizes[key],

@@ -227,10 +227,12 @@ def resolve(data_path: str,
     if label_key in columns:
       raise ConfigError(f'{name} names the label {label_key!r} '
                         '(LABEL_KEY).')
-  both = sorted(set(categorical) & set(bucketize))
-  if both:
-    raise ConfigError(f'{", ".join(both)}: listed in both CATEGORICAL_COLUMNS '
-                      'and BUCKETIZE_COLUMNS; choose one.')
+  for other, columns in (('CATEGORICAL_COLUMNS', categorical),
+                         ('VOCAB_SIZE_OVERRIDES', vocab_sizes)):
+    both = sorted(set(columns) & set(bucketize))
+    if both:
+      raise ConfigError(f'{", ".join(both)}: listed in both {other} and '
+                        'BUCKETIZE_COLUMNS; choose one.')
   dropped_and_used = sorted(set(drop) & (set(categorical) | set(bucketize) |
                                          set(vocab_sizes)))
   if dropped_and_used:
@@ -269,6 +271,7 @@ def resolve(data_path: str,
                         'nothing is left to learn from.')
     auto = [c for c in inputs
             if c not in categorical and c not in bucketize and
+            c not in vocab_sizes and
             sample.values(c) and value_kind(sample.values(c)) == INT and
             len(set(sample.values(c))) <= MAX_AUTO_CATEGORICAL_VALUES]
     if auto:

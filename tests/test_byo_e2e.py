@@ -7,6 +7,7 @@ with a string label and string features, and a regression. Each trains, evaluate
 scores the raw CSV rows through serving_default.
 """
 import glob
+import importlib
 import os
 
 import numpy as np
@@ -182,13 +183,24 @@ def test_regression_over_the_error_bound_is_not_pushed(regression):
   assert served == [os.path.basename(first_summary.pushed_to)]
 
 
-def test_bad_label_stops_before_any_component_runs(tmp_path):
+def test_bad_label_stops_before_any_component_runs(tmp_path, monkeypatch,
+                                                   capsys):
+  # In-process: local_runner.main() checks the problem before it builds or
+  # runs anything (no subprocess: the check itself takes milliseconds).
   sklearn_csvs.write_iris(str(tmp_path / 'data'))
-  run = conftest.run_local_pipeline(tmp_path / 'data', tmp_path / 'out',
-                                    'byo-bad-label', LABEL_KEY='kind',
-                                    **_NO_TAXI)
-  assert run.returncode == 2
+  settings = {**_NO_TAXI, 'LABEL_KEY': 'kind',
+              'DATA_PATH': str(tmp_path / 'data'),
+              'LOCAL_OUTPUT_DIR': str(tmp_path / 'out')}
+  for name, value in settings.items():
+    monkeypatch.setenv(name, value)
+  import local_runner  # pylint: disable=g-import-not-at-top
+  importlib.reload(local_runner.configs)
+  try:
+    assert local_runner.main([]) == 2
+  finally:
+    monkeypatch.undo()
+    importlib.reload(local_runner.configs)
   assert ("configuration error: LABEL_KEY='kind' is not a column of the CSV "
           '(columns: sepal_length, sepal_width, petal_length, petal_width, '
-          'petal_size, garden, species).') in run.output
-  assert not os.path.exists(tmp_path / 'out' / 'pipelines')
+          'petal_size, garden, species).') in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'out')

@@ -158,7 +158,7 @@ def test_bucketized_column_gets_quantile_buckets_and_missing_the_middle(
 
 _IRIS_PROBLEM = features.Problem(
     label_key='species', problem_type=features.MULTICLASS,
-    vocab_sizes={'garden': 1}, oov_buckets=2)
+    vocab_sizes={'garden': 1, 'plot': 2}, oov_buckets=2)
 
 
 @pytest.fixture(scope='module')
@@ -166,16 +166,17 @@ def multiclass(tmp_path_factory):
   spec = {'petal_length': tf.io.FixedLenFeature([], tf.float32),
           'petal_size': tf.io.VarLenFeature(tf.string),
           'garden': tf.io.FixedLenFeature([], tf.string),
+          'plot': tf.io.FixedLenFeature([], tf.int64),
           'species': tf.io.FixedLenFeature([], tf.string)}
   rows = [
       {'petal_length': 1.0, 'petal_size': [b'small'], 'garden': b'north',
-       'species': b'setosa'},
+       'plot': 3, 'species': b'setosa'},
       {'petal_length': 4.0, 'petal_size': [], 'garden': b'north',
-       'species': b'versicolor'},
+       'plot': 3, 'species': b'versicolor'},
       {'petal_length': 6.0, 'petal_size': [b'large'], 'garden': b'south',
-       'species': b'virginica'},
+       'plot': 4, 'species': b'virginica'},
       {'petal_length': 5.5, 'petal_size': [b'large'], 'garden': b'north',
-       'species': b'virginica'},
+       'plot': 5, 'species': b'virginica'},
   ]
   return _analyze(rows, spec, _IRIS_PROBLEM,
                   str(tmp_path_factory.mktemp('tft_multiclass')))
@@ -199,6 +200,11 @@ def test_column_with_its_own_vocabulary_keeps_its_top_k(multiclass):
   assert gardens[0] == gardens[1] == gardens[3] == 0
   assert gardens[2] in (1, 2)  # 'south': an OOV bucket
   assert output.num_buckets_for_transformed_feature('garden_xf') == 1 + 2
+  # An integer column with a vocabulary size is categorical, not z-scored.
+  plots = [r['plot_xf'] for r in rows]
+  assert plots[0] == plots[1] == 0  # '3', the most frequent value
+  assert output.num_buckets_for_transformed_feature('plot_xf') == 2 + 2
+  assert output.transformed_feature_spec()['plot_xf'].dtype == tf.int64
   # A missing string cell is a category of its own in the shared vocabulary.
   shared = [v.decode() for v in output.vocabulary_by_name(
       features.CATEGORY_VOCABULARY)]

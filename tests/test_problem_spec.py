@@ -107,6 +107,8 @@ def test_every_csv_file_is_sampled(tmp_path):
     (dict(drop_columns='id,id'), 'DROP_COLUMNS lists id more than once.'),
     (dict(categorical_columns='size', bucketize_columns='size:3'),
      'size: listed in both CATEGORICAL_COLUMNS and BUCKETIZE_COLUMNS'),
+    (dict(vocab_size_overrides='size:5', bucketize_columns='size:3'),
+     'size: listed in both VOCAB_SIZE_OVERRIDES and BUCKETIZE_COLUMNS'),
     (dict(drop_columns='code', categorical_columns='code'),
      'code: listed in DROP_COLUMNS and also configured as a feature'),
     (dict(drop_columns='id,size,colour,code'),
