@@ -147,8 +147,9 @@ def build_model(buckets: Mapping[str, int],
   return model
 
 
-def label_statistics(dataset: tf.data.Dataset,
-                     batches: int = _LABEL_STATS_BATCHES) -> Tuple[float, float]:
+def label_statistics(
+    dataset: tf.data.Dataset,
+    batches: int = _LABEL_STATS_BATCHES) -> Tuple[float, float]:
   """Mean and standard deviation (at least 1e-6) of the labels in `batches`
   batches of (features, label) `dataset`."""
   labels = np.concatenate([np.asarray(label, np.float64).ravel()

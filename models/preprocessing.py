@@ -115,8 +115,9 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
   lists the column in `bucketize`. String and categorical columns, and those
   with a vocabulary size of their own: an index into the shared vocabulary
   of the `vocab_size` most frequent (column, value) pairs, or into a
-  vocabulary of their own when `vocab_sizes` names them, an empty value counting as a value of its own, with
-  `oov_buckets` indices for values not seen in training. Dropped columns are
+  vocabulary of their own when `vocab_sizes` names them, an empty value
+  counting as a value of its own, with `oov_buckets` indices for values not
+  seen in training. Dropped columns are
   left out. The label is encoded per problem type (`_encode_label`).
 
   Args:
