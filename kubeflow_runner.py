@@ -37,6 +37,7 @@ import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline_image  # pylint: disable=g-import-not-at-top
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 
 # Where `make compile` writes the compiled pipelines (git-ignored).
@@ -71,8 +72,12 @@ def create_pipeline(settings: cloud_settings.CloudSettings,
       eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
       batch_size=configs.TRAIN_BATCH_SIZE,
       seed=configs.RANDOM_SEED,
+      # Checked against the local DATA_PATH, the folder that
+      # `make infra` uploads to the bucket's input/data.
+      problem=problem_spec.from_configs(configs).problem,
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
       eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
       beam_pipeline_args=settings.beam_pipeline_args(),
       ai_platform_training_args=settings.ai_platform_training_args(),
@@ -145,12 +150,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   print(f'Pipeline image: {settings.image}')
   targets = TARGETS if args.target == 'all' else (args.target,)
-  if VERTEX in targets:
-    path = compile_vertex(settings, args.output_dir)
-    print(f'Vertex AI Pipelines (PipelineJob JSON): {path}')
-  if KUBEFLOW in targets:
-    path = compile_kubeflow(settings, args.output_dir)
-    print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
+  try:
+    if VERTEX in targets:
+      path = compile_vertex(settings, args.output_dir)
+      print(f'Vertex AI Pipelines (PipelineJob JSON): {path}')
+    if KUBEFLOW in targets:
+      path = compile_kubeflow(settings, args.output_dir)
+      print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
   return 0
 
 

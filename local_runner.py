@@ -35,10 +35,12 @@ try:
   from pipeline import configs  # pylint: disable=g-import-not-at-top
 except ConfigError as error:
   sys.exit(f'configuration error: {error}')
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 
 from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
+from models import features  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
 from pipeline import run_report  # pylint: disable=g-import-not-at-top
@@ -92,21 +94,33 @@ class _ProgressPrinter(logging.Handler):
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
 
 
-def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
+def _describe(summary: run_summary.RunSummary, seconds: float,
+              problem_type: str) -> List[str]:
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
   m = summary.metrics
-  if m:
-    accuracy = m.get(pipeline_factory.ACCURACY_METRIC)
-    extras = ', '.join(f'{name} {m[key]:.3f}' for name, key in (
-        ('AUC', 'auc'), ('precision', 'precision'), ('recall', 'recall'))
-                       if key in m)
-    lines.append(
-        f'Accuracy {accuracy:.3f} on {m.get("example_count", 0):.0f} eval '
-        f'examples (threshold {configs.EVAL_ACCURACY_THRESHOLD}); {extras}.')
-    base = summary.baseline_metrics.get(pipeline_factory.ACCURACY_METRIC)
+  gate = pipeline_factory.GATE_METRIC[problem_type]
+  if gate in m:
+    count = f'{m.get(pipeline_factory.EXAMPLE_COUNT_METRIC, 0):.0f}'
+    if problem_type == features.REGRESSION:
+      measure, value = 'RMSE', f'{m[gate]:.4g}'
+      bound = f'limit {configs.EVAL_RMSE_THRESHOLD}'
+      allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
+    else:
+      measure, value = 'accuracy', f'{m[gate]:.3f}'
+      bound = f'threshold {configs.EVAL_ACCURACY_THRESHOLD}'
+      allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
+    extras = ', '.join(
+        f'{name} {m[key]:.3f}'
+        for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
+        if key in m)
+    lines.append(f'{measure[0].upper()}{measure[1:]} {value} on {count} eval '
+                 f'examples ({bound})' + (f'; {extras}.' if extras else '.'))
+    base = summary.baseline_metrics.get(gate)
     if base is not None:
-      lines.append(f'Baseline (last blessed model) accuracy {base:.3f}; '
-                   f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}.')
+      base_value = f'{base:.4g}' if problem_type == features.REGRESSION else (
+          f'{base:.3f}')
+      lines.append(f'Baseline (last blessed model) {measure} {base_value}; '
+                   f'{allowed}.')
     else:
       lines.append('No baseline: no model has been blessed before.')
   if summary.blessed:
@@ -139,6 +153,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--verbose', action='store_true',
                       help='show TFX, Beam and TensorFlow logs')
   args = parser.parse_args(argv)
+  # The problem settings checked against the CSV before any Beam job starts.
+  try:
+    resolved = problem_spec.from_configs(configs)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
 
   absl_logging.set_verbosity(absl_logging.INFO)
   shown = logging.INFO if args.verbose else logging.ERROR
@@ -163,14 +183,17 @@ def main(argv: Optional[List[str]] = None) -> int:
       eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
       batch_size=configs.TRAIN_BATCH_SIZE,
       seed=configs.RANDOM_SEED,
+      problem=resolved.problem,
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
       eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
   print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
         f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
+  print(resolved.describe(), flush=True)
   start = time.monotonic()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -195,7 +218,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
   summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
   print()
-  print('\n'.join(_describe(summary, time.monotonic() - start)))
+  print('\n'.join(_describe(summary, time.monotonic() - start,
+                            resolved.problem.problem_type)))
   _print_report_path(summary.run_id)
   return 0
 

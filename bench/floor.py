@@ -3,10 +3,11 @@
     .venv/bin/python bench/floor.py [--train-steps 1000]
 
 Reads the bundled CSV with pandas, prepares the same features as
-models/preprocessing.py (numeric columns z-scored with missing values at the
-mean, categorical columns mapped into one vocabulary of 'column=value' tokens
-plus out-of-vocabulary buckets), trains models/model.py's network for the
-same steps and batch size, and prints the eval accuracy. No TFX, Beam,
+models/preprocessing.py for the problem in pipeline/configs.py (numeric
+columns z-scored with missing values at the mean, text and categorical
+columns mapped into one vocabulary of 'column=value' tokens plus
+out-of-vocabulary buckets), trains models/model.py's network for the same
+steps and batch size, and prints the eval accuracy (binary problems only). No TFX, Beam,
 metadata or artifacts: the time of this script is what any pipeline adds to.
 """
 import argparse
@@ -28,32 +29,46 @@ import tensorflow as tf
 
 from models import features
 from models import model as model_lib
+from pipeline import configs
+from pipeline import problem_spec
 
 
-def prepare(frame: pd.DataFrame, vocabulary=None, moments=None):
+def column_roles(frame: pd.DataFrame, problem: features.Problem):
+  """(numeric columns, categorical columns) as models/preprocessing.py
+  treats them: text and declared-categorical columns are categorical."""
+  inputs = [c for c in frame.columns
+            if c != problem.label_key and c not in problem.drop_columns]
+  categorical = [c for c in inputs if frame[c].dtype == object or
+                 c in problem.categorical_columns]
+  numeric = [c for c in inputs if c not in categorical]
+  return numeric, categorical
+
+
+def prepare(frame: pd.DataFrame, problem: features.Problem, vocabulary=None,
+            moments=None):
   """Model inputs from raw columns; fits vocabulary and moments if None."""
+  numeric, categorical = column_roles(frame, problem)
   if moments is None:
     moments = {c: (frame[c].mean(), frame[c].std(ddof=0) or 1.0)
-               for c in features.NUMERIC_FEATURES}
+               for c in numeric}
   if vocabulary is None:
-    tokens = pd.concat([
-        (c + '=' + frame[c].dropna().astype(str))
-        for c in features.CATEGORICAL_FEATURES])
-    top = tokens.value_counts().index[:features.VOCAB_SIZE]
+    tokens = pd.concat([(c + '=' + frame[c].dropna().astype(str))
+                        for c in categorical])
+    top = tokens.value_counts().index[:problem.vocab_size]
     vocabulary = {token: i for i, token in enumerate(top)}
   inputs = {}
-  for c in features.NUMERIC_FEATURES:
+  for c in numeric:
     mean, std = moments[c]
     inputs[features.transformed_name(c)] = (
         ((frame[c] - mean) / std).fillna(0.0).to_numpy(np.float32))
   oov = len(vocabulary)
-  for c in features.CATEGORICAL_FEATURES:
+  for c in categorical:
     tokens = c + '=' + frame[c].astype(str)
     ids = tokens.map(vocabulary)
     # Unseen tokens go to one of the OOV buckets by hash, as TFT does.
     unseen = ids.isna()
     ids[unseen] = oov + (pd.util.hash_pandas_object(
-        tokens[unseen], index=False) % features.OOV_BUCKETS)
+        tokens[unseen], index=False) % problem.oov_buckets)
     ids[frame[c].isna()] = oov  # a missing value: its own bucket
     inputs[features.transformed_name(c)] = ids.to_numpy(np.int64)
   return inputs, vocabulary, moments
@@ -68,26 +83,29 @@ def main() -> int:
   args = parser.parse_args()
 
   frame = pd.read_csv(args.data)
+  problem = problem_spec.from_configs(
+      configs, os.path.dirname(args.data)).problem
+  if problem.problem_type != features.BINARY:
+    sys.exit('bench/floor.py measures binary problems (the bundled data)')
   rng = np.random.default_rng(args.seed)
   is_eval = rng.random(len(frame)) < 1 / 3
   train, evaluation = frame[~is_eval], frame[is_eval]
-  train_inputs, vocabulary, moments = prepare(train)
-  eval_inputs, _, _ = prepare(evaluation, vocabulary, moments)
+  train_inputs, vocabulary, moments = prepare(train, problem)
+  eval_inputs, _, _ = prepare(evaluation, problem, vocabulary, moments)
 
-  buckets = {
-      features.transformed_name(c): 0 for c in features.NUMERIC_FEATURES}
+  numeric, categorical = column_roles(frame, problem)
+  buckets = {features.transformed_name(c): 0 for c in numeric}
   buckets.update({features.transformed_name(c):
-                  len(vocabulary) + features.OOV_BUCKETS
-                  for c in features.CATEGORICAL_FEATURES})
+                  len(vocabulary) + problem.oov_buckets for c in categorical})
   model = model_lib.build_model(dict(sorted(buckets.items())), args.seed)
-  labels = train[features.LABEL_KEY].to_numpy(np.float32)
+  labels = train[problem.label_key].to_numpy(np.float32)
   dataset = (tf.data.Dataset.from_tensor_slices((train_inputs, labels))
              .shuffle(len(labels), seed=args.seed).repeat()
              .batch(args.batch_size))
   model.fit(dataset, steps_per_epoch=args.train_steps, epochs=1, verbose=0)
   probabilities = model.predict(eval_inputs, batch_size=4096, verbose=0)
   accuracy = float(np.mean(
-      (probabilities[:, 0] > 0.5) == evaluation[features.LABEL_KEY].to_numpy()))
+      (probabilities[:, 0] > 0.5) == evaluation[problem.label_key].to_numpy()))
   print(f'floor: {len(train)} train rows, {len(evaluation)} eval rows, '
         f'{args.train_steps} steps, eval accuracy {accuracy:.3f}, '
         f'{time.monotonic() - _START:.1f} s including imports')

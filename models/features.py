@@ -1,48 +1,91 @@
-"""The single source of the data's column roles: label, features, excluded columns.
+"""The problem description shared by Transform and the Trainer.
 
-Every other module (preprocessing, model, evaluation config, tests) imports
-these names instead of repeating column strings.
+Nothing here names a column of a particular data set. The pipeline
+(pipeline/problem_spec.py, from pipeline/configs.py) writes a `Problem` as a
+plain dict into the `custom_config` of Transform and the Trainer, so the
+description travels with the pipeline into containers where the user's
+environment does not exist, and a changed setting re-runs the components it
+affects. Everything else (which columns exist and their types) comes from the
+data's schema.
 """
-from typing import Tuple
+import dataclasses
+from typing import Any, Dict, List, Mapping
 
-# 1 when the tip was more than 20 % of the fare.
-LABEL_KEY = 'big_tipper'
+BINARY = 'binary'
+MULTICLASS = 'multiclass'
+REGRESSION = 'regression'
+PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
 
-# Columns that are never model inputs. `tips` leaks the label (the label is
-# computed from it); the raw timestamp repeats trip_start_month/hour/day;
-# pickup_census_tract is empty in all but one row of the bundled data.
-EXCLUDED_COLUMNS: Tuple[str, ...] = ('tips', 'trip_start_timestamp',
-                                     'pickup_census_tract')
+# The key of the problem description in the components' custom_config.
+PROBLEM_CONFIG_KEY = 'problem'
 
-# Real-valued columns: missing values imputed with the mean, then z-scored.
-NUMERIC_FEATURES: Tuple[str, ...] = (
-    'fare',
-    'trip_miles',
-    'trip_seconds',
-    'pickup_latitude',
-    'pickup_longitude',
-    'dropoff_latitude',
-    'dropoff_longitude',
-)
+# Vocabulary files in the transform graph: the class names of a
+# classification label (index = the model's class index), and the shared
+# vocabulary of 'column=value' tokens of the categorical columns.
+LABEL_VOCABULARY = 'label_classes'
+CATEGORY_VOCABULARY = 'categories'
 
-# Columns whose values are categories (strings or integer codes): mapped to
-# indices in one vocabulary of the VOCAB_SIZE most frequent (column, value)
-# pairs, plus OOV_BUCKETS indices for pairs not seen in training.
-CATEGORICAL_FEATURES: Tuple[str, ...] = (
-    'payment_type',
-    'company',
-    'trip_start_hour',
-    'trip_start_day',
-    'trip_start_month',
-    'pickup_community_area',
-    'dropoff_community_area',
-    'dropoff_census_tract',
-)
 
-VOCAB_SIZE = 5000
-OOV_BUCKETS = 10
+def column_vocabulary(column: str) -> str:
+  """The vocabulary file of a column with a vocabulary of its own."""
+  return f'vocabulary_{column}'
 
 
 def transformed_name(key: str) -> str:
   """The name Transform gives to the feature made from raw column `key`."""
   return key + '_xf'
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """What to predict and how to treat the columns; see pipeline/configs.py."""
+  label_key: str
+  problem_type: str  # one of PROBLEM_TYPES
+  drop_columns: List[str] = dataclasses.field(default_factory=list)
+  categorical_columns: List[str] = dataclasses.field(default_factory=list)
+  bucketize: Dict[str, int] = dataclasses.field(default_factory=dict)
+  vocab_size: int = 5000
+  oov_buckets: int = 10
+  vocab_sizes: Dict[str, int] = dataclasses.field(default_factory=dict)
+  # How the CSV's label reads: 'integer', 'float' or 'text'; '' when the data
+  # could not be sampled (Cloud Storage). Only the Evaluator's configuration
+  # uses it; Transform encodes the label by its type in the schema.
+  label_kind: str = ''
+
+  def __post_init__(self):
+    if self.problem_type not in PROBLEM_TYPES:
+      raise ValueError(f'problem_type {self.problem_type!r} is not one of '
+                       f'{", ".join(PROBLEM_TYPES)}')
+
+  @property
+  def label_feature(self) -> str:
+    """The transformed label: what the model is trained and evaluated on."""
+    return transformed_name(self.label_key)
+
+  @property
+  def is_classification(self) -> bool:
+    return self.problem_type != REGRESSION
+
+  @property
+  def evaluates_raw_label(self) -> bool:
+    """Whether the raw label column is what the model predicts (a number:
+    0/1 for binary, the value for regression), so the Evaluator can read it
+    from the examples as they are. Otherwise (class names, multiclass codes)
+    it reads the transformed label through the model's transform signature.
+    """
+    return self.problem_type == REGRESSION or (
+        self.problem_type == BINARY and self.label_kind in ('integer',
+                                                             'float'))
+
+  def to_config(self) -> Dict[str, Any]:
+    """A JSON-serialisable dict for a component's custom_config."""
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_config(cls, custom_config: Mapping[str, Any]) -> 'Problem':
+    """The Problem in a component's custom_config (see to_config)."""
+    if not custom_config or PROBLEM_CONFIG_KEY not in custom_config:
+      raise ValueError(
+          f'custom_config has no {PROBLEM_CONFIG_KEY!r}: the pipeline must '
+          'pass the problem description (pipeline/problem_spec.py)')
+    return cls(**custom_config[PROBLEM_CONFIG_KEY])

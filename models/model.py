@@ -2,12 +2,15 @@
 
 `run_fn` is a short adapter over plain functions that tests call directly:
 `build_model` (the network for a given set of transformed features),
-`make_dataset` (batched training data) and `make_serving_signature` (raw
-serialized tf.Examples in, probabilities out).
+`make_dataset` (batched training data) and `make_serving_signatures` (raw
+serialized tf.Examples in, probabilities or predictions out). Nothing here
+names a column: the inputs come from the transformed feature spec and the
+output layer from the problem description (models/features.py).
 """
-from typing import Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Tuple
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -16,25 +19,38 @@ from tfx_bsl.public import tfxio
 
 from models import autograph_compat  # pylint: disable=unused-import
 from models import features
+from models import signatures
 
-_LABEL = features.transformed_name(features.LABEL_KEY)
 _HIDDEN_UNITS = (64, 32)
 _LEARNING_RATE = 1e-3
 _DROPOUT = 0.3
 _EMBEDDING_L2 = 1e-2
 _MAX_EMBEDDING_DIM = 8
+# Batches read to estimate a regression label's mean and spread.
+_LABEL_STATS_BATCHES = 20
+
+PROBABILITIES = signatures.PROBABILITIES
+CLASS_NAMES = signatures.CLASS_NAMES
+PREDICTED_CLASS = signatures.PREDICTED_CLASS
+PREDICTIONS = signatures.PREDICTIONS
+TRANSFORM_SIGNATURE = signatures.TRANSFORM_SIGNATURE
 
 
 def _embedding_dim(num_buckets: int) -> int:
   return int(min(_MAX_EMBEDDING_DIM, max(2, round(1.6 * num_buckets**0.56))))
 
 
-def feature_buckets(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
-  """Maps each transformed model input to its number of buckets (0: numeric)."""
+def feature_buckets(tf_transform_output: tft.TFTransformOutput,
+                    label_feature: str) -> Dict[str, int]:
+  """Maps each transformed model input to its number of buckets (0: numeric).
+
+  Every integer feature of the transformed schema is an index (vocabulary
+  or bucket) and every float feature a number; `label_feature` is left out.
+  """
   spec = tf_transform_output.transformed_feature_spec()
   buckets = {}
   for name in sorted(spec):
-    if name == _LABEL:
+    if name == label_feature:
       continue
     if spec[name].dtype == tf.int64:
       buckets[name] = tf_transform_output.num_buckets_for_transformed_feature(
@@ -44,17 +60,63 @@ def feature_buckets(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int
   return buckets
 
 
-def build_model(buckets: Mapping[str, int], seed: int) -> keras.Model:
-  """A feed-forward binary classifier over the transformed features.
+def class_names(tf_transform_output: tft.TFTransformOutput,
+                problem: features.Problem) -> List[str]:
+  """The classes in the order of the model's class indices."""
+  if problem.problem_type == features.REGRESSION:
+    return []
+  if tf_transform_output.vocabulary_file_by_name(
+      features.LABEL_VOCABULARY) is None:
+    return ['0', '1']  # a numeric binary label: 0 and 1 as they are
+  return [v.decode() for v in tf_transform_output.vocabulary_by_name(
+      features.LABEL_VOCABULARY)]
+
+
+def _output_layer(problem_type: str, num_classes: int, label_mean: float,
+                  label_std: float, x):
+  """The last layer per problem type, and its loss and metrics."""
+  if problem_type == features.BINARY:
+    output = keras.layers.Dense(1, activation='sigmoid', name='probability')(x)
+    return output, 'binary_crossentropy', [
+        keras.metrics.BinaryAccuracy(name='accuracy'),
+        keras.metrics.AUC(name='auc')]
+  if problem_type == features.MULTICLASS:
+    output = keras.layers.Dense(num_classes, activation='softmax',
+                                name='probabilities')(x)
+    return output, 'sparse_categorical_crossentropy', [
+        keras.metrics.SparseCategoricalAccuracy(name='accuracy')]
+  # Regression: the network predicts a z-score, which a fixed layer turns
+  # into the label's units, so the initial predictions sit at the mean and
+  # the optimiser works at the same scale for any label.
+  z = keras.layers.Dense(1, name='z_score')(x)
+  output = keras.layers.Rescaling(label_std, offset=label_mean,
+                                  name='prediction')(z)
+  return output, 'mean_squared_error', [
+      keras.metrics.RootMeanSquaredError(name='rmse')]
+
+
+def build_model(buckets: Mapping[str, int],
+                seed: int,
+                problem_type: str = features.BINARY,
+                num_classes: int = 2,
+                label_mean: float = 0.0,
+                label_std: float = 1.0) -> keras.Model:
+  """A feed-forward network over the transformed features.
 
   Args:
     buckets: transformed feature name -> number of categories, or 0 for a
       numeric feature (see `feature_buckets`).
     seed: seeds the weight initialisation.
+    problem_type: binary, multiclass or regression (models/features.py).
+    num_classes: the number of classes (multiclass).
+    label_mean: the regression label's mean...
+    label_std: ...and standard deviation, which scale the output.
 
   Returns:
-    A compiled model taking a dict of [batch] tensors and returning the
-    probability of the positive class, shape [batch, 1].
+    A compiled model taking a dict of [batch] tensors and returning, shape
+    [batch, 1], the probability of the positive class (binary) or the
+    predicted value (regression), or, shape [batch, num_classes], the
+    probability of each class (multiclass).
   """
   keras.utils.set_random_seed(seed)
   inputs, encoded = {}, []
@@ -69,74 +131,128 @@ def build_model(buckets: Mapping[str, int], seed: int) -> keras.Model:
     else:
       inputs[name] = keras.Input(shape=(), name=name, dtype=tf.float32)
       encoded.append(keras.layers.Reshape((1,))(inputs[name]))
-  x = keras.layers.Concatenate()(encoded)
+  if not encoded:
+    raise ValueError('no input features: every column but the label is '
+                     'dropped')
+  x = (keras.layers.Concatenate()(encoded) if len(encoded) > 1
+       else encoded[0])
   for units in _HIDDEN_UNITS:
     x = keras.layers.Dropout(_DROPOUT, seed=seed)(x)
     x = keras.layers.Dense(units, activation='relu')(x)
-  output = keras.layers.Dense(1, activation='sigmoid', name='probability')(x)
+  output, loss, metrics = _output_layer(problem_type, num_classes,
+                                        label_mean, label_std, x)
   model = keras.Model(inputs=inputs, outputs=output)
-  model.compile(
-      optimizer=keras.optimizers.Adam(_LEARNING_RATE),
-      loss='binary_crossentropy',
-      metrics=[keras.metrics.BinaryAccuracy(name='accuracy'),
-               keras.metrics.AUC(name='auc')])
+  model.compile(optimizer=keras.optimizers.Adam(_LEARNING_RATE), loss=loss,
+                metrics=metrics)
   return model
+
+
+def label_statistics(
+    dataset: tf.data.Dataset,
+    batches: int = _LABEL_STATS_BATCHES) -> Tuple[float, float]:
+  """Mean and standard deviation (at least 1e-6) of the labels in `batches`
+  batches of (features, label) `dataset`."""
+  labels = np.concatenate([np.asarray(label, np.float64).ravel()
+                           for _, label in dataset.take(batches)])
+  return float(labels.mean()), float(max(labels.std(), 1e-6))
 
 
 def make_dataset(file_pattern: List[str],
                  data_accessor: tfx.components.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput,
+                 label_feature: str,
                  batch_size: int,
                  seed: int) -> tf.data.Dataset:
   """Transformed examples as (features, label) batches, repeated forever."""
   return data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(
-          batch_size=batch_size, label_key=_LABEL, shuffle_seed=seed),
+          batch_size=batch_size, label_key=label_feature, shuffle_seed=seed),
       tf_transform_output.transformed_metadata.schema).repeat()
 
 
-def make_serving_signature(model: keras.Model,
-                           tf_transform_output: tft.TFTransformOutput):
-  """A signature scoring serialized raw tf.Examples (label not needed)."""
+def make_serving_signatures(model: keras.Model,
+                            tf_transform_output: tft.TFTransformOutput,
+                            problem: features.Problem) -> Dict[str, Any]:
+  """The saved model's signatures, both over serialized raw tf.Examples.
+
+  'serving_default' scores examples with the CSV's columns (the label not
+  needed) and returns PROBABILITIES, CLASS_NAMES and PREDICTED_CLASS for a
+  classification, PREDICTIONS for a regression. TRANSFORM_SIGNATURE returns
+  the transformed features, label included, for the Evaluator.
+  """
   # Attached to the model so that the Transform graph is saved with it.
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = tf_transform_output.raw_feature_spec()
-  # Neither the label nor the never-used columns (e.g. `tips`, which a client
-  # cannot know before the trip ends) are required in a request.
-  for column in (features.LABEL_KEY, *features.EXCLUDED_COLUMNS):
-    raw_spec.pop(column, None)
+  # Neither the label nor the dropped columns (e.g. the taxi data's `tips`,
+  # which a client cannot know before the trip ends) are required in a
+  # request.
+  unused = {problem.label_key, *problem.drop_columns}
+  feature_spec = {k: v for k, v in raw_spec.items() if k not in unused}
   model_inputs = list(model.input_names)
+  names = class_names(tf_transform_output, problem)
 
   @tf.function(input_signature=[
       tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')
   ])
   def serve_tf_examples(serialized):
-    raw = tf.io.parse_example(serialized, raw_spec)
+    raw = tf.io.parse_example(serialized, feature_spec)
     transformed = model.tft_layer(raw)
-    return {'probabilities': model({k: transformed[k] for k in model_inputs})}
+    output = model({k: transformed[k] for k in model_inputs})
+    if not problem.is_classification:
+      return {PREDICTIONS: output}
+    if problem.problem_type == features.BINARY:
+      per_class = tf.concat([1.0 - output, output], axis=1)
+    else:
+      per_class = output
+    batch = tf.shape(serialized)[0]
+    table = tf.constant(names)
+    return {
+        PROBABILITIES: output,
+        CLASS_NAMES: tf.tile(tf.expand_dims(table, 0), [batch, 1]),
+        PREDICTED_CLASS: tf.gather(table, tf.argmax(per_class, axis=1)),
+    }
 
-  return serve_tf_examples
+  @tf.function(input_signature=[
+      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')
+  ])
+  def transform_features(serialized):
+    raw = tf.io.parse_example(serialized, raw_spec)
+    return model.tft_layer(raw)
+
+  return {'serving_default': serve_tf_examples,
+          TRANSFORM_SIGNATURE: transform_features}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-  """Trains the model and saves it with a raw-example serving signature.
+  """Trains the model and saves it with raw-example signatures.
 
-  Called by the TFX Trainer. `fn_args.custom_config` carries `batch_size`
-  and `seed` from pipeline/configs.py.
+  Called by the TFX Trainer. `fn_args.custom_config` carries `batch_size`,
+  `seed` and the problem description (models/features.py) from
+  pipeline/configs.py.
   """
   batch_size = int(fn_args.custom_config['batch_size'])
   seed = int(fn_args.custom_config['seed'])
+  problem = features.Problem.from_config(fn_args.custom_config)
   tf.config.experimental.enable_op_determinism()
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
   train = make_dataset(fn_args.train_files, fn_args.data_accessor,
-                       tf_transform_output, batch_size, seed)
+                       tf_transform_output, problem.label_feature, batch_size,
+                       seed)
   evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                            tf_transform_output, batch_size, seed)
-  model = build_model(feature_buckets(tf_transform_output), seed)
-  logging.info('Training for %d steps of %d examples', fn_args.train_steps,
-               batch_size)
+                            tf_transform_output, problem.label_feature,
+                            batch_size, seed)
+  label_mean, label_std = 0.0, 1.0
+  if not problem.is_classification:
+    label_mean, label_std = label_statistics(train)
+  model = build_model(
+      feature_buckets(tf_transform_output, problem.label_feature), seed,
+      problem_type=problem.problem_type,
+      num_classes=len(class_names(tf_transform_output, problem)),
+      label_mean=label_mean, label_std=label_std)
+  logging.info('Training a %s model for %d steps of %d examples',
+               problem.problem_type, fn_args.train_steps, batch_size)
   model.fit(
       train,
       steps_per_epoch=fn_args.train_steps,
@@ -152,6 +268,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
           update_freq=max(1, fn_args.train_steps // 50),
           write_steps_per_second=True)])
 
-  signature = make_serving_signature(model, tf_transform_output)
   model.save(fn_args.serving_model_dir, save_format='tf',
-             signatures={'serving_default': signature})
+             signatures=make_serving_signatures(model, tf_transform_output,
+                                                problem))

@@ -1,5 +1,10 @@
-"""Transform's preprocessing_fn: raw columns in, model-ready tensors out."""
-from typing import Dict, Union
+"""Transform's preprocessing_fn: raw columns in, model-ready tensors out.
+
+Every feature is derived from the input tensors' types (which come from the
+data's schema) and the problem description in `custom_config`
+(models/features.py); no column is named here.
+"""
+from typing import Any, Dict, Mapping, Optional, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -8,8 +13,8 @@ from models import features
 
 Tensor = Union[tf.Tensor, tf.SparseTensor]
 
-# The vocabulary file (in the transform graph) of all categorical columns.
-CATEGORY_VOCABULARY = 'categories'
+# Kept for callers of the former module constant.
+CATEGORY_VOCABULARY = features.CATEGORY_VOCABULARY
 _MISSING_INT = -(2**62)  # stands for an empty integer cell
 
 
@@ -34,6 +39,14 @@ def _as_float(x: Tensor) -> Tensor:
   return tf.cast(x, tf.float32)
 
 
+def _present(x: Tensor) -> tf.Tensor:
+  return x.values if isinstance(x, tf.SparseTensor) else tf.reshape(x, [-1])
+
+
+def _zero_if_nan(x: tf.Tensor) -> tf.Tensor:
+  return tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
+
+
 def _impute_and_scale(x: Tensor) -> tf.Tensor:
   """z-scores `x` with the mean and spread of its present values; missing -> 0.
 
@@ -43,58 +56,120 @@ def _impute_and_scale(x: Tensor) -> tf.Tensor:
   deep-copy optimisation that fails on Apache Beam 2.74.
   """
   x = _as_float(x)
-  present = x.values if isinstance(x, tf.SparseTensor) else x
-  mean = tft.mean(present)
-  std = tf.sqrt(tft.var(present))
+  present = _present(x)
+  # A column without a single value in the training split has no mean:
+  # every row then gets 0 rather than NaN.
+  mean = _zero_if_nan(tft.mean(present))
+  std = _zero_if_nan(tf.sqrt(tft.var(present)))
   filled = _fill_missing(x, mean)
   return tf.math.divide_no_nan(filled - mean, std)
 
 
-def _category_tokens(key: str, x: Tensor) -> tf.Tensor:
-  """'key=value' strings, [batch]; an empty value gives 'key='."""
+def _bucketize(x: Tensor, num_buckets: int) -> tf.Tensor:
+  """Bucket indices 0..num_buckets-1 by quantiles of the present values.
+
+  A missing value goes to the middle bucket. The boundaries come from the
+  present values in the same single analysis pass as everything else.
+  """
+  x = _as_float(x)
+  boundaries = tft.quantiles(_present(x), num_buckets,
+                             epsilon=min(1.0 / num_buckets, 0.01))
+  middle = boundaries[0, (num_buckets - 1) // 2]
+  return tft.apply_buckets(_fill_missing(x, middle), boundaries)
+
+
+def _as_text(x: Tensor) -> tf.Tensor:
+  """The values of `x` as strings, [batch]; an empty cell gives ''."""
   if x.dtype == tf.string:
-    values = _fill_missing(x, '')
-  else:
+    return _fill_missing(x, '')
+  if x.dtype.is_integer:
     values = tf.strings.as_string(_fill_missing(x, _MISSING_INT))
-    values = tf.where(values == str(_MISSING_INT), '', values)
-  return tf.strings.join([key + '=', values])
+    return tf.where(values == str(_MISSING_INT), '', values)
+  filled = _fill_missing(x, float('nan'))
+  return tf.where(tf.math.is_nan(filled), '', tf.strings.as_string(filled))
 
 
-def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+def _encode_label(x: Tensor, problem: features.Problem) -> tf.Tensor:
+  """The label as the model sees it (see models/features.py)."""
+  if problem.problem_type == features.REGRESSION:
+    return _fill_missing(_as_float(x), 0.0)
+  if problem.problem_type == features.BINARY and x.dtype != tf.string:
+    # Numeric binary labels are 0 and 1 (pipeline/problem_spec.py checks).
+    return tf.cast(_fill_missing(x, 0), tf.int64)
+  # String labels, and multiclass labels of any type, through a vocabulary
+  # whose file in the transform graph maps class indices back to names. Its
+  # order is by frequency, so for a binary string label the positive class
+  # (index 1) is the rarer one. Rows with an empty label (or a class the
+  # training split never had) get class 0 rather than failing the transform.
+  return tft.compute_and_apply_vocabulary(
+      _as_text(x), default_value=0, vocab_filename=features.LABEL_VOCABULARY)
+
+
+def preprocessing_fn(inputs: Dict[str, Tensor],
+                     custom_config: Optional[Mapping[str, Any]] = None
+                    ) -> Dict[str, tf.Tensor]:
   """Maps raw columns to the model's features and label.
 
-  Numeric columns: z-score, with missing values at the mean (0).
-  Categorical columns: an integer index into the vocabulary of the
-  VOCAB_SIZE most frequent (column, value) pairs, an empty value counting as
-  a value of its own, with OOV_BUCKETS indices for pairs not seen in
-  training. The label passes through as int64.
+  Float columns (and integer columns not declared categorical): z-score,
+  with missing values at the mean (0), or quantile buckets when the problem
+  lists the column in `bucketize`. String and categorical columns, and those
+  with a vocabulary size of their own: an index into the shared vocabulary
+  of the `vocab_size` most frequent (column, value) pairs, or into a
+  vocabulary of their own when `vocab_sizes` names them, an empty value
+  counting as a value of its own, with `oov_buckets` indices for values not
+  seen in training. Dropped columns are
+  left out. The label is encoded per problem type (`_encode_label`).
 
   Args:
     inputs: raw columns, as parsed from the examples with the data's schema.
+    custom_config: the Transform component's custom_config; TFX passes it
+      because this function accepts it. Holds the problem description.
 
   Returns:
     Transformed features keyed by `features.transformed_name(column)`.
   """
+  problem = features.Problem.from_config(custom_config)
+  if problem.label_key not in inputs:
+    raise ValueError(f'label {problem.label_key!r} is not a column of the '
+                     f'data (columns: {", ".join(sorted(inputs))})')
+  skipped = set(problem.drop_columns) | {problem.label_key}
+  categorical = set(problem.categorical_columns)
+
   outputs = {}
-  for key in features.NUMERIC_FEATURES:
-    outputs[features.transformed_name(key)] = _impute_and_scale(inputs[key])
+  shared_tokens = {}
+  for key in sorted(inputs):
+    if key in skipped:
+      continue
+    x = inputs[key]
+    name = features.transformed_name(key)
+    if x.dtype == tf.string or key in categorical or key in (
+        problem.vocab_sizes):
+      if key in problem.vocab_sizes:
+        outputs[name] = tft.compute_and_apply_vocabulary(
+            _as_text(x), top_k=problem.vocab_sizes[key],
+            num_oov_buckets=problem.oov_buckets,
+            vocab_filename=features.column_vocabulary(key))
+      else:
+        shared_tokens[key] = tf.strings.join([key + '=', _as_text(x)])
+    elif key in problem.bucketize:
+      outputs[name] = _bucketize(x, problem.bucketize[key])
+    else:
+      outputs[name] = _impute_and_scale(x)
 
-  # One vocabulary over all categorical columns, of "column=value" tokens:
-  # each TFT vocabulary is a separate multi-stage Beam computation, so one
-  # shared vocabulary instead of one per column makes Transform several
-  # times faster, and the column prefix keeps equal values of different
-  # columns apart.
-  tokens = {key: _category_tokens(key, inputs[key])
-            for key in features.CATEGORICAL_FEATURES}
-  if tokens:
+  # One vocabulary over the other categorical columns, of "column=value"
+  # tokens: each TFT vocabulary is a separate multi-stage Beam computation,
+  # so one shared vocabulary instead of one per column makes Transform
+  # several times faster, and the column prefix keeps equal values of
+  # different columns apart.
+  if shared_tokens:
     vocabulary = tft.vocabulary(
-        tf.stack(list(tokens.values()), axis=1),
-        top_k=features.VOCAB_SIZE,
-        vocab_filename=CATEGORY_VOCABULARY)
-    for key, column_tokens in tokens.items():
+        tf.stack(list(shared_tokens.values()), axis=1),
+        top_k=problem.vocab_size,
+        vocab_filename=features.CATEGORY_VOCABULARY)
+    for key, column_tokens in shared_tokens.items():
       outputs[features.transformed_name(key)] = tft.apply_vocabulary(
-          column_tokens, vocabulary, num_oov_buckets=features.OOV_BUCKETS)
+          column_tokens, vocabulary, num_oov_buckets=problem.oov_buckets)
 
-  outputs[features.transformed_name(features.LABEL_KEY)] = tf.cast(
-      _fill_missing(inputs[features.LABEL_KEY], 0), tf.int64)
+  outputs[problem.label_feature] = _encode_label(inputs[problem.label_key],
+                                                 problem)
   return outputs

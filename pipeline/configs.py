@@ -8,8 +8,9 @@ naming the setting. Nothing here calls a cloud API.
 """
 import os
 
-from pipeline.settings import (ConfigError, fraction, matches, non_negative,
-                               optional, positive, setting)
+from pipeline.settings import (ConfigError, fraction, matches, non_empty,
+                               non_negative, one_of, optional, positive,
+                               setting)
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +34,44 @@ PIPELINE_NAME = setting(
 # A folder of CSV files with a header row (all files share the same columns).
 DATA_PATH = setting('DATA_PATH', os.path.join(_REPO_ROOT, 'data'))
 
+# --- The problem: label, problem type and how columns are used ----------------
+# pipeline/problem_spec.py checks these against the CSV header and a sample of
+# rows before any Beam job starts, and passes them to Transform and the
+# Trainer inside the pipeline (so containers on Kubeflow/Vertex AI see them
+# too). Column lists are comma-separated column names.
+# The column to predict.
+LABEL_KEY = setting('LABEL_KEY', 'big_tipper', check=non_empty)
+# 'binary', 'multiclass' or 'regression'; empty infers it from the label: a
+# string label, or an integer label with at most 20 distinct values, is a
+# classification (binary with 2 classes), a float label is a regression.
+PROBLEM_TYPE = setting('PROBLEM_TYPE', '',
+                       check=optional(one_of('binary', 'multiclass',
+                                             'regression')))
+# Columns that are never model inputs: identifiers, leaks of the label.
+# Taxi: `tips` (the label is computed from it), the raw timestamp (hour, day
+# and month are columns of their own), pickup_census_tract (empty in all but
+# one row).
+DROP_COLUMNS = setting('DROP_COLUMNS',
+                       'tips,trip_start_timestamp,pickup_census_tract')
+# Integer columns that are codes, not quantities: mapped through a vocabulary
+# like string columns. Integer columns with at most 10 distinct values in the
+# sample are treated so without being listed.
+CATEGORICAL_COLUMNS = setting(
+    'CATEGORICAL_COLUMNS',
+    'trip_start_hour,trip_start_day,trip_start_month,pickup_community_area,'
+    'dropoff_community_area,dropoff_census_tract')
+# Numeric columns cut into N equally filled buckets (quantiles of the
+# training data) instead of being z-scored, as 'column:N,column2:M'.
+BUCKETIZE_COLUMNS = setting('BUCKETIZE_COLUMNS', '')
+# The string and categorical columns share one vocabulary of their
+# VOCAB_SIZE most frequent (column, value) pairs; values never seen in
+# training fall into OOV_BUCKETS extra indices.
+VOCAB_SIZE = setting('VOCAB_SIZE', 5000, check=positive)
+OOV_BUCKETS = setting('OOV_BUCKETS', 10, check=positive)
+# Columns with a vocabulary of their own, of at most N values, as
+# 'column:N,column2:M' (e.g. for a column with very many values).
+VOCAB_SIZE_OVERRIDES = setting('VOCAB_SIZE_OVERRIDES', '')
+
 # --- Local runs -------------------------------------------------------------
 # Everything a local run writes (artifacts, metadata, served models) goes here.
 LOCAL_OUTPUT_DIR = setting('LOCAL_OUTPUT_DIR',
@@ -52,8 +91,15 @@ RANDOM_SEED = setting('RANDOM_SEED', 42, check=non_negative)
 # data, so the gate sits above that.
 EVAL_ACCURACY_THRESHOLD = setting('EVAL_ACCURACY_THRESHOLD', 0.85,
                                   check=fraction)
+# Regression models are gated by their root-mean-squared error on the eval
+# split instead: blessed only when it is at most this (in the label's units).
+# 0 means unset; a regression problem then stops with a configuration error,
+# since no bound fits every label.
+EVAL_RMSE_THRESHOLD = setting('EVAL_RMSE_THRESHOLD', 0.0, check=non_negative)
 # ...and its accuracy is at most this much below the currently blessed model's
-# (the baseline). A retrain on the same data scores the same and passes.
+# (the baseline); for regression, its RMSE at most this much above it, as a
+# fraction of the baseline's RMSE. A retrain on the same data scores the same
+# and passes.
 EVAL_BASELINE_TOLERANCE = setting('EVAL_BASELINE_TOLERANCE', 0.01,
                                   check=fraction)
 # The Evaluator also reports every metric per value of each of these columns

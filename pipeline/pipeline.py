@@ -11,6 +11,7 @@ from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
 from models import features
+from models import signatures as model_outputs
 from pipeline import serving_baseline
 from pipeline.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.code_version import source_fingerprint
@@ -24,7 +25,7 @@ RUN_FN = 'models.model.run_fn'
 # The modules each of them runs; their fingerprint invalidates the cache.
 PREPROCESSING_MODULES = ('models.features', 'models.preprocessing')
 TRAINING_MODULES = ('models.features', 'models.autograph_compat',
-                    'models.model')
+                    'models.signatures', 'models.model')
 
 # Stable component ids: metadata, caching and Kubeflow task names depend on
 # them, so they do not change when a component's class or position does.
@@ -44,46 +45,104 @@ PUSHED_MODEL_BASELINE = 'LatestPushedModel'
 COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
                  TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR, PUSHER)
 
-ACCURACY_METRIC = 'binary_accuracy'
+# Metric names as the Evaluator reports them (and pipeline/run_summary.py
+# reads them). Each problem type is gated by one metric (GATE_METRIC).
+ACCURACY_METRIC = 'binary_accuracy'  # binary
+MULTICLASS_ACCURACY_METRIC = 'sparse_categorical_accuracy'  # multiclass
+RMSE_METRIC = 'root_mean_squared_error'  # regression
+MAE_METRIC = 'mean_absolute_error'  # regression
+EXAMPLE_COUNT_METRIC = 'example_count'
+GATE_METRIC = {
+    features.BINARY: ACCURACY_METRIC,
+    features.MULTICLASS: MULTICLASS_ACCURACY_METRIC,
+    features.REGRESSION: RMSE_METRIC,
+}
+# Reported alongside the gate: (label in the run summary, metric name).
+EXTRA_METRICS = {
+    features.BINARY: (('AUC', 'auc'), ('precision', 'precision'),
+                      ('recall', 'recall')),
+    features.MULTICLASS: (),
+    features.REGRESSION: (('MAE', MAE_METRIC),),
+}
 
 
-def create_eval_config(accuracy_threshold: float,
+def create_eval_config(problem: features.Problem,
+                       accuracy_threshold: float,
                        baseline_tolerance: float,
+                       rmse_threshold: float = 0.0,
                        slice_columns: Sequence[str] = ()) -> tfma.EvalConfig:
   """What the Evaluator computes and when it blesses a model.
 
-  Blessed when accuracy >= `accuracy_threshold` and, if a previously blessed
-  model exists, accuracy >= the baseline's accuracy - `baseline_tolerance`.
-  AUC, precision, recall and the example count are reported alongside.
+  Classification: blessed when accuracy >= `accuracy_threshold` and, if a
+  previously blessed model exists, accuracy >= the baseline's accuracy -
+  `baseline_tolerance`; binary problems also report AUC, precision and
+  recall. Regression: blessed when the RMSE <= `rmse_threshold` and at most
+  `baseline_tolerance` (a fraction) above the baseline's RMSE; MAE is
+  reported alongside. The example count is always reported.
+
+  The model's 'serving_default' signature gives the predictions. A numeric
+  binary or regression label is read from the examples as it is (as models
+  saved before the transform signature existed need, when they are the
+  baseline); any other label is the transformed one (a class index), read
+  through the model's transform signature, so both sides use the same
+  classes.
 
   Args:
-    accuracy_threshold: the lowest accepted accuracy, 0..1.
-    baseline_tolerance: how far below the baseline's accuracy the candidate
-      may fall, 0..1.
+    problem: the problem description (models/features.py).
+    accuracy_threshold: the lowest accepted accuracy, 0..1 (classification).
+    baseline_tolerance: how far the candidate may fall behind the baseline.
+    rmse_threshold: the highest accepted RMSE (regression), > 0.
     slice_columns: raw columns to report every metric per value of, besides
       the whole eval split (EVAL_SLICE_COLUMNS in pipeline/configs.py).
 
   Returns:
     The Evaluator's EvalConfig.
+
+  Raises:
+    ValueError: a regression without a positive `rmse_threshold`.
   """
+  if problem.is_classification:
+    gate_class = ('BinaryAccuracy' if problem.problem_type == features.BINARY
+                  else 'SparseCategoricalAccuracy')
+    gate_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={'value': accuracy_threshold}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={'value': -baseline_tolerance}))
+  else:
+    if rmse_threshold <= 0:
+      raise ValueError('a regression needs a positive rmse_threshold')
+    gate_class = 'RootMeanSquaredError'
+    gate_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            upper_bound={'value': rmse_threshold}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.LOWER_IS_BETTER,
+            relative={'value': baseline_tolerance}))
   # The gate applies to the whole eval split only: a plain `threshold` would
   # also apply to every slice, and small slices would fail it by chance.
-  accuracy = tfma.MetricConfig(
-      class_name='BinaryAccuracy',
+  gate = tfma.MetricConfig(
+      class_name=gate_class,
       per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-          slicing_specs=[tfma.SlicingSpec()],
-          threshold=tfma.MetricThreshold(
-              value_threshold=tfma.GenericValueThreshold(
-                  lower_bound={'value': accuracy_threshold}),
-              change_threshold=tfma.GenericChangeThreshold(
-                  direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                  absolute={'value': -baseline_tolerance})))])
+          slicing_specs=[tfma.SlicingSpec()], threshold=gate_threshold)])
+  extras = {
+      features.BINARY: ['AUC', 'Precision', 'Recall'],
+      features.MULTICLASS: [],
+      features.REGRESSION: ['MeanAbsoluteError'],
+  }[problem.problem_type]
   return tfma.EvalConfig(
       model_specs=[
           tfma.ModelSpec(
               signature_name='serving_default',
-              label_key=features.LABEL_KEY,
-              preprocessing_function_names=[])
+              prediction_key=(model_outputs.PROBABILITIES
+                              if problem.is_classification else
+                              model_outputs.PREDICTIONS),
+              label_key=(problem.label_key if problem.evaluates_raw_label
+                         else problem.label_feature),
+              preprocessing_function_names=(
+                  [] if problem.evaluates_raw_label else
+                  [model_outputs.TRANSFORM_SIGNATURE]))
       ],
       slicing_specs=[tfma.SlicingSpec()] + [
           tfma.SlicingSpec(feature_keys=[column]) for column in slice_columns],
@@ -92,12 +151,8 @@ def create_eval_config(accuracy_threshold: float,
       options=tfma.Options(include_default_metrics={'value': False}),
       metrics_specs=[
           tfma.MetricsSpec(metrics=[
-              tfma.MetricConfig(class_name='ExampleCount'),
-              accuracy,
-              tfma.MetricConfig(class_name='AUC'),
-              tfma.MetricConfig(class_name='Precision'),
-              tfma.MetricConfig(class_name='Recall'),
-          ])
+              tfma.MetricConfig(class_name='ExampleCount'), gate
+          ] + [tfma.MetricConfig(class_name=name) for name in extras])
       ])
 
 
@@ -110,8 +165,10 @@ def create_pipeline(
     eval_steps: int,
     batch_size: int,
     seed: int,
+    problem: features.Problem,
     eval_accuracy_threshold: float,
     eval_baseline_tolerance: float,
+    eval_rmse_threshold: float = 0.0,
     eval_slice_columns: Sequence[str] = (),
     enable_cache: bool = True,
     metadata_connection_config: Optional[
@@ -135,9 +192,14 @@ def create_pipeline(
       eval split regardless).
     batch_size: training batch size.
     seed: seeds weight initialisation and shuffling.
-    eval_accuracy_threshold: the lowest accuracy that blesses a model.
-    eval_baseline_tolerance: how far below the last blessed model's accuracy
-      a new model may fall and still be blessed.
+    problem: what to predict and how to treat the columns
+      (pipeline/problem_spec.py); handed to Transform and the Trainer.
+    eval_accuracy_threshold: the lowest accuracy that blesses a
+      classification model.
+    eval_baseline_tolerance: how far behind the last blessed model a new
+      model may fall and still be blessed (accuracy points; for regression a
+      fraction of the baseline's RMSE).
+    eval_rmse_threshold: the highest RMSE that blesses a regression model.
     eval_slice_columns: raw columns the Evaluator also slices metrics by.
     enable_cache: reuse outputs of components whose inputs did not change.
     metadata_connection_config: ML Metadata store; None lets the
@@ -216,7 +278,8 @@ def create_pipeline(
       schema=schema_gen.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={
-          'code_version': source_fingerprint(PREPROCESSING_MODULES)
+          features.PROBLEM_CONFIG_KEY: problem.to_config(),
+          'code_version': source_fingerprint(PREPROCESSING_MODULES),
       },
       # StatisticsGen already describes the data; skipping Transform's own
       # pre- and post-transform statistics saves a full pass over it.
@@ -233,6 +296,7 @@ def create_pipeline(
   trainer_config = {
       'batch_size': batch_size,
       'seed': seed,
+      features.PROBLEM_CONFIG_KEY: problem.to_config(),
       'code_version': source_fingerprint(TRAINING_MODULES),
   }
   trainer_args = dict(
@@ -282,10 +346,9 @@ def create_pipeline(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=baseline.outputs['model'],
-      eval_config=create_eval_config(eval_accuracy_threshold,
-                                     eval_baseline_tolerance,
-                                     eval_slice_columns)).with_id(
-                                         EVALUATOR)
+      eval_config=create_eval_config(
+          problem, eval_accuracy_threshold, eval_baseline_tolerance,
+          eval_rmse_threshold, eval_slice_columns)).with_id(EVALUATOR)
   components.append(evaluator)
 
   if ai_platform_serving_args:

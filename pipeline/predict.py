@@ -32,8 +32,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
 
-from models import features  # pylint: disable=g-import-not-at-top
 from pipeline import csv_examples  # pylint: disable=g-import-not-at-top
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
 
 SIGNATURE = 'serving_default'
@@ -46,10 +46,11 @@ class PredictError(Exception):
   """Bad input, a missing model or schema: the message is the whole story."""
 
 
-def required_columns(schema: schema_pb2.Schema) -> List[str]:
-  """Schema columns the model reads: all but the label and excluded ones."""
-  ignored = {features.LABEL_KEY, *features.EXCLUDED_COLUMNS}
-  return [f.name for f in schema.feature if f.name not in ignored]
+def required_columns(schema: schema_pb2.Schema,
+                     unused: Sequence[str] = ()) -> List[str]:
+  """Schema columns the model reads: all but `unused` (the label and the
+  DROP_COLUMNS of pipeline/configs.py)."""
+  return [f.name for f in schema.feature if f.name not in set(unused)]
 
 
 def read_rows(path: str) -> Tuple[List[str], List[Dict[str, str]]]:
@@ -69,8 +70,8 @@ def read_rows(path: str) -> Tuple[List[str], List[Dict[str, str]]]:
 
 
 def check_columns(header: Sequence[str], schema: schema_pb2.Schema,
-                  path: str) -> None:
-  missing = [c for c in required_columns(schema) if c not in header]
+                  path: str, unused: Sequence[str] = ()) -> None:
+  missing = [c for c in required_columns(schema, unused) if c not in header]
   if missing:
     raise PredictError(f'{path} lacks the column(s) the model needs: '
                        f'{", ".join(missing)}')
@@ -144,15 +145,18 @@ def newest_schema_file(output_dir: str, pipeline_name: str) -> str:
 
 
 def predict(input_path: str, model_dir: str, schema_file: str,
-            out: TextIO) -> int:
-  """Scores `input_path` into `out`; returns the number of rows."""
+            out: TextIO, unused_columns: Sequence[str] = ()) -> int:
+  """Scores `input_path` into `out`; returns the number of rows.
+
+  `unused_columns` (the label, dropped columns) may be missing from the CSV.
+  """
   try:
     schema = csv_examples.load_schema(schema_file)
   except Exception as error:  # pylint: disable=broad-except
     raise PredictError(f'cannot read the schema {schema_file}: {error}'
                       ) from None
   header, rows = read_rows(input_path)
-  check_columns(header, schema, input_path)
+  check_columns(header, schema, input_path, unused_columns)
   try:
     examples = [csv_examples.row_to_example(row, schema).SerializeToString()
                 for row in rows]
@@ -193,6 +197,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   output_dir, name = args.output_dir, args.pipeline_name
   try:
+    unused = [configs.LABEL_KEY, *problem_spec.parse_columns(
+        'DROP_COLUMNS', configs.DROP_COLUMNS)]
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 1
+  try:
     model_dir = args.model_dir
     if model_dir is None:
       serving = run_artifacts.serving_model_dir(output_dir, name)
@@ -207,7 +217,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     schema_file = args.schema or newest_schema_file(output_dir, name)
     if args.output:
       buffer = io.StringIO()
-      count = predict(args.input, model_dir, schema_file, buffer)
+      count = predict(args.input, model_dir, schema_file, buffer, unused)
       try:
         with open(args.output, 'w', encoding='utf-8', newline='') as f:
           f.write(buffer.getvalue())
@@ -216,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       print(f'Scored {count} rows with {model_dir}: {args.output}',
             file=sys.stderr)
     else:
-      predict(args.input, model_dir, schema_file, sys.stdout)
+      predict(args.input, model_dir, schema_file, sys.stdout, unused)
   except PredictError as error:
     print(f'predict: {error}', file=sys.stderr)
     return 1

@@ -111,12 +111,22 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
 
 
 def _describe_failure(failure) -> str:
-  """One failed threshold in words, e.g. 'binary_accuracy 0.829 < 0.85'."""
+  """One failed threshold in words, e.g. 'binary_accuracy 0.8290 is below
+  the threshold 0.85' or 'root_mean_squared_error 81.2 is above the limit
+  70.0'."""
   name = failure.metric_key.name
   value = failure.metric_value.double_value.value
   threshold = failure.metric_threshold
   if failure.metric_key.is_diff:
-    allowed = threshold.change_threshold.absolute.value
+    change = threshold.change_threshold
+    if change.direction == tfma.MetricDirection.LOWER_IS_BETTER:
+      # An error metric (regression): the tolerance is relative.
+      allowed = (f'{change.relative.value:.0%} of it'
+                 if change.HasField('relative') else
+                 f'{change.absolute.value:.4g}')
+      return (f'{name} is {value:.4g} above the baseline model\'s '
+              f'(allowed: {allowed})')
+    allowed = change.absolute.value
     return (f'{name} is {-value:.4f} below the baseline model\'s '
             f'(allowed: {-allowed:.4f})')
   bounds = threshold.value_threshold
@@ -124,7 +134,7 @@ def _describe_failure(failure) -> str:
     return (f'{name} {value:.4f} is below the threshold '
             f'{bounds.lower_bound.value}')
   if bounds.HasField('upper_bound') and value > bounds.upper_bound.value:
-    return (f'{name} {value:.4f} is above the limit '
+    return (f'{name} {value:.4g} is above the limit '
             f'{bounds.upper_bound.value}')
   return f'{name} {value:.4f} failed {failure.message or "its threshold"}'
 

@@ -75,6 +75,22 @@ def fraction(name: str, value) -> None:
     raise ConfigError(f'{name}={value!r} must lie between 0 and 1.')
 
 
+def non_empty(name: str, value) -> None:
+  if not str(value).strip():
+    raise ConfigError(f'{name} must not be empty.')
+
+
+def one_of(*allowed: str) -> Callable[[str, str], None]:
+  """A check that the value is one of `allowed`."""
+
+  def check(name: str, value: str) -> None:
+    if value not in allowed:
+      raise ConfigError(f'{name}={value!r} is invalid: use one of '
+                        f'{", ".join(allowed)}.')
+
+  return check
+
+
 def matches(pattern: str, rule: str) -> Callable[[str, str], None]:
   """A check that the whole value matches `pattern`; `rule` explains it in words."""
   compiled = re.compile(pattern)

@@ -8,6 +8,7 @@ import pytest
 from tfx import v1 as tfx
 
 import kubeflow_runner
+from models import features
 from pipeline import cloud_settings
 from pipeline import pipeline_image
 from pipeline.settings import ConfigError
@@ -94,7 +95,8 @@ def test_vertex_serving_and_a_serving_folder_baseline_exclude_each_other():
     kubeflow_runner.pipeline_factory.create_pipeline(
         pipeline_name='taxi-tips', pipeline_root='gs://b/r', data_path='gs://b/d',
         serving_model_dir='gs://b/s', train_steps=1, eval_steps=1, batch_size=1,
-        seed=0, eval_accuracy_threshold=0.5, eval_baseline_tolerance=0.1,
+        seed=0, problem=features.Problem('y', features.BINARY),
+        eval_accuracy_threshold=0.5, eval_baseline_tolerance=0.1,
         ai_platform_serving_args=settings.ai_platform_serving_args(),
         vertex_region='europe-west3', vertex_serving_image='image',
         baseline_from_serving_dir=True)

@@ -12,7 +12,10 @@ _ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
                  'TRAIN_BATCH_SIZE', 'RANDOM_SEED', 'EVAL_ACCURACY_THRESHOLD',
                  'EVAL_BASELINE_TOLERANCE', 'GOOGLE_CLOUD_PROJECT',
                  'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME',
-                 'EVAL_SLICE_COLUMNS')
+                 'EVAL_SLICE_COLUMNS',
+                 'LABEL_KEY', 'PROBLEM_TYPE', 'DROP_COLUMNS',
+                 'CATEGORICAL_COLUMNS', 'BUCKETIZE_COLUMNS', 'VOCAB_SIZE',
+                 'OOV_BUCKETS', 'VOCAB_SIZE_OVERRIDES', 'EVAL_RMSE_THRESHOLD')
 
 
 @pytest.fixture
@@ -107,3 +110,17 @@ def test_eval_slice_columns_are_a_comma_separated_list(load_configs):
   with pytest.raises(ConfigError, match=r"EVAL_SLICE_COLUMNS='a,,b' is "
                      'invalid: give comma-separated column names'):
     load_configs(EVAL_SLICE_COLUMNS='a,,b')
+
+
+def test_problem_settings_are_overridable_and_checked(load_configs):
+  c = load_configs(LABEL_KEY='species', PROBLEM_TYPE='multiclass',
+                   DROP_COLUMNS='', VOCAB_SIZE='50', EVAL_RMSE_THRESHOLD='12.5')
+  assert (c.LABEL_KEY, c.PROBLEM_TYPE, c.DROP_COLUMNS, c.VOCAB_SIZE,
+          c.EVAL_RMSE_THRESHOLD) == ('species', 'multiclass', '', 50, 12.5)
+  with pytest.raises(ConfigError, match="PROBLEM_TYPE='ranking' is invalid: "
+                     'use one of binary, multiclass, regression.'):
+    load_configs(PROBLEM_TYPE='ranking')
+  with pytest.raises(ConfigError, match='VOCAB_SIZE=0 must be greater than 0'):
+    load_configs(PROBLEM_TYPE='', VOCAB_SIZE='0')
+  with pytest.raises(ConfigError, match='LABEL_KEY must not be empty.'):
+    load_configs(VOCAB_SIZE='50', LABEL_KEY=' ')

@@ -16,6 +16,7 @@ import yaml
 from google.protobuf import json_format
 from tfx.dsl.components.base import base_beam_executor
 
+from models import features
 from pipeline import pipeline as pipeline_factory
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -326,3 +327,17 @@ def test_make_compile_requires_a_project():
   result = _run(['make', '--no-print-directory', 'compile'], offline_env())
   assert result.returncode != 0
   assert 'set GOOGLE_CLOUD_PROJECT' in result.stderr
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_problem_description_travels_inside_the_compiled_pipeline(target,
+                                                                  request):
+  # The containers have no user environment: Transform and the Trainer read
+  # the problem (label, problem type, column roles) from their custom_config.
+  spec = request.getfixturevalue(target)
+  for task in ('Transform', 'Trainer'):
+    config = json.loads(_constant(spec, task, 'custom_config'))
+    problem = features.Problem.from_config(config)
+    assert problem.label_key == 'big_tipper'  # the taxi default
+    assert problem.problem_type == features.BINARY
+    assert 'tips' in problem.drop_columns

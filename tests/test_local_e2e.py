@@ -9,7 +9,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from models import features
+from pipeline import configs
 from pipeline import csv_examples
 from pipeline import pipeline as factory
 from pipeline import run_summary
@@ -74,7 +74,7 @@ def test_pushed_model_scores_raw_csv_rows(runs, data_slice):
   scores = served.signatures['serving_default'](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   labels = pd.read_csv(os.path.join(data_slice, 'data.csv'))[
-      features.LABEL_KEY].to_numpy()
+      configs.LABEL_KEY].to_numpy()
   assert scores.shape == labels.shape
   assert np.all((scores >= 0) & (scores <= 1))
   accuracy = np.mean((scores > 0.5) == labels)

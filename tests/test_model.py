@@ -1,7 +1,9 @@
 """models/model.py: the network on small tensors, without a pipeline."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from models import features
 from models import model
 
 _BUCKETS = {'payment_type_xf': 6, 'company_xf': 4, 'fare_xf': 0,
@@ -50,3 +52,60 @@ def test_learns_a_rule_from_a_categorical_feature():
   history = net.fit(data.repeat(), steps_per_epoch=8, epochs=25, verbose=0)
   assert history.history['loss'][-1] < 0.25 * history.history['loss'][0]
   assert history.history['accuracy'][-1] > 0.95
+
+
+def test_multiclass_model_gives_a_distribution_over_the_classes():
+  net = model.build_model(_BUCKETS, seed=1,
+                          problem_type=features.MULTICLASS, num_classes=4)
+  out = net(_batch(5)).numpy()
+  assert out.shape == (5, 4)
+  np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+  assert net.loss == 'sparse_categorical_crossentropy'
+
+
+def test_multiclass_model_learns_classes_from_a_categorical_feature():
+  # Class = payment_type // 2: three classes from six categories.
+  features_ = _batch(512, seed=4)
+  labels = features_['payment_type_xf'] // 2
+  net = model.build_model(_BUCKETS, seed=4,
+                          problem_type=features.MULTICLASS, num_classes=3)
+  data = tf.data.Dataset.from_tensor_slices((features_, labels)).batch(64)
+  net.fit(data.repeat(), steps_per_epoch=8, epochs=25, verbose=0)
+  # Measured without dropout, as served.
+  assert net.evaluate(data, verbose=0, return_dict=True)['accuracy'] > 0.95
+
+
+def test_regression_model_starts_at_the_label_mean_and_learns():
+  features_ = _batch(512, seed=5)
+  # A label in its own units: 150 + 40 * fare, plus a little noise.
+  rng = np.random.default_rng(5)
+  labels = (150.0 + 40.0 * features_['fare_xf'].numpy() +
+            rng.normal(0, 2, 512)).astype(np.float32)
+  net = model.build_model(_BUCKETS, seed=5,
+                          problem_type=features.REGRESSION,
+                          label_mean=float(labels.mean()),
+                          label_std=float(labels.std()))
+  first = net(_batch(5)).numpy()
+  assert first.shape == (5, 1)
+  # Untrained, the predictions sit near the mean, within a spread or so.
+  assert np.all(np.abs(first - labels.mean()) < 2 * labels.std())
+  assert net.loss == 'mean_squared_error'
+  data = tf.data.Dataset.from_tensor_slices((features_, labels)).batch(64)
+  net.fit(data.repeat(), steps_per_epoch=8, epochs=25, verbose=0)
+  # Always predicting the mean would score an RMSE of about 40.
+  assert net.evaluate(data, verbose=0, return_dict=True)['rmse'] < 15
+
+
+def test_label_statistics_reads_the_labels_of_a_dataset():
+  data = tf.data.Dataset.from_tensor_slices(
+      ({'x': tf.zeros(8)}, tf.constant([1., 3., 1., 3., 1., 3., 1., 3.])))
+  mean, std = model.label_statistics(data.batch(2), batches=4)
+  assert (mean, std) == (2.0, 1.0)
+  constant = tf.data.Dataset.from_tensor_slices(({'x': tf.zeros(2)},
+                                                 tf.ones(2)))
+  assert model.label_statistics(constant.batch(2))[1] > 0  # never 0
+
+
+def test_a_model_without_inputs_is_refused():
+  with pytest.raises(ValueError, match='no input features'):
+    model.build_model({}, seed=1)

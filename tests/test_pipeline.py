@@ -2,11 +2,20 @@
 import json
 
 import pytest
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_specs
 from tfx import v1 as tfx
 
 from models import features
 from pipeline import code_version
 from pipeline import pipeline as factory
+
+
+_PROBLEM = features.Problem(label_key='big_tipper',
+                            problem_type=features.BINARY,
+                            drop_columns=['tips'],
+                            categorical_columns=['trip_start_hour'],
+                            label_kind='integer')
 
 
 def _create(tmp_path, **overrides):
@@ -19,6 +28,7 @@ def _create(tmp_path, **overrides):
       eval_steps=7,
       batch_size=32,
       seed=5,
+      problem=_PROBLEM,
       eval_accuracy_threshold=0.81,
       eval_baseline_tolerance=0.02)
   args.update(overrides)
@@ -70,7 +80,12 @@ def test_settings_reach_the_components(components):
 
 def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   config = json.loads(components['Evaluator'].exec_properties['eval_config'])
-  assert config['model_specs'][0]['label_key'] == features.LABEL_KEY
+  spec = config['model_specs'][0]
+  # A 0/1 label is read from the examples as it is: no transform signature
+  # needed, so models saved before it existed still serve as baselines.
+  assert spec['label_key'] == 'big_tipper'
+  assert 'preprocessing_function_names' not in spec
+  assert spec['prediction_key'] == 'probabilities'
   metrics = {m['class_name']: m for m in config['metrics_specs'][0]['metrics']}
   assert {'BinaryAccuracy', 'AUC', 'Precision', 'Recall'} <= set(metrics)
   gate, = metrics['BinaryAccuracy']['per_slice_thresholds']
@@ -79,6 +94,74 @@ def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   assert threshold['value_threshold']['lower_bound'] == 0.81
   assert threshold['change_threshold']['absolute'] == -0.02
   assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
+
+
+def test_binary_text_or_unsampled_label_is_read_transformed():
+  for kind in ('text', ''):
+    problem = features.Problem(label_key='answer',
+                               problem_type=features.BINARY, label_kind=kind)
+    spec = factory.create_eval_config(problem, 0.8, 0.05).model_specs[0]
+    assert spec.label_key == 'answer_xf'
+    assert spec.preprocessing_function_names == ['transform_features']
+
+
+def _metrics(config):
+  return {m.class_name: m for m in config.metrics_specs[0].metrics}
+
+
+def test_multiclass_gate_is_sparse_categorical_accuracy():
+  problem = features.Problem(label_key='species',
+                             problem_type=features.MULTICLASS)
+  config = factory.create_eval_config(problem, 0.8, 0.05)
+  metrics = _metrics(config)
+  assert set(metrics) == {'ExampleCount', 'SparseCategoricalAccuracy'}
+  gate = metrics['SparseCategoricalAccuracy'].threshold
+  assert gate.value_threshold.lower_bound.value == 0.8
+  assert gate.change_threshold.absolute.value == -0.05
+  # Class names: the class index as the model sees it, through the model's
+  # transform signature.
+  assert config.model_specs[0].label_key == 'species_xf'
+  assert config.model_specs[0].preprocessing_function_names == [
+      'transform_features']
+  assert config.model_specs[0].prediction_key == 'probabilities'
+
+
+def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
+  problem = features.Problem(label_key='progression',
+                             problem_type=features.REGRESSION)
+  config = factory.create_eval_config(problem, 0.8, 0.05, rmse_threshold=70)
+  metrics = _metrics(config)
+  assert set(metrics) == {'ExampleCount', 'RootMeanSquaredError',
+                          'MeanAbsoluteError'}
+  gate = metrics['RootMeanSquaredError'].threshold
+  assert gate.value_threshold.upper_bound.value == 70
+  assert gate.change_threshold.relative.value == 0.05
+  assert gate.change_threshold.direction == (
+      tfma.MetricDirection.LOWER_IS_BETTER)
+  assert config.model_specs[0].prediction_key == 'predictions'
+  assert config.model_specs[0].label_key == 'progression'  # in its units
+  with pytest.raises(ValueError, match='rmse_threshold'):
+    factory.create_eval_config(problem, 0.8, 0.05)
+
+
+def test_run_summary_metric_names_are_the_ones_tfma_reports():
+  # pipeline/run_summary.py and local_runner.py read metrics by these names.
+  for problem_type in features.PROBLEM_TYPES:
+    problem = features.Problem(label_key='y', problem_type=problem_type)
+    config = factory.create_eval_config(problem, 0.8, 0.05, 1.0)
+    names = {key.name for key, _, _ in
+             metric_specs.keys_and_metrics_from_specs(
+                 config, config.metrics_specs)}
+    expected = {factory.GATE_METRIC[problem_type],
+                factory.EXAMPLE_COUNT_METRIC}
+    expected |= {name for _, name in factory.EXTRA_METRICS[problem_type]}
+    assert expected <= names, (problem_type, names)
+
+
+def test_problem_reaches_transform_and_trainer(components):
+  for component in ('Transform', 'Trainer'):
+    custom = json.loads(components[component].exec_properties['custom_config'])
+    assert features.Problem.from_config(custom) == _PROBLEM
 
 
 def test_code_fingerprints_follow_the_source(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.types import standard_component_specs
 
+from models import features
 from pipeline import pipeline as pipeline_factory
 from pipeline import serving_baseline
 
@@ -70,7 +71,8 @@ def test_evaluator_drops_only_an_empty_baseline(tmp_path):
 def test_tfma_accepts_a_missing_baseline_only_when_rubber_stamping():
   # What the Evaluator does with the dropped baseline (TFX's executor always
   # passes rubber_stamp=True): no error, and no baseline model to load.
-  config = pipeline_factory.create_eval_config(0.85, 0.01)
+  config = pipeline_factory.create_eval_config(
+      features.Problem('big_tipper', features.BINARY), 0.85, 0.01)
   updated = tfma.utils.update_eval_config_with_defaults(
       config, has_baseline=False, rubber_stamp=True)
   assert not any(spec.is_baseline for spec in updated.model_specs)

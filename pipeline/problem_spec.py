@@ -1,0 +1,307 @@
+"""The problem description, checked against the data before any Beam job.
+
+`from_configs` turns the problem settings of pipeline/configs.py (LABEL_KEY,
+PROBLEM_TYPE, DROP_COLUMNS, CATEGORICAL_COLUMNS, BUCKETIZE_COLUMNS,
+VOCAB_SIZE, OOV_BUCKETS, VOCAB_SIZE_OVERRIDES) into a models.features.Problem,
+which the pipeline hands to Transform and the Trainer. On a local data folder
+it reads the CSV header and a sample of rows to infer the problem type when
+PROBLEM_TYPE is empty, to find small integer code columns, and to reject a
+bad configuration with a one-line ConfigError (label missing, empty or
+constant, a listed column that does not exist, regression on a text label);
+a gs:// folder cannot be read here, so only the settings themselves are
+checked and PROBLEM_TYPE must be set.
+"""
+import csv
+import dataclasses
+import glob
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from models import features
+from pipeline.settings import ConfigError
+
+# Rows read (over all CSV files, in name order) to infer types and classes.
+SAMPLE_ROWS = 20000
+# An integer label with at most this many distinct values is a class label.
+MAX_INTEGER_CLASSES = 20
+# An integer input column with at most this many distinct values is treated
+# as categorical even when CATEGORICAL_COLUMNS does not list it.
+MAX_AUTO_CATEGORICAL_VALUES = 10
+
+# Value kinds, as in models.features.Problem.label_kind.
+INT, FLOAT, STRING = 'integer', 'float', 'text'
+
+
+@dataclasses.dataclass
+class Sample:
+  """The CSV header and up to SAMPLE_ROWS rows (column -> cell text)."""
+  columns: List[str]
+  rows: List[Dict[str, str]]
+
+  def values(self, column: str) -> List[str]:
+    """The non-empty cells of `column`."""
+    return [row[column] for row in self.rows if row.get(column)]
+
+
+def parse_columns(name: str, text: str) -> List[str]:
+  """'a, b,c' -> ['a', 'b', 'c'] for the setting `name`."""
+  columns = [c.strip() for c in text.split(',') if c.strip()]
+  repeated = sorted({c for c in columns if columns.count(c) > 1})
+  if repeated:
+    raise ConfigError(f'{name} lists {", ".join(repeated)} more than once.')
+  return columns
+
+
+def parse_sizes(name: str, text: str, minimum: int) -> Dict[str, int]:
+  """'a:10,b:4' -> {'a': 10, 'b': 4}, each size at least `minimum`."""
+  sizes = {}
+  for item in parse_columns(name, text):
+    column, _, size = item.rpartition(':')
+    try:
+      number = int(size)
+    except ValueError:
+      number = None
+    if not column.strip() or number is None:
+      raise ConfigError(f'{name}: {item!r} is not column:number '
+                        "(e.g. 'age:10').")
+    if number < minimum:
+      raise ConfigError(f'{name}: {item!r} needs a number of at least '
+                        f'{minimum}.')
+    sizes[column.strip()] = number
+  return sizes
+
+
+def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS) -> Sample:
+  """The header of the first *.csv file in `data_path` and up to `max_rows`
+  rows of all of them, in file name order."""
+  files = sorted(glob.glob(os.path.join(data_path, '*.csv')))
+  if not files:
+    raise ConfigError(f'DATA_PATH={data_path!r} has no *.csv files.')
+  columns, rows = None, []
+  for path in files:
+    with open(path, newline='', encoding='utf-8') as lines:
+      reader = csv.DictReader(lines)
+      if columns is None:
+        columns = [c.strip() for c in reader.fieldnames or []]
+      for row in reader:
+        if len(rows) >= max_rows:
+          break
+        rows.append({(k or '').strip(): (v or '').strip()
+                     for k, v in row.items()})
+    if len(rows) >= max_rows:
+      break
+  if not columns:
+    raise ConfigError(f'DATA_PATH={data_path!r}: {files[0]} has no header '
+                      'row.')
+  return Sample(columns, rows)
+
+
+def _is_int(text: str) -> bool:
+  try:
+    int(text)
+    return True
+  except ValueError:
+    return False
+
+
+def _is_float(text: str) -> bool:
+  try:
+    float(text)
+    return True
+  except ValueError:
+    return False
+
+
+def value_kind(values: Sequence[str]) -> str:
+  """INT, FLOAT or STRING: how CsvExampleGen types a column of `values`."""
+  if all(_is_int(v) for v in values):
+    return INT
+  if all(_is_float(v) for v in values):
+    return FLOAT
+  return STRING
+
+
+def _examples(values: Sequence[str], count: int = 3) -> str:
+  return ', '.join(repr(v) for v in sorted(set(values))[:count])
+
+
+def _check_label(label_key: str, problem_type: str, sample: Sample
+                 ) -> Tuple[str, str, str]:
+  """Checks the label against the sample; returns (problem type, why, the
+  label's value kind)."""
+  values = sample.values(label_key)
+  if not values:
+    raise ConfigError(f'LABEL_KEY={label_key!r} is empty in all '
+                      f'{len(sample.rows)} sampled rows.')
+  missing = len(sample.rows) - len(values)
+  if missing:
+    raise ConfigError(f'LABEL_KEY={label_key!r} is empty in {missing} of '
+                      f'{len(sample.rows)} sampled rows: fill in or remove '
+                      'those rows.')
+  classes = sorted(set(values))
+  if len(classes) == 1:
+    raise ConfigError(f'LABEL_KEY={label_key!r} has the same value '
+                      f'{classes[0]!r} in all {len(values)} sampled rows: '
+                      'there is nothing to learn.')
+  kind = value_kind(values)
+  if problem_type == features.REGRESSION and kind == STRING:
+    raise ConfigError(f'PROBLEM_TYPE=regression needs a numeric label, but '
+                      f'LABEL_KEY={label_key!r} holds text such as '
+                      f'{_examples(values)}.')
+  why = 'set by PROBLEM_TYPE'
+  if not problem_type:
+    if kind == STRING or (kind == INT and
+                          len(classes) <= MAX_INTEGER_CLASSES):
+      problem_type = features.BINARY if len(classes) == 2 else (
+          features.MULTICLASS)
+      if problem_type == features.BINARY and kind != STRING and not (
+          set(int(c) for c in classes) <= {0, 1}):
+        problem_type = features.MULTICLASS
+      why = f'inferred: {len(classes)} {kind} classes'
+    else:
+      problem_type = features.REGRESSION
+      why = f'inferred: {kind} label with {len(classes)} distinct values'
+  if problem_type == features.BINARY:
+    if len(classes) != 2:
+      raise ConfigError(f'PROBLEM_TYPE=binary needs exactly 2 classes, but '
+                        f'LABEL_KEY={label_key!r} has {len(classes)} '
+                        f'({_examples(values)}, ...): use multiclass.')
+    if kind != STRING and {float(c) for c in classes} != {0.0, 1.0}:
+      raise ConfigError(f'PROBLEM_TYPE=binary needs a numeric label of 0 and '
+                        f'1, but LABEL_KEY={label_key!r} has '
+                        f'{_examples(values)}: use multiclass or recode it.')
+  return problem_type, why, kind
+
+
+@dataclasses.dataclass
+class Resolved:
+  """A checked problem description and what was learnt on the way."""
+  problem: features.Problem
+  notes: List[str]
+
+  def describe(self) -> str:
+    """One line for the run's output."""
+    p = self.problem
+    kind = {features.BINARY: 'binary classification',
+            features.MULTICLASS: 'multiclass classification',
+            features.REGRESSION: 'regression'}[p.problem_type]
+    return (f'Problem: {kind} of {p.label_key!r}'
+            + (f' ({"; ".join(self.notes)})' if self.notes else '') + '.')
+
+
+def resolve(data_path: str,
+            label_key: str,
+            problem_type: str = '',
+            drop_columns: str = '',
+            categorical_columns: str = '',
+            bucketize_columns: str = '',
+            vocab_size: int = 5000,
+            oov_buckets: int = 10,
+            vocab_size_overrides: str = '',
+            rmse_threshold: float = 0.0,
+            sample: Optional[Sample] = None) -> Resolved:
+  """Checks the problem settings against the data in `data_path`.
+
+  Args:
+    data_path: a folder of CSV files (read when local) or a gs:// URI.
+    label_key ... vocab_size_overrides: the settings of the same names in
+      pipeline/configs.py, as text.
+    rmse_threshold: EVAL_RMSE_THRESHOLD; must be > 0 for a regression.
+    sample: the data's sample, if already read (tests).
+
+  Returns:
+    The problem description and notes on what was inferred.
+
+  Raises:
+    ConfigError: a setting does not fit the data, in one line naming it.
+  """
+  drop = parse_columns('DROP_COLUMNS', drop_columns)
+  categorical = parse_columns('CATEGORICAL_COLUMNS', categorical_columns)
+  bucketize = parse_sizes('BUCKETIZE_COLUMNS', bucketize_columns, minimum=2)
+  vocab_sizes = parse_sizes('VOCAB_SIZE_OVERRIDES', vocab_size_overrides,
+                            minimum=1)
+  listed = {'DROP_COLUMNS': drop, 'CATEGORICAL_COLUMNS': categorical,
+            'BUCKETIZE_COLUMNS': list(bucketize),
+            'VOCAB_SIZE_OVERRIDES': list(vocab_sizes)}
+  for name, columns in listed.items():
+    if label_key in columns:
+      raise ConfigError(f'{name} names the label {label_key!r} '
+                        '(LABEL_KEY).')
+  for other, columns in (('CATEGORICAL_COLUMNS', categorical),
+                         ('VOCAB_SIZE_OVERRIDES', vocab_sizes)):
+    both = sorted(set(columns) & set(bucketize))
+    if both:
+      raise ConfigError(f'{", ".join(both)}: listed in both {other} and '
+                        'BUCKETIZE_COLUMNS; choose one.')
+  dropped_and_used = sorted(set(drop) & (set(categorical) | set(bucketize) |
+                                         set(vocab_sizes)))
+  if dropped_and_used:
+    raise ConfigError(f'{", ".join(dropped_and_used)}: listed in DROP_COLUMNS '
+                      'and also configured as a feature.')
+
+  notes = []
+  if data_path.startswith('gs://'):
+    if not problem_type:
+      raise ConfigError(f'PROBLEM_TYPE must be set when DATA_PATH is on '
+                        f'Cloud Storage ({data_path}): it is inferred only '
+                        'from local CSV files.')
+    notes.append('columns not checked: the data is on Cloud Storage')
+    why, label_kind = 'set by PROBLEM_TYPE', ''
+  else:
+    sample = sample or read_sample(data_path)
+    known = set(sample.columns)
+    if label_key not in known:
+      raise ConfigError(f'LABEL_KEY={label_key!r} is not a column of the CSV '
+                        f'(columns: {", ".join(sample.columns)}).')
+    for name, columns in listed.items():
+      unknown = [c for c in columns if c not in known]
+      if unknown:
+        raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
+                          'not a column of the CSV (columns: '
+                          f'{", ".join(sample.columns)}).')
+    problem_type, why, label_kind = _check_label(label_key, problem_type,
+                                                 sample)
+    for column in bucketize:
+      if value_kind(sample.values(column)) == STRING:
+        raise ConfigError(f'BUCKETIZE_COLUMNS names {column!r}, which holds '
+                          'text: only numeric columns can be bucketized.')
+    inputs = [c for c in sample.columns if c != label_key and c not in drop]
+    if not inputs:
+      raise ConfigError('DROP_COLUMNS drops every column but the label: '
+                        'nothing is left to learn from.')
+    auto = [c for c in inputs
+            if c not in categorical and c not in bucketize and
+            c not in vocab_sizes and
+            sample.values(c) and value_kind(sample.values(c)) == INT and
+            len(set(sample.values(c))) <= MAX_AUTO_CATEGORICAL_VALUES]
+    if auto:
+      categorical = categorical + auto
+      notes.append(f'small integer codes treated as categorical: '
+                   f'{", ".join(auto)}')
+  if problem_type == features.REGRESSION and rmse_threshold <= 0:
+    raise ConfigError('EVAL_RMSE_THRESHOLD must be set (> 0) for a regression '
+                      'problem: the largest RMSE, in the label\'s units, that '
+                      'blesses a model.')
+  notes.insert(0, why)
+  problem = features.Problem(
+      label_key=label_key, problem_type=problem_type, drop_columns=drop,
+      categorical_columns=categorical, bucketize=bucketize,
+      vocab_size=vocab_size, oov_buckets=oov_buckets, vocab_sizes=vocab_sizes,
+      label_kind=label_kind)
+  return Resolved(problem, notes)
+
+
+def from_configs(configs, data_path: Optional[str] = None) -> Resolved:
+  """`resolve` with the settings of the pipeline.configs module `configs`,
+  on `data_path` (default: configs.DATA_PATH)."""
+  return resolve(
+      data_path or configs.DATA_PATH,
+      label_key=configs.LABEL_KEY,
+      problem_type=configs.PROBLEM_TYPE,
+      drop_columns=configs.DROP_COLUMNS,
+      categorical_columns=configs.CATEGORICAL_COLUMNS,
+      bucketize_columns=configs.BUCKETIZE_COLUMNS,
+      vocab_size=configs.VOCAB_SIZE,
+      oov_buckets=configs.OOV_BUCKETS,
+      vocab_size_overrides=configs.VOCAB_SIZE_OVERRIDES,
+      rmse_threshold=configs.EVAL_RMSE_THRESHOLD)

@@ -1,0 +1,41 @@
+"""pipeline/run_summary.py: failed thresholds in words, per problem type."""
+from tensorflow_model_analysis.proto import validation_result_pb2
+
+from models import features
+from pipeline import pipeline as factory
+from pipeline import run_summary
+
+
+def _failure(problem_type, value, is_diff):
+  """A failure of the gate metric of create_eval_config for `problem_type`."""
+  problem = features.Problem(label_key='y', problem_type=problem_type)
+  config = factory.create_eval_config(problem, 0.85, 0.05, rmse_threshold=70)
+  gate = [m for m in config.metrics_specs[0].metrics
+          if m.class_name not in ('ExampleCount', 'AUC', 'Precision',
+                                  'Recall', 'MeanAbsoluteError')][0]
+  failure = validation_result_pb2.ValidationFailure()
+  failure.metric_key.name = factory.GATE_METRIC[problem_type]
+  failure.metric_key.is_diff = is_diff
+  failure.metric_value.double_value.value = value
+  failure.metric_threshold.CopyFrom(gate.threshold)
+  return failure
+
+
+def test_classification_failures_in_words():
+  assert run_summary._describe_failure(
+      _failure(features.BINARY, 0.8123, False)) == (
+          'binary_accuracy 0.8123 is below the threshold 0.85')
+  assert run_summary._describe_failure(
+      _failure(features.MULTICLASS, -0.07, True)) == (
+          "sparse_categorical_accuracy is 0.0700 below the baseline model's "
+          '(allowed: 0.0500)')
+
+
+def test_regression_failures_in_words():
+  assert run_summary._describe_failure(
+      _failure(features.REGRESSION, 81.234, False)) == (
+          'root_mean_squared_error 81.23 is above the limit 70.0')
+  assert run_summary._describe_failure(
+      _failure(features.REGRESSION, 6.5, True)) == (
+          "root_mean_squared_error is 6.5 above the baseline model's "
+          '(allowed: 5% of it)')
