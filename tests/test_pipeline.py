@@ -109,13 +109,21 @@ def _metrics(config):
   return {m.class_name: m for m in config.metrics_specs[0].metrics}
 
 
+def _whole_split_threshold(metric):
+  """The metric's threshold, checked to apply to the whole split only."""
+  assert not metric.HasField('threshold')
+  per_slice, = metric.per_slice_thresholds
+  assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
+  return per_slice.threshold
+
+
 def test_multiclass_gate_is_sparse_categorical_accuracy():
   problem = features.Problem(label_key='species',
                              problem_type=features.MULTICLASS)
   config = factory.create_eval_config(problem, 0.8, 0.05)
   metrics = _metrics(config)
   assert set(metrics) == {'ExampleCount', 'SparseCategoricalAccuracy'}
-  gate = metrics['SparseCategoricalAccuracy'].threshold
+  gate = _whole_split_threshold(metrics['SparseCategoricalAccuracy'])
   assert gate.value_threshold.lower_bound.value == 0.8
   assert gate.change_threshold.absolute.value == -0.05
   # Class names: the class index as the model sees it, through the model's
@@ -133,7 +141,7 @@ def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
   metrics = _metrics(config)
   assert set(metrics) == {'ExampleCount', 'RootMeanSquaredError',
                           'MeanAbsoluteError'}
-  gate = metrics['RootMeanSquaredError'].threshold
+  gate = _whole_split_threshold(metrics['RootMeanSquaredError'])
   assert gate.value_threshold.upper_bound.value == 70
   assert gate.change_threshold.relative.value == 0.05
   assert gate.change_threshold.direction == (
@@ -195,5 +203,7 @@ def test_evaluator_slices_by_the_given_columns(tmp_path):
   config = json.loads(evaluator.exec_properties['eval_config'])
   assert config['slicing_specs'] == [
       {}, {'feature_keys': ['payment_type']}, {'feature_keys': ['company']}]
+  problem = features.Problem(label_key='big_tipper',
+                             problem_type=features.BINARY)
   assert [list(spec.feature_keys) for spec in factory.create_eval_config(
-      0.8, 0.01).slicing_specs] == [[]]
+      problem, 0.8, 0.01).slicing_specs] == [[]]

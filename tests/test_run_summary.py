@@ -17,7 +17,7 @@ def _failure(problem_type, value, is_diff):
   failure.metric_key.name = factory.GATE_METRIC[problem_type]
   failure.metric_key.is_diff = is_diff
   failure.metric_value.double_value.value = value
-  failure.metric_threshold.CopyFrom(gate.threshold)
+  failure.metric_threshold.CopyFrom(gate.per_slice_thresholds[0].threshold)
   return failure
 
 
