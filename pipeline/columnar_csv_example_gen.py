@@ -20,7 +20,12 @@ C++ encoder does not keep stable; so the split is as stable from run to run
 as CsvExampleGen's, but not row-for-row the same as CsvExampleGen's.
 
 Runs wherever the stock executor runs (DirectRunner or Dataflow): files are
-read with Beam's filesystems, one file per worker, as TFX does.
+read with Beam's filesystems, one file per worker, as TFX does. On Beam's
+local runner the examples are written without TFX's Reshuffle before the
+write: that shuffle spreads the writing over workers on Dataflow, but the local
+runner implements it by holding every example in memory (3 GiB for a
+million taxi rows). Rows are shuffled within each block instead (seeded), and
+the Trainer shuffles its input as always.
 """
 import bisect
 import csv
@@ -36,10 +41,13 @@ from pyarrow import csv as pa_csv
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
@@ -135,7 +143,11 @@ def encode_file(path: str, column_names: List[str],
   read_as.update({name: pa.string() for name in untyped})
   names = [column_names[i] for i in typed]
   encoder = example_coder.RecordBatchToExamplesEncoder()
-  for batch in _blocks(path, column_names, read_as):
+  for block, batch in enumerate(_blocks(path, column_names, read_as)):
+    # Rows in a random (seeded) order within the block: the local runner
+    # writes them without a global shuffle (see the module docstring).
+    batch = batch.take(pa.array(
+        np.random.default_rng(block).permutation(batch.num_rows)))
     # 63 bits, so Beam's integer coder takes them.
     hashes = (pd.util.hash_pandas_object(batch.to_pandas(), index=False)
               .to_numpy() >> np.uint64(1)).astype(np.int64).tolist()
@@ -241,6 +253,44 @@ class Executor(BaseExampleGenExecutor):
   def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
     return _CsvToSerializedExamples
 
+  def Do(self, input_dict: Dict[str, List[Any]],
+         output_dict: Dict[str, List[Any]],
+         exec_properties: Dict[str, Any]) -> None:
+    """The base executor's Do, without the Reshuffle on the local runner."""
+    if not _runs_in_memory(self._beam_pipeline_args):
+      super().Do(input_dict, output_dict, exec_properties)
+      return
+    self._log_startup(input_dict, output_dict, exec_properties)
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        input_config)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
+    if exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY):
+      # Only the default, gzipped TFRecords, is handled here.
+      super().Do(input_dict, output_dict, exec_properties)
+      return
+    examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+    artifact_utils.get_single_instance(examples).split_names = (
+        artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(
+                input_config, output_config)))
+    with self._make_beam_pipeline() as pipeline:
+      for name, split in self.GenerateExamplesByBeam(
+          pipeline, exec_properties).items():
+        _ = split | f'WriteSplit[{name}]' >> beam.io.WriteToTFRecord(
+            os.path.join(artifact_utils.get_split_uri(examples, name),
+                         write_split.DEFAULT_FILE_NAME),
+            file_name_suffix='.gz')
+    payload_format = exec_properties.get(
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+    if payload_format:
+      for artifact in examples:
+        examples_utils.set_payload_format(artifact, payload_format)
+
   def GenerateExamplesByBeam(
       self, pipeline: beam.Pipeline,
       exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
@@ -275,6 +325,14 @@ class Executor(BaseExampleGenExecutor):
         name: part | f'DropHashes[{name}]' >> beam.Values()
         for name, part in zip(names, parts)
     }
+
+
+def _runs_in_memory(beam_pipeline_args: List[str]) -> bool:
+  """Whether Beam runs locally (no runner given, or the DirectRunner)."""
+  runner = beam.options.pipeline_options.PipelineOptions(
+      beam_pipeline_args or []).view_as(
+          beam.options.pipeline_options.StandardOptions).runner
+  return runner in (None, 'DirectRunner', 'direct', 'BundleBasedDirectRunner')
 
 
 class ColumnarCsvExampleGen(tfx.components.CsvExampleGen):
