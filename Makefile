@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test bench lock clean compile image
+.PHONY: help setup run test bench lock clean compile image schema
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
 	@echo "make test   run the test suite (sets up .venv first)"
+	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit"
@@ -29,6 +30,9 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+schema: setup
+	$(PY) -m pipeline.schema_export
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }

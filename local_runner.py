@@ -36,7 +36,11 @@ except ConfigError as error:
 from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
+from models import features  # pylint: disable=g-import-not-at-top
+from pipeline import data_checks  # pylint: disable=g-import-not-at-top
+from pipeline import interrupted_runs  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import reviewed_schema  # pylint: disable=g-import-not-at-top
 from pipeline import run_summary  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
@@ -112,6 +116,49 @@ def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
   return lines
 
 
+def _check_before_running(
+    connection) -> Optional[str]:
+  """Reviewed schema, pre-flight data checks and metadata clean-up.
+
+  Returns:
+    The reviewed schema's text, or None when there is none.
+
+  Raises:
+    reviewed_schema.SchemaFileError, data_checks.DataError,
+    interrupted_runs.MetadataStoreError: each with a one-line message.
+  """
+  schema_text = reviewed_schema.read_text(configs.SCHEMA_PATH)
+  schema = (None if schema_text is None else
+            reviewed_schema.parse(schema_text, configs.SCHEMA_PATH))
+  report = data_checks.check_csv_folder(
+      configs.DATA_PATH, features.LABEL_KEY, schema, configs.SCHEMA_PATH,
+      configs.PREFLIGHT_SAMPLE_ROWS)
+  if report.skipped:
+    print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
+          'it.', flush=True)
+  else:
+    against = (f'against the reviewed schema {configs.SCHEMA_PATH}'
+               if schema else 'no reviewed schema yet (make schema)')
+    print(f'Data checks passed: {len(report.files)} file(s), '
+          f'{report.rows_checked} rows sampled; {against}.', flush=True)
+  interrupted_runs.check_integrity(METADATA_PATH)
+  abandoned = interrupted_runs.mark_abandoned(connection)
+  if abandoned:
+    print(f'Marked {abandoned} execution(s) left running by an interrupted '
+          'run as abandoned; finished components come from the cache.',
+          flush=True)
+  return schema_text
+
+
+def _data_error(error: BaseException) -> Optional[BaseException]:
+  """The DataError in `error`'s chain of causes, if any."""
+  while error is not None:
+    if isinstance(error, data_checks.DataError):
+      return error
+    error = error.__cause__ or error.__context__
+  return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--verbose', action='store_true',
@@ -132,6 +179,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       METADATA_PATH)
+  try:
+    schema_text = _check_before_running(connection)
+  except data_checks.DataError as error:
+    print(f'data error: {error}', file=sys.stderr)
+    return 1
+  except (reviewed_schema.SchemaFileError,
+          interrupted_runs.MetadataStoreError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
   pipeline = pipeline_factory.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=PIPELINE_ROOT,
@@ -144,7 +200,10 @@ def main(argv: Optional[List[str]] = None) -> int:
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
       metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS)
+      beam_pipeline_args=BEAM_PIPELINE_ARGS,
+      reviewed_schema_text=schema_text,
+      allowed_anomalies=configs.ALLOWED_ANOMALIES,
+      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
 
   print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
         f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
@@ -156,6 +215,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       progress.line(progress.current, 'FAILED')
     if args.verbose:
       traceback.print_exc()
+    bad_data = _data_error(error)
+    if bad_data is not None:
+      print(f'\ndata error in {progress.current or "set-up"}: {bad_data}',
+            file=sys.stderr)
+      print('No model pushed; the served model is unchanged (serving folder: '
+            f'{SERVING_MODEL_DIR}).', file=sys.stderr)
+      return 1
     root = error
     while root.__cause__ or root.__context__:
       root = root.__cause__ or root.__context__

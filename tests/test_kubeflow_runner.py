@@ -41,10 +41,12 @@ BASELINE = 'baseline'
 DAG = {
     'CsvExampleGen': set(),
     'StatisticsGen': {'CsvExampleGen'},
-    'SchemaGen': {'StatisticsGen'},
+    # The reviewed schema (schema/schema.pbtxt) needs no statistics.
+    'SchemaGen': set(),
     'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
-    'Transform': {'CsvExampleGen', 'SchemaGen'},
-    'Trainer': {'Transform', 'SchemaGen'},
+    'AnomalyGate': {'ExampleValidator', 'SchemaGen'},
+    'Transform': {'CsvExampleGen', 'AnomalyGate'},
+    'Trainer': {'Transform', 'AnomalyGate'},
     'Evaluator': {'CsvExampleGen', 'Trainer', BASELINE},
     'Pusher': {'Trainer', 'Evaluator'},
 }
