@@ -82,7 +82,8 @@ class _ProgressPrinter(logging.Handler):
     seconds = time.monotonic() - self._started.get(component_id,
                                                    time.monotonic())
     self._done += 1
-    print(f'[{self._done}/{self._total}] {component_id:<28} '
+    width = len(str(self._total))
+    print(f'[{self._done:>{width}}/{self._total}] {component_id:<28} '
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
 
 

@@ -109,8 +109,8 @@ class AtomicPushExecutor(pusher_executor.Executor):
       raise NotImplementedError(
           'AtomicPushExecutor pushes to a filesystem destination only.')
     versioning = destination.filesystem.versioning
-    if versioning not in (pusher_pb2.PushDestination.Filesystem.AUTO,
-                          pusher_pb2.PushDestination.Filesystem.UNIX_TIMESTAMP):
+    if versioning not in (pusher_pb2.Versioning.AUTO,
+                          pusher_pb2.Versioning.UNIX_TIMESTAMP):
       raise NotImplementedError(f'Invalid versioning {versioning}')
     version = str(int(time.time()))
     model_path = self.GetModelPath(input_dict)
