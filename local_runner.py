@@ -12,6 +12,7 @@ summary; exits non-zero when a component fails.
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -33,15 +34,12 @@ try:
 except ConfigError as error:
   sys.exit(f'configuration error: {error}')
 
-from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-
+# Light modules only: the checks before a run report bad input within a
+# second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
 from pipeline import data_checks  # pylint: disable=g-import-not-at-top
 from pipeline import interrupted_runs  # pylint: disable=g-import-not-at-top
-from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
-from pipeline import reviewed_schema  # pylint: disable=g-import-not-at-top
-from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = os.path.join(configs.LOCAL_OUTPUT_DIR, 'pipelines',
                              configs.PIPELINE_NAME)
@@ -87,7 +85,9 @@ class _ProgressPrinter(logging.Handler):
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
 
 
-def _describe(summary: run_summary.RunSummary, seconds: float) -> List[str]:
+def _describe(summary: 'run_summary.RunSummary',
+              seconds: float) -> List[str]:
+  from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
   m = summary.metrics
   if m:
@@ -125,12 +125,12 @@ def _check_before_running(
     The reviewed schema's text, or None when there is none.
 
   Raises:
-    reviewed_schema.SchemaFileError, data_checks.DataError,
+    schema_file.SchemaFileError, data_checks.DataError,
     interrupted_runs.MetadataStoreError: each with a one-line message.
   """
-  schema_text = reviewed_schema.read_text(configs.SCHEMA_PATH)
+  schema_text = schema_file.read_text(configs.SCHEMA_PATH)
   schema = (None if schema_text is None else
-            reviewed_schema.parse(schema_text, configs.SCHEMA_PATH))
+            schema_file.parse(schema_text, configs.SCHEMA_PATH))
   report = data_checks.check_csv_folder(
       configs.DATA_PATH, features.LABEL_KEY, schema, configs.SCHEMA_PATH,
       configs.PREFLIGHT_SAMPLE_ROWS)
@@ -165,6 +165,39 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--verbose', action='store_true',
                       help='show TFX, Beam and TensorFlow logs')
   args = parser.parse_args(argv)
+  # Ctrl-C (or kill -INT) interrupts the run even when the shell that started
+  # it in the background set SIGINT to be ignored.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+
+  connection = interrupted_runs.sqlite_connection(METADATA_PATH)
+  try:
+    schema_text = _check_before_running(connection)
+  except data_checks.DataError as error:
+    print(f'data error: {error}', file=sys.stderr)
+    return 1
+  except (schema_file.SchemaFileError,
+          interrupted_runs.MetadataStoreError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
+  try:
+    return _run(args, connection, schema_text)
+  except KeyboardInterrupt:
+    print('\nInterrupted. Run again to resume: finished components come from '
+          'the cache; the served model is unchanged unless the summary said '
+          '"Pushed model".', file=sys.stderr)
+    return 130
+
+
+def _run(args: argparse.Namespace, connection,
+         schema_text: Optional[str]) -> int:
+  """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
+  # pylint: disable=g-import-not-at-top
+  from absl import logging as absl_logging
+  from tfx import v1 as tfx
+
+  from pipeline import pipeline as pipeline_factory
+  from pipeline import run_summary
+  # pylint: enable=g-import-not-at-top
 
   absl_logging.set_verbosity(absl_logging.INFO)
   shown = logging.INFO if args.verbose else logging.ERROR
@@ -177,18 +210,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      METADATA_PATH)
-  try:
-    schema_text = _check_before_running(connection)
-  except data_checks.DataError as error:
-    print(f'data error: {error}', file=sys.stderr)
-    return 1
-  except (reviewed_schema.SchemaFileError,
-          interrupted_runs.MetadataStoreError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 1
   pipeline = pipeline_factory.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=PIPELINE_ROOT,

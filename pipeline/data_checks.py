@@ -45,48 +45,46 @@ def _names(columns: Sequence[str]) -> str:
   return ', '.join(sorted(columns))
 
 
+def _parse_line(path: str, number: int, line: str) -> List[str]:
+  """One CSV line as fields. The pipeline's CSV reader splits the file into
+  lines first, so a quoted field may not span lines."""
+  try:
+    return next(csv.reader([line.rstrip('\r\n')], strict=True))
+  except csv.Error as error:
+    if line.count('"') % 2:
+      raise DataError(f'{path}:{number}: malformed row: unbalanced quote (a '
+                      'quoted field is not closed on its line)') from None
+    raise DataError(f'{path}:{number}: malformed row: {error}') from None
+
+
 def _read_sample(path: str, sample_rows: int) -> _FileSample:
   """Header and the first `sample_rows` data rows of one CSV file."""
-  with open(path, newline='', encoding='utf-8', errors='replace') as f:
-    reader = csv.reader(f)
-    try:
-      header = next(reader, None)
-    except csv.Error as error:
-      raise DataError(f'{path}:1: the header cannot be parsed: {error}') from None
-    while header == []:  # leading blank lines
-      header = next(reader, None)
-    if header is None:
-      raise DataError(f'{path} is empty: expected a header row and data rows')
-    header = [name.strip() for name in header]
-    if any(not name for name in header):
-      raise DataError(f'{path}:1: the header has an empty column name')
-    duplicates = {n for n in header if header.count(n) > 1}
-    if duplicates:
-      raise DataError(f'{path}:1: the header repeats column(s) '
-                      f'{_names(duplicates)}')
-    rows, lines = [], []
-    while len(rows) < sample_rows:
-      start = reader.line_num + 1
-      try:
-        row = next(reader, None)
-      except csv.Error as error:
-        raise DataError(f'{path}:{start}: malformed row: {error}') from None
-      if row is None:
-        break
-      if not row:
+  header, rows, lines = None, [], []
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for number, line in enumerate(f, start=1):
+      if not line.strip():
         continue  # blank line
-      if reader.line_num != start:
-        # The pipeline reads a CSV line by line: a quoted field may not span
-        # lines, so this is a quote that is never closed.
+      fields = _parse_line(path, number, line)
+      if header is None:
+        header = [name.strip() for name in fields]
+        if any(not name for name in header):
+          raise DataError(f'{path}:{number}: the header has an empty column '
+                          'name')
+        duplicates = {n for n in header if header.count(n) > 1}
+        if duplicates:
+          raise DataError(f'{path}:{number}: the header repeats column(s) '
+                          f'{_names(duplicates)}')
+        continue
+      if len(fields) != len(header):
         raise DataError(
-            f'{path}:{start}: malformed row: unbalanced quote (a quoted field '
-            f'opened on this line is not closed on it)')
-      if len(row) != len(header):
-        raise DataError(
-            f'{path}:{start}: malformed row: {len(row)} fields where the '
+            f'{path}:{number}: malformed row: {len(fields)} fields where the '
             f'header has {len(header)}')
-      rows.append(row)
-      lines.append(start)
+      rows.append(fields)
+      lines.append(number)
+      if len(rows) >= sample_rows:
+        break
+  if header is None:
+    raise DataError(f'{path} is empty: expected a header row and data rows')
   if not rows:
     raise DataError(f'{path} has a header but no data rows')
   return _FileSample(path, header, rows, lines)

@@ -23,6 +23,18 @@ _Execution = metadata_store_pb2.Execution
 _Artifact = metadata_store_pb2.Artifact
 
 
+def sqlite_connection(
+    sqlite_path: str) -> metadata_store_pb2.ConnectionConfig:
+  """The store's connection config, as TFX's sqlite_metadata_connection_config
+  makes it (without importing TFX), creating the folder."""
+  os.makedirs(os.path.dirname(os.path.abspath(sqlite_path)), exist_ok=True)
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = sqlite_path
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+  return config
+
+
 class MetadataStoreError(RuntimeError):
   """The metadata store's database is damaged."""
 

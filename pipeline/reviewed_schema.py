@@ -14,51 +14,18 @@ that depends on the schema. (TFX's ImportSchemaGen takes a path, and its cache
 does not notice when the file behind the path changes.)
 """
 import os
-from typing import Optional
 
-from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 
+# Reading and checking the file: re-exported for the runners.
+from pipeline.schema_file import SchemaFileError  # pylint: disable=unused-import
+from pipeline.schema_file import load  # pylint: disable=unused-import
+from pipeline.schema_file import parse
+from pipeline.schema_file import read_text  # pylint: disable=unused-import
+
 # The file name SchemaGen and ImportSchemaGen give the schema in their output.
 SCHEMA_FILE_NAME = 'schema.pbtxt'
-
-
-class SchemaFileError(ValueError):
-  """The reviewed schema file cannot be read."""
-
-
-def read_text(path: str) -> Optional[str]:
-  """The reviewed schema's text, or None when there is no file at `path`.
-
-  Raises:
-    SchemaFileError: the file exists but is not a schema.
-  """
-  if not path or not os.path.isfile(path):
-    return None
-  with open(path, encoding='utf-8') as schema_file:
-    text = schema_file.read()
-  parse(text, path)
-  return text
-
-
-def parse(text: str, path: str = 'the schema') -> schema_pb2.Schema:
-  """Parses schema text; a one-line SchemaFileError if it is not a schema."""
-  try:
-    schema = text_format.Parse(text, schema_pb2.Schema())
-  except text_format.ParseError as error:
-    raise SchemaFileError(f'{path} is not a valid schema: {error}') from None
-  if not schema.feature:
-    raise SchemaFileError(f'{path} has no features: export a schema with '
-                          '`make schema` after a successful run')
-  return schema
-
-
-def load(path: str) -> Optional[schema_pb2.Schema]:
-  """The reviewed schema at `path`, or None when there is none."""
-  text = read_text(path)
-  return None if text is None else parse(text, path)
 
 
 @tfx.dsl.components.component

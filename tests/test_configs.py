@@ -11,7 +11,9 @@ _ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
                  'TRAIN_NUM_STEPS', 'TRAINER_EVAL_NUM_STEPS',
                  'TRAIN_BATCH_SIZE', 'RANDOM_SEED', 'EVAL_ACCURACY_THRESHOLD',
                  'EVAL_BASELINE_TOLERANCE', 'GOOGLE_CLOUD_PROJECT',
-                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME')
+                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME',
+                 'SCHEMA_PATH', 'ALLOWED_ANOMALIES', 'ANOMALY_MIN_SEVERITY',
+                 'PREFLIGHT_SAMPLE_ROWS')
 
 
 @pytest.fixture
@@ -72,6 +74,11 @@ def test_bucket_is_derived_from_project_and_pipeline_name(load_configs):
     ({'GOOGLE_CLOUD_PROJECT': 'My Project'}, 'GOOGLE_CLOUD_PROJECT='),
     ({'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
      "GOOGLE_CLOUD_ZONE='us-central1-a' is not in GOOGLE_CLOUD_REGION"),
+    ({'ALLOWED_ANOMALIES': 'company, fare:NOPE'},
+     "ALLOWED_ANOMALIES='company, fare:NOPE' is invalid: 'fare:NOPE' names no "
+     'anomaly type'),
+    ({'ANOMALY_MIN_SEVERITY': 'FATAL'}, 'use ERROR or WARNING'),
+    ({'PREFLIGHT_SAMPLE_ROWS': '0'}, 'PREFLIGHT_SAMPLE_ROWS=0 must be'),
 ])
 def test_bad_values_name_the_setting(load_configs, env, message):
   with pytest.raises(ConfigError) as error:
@@ -95,3 +102,14 @@ def test_pipeline_name_follows_the_kubeflow_v2_rule(load_configs):
   for bad in ('UPPER', 'under_score', 'dot.name', ' space', 'x' * 129):
     with pytest.raises(ConfigError, match='PIPELINE_NAME'):
       load_configs(PIPELINE_NAME=bad)
+
+
+def test_data_gate_settings(load_configs):
+  c = load_configs()
+  assert c.SCHEMA_PATH.endswith('schema/schema.pbtxt')
+  assert (c.ALLOWED_ANOMALIES, c.ANOMALY_MIN_SEVERITY) == ('', 'ERROR')
+  c = load_configs(
+      ALLOWED_ANOMALIES='company:ENUM_TYPE_UNEXPECTED_STRING_VALUES, fare',
+      ANOMALY_MIN_SEVERITY='WARNING', SCHEMA_PATH='')
+  assert c.ALLOWED_ANOMALIES.startswith('company:')
+  assert c.ANOMALY_MIN_SEVERITY == 'WARNING' and c.SCHEMA_PATH == ''

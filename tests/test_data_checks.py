@@ -88,6 +88,20 @@ def test_unbalanced_quote_names_file_and_line(tmp_path):
     _check(folder)
 
 
+def test_unbalanced_quote_with_no_closing_quote_anywhere(tmp_path):
+  rows = ''.join(f'{n},Acme,0\n' for n in range(300000))  # 2 MB after it
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,"Acme,0\n' + rows})
+  with pytest.raises(DataError,
+                     match=r'a\.csv:2: malformed row: unbalanced quote'):
+    _check(folder)
+
+
+def test_quoted_commas_are_fine(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,"Acme, Inc.",0\n'
+                                         '2.0,"Bolt ""X""",1\n'})
+  assert _check(folder).rows_checked == 2
+
+
 def test_wrong_field_count_names_file_and_line(tmp_path):
   folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,Acme,0\n2.0,1\n'})
   with pytest.raises(DataError,
