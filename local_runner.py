@@ -53,6 +53,8 @@ SERVING_MODEL_DIR = os.path.join(configs.LOCAL_OUTPUT_DIR, 'serving_model',
 # ship to remote workers, which costs seconds and is useless locally.)
 BEAM_PIPELINE_ARGS: List[str] = []
 
+INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
+
 
 class _ProgressPrinter(logging.Handler):
   """Prints one line per component from the local runner's log records."""
@@ -182,10 +184,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     return _run(args, connection, schema_text)
   except KeyboardInterrupt:
-    print('\nInterrupted. Run again to resume: finished components come from '
-          'the cache; the served model is unchanged unless the summary said '
-          '"Pushed model".', file=sys.stderr)
-    return 130
+    abandoned = interrupted_runs.mark_abandoned(connection)
+    print(f'\nInterrupted; marked {abandoned} running execution(s) as '
+          'abandoned. Run again to resume: finished components come from the '
+          'cache. A push is all or nothing: the serving folder holds no half-'
+          'written model.', file=sys.stderr)
+    return INTERRUPTED
 
 
 def _run(args: argparse.Namespace, connection,
@@ -232,6 +236,10 @@ def _run(args: argparse.Namespace, connection,
   start = time.monotonic()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
+  except KeyboardInterrupt:
+    if progress.current:
+      progress.line(progress.current, 'STOPPED')
+    raise
   except Exception as error:  # pylint: disable=broad-except
     if progress.current:
       progress.line(progress.current, 'FAILED')
@@ -263,4 +271,10 @@ def _run(args: argparse.Namespace, connection,
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  status = main()
+  if status == INTERRUPTED:
+    # Beam's worker threads would finish the interrupted job first: stop now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # pylint: disable=protected-access
+  sys.exit(status)

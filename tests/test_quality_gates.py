@@ -11,6 +11,7 @@ and reruns it.
 import csv
 import hashlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -20,8 +21,10 @@ import time
 import pytest
 from tfx import v1 as tfx
 
+from pipeline import configs
 from pipeline import interrupted_runs
 from pipeline import run_summary
+from pipeline import schema_export
 from tests import conftest
 
 pytestmark = pytest.mark.slow
@@ -197,6 +200,29 @@ def test_30_percent_unseen_categories(served, tmp_path):
   assert 'Unseen Cab Co' in line
 
 
+# --- Reviewing a schema ------------------------------------------------------
+
+
+def test_schema_export_copies_the_newest_schema_for_review(
+    served, tmp_path, monkeypatch, capsys):
+  monkeypatch.setattr(configs, 'LOCAL_OUTPUT_DIR', served.output_dir)
+  monkeypatch.setattr(configs, 'PIPELINE_NAME', PIPELINE)
+  target = tmp_path / 'review' / 'schema.pbtxt'
+  assert schema_export.main([f'--output={target}']) == 0
+  assert f'Wrote {target} from {served.output_dir}' in capsys.readouterr().out
+  # The good run used the reviewed schema: exported, it is the same text.
+  with open(os.path.join(conftest.REPO, 'schema', 'schema.pbtxt')) as f:
+    assert target.read_text() == f.read()
+
+
+def test_schema_export_without_a_run(tmp_path, monkeypatch, capsys):
+  monkeypatch.setattr(configs, 'LOCAL_OUTPUT_DIR', str(tmp_path))
+  target = tmp_path / 'schema.pbtxt'
+  assert schema_export.main([f'--output={target}']) == 1
+  assert 'no schema in ' in capsys.readouterr().err
+  assert not target.exists()
+
+
 # --- Interrupted runs --------------------------------------------------------
 
 
@@ -216,35 +242,74 @@ def _running_transform(metadata_path):
     db.close()
 
 
-def test_sigkill_during_transform_then_rerun_completes_from_cache(
-    served, tmp_path):
-  # New data (1500 rows), so the run does not come from the cache.
-  folder = str(tmp_path / 'data')
+@pytest.fixture(scope='module')
+def new_data(tmp_path_factory):
+  """Data no earlier run saw (1500 rows), so runs on it are not cached."""
+  folder = str(tmp_path_factory.mktemp('new_data'))
   conftest.write_slice(folder, rows=1500)
+  return folder
+
+
+def _interrupt_in_transform(served, folder, log_path, signal_number):
+  """Starts a run, sends `signal_number` to its process group mid-Transform.
+
+  Returns:
+    The run's exit status and output.
+  """
   env = dict(os.environ, PIPELINE_NAME=PIPELINE, DATA_PATH=folder,
              LOCAL_OUTPUT_DIR=served.output_dir,
              TRAIN_NUM_STEPS=str(conftest.SLICE_TRAIN_STEPS),
              TRAINER_EVAL_NUM_STEPS='5')
   metadata_path = os.path.join(served.output_dir, 'metadata', PIPELINE,
                                'metadata.db')
-  with open(tmp_path / 'killed.log', 'w') as log:
+  with open(log_path, 'w') as log:
     process = subprocess.Popen(
         [sys.executable, os.path.join(conftest.REPO, 'local_runner.py')],
         cwd=conftest.REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)  # its own process group, Beam workers too
+        start_new_session=True)  # its own process group, as in a terminal
     try:
       deadline = time.monotonic() + 300
       while not _running_transform(metadata_path):
-        assert process.poll() is None, (tmp_path / 'killed.log').read_text()
+        assert process.poll() is None, open(log_path).read()
         assert time.monotonic() < deadline, 'Transform never started'
         time.sleep(0.2)
       time.sleep(2)  # well inside Transform's Beam job
-      assert process.poll() is None, 'the run ended before it was killed'
+      assert process.poll() is None, 'the run ended before it was stopped'
+      os.killpg(process.pid, signal_number)
+      process.wait(timeout=120)
     finally:
-      os.killpg(process.pid, signal.SIGKILL)
-      process.wait()
-  assert process.returncode == -signal.SIGKILL
+      if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+  with open(log_path) as log:
+    return process.returncode, log.read()
+
+
+def test_ctrl_c_during_transform_stops_cleanly(served, new_data, tmp_path):
+  status, output = _interrupt_in_transform(
+      served, new_data, tmp_path / 'interrupted.log', signal.SIGINT)
+  assert status == 130, output[-3000:]
+  assert re.search(r'\] Transform +STOPPED', output), output[-3000:]
+  assert 'Interrupted; marked 1 running execution(s) as abandoned' in output
   served.assert_unchanged()
+  db = sqlite3.connect(os.path.join(served.output_dir, 'metadata', PIPELINE,
+                                    'metadata.db'))
+  try:
+    assert db.execute('SELECT COUNT(*) FROM Execution WHERE '
+                      'last_known_state = 2').fetchone() == (0,)
+  finally:
+    db.close()
+
+
+def test_sigkill_during_transform_then_rerun_completes_from_cache(
+    served, new_data, tmp_path):
+  status, output = _interrupt_in_transform(
+      served, new_data, tmp_path / 'killed.log', signal.SIGKILL)
+  assert status == -signal.SIGKILL, output[-3000:]
+  served.assert_unchanged()
+  folder = new_data
+  metadata_path = os.path.join(served.output_dir, 'metadata', PIPELINE,
+                               'metadata.db')
 
   rerun = conftest.run_local_pipeline(folder, served.output_dir, PIPELINE)
   assert rerun.returncode == 0, rerun.output[-3000:]
