@@ -13,6 +13,9 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 # Anomalies that are not about one column are reported under this name.
 DATASET = '(dataset)'
 SEVERITIES = ('WARNING', 'ERROR')
+# TFDV's long descriptions can list thousands of values; the message keeps
+# this much of each (the anomalies file has them all).
+LONG_DESCRIPTION_CHARS = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,9 +29,13 @@ class Anomaly:
   path: str  # the anomalies file
 
   def in_words(self) -> str:
+    """'column: short description (long description, cut short)'."""
     text = self.short or self.kind
     if self.long and self.long != self.short:
-      text += f' ({self.long})'
+      long = self.long
+      if len(long) > LONG_DESCRIPTION_CHARS:  # e.g. every unexpected value
+        long = long[:LONG_DESCRIPTION_CHARS].rsplit(' ', 1)[0] + ' ...'
+      text += f' ({long})'
     return f'{self.column}: {text}'
 
 

@@ -87,3 +87,19 @@ def test_allow_list_rejects_unknown_anomaly_types():
 
 def test_gate_error_is_a_data_error():
   assert issubclass(anomaly_gate.AnomaliesFound, DataError)
+
+
+def test_long_descriptions_are_cut_short():
+  anomalies = anomalies_pb2.Anomalies()
+  info = anomalies.anomaly_info['company']
+  info.severity = _Info.ERROR
+  info.reason.add(type=_Info.ENUM_TYPE_UNEXPECTED_STRING_VALUES,
+                  short_description='Unexpected string values',
+                  description='Examples contain values missing from the '
+                  'schema: ' + ', '.join(f'Cab {n} (<1%)' for n in range(999)))
+  [anomaly] = anomaly_rules.from_proto(anomalies, 'train', 'f')
+  words = anomaly.in_words()
+  assert words.startswith('company: Unexpected string values (Examples '
+                          'contain values missing from the schema: Cab 0')
+  assert words.endswith(' ...)')
+  assert len(words) < anomaly_rules.LONG_DESCRIPTION_CHARS + 60
