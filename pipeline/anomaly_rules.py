@@ -77,11 +77,14 @@ def blocking(anomalies: Sequence[Anomaly], allowed: Sequence[Tuple[str, str]],
 
 def describe(anomalies: Sequence[Anomaly]) -> str:
   """One line: each column's anomalies in words, then the files to read."""
-  by_text: Dict[str, List[str]] = {}
+  by_text: Dict[Tuple[str, str], List[str]] = {}
   for anomaly in anomalies:
-    by_text.setdefault(anomaly.in_words(), []).append(anomaly.split)
+    by_text.setdefault((anomaly.in_words(), anomaly.kind),
+                       []).append(anomaly.split)
   columns = sorted({a.column for a in anomalies})
-  parts = [f'{text} [{", ".join(splits)}]' for text, splits in by_text.items()]
+  # The type name is what ALLOWED_ANOMALIES takes.
+  parts = [f'{text} [{kind} in {", ".join(splits)}]'
+           for (text, kind), splits in by_text.items()]
   files = sorted({a.path for a in anomalies})
   return (f'the data does not match the schema in {len(columns)} column(s): '
           + '; '.join(parts) + f'. Anomalies file(s): {", ".join(files)}. '

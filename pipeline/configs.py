@@ -20,6 +20,7 @@ def _derived_id(name: str, suffix: str, max_length: int) -> str:
   stem = name if name[:1].isalpha() else 'p-' + name
   return stem[:max_length - len(suffix)].rstrip('-') + suffix
 
+
 def _allow_list(name: str, value: str) -> None:
   # Imported here: the parser lives with the gate that uses it.
   from pipeline.anomaly_rules import parse_allow_list  # pylint: disable=g-import-not-at-top
@@ -27,6 +28,7 @@ def _allow_list(name: str, value: str) -> None:
     parse_allow_list(value)
   except ValueError as error:
     raise ConfigError(f'{name}={value!r} is invalid: {error}') from None
+
 
 # --- Pipeline ---------------------------------------------------------------
 # Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;

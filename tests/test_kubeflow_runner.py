@@ -280,6 +280,20 @@ def test_quality_gate_and_data(target, request):
       f'gs://{BUCKET}/input/data')
 
 
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_reviewed_schema_and_anomaly_gate_are_compiled_in(target, request):
+  spec = request.getfixturevalue(target)
+  with open(os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')) as f:
+    assert _constant(spec, 'SchemaGen', 'schema_text') == f.read()
+  assert _constant(spec, 'AnomalyGate', 'min_severity') == 'ERROR'
+  assert _executor(spec, 'AnomalyGate').WhichOneof('spec') == 'container'
+  transform_schema = spec[0].root.dag.tasks['Transform'].inputs.artifacts[
+      'schema'].task_output_artifact
+  assert (transform_schema.producer_task,
+          transform_schema.output_artifact_key) == ('AnomalyGate',
+                                                    'checked_schema')
+
+
 @pytest.mark.slow
 def test_tfx_cli_compiles_for_vertex(tmp_path):
   venv_bin = os.path.dirname(sys.executable)
