@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test bench bench-scale lock clean compile image rehearse report
+.PHONY: help setup run test bench bench-scale lock clean compile image rehearse report schema
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
 	@echo "make test   run the test suite (sets up .venv first)"
 	@echo "make report build the HTML report of the newest local run"
+	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
@@ -35,6 +36,9 @@ test: setup
 
 report: setup
 	$(PY) -m pipeline.run_report
+
+schema: setup
+	$(PY) -m pipeline.schema_export
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }

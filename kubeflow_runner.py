@@ -39,6 +39,7 @@ from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import reviewed_schema  # pylint: disable=g-import-not-at-top
 
 # Where `make compile` writes the compiled pipelines (git-ignored).
 OUTPUT_DIR = os.path.join(configs.LOCAL_OUTPUT_DIR, 'compiled')
@@ -88,7 +89,12 @@ def create_pipeline(settings: cloud_settings.CloudSettings,
                                 settings.ai_platform_serving_args()),
       vertex_region=settings.region,
       vertex_serving_image=settings.vertex_serving_image,
-      baseline_from_serving_dir=kubeflow)
+      baseline_from_serving_dir=kubeflow,
+      # The reviewed schema goes into the compiled spec itself, so the
+      # containers need no copy of the repository.
+      reviewed_schema_text=reviewed_schema.read_text(configs.SCHEMA_PATH),
+      allowed_anomalies=configs.ALLOWED_ANOMALIES,
+      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
 
 
 def _runner(settings: cloud_settings.CloudSettings, output_dir: str,
@@ -145,7 +151,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     settings = cloud_settings.from_configs(
         configs, pipeline_image.image_tag(configs.PIPELINE_IMAGE_TAG))
-  except ConfigError as error:
+    reviewed_schema.read_text(configs.SCHEMA_PATH)  # a bad file stops here
+  except (ConfigError, reviewed_schema.SchemaFileError) as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 2
   print(f'Pipeline image: {settings.image}')

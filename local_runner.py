@@ -12,6 +12,7 @@ summary; exits non-zero when a component fails.
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -37,26 +38,27 @@ except ConfigError as error:
   sys.exit(f'configuration error: {error}')
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 
-from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-
+# Light modules only: the checks before a run report bad input within a
+# second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
-from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
-from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
-from pipeline import run_report  # pylint: disable=g-import-not-at-top
-from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+from pipeline import data_checks  # pylint: disable=g-import-not-at-top
+from pipeline import interrupted_runs  # pylint: disable=g-import-not-at-top
+from pipeline import output_layout  # pylint: disable=g-import-not-at-top
+from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 
-PIPELINE_ROOT = run_artifacts.pipeline_root(configs.LOCAL_OUTPUT_DIR,
+PIPELINE_ROOT = output_layout.pipeline_root(configs.LOCAL_OUTPUT_DIR,
                                             configs.PIPELINE_NAME)
-METADATA_PATH = run_artifacts.metadata_path(configs.LOCAL_OUTPUT_DIR,
+METADATA_PATH = output_layout.metadata_path(configs.LOCAL_OUTPUT_DIR,
                                             configs.PIPELINE_NAME)
-SERVING_MODEL_DIR = run_artifacts.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
+SERVING_MODEL_DIR = output_layout.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
                                                     configs.PIPELINE_NAME)
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
 # argument list makes every Beam component build an sdist of TFX first, to
 # ship to remote workers, which costs seconds and is useless locally.)
 BEAM_PIPELINE_ARGS: List[str] = []
+
+INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
 
 
 class _ProgressPrinter(logging.Handler):
@@ -90,12 +92,14 @@ class _ProgressPrinter(logging.Handler):
     seconds = time.monotonic() - self._started.get(component_id,
                                                    time.monotonic())
     self._done += 1
-    print(f'[{self._done}/{self._total}] {component_id:<28} '
+    width = len(str(self._total))
+    print(f'[{self._done:>{width}}/{self._total}] {component_id:<28} '
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
 
 
-def _describe(summary: run_summary.RunSummary, seconds: float,
+def _describe(summary: 'run_summary.RunSummary', seconds: float,
               problem_type: str) -> List[str]:
+  from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
   m = summary.metrics
   gate = pipeline_factory.GATE_METRIC[problem_type]
@@ -139,6 +143,7 @@ def _describe(summary: run_summary.RunSummary, seconds: float,
 def _print_report_path(run_id: Optional[str] = None) -> None:
   """Builds the run's HTML report; failing to only prints a warning."""
   try:
+    from pipeline import run_report  # pylint: disable=g-import-not-at-top
     path = run_report.write_report(configs.LOCAL_OUTPUT_DIR,
                                    configs.PIPELINE_NAME, run_id)
   except Exception as error:  # pylint: disable=broad-except
@@ -148,17 +153,95 @@ def _print_report_path(run_id: Optional[str] = None) -> None:
   print(f'Report: {path}', flush=True)
 
 
+def _check_before_running(
+    connection) -> Optional[str]:
+  """Reviewed schema, pre-flight data checks and metadata clean-up.
+
+  Returns:
+    The reviewed schema's text, or None when there is none.
+
+  Raises:
+    schema_file.SchemaFileError, data_checks.DataError,
+    interrupted_runs.MetadataStoreError: each with a one-line message.
+  """
+  schema_text = schema_file.read_text(configs.SCHEMA_PATH)
+  schema = (None if schema_text is None else
+            schema_file.parse(schema_text, configs.SCHEMA_PATH))
+  report = data_checks.check_csv_folder(
+      configs.DATA_PATH, configs.LABEL_KEY, schema, configs.SCHEMA_PATH,
+      configs.PREFLIGHT_SAMPLE_ROWS)
+  if report.skipped:
+    print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
+          'it.', flush=True)
+  else:
+    against = (f'against the reviewed schema {configs.SCHEMA_PATH}'
+               if schema else 'no reviewed schema yet (make schema)')
+    print(f'Data checks passed: {len(report.files)} file(s), '
+          f'{report.rows_checked} rows sampled; {against}.', flush=True)
+  interrupted_runs.check_integrity(METADATA_PATH)
+  abandoned = interrupted_runs.mark_abandoned(connection)
+  if abandoned:
+    print(f'Marked {abandoned} execution(s) left running by an interrupted '
+          'run as abandoned; finished components come from the cache.',
+          flush=True)
+  return schema_text
+
+
+def _data_error(error: BaseException) -> Optional[BaseException]:
+  """The DataError in `error`'s chain of causes, if any."""
+  while error is not None:
+    if isinstance(error, data_checks.DataError):
+      return error
+    error = error.__cause__ or error.__context__
+  return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--verbose', action='store_true',
                       help='show TFX, Beam and TensorFlow logs')
   args = parser.parse_args(argv)
+  # Ctrl-C (or kill -INT) interrupts the run even when the shell that started
+  # it in the background set SIGINT to be ignored.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+
+  connection = interrupted_runs.sqlite_connection(METADATA_PATH)
+  try:
+    schema_text = _check_before_running(connection)
+  except data_checks.DataError as error:
+    print(f'data error: {error}', file=sys.stderr)
+    return 1
+  except (schema_file.SchemaFileError,
+          interrupted_runs.MetadataStoreError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
   # The problem settings checked against the CSV before any Beam job starts.
   try:
     resolved = problem_spec.from_configs(configs)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 2
+  try:
+    return _run(args, connection, schema_text, resolved)
+  except KeyboardInterrupt:
+    abandoned = interrupted_runs.mark_abandoned(connection)
+    print(f'\nInterrupted; marked {abandoned} running execution(s) as '
+          'abandoned. Run again to resume: finished components come from the '
+          'cache. A push is all or nothing: the serving folder holds no half-'
+          'written model.', file=sys.stderr)
+    return INTERRUPTED
+
+
+def _run(args: argparse.Namespace, connection,
+         schema_text: Optional[str], resolved: problem_spec.Resolved) -> int:
+  """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
+  # pylint: disable=g-import-not-at-top
+  from absl import logging as absl_logging
+  from tfx import v1 as tfx
+
+  from pipeline import pipeline as pipeline_factory
+  from pipeline import run_summary
+  # pylint: enable=g-import-not-at-top
 
   absl_logging.set_verbosity(absl_logging.INFO)
   shown = logging.INFO if args.verbose else logging.ERROR
@@ -171,9 +254,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  os.makedirs(os.path.dirname(METADATA_PATH), exist_ok=True)
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      METADATA_PATH)
   pipeline = pipeline_factory.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=PIPELINE_ROOT,
@@ -189,7 +269,10 @@ def main(argv: Optional[List[str]] = None) -> int:
       eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
       eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
       metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS)
+      beam_pipeline_args=BEAM_PIPELINE_ARGS,
+      reviewed_schema_text=schema_text,
+      allowed_anomalies=configs.ALLOWED_ANOMALIES,
+      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
 
   print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
         f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
@@ -197,11 +280,22 @@ def main(argv: Optional[List[str]] = None) -> int:
   start = time.monotonic()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
+  except KeyboardInterrupt:
+    if progress.current:
+      progress.line(progress.current, 'STOPPED')
+    raise
   except Exception as error:  # pylint: disable=broad-except
     if progress.current:
       progress.line(progress.current, 'FAILED')
     if args.verbose:
       traceback.print_exc()
+    bad_data = _data_error(error)
+    if bad_data is not None:
+      print(f'\ndata error in {progress.current or "set-up"}: {bad_data}',
+            file=sys.stderr)
+      print('No model pushed; the served model is unchanged (serving folder: '
+            f'{SERVING_MODEL_DIR}).', file=sys.stderr)
+      return 1
     root = error
     while root.__cause__ or root.__context__:
       root = root.__cause__ or root.__context__
@@ -225,4 +319,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  status = main()
+  if status == INTERRUPTED:
+    # Beam's worker threads would finish the interrupted job first: stop now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # pylint: disable=protected-access
+  sys.exit(status)

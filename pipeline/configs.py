@@ -21,6 +21,16 @@ def _derived_id(name: str, suffix: str, max_length: int) -> str:
   stem = name if name[:1].isalpha() else 'p-' + name
   return stem[:max_length - len(suffix)].rstrip('-') + suffix
 
+
+def _allow_list(name: str, value: str) -> None:
+  # Imported here: the parser lives with the gate that uses it.
+  from pipeline.anomaly_rules import parse_allow_list  # pylint: disable=g-import-not-at-top
+  try:
+    parse_allow_list(value)
+  except ValueError as error:
+    raise ConfigError(f'{name}={value!r} is invalid: {error}') from None
+
+
 # --- Pipeline ---------------------------------------------------------------
 # Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
 # the name also becomes part of the bucket and cluster names.
@@ -113,6 +123,25 @@ EVAL_SLICE_COLUMNS = tuple(
             'give comma-separated column names, e.g. '
             "'payment_type,trip_start_hour'"))).split(',')
     if column.strip())
+
+# --- Data quality gates (README: "When the data is bad") --------------------
+# The reviewed schema: new data must match it (columns, types, domains,
+# presence). `make schema` exports the newest inferred schema here for review;
+# while the file does not exist, each run infers a schema from its own data.
+SCHEMA_PATH = setting('SCHEMA_PATH',
+                      os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt'))
+# Anomalies that do not stop the run: comma-separated `column` (anything in
+# that column), `column:TYPE` or `*:TYPE`, with TFDV anomaly types such as
+# ENUM_TYPE_UNEXPECTED_STRING_VALUES (named in the gate's message).
+ALLOWED_ANOMALIES = setting('ALLOWED_ANOMALIES', '',
+                            check=_allow_list)
+# Anomalies below this severity do not stop the run: ERROR or WARNING.
+ANOMALY_MIN_SEVERITY = setting(
+    'ANOMALY_MIN_SEVERITY', 'ERROR',
+    check=matches(r'ERROR|WARNING', 'use ERROR or WARNING'))
+# The checks before any Beam job read the header and this many rows of each
+# CSV file; all rows are checked later by the schema and the anomaly gate.
+PREFLIGHT_SAMPLE_ROWS = setting('PREFLIGHT_SAMPLE_ROWS', 1000, check=positive)
 
 # --- Google Cloud -----------------------------------------------------------
 # Only the cloud runners need these; they stop with a clear message when a

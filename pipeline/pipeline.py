@@ -12,6 +12,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from models import features
 from models import signatures as model_outputs
+from pipeline import anomaly_gate
+from pipeline import atomic_push
+from pipeline import reviewed_schema
 from pipeline import serving_baseline
 from pipeline.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.code_version import source_fingerprint
@@ -33,6 +36,7 @@ EXAMPLE_GEN = 'CsvExampleGen'
 STATISTICS_GEN = 'StatisticsGen'
 SCHEMA_GEN = 'SchemaGen'
 EXAMPLE_VALIDATOR = 'ExampleValidator'
+ANOMALY_GATE = 'AnomalyGate'
 TRANSFORM = 'Transform'
 TRAINER = 'Trainer'
 MODEL_RESOLVER = 'LatestBlessedModelResolver'
@@ -43,7 +47,8 @@ PUSHER = 'Pusher'
 PUSHED_MODEL_BASELINE = 'LatestPushedModel'
 
 COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
-                 TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR, PUSHER)
+                 ANOMALY_GATE, TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR,
+                 PUSHER)
 
 # Metric names as the Evaluator reports them (and pipeline/run_summary.py
 # reads them). Each problem type is gated by one metric (GATE_METRIC).
@@ -179,6 +184,9 @@ def create_pipeline(
     vertex_region: Optional[str] = None,
     vertex_serving_image: Optional[str] = None,
     baseline_from_serving_dir: bool = False,
+    reviewed_schema_text: Optional[str] = None,
+    allowed_anomalies: str = '',
+    anomaly_min_severity: str = 'ERROR',
 ) -> tfx.dsl.Pipeline:
   """Assembles the TFX pipeline.
 
@@ -217,6 +225,12 @@ def create_pipeline(
       model under `serving_model_dir` (a container step) instead of the
       latest blessed model in ML Metadata (a Resolver), for orchestrators that
       cannot run Resolvers.
+    reviewed_schema_text: the reviewed schema (pipeline/reviewed_schema.py)
+      that the data must match; None infers a schema from the data.
+    allowed_anomalies: anomalies that do not stop the run
+      (pipeline/anomaly_rules.py parse_allow_list).
+    anomaly_min_severity: WARNING or ERROR; anomalies below it do not stop
+      the run.
 
   Returns:
     The pipeline, ready for any TFX runner.
@@ -259,10 +273,17 @@ def create_pipeline(
       examples=example_gen.outputs['examples']).with_id(STATISTICS_GEN)
   components.append(statistics_gen)
 
-  # Infers types, domains and presence of each column from the statistics.
-  schema_gen = tfx.components.SchemaGen(
-      statistics=statistics_gen.outputs['statistics'],
-      infer_feature_shape=True).with_id(SCHEMA_GEN)
+  if reviewed_schema_text is not None:
+    # The schema a person reviewed (schema/schema.pbtxt): new data is checked
+    # against it, not against a schema inferred from the new data itself.
+    schema_gen = reviewed_schema.ReviewedSchema(
+        schema_text=reviewed_schema_text).with_id(SCHEMA_GEN)
+  else:
+    # Infers types, domains and presence of each column from the statistics
+    # (until a schema has been reviewed; see `make schema`).
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs['statistics'],
+        infer_feature_shape=True).with_id(SCHEMA_GEN)
   components.append(schema_gen)
 
   # Checks the statistics against the schema and records anomalies.
@@ -271,11 +292,22 @@ def create_pipeline(
       schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
   components.append(example_validator)
 
+  # Stops the run on anomalies that are not allowed, naming each column;
+  # otherwise passes the schema on. Transform and the Trainer read the
+  # gate's copy, so nothing after it starts on bad data.
+  gate = anomaly_gate.AnomalyGate(
+      anomalies=example_validator.outputs['anomalies'],
+      schema=schema_gen.outputs['schema'],
+      allowed_anomalies=allowed_anomalies,
+      min_severity=anomaly_min_severity).with_id(ANOMALY_GATE)
+  components.append(gate)
+  checked_schema = gate.outputs['checked_schema']
+
   # Turns raw columns into model inputs (models/preprocessing.py); the same
   # graph is saved with the model, so serving sees the same transformation.
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'],
-      schema=schema_gen.outputs['schema'],
+      schema=checked_schema,
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={
           features.PROBLEM_CONFIG_KEY: problem.to_config(),
@@ -303,7 +335,7 @@ def create_pipeline(
       run_fn=RUN_FN,
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
-      schema=schema_gen.outputs['schema'],
+      schema=checked_schema,
       train_args=tfx.proto.TrainArgs(num_steps=train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=eval_steps))
   if ai_platform_training_args:
@@ -363,8 +395,9 @@ def create_pipeline(
             _VERTEX.SERVING_ARGS_KEY: ai_platform_serving_args,
         }).with_id(PUSHER)
   else:
-    # Copies a blessed model to the serving directory; does nothing otherwise.
-    pusher = tfx.components.Pusher(
+    # Copies a blessed model to the serving directory, atomically on a local
+    # disk (pipeline/atomic_push.py); does nothing otherwise.
+    pusher = atomic_push.Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(

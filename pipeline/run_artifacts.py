@@ -1,12 +1,7 @@
 """Where a local run's outputs live, and its artifacts found through ML Metadata.
 
-The folder layout under LOCAL_OUTPUT_DIR is defined here once (local_runner.py,
-the run report, the predict command and the notebooks use it):
-
-    pipelines/<name>/            every artifact
-    metadata/<name>/metadata.db  the ML Metadata store
-    serving_model/<name>/<n>/    each pushed model
-    reports/<name>/<run>.html    the run reports
+The folder layout under LOCAL_OUTPUT_DIR is pipeline/output_layout.py's
+(re-exported here for the report, predict and the notebooks).
 
 `load_run` finds one run's artifacts (default: the newest run) through the
 metadata store, so nothing has to guess artifact folders.
@@ -14,36 +9,18 @@ metadata store, so nothing has to guess artifact folders.
 import dataclasses
 import glob
 import os
-import re
 from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import pipeline as pipeline_factory
 from pipeline import run_summary
+from pipeline.output_layout import metadata_path, pipeline_root, report_path, serving_model_dir  # pylint: disable=unused-import
 from pipeline import serving_baseline
 
 # The newest model version under a serving folder (None if none): one
 # implementation, shared with the Kubeflow baseline step.
 newest_pushed_model = serving_baseline.newest_pushed_model
-
-
-def pipeline_root(output_dir: str, pipeline_name: str) -> str:
-  return os.path.join(output_dir, 'pipelines', pipeline_name)
-
-
-def metadata_path(output_dir: str, pipeline_name: str) -> str:
-  return os.path.join(output_dir, 'metadata', pipeline_name, 'metadata.db')
-
-
-def serving_model_dir(output_dir: str, pipeline_name: str) -> str:
-  return os.path.join(output_dir, 'serving_model', pipeline_name)
-
-
-def report_path(output_dir: str, pipeline_name: str, run_id: str) -> str:
-  """reports/<name>/<run id>.html, the run id made safe as a file name."""
-  safe = re.sub(r'[^A-Za-z0-9._-]', '-', run_id)
-  return os.path.join(output_dir, 'reports', pipeline_name, safe + '.html')
 
 
 def connection_config(output_dir: str, pipeline_name: str

@@ -110,25 +110,37 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
   return by_model
 
 
-def _describe_failure(failure) -> str:
-  """One failed threshold in words, e.g. 'binary_accuracy 0.8290 is below
-  the threshold 0.85' or 'root_mean_squared_error 81.2 is above the limit
-  70.0'."""
+def _describe_failure(failure,
+                      baseline: Optional[Dict[str, float]] = None) -> str:
+  """One failed threshold in words: metric, value, threshold, baseline.
+
+  E.g. 'binary_accuracy 0.8290 is below the threshold 0.85' or
+  'root_mean_squared_error 81.2 is above the limit 70.0'.
+
+  Args:
+    failure: a tfma ValidationFailure.
+    baseline: the baseline model's metrics, to quote its value.
+  """
   name = failure.metric_key.name
   value = failure.metric_value.double_value.value
   threshold = failure.metric_threshold
   if failure.metric_key.is_diff:
     change = threshold.change_threshold
+    base = (baseline or {}).get(name)
     if change.direction == tfma.MetricDirection.LOWER_IS_BETTER:
       # An error metric (regression): the tolerance is relative.
       allowed = (f'{change.relative.value:.0%} of it'
                  if change.HasField('relative') else
                  f'{change.absolute.value:.4g}')
-      return (f'{name} is {value:.4g} above the baseline model\'s '
+      quoted = '' if base is None else f' {base:.4g}'
+      return (f'{name} is {value:.4g} above the baseline model\'s{quoted} '
               f'(allowed: {allowed})')
     allowed = change.absolute.value
-    return (f'{name} is {-value:.4f} below the baseline model\'s '
-            f'(allowed: {-allowed:.4f})')
+    if base is None:
+      return (f'{name} is {-value:.4f} below the baseline model\'s '
+              f'(allowed: {-allowed:.4f})')
+    return (f'{name} {base + value:.4f} is {-value:.4f} below the baseline '
+            f'model\'s {base:.4f} (allowed drop: {-allowed:.4f})')
   bounds = threshold.value_threshold
   if bounds.HasField('lower_bound') and value < bounds.lower_bound.value:
     return (f'{name} {value:.4f} is below the threshold '
@@ -139,9 +151,10 @@ def _describe_failure(failure) -> str:
   return f'{name} {value:.4f} failed {failure.message or "its threshold"}'
 
 
-def _failures(evaluation_uri: str) -> List[str]:
+def _failures(evaluation_uri: str,
+              baseline: Dict[str, float]) -> List[str]:
   result = tfma.load_validation_result(evaluation_uri)
-  reasons = [_describe_failure(f)
+  reasons = [_describe_failure(f, baseline)
              for per_slice in result.metric_validations_per_slice
              for f in per_slice.failures]
   if result.missing_thresholds:
@@ -171,7 +184,7 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
     blessed = bool(blessing and
                    blessing[-1].custom_properties['blessed'].int_value)
     if not blessed:
-      failures = _failures(evaluation_uri)
+      failures = _failures(evaluation_uri, baseline)
   pusher = runs.get(pipeline_factory.PUSHER)
   if pusher and pusher.state in ('COMPLETE', 'CACHED'):
     pushed = store.get_artifacts_by_uri(pusher.outputs['pushed_model'][0])

@@ -15,7 +15,9 @@ _ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
                  'EVAL_SLICE_COLUMNS',
                  'LABEL_KEY', 'PROBLEM_TYPE', 'DROP_COLUMNS',
                  'CATEGORICAL_COLUMNS', 'BUCKETIZE_COLUMNS', 'VOCAB_SIZE',
-                 'OOV_BUCKETS', 'VOCAB_SIZE_OVERRIDES', 'EVAL_RMSE_THRESHOLD')
+                 'OOV_BUCKETS', 'VOCAB_SIZE_OVERRIDES', 'EVAL_RMSE_THRESHOLD',
+                 'SCHEMA_PATH', 'ALLOWED_ANOMALIES', 'ANOMALY_MIN_SEVERITY',
+                 'PREFLIGHT_SAMPLE_ROWS')
 
 
 @pytest.fixture
@@ -76,6 +78,11 @@ def test_bucket_is_derived_from_project_and_pipeline_name(load_configs):
     ({'GOOGLE_CLOUD_PROJECT': 'My Project'}, 'GOOGLE_CLOUD_PROJECT='),
     ({'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
      "GOOGLE_CLOUD_ZONE='us-central1-a' is not in GOOGLE_CLOUD_REGION"),
+    ({'ALLOWED_ANOMALIES': 'company, fare:NOPE'},
+     "ALLOWED_ANOMALIES='company, fare:NOPE' is invalid: 'fare:NOPE' names no "
+     'anomaly type'),
+    ({'ANOMALY_MIN_SEVERITY': 'FATAL'}, 'use ERROR or WARNING'),
+    ({'PREFLIGHT_SAMPLE_ROWS': '0'}, 'PREFLIGHT_SAMPLE_ROWS=0 must be'),
 ])
 def test_bad_values_name_the_setting(load_configs, env, message):
   with pytest.raises(ConfigError) as error:
@@ -124,3 +131,14 @@ def test_problem_settings_are_overridable_and_checked(load_configs):
     load_configs(PROBLEM_TYPE='', VOCAB_SIZE='0')
   with pytest.raises(ConfigError, match='LABEL_KEY must not be empty.'):
     load_configs(VOCAB_SIZE='50', LABEL_KEY=' ')
+
+
+def test_data_gate_settings(load_configs):
+  c = load_configs()
+  assert c.SCHEMA_PATH.endswith('schema/schema.pbtxt')
+  assert (c.ALLOWED_ANOMALIES, c.ANOMALY_MIN_SEVERITY) == ('', 'ERROR')
+  c = load_configs(
+      ALLOWED_ANOMALIES='company:ENUM_TYPE_UNEXPECTED_STRING_VALUES, fare',
+      ANOMALY_MIN_SEVERITY='WARNING', SCHEMA_PATH='')
+  assert c.ALLOWED_ANOMALIES.startswith('company:')
+  assert c.ANOMALY_MIN_SEVERITY == 'WARNING' and c.SCHEMA_PATH == ''

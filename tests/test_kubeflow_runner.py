@@ -42,10 +42,12 @@ BASELINE = 'baseline'
 DAG = {
     'CsvExampleGen': set(),
     'StatisticsGen': {'CsvExampleGen'},
-    'SchemaGen': {'StatisticsGen'},
+    # The reviewed schema (schema/schema.pbtxt) needs no statistics.
+    'SchemaGen': set(),
     'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
-    'Transform': {'CsvExampleGen', 'SchemaGen'},
-    'Trainer': {'Transform', 'SchemaGen'},
+    'AnomalyGate': {'ExampleValidator', 'SchemaGen'},
+    'Transform': {'CsvExampleGen', 'AnomalyGate'},
+    'Trainer': {'Transform', 'AnomalyGate'},
     'Evaluator': {'CsvExampleGen', 'Trainer', BASELINE},
     'Pusher': {'Trainer', 'Evaluator'},
 }
@@ -283,6 +285,20 @@ def test_quality_gate_and_data(target, request):
                                                 'trip_start_hour')]
   assert _constant(spec, 'CsvExampleGen', 'input_base') == (
       f'gs://{BUCKET}/input/data')
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_reviewed_schema_and_anomaly_gate_are_compiled_in(target, request):
+  spec = request.getfixturevalue(target)
+  with open(os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')) as f:
+    assert _constant(spec, 'SchemaGen', 'schema_text') == f.read()
+  assert _constant(spec, 'AnomalyGate', 'min_severity') == 'ERROR'
+  assert _executor(spec, 'AnomalyGate').WhichOneof('spec') == 'container'
+  transform_schema = spec[0].root.dag.tasks['Transform'].inputs.artifacts[
+      'schema'].task_output_artifact
+  assert (transform_schema.producer_task,
+          transform_schema.output_artifact_key) == ('AnomalyGate',
+                                                    'checked_schema')
 
 
 @pytest.mark.slow

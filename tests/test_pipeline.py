@@ -1,5 +1,6 @@
 """pipeline/pipeline.py: the assembled DAG, without running it."""
 import json
+import os
 
 import pytest
 import tensorflow_model_analysis as tfma
@@ -7,6 +8,7 @@ from tensorflow_model_analysis.metrics import metric_specs
 from tfx import v1 as tfx
 
 from models import features
+from pipeline import atomic_push
 from pipeline import code_version
 from pipeline import pipeline as factory
 
@@ -44,7 +46,7 @@ def test_all_components_with_stable_ids(tmp_path):
   pipeline = _create(tmp_path)
   ids = [c.id for c in pipeline.components]
   assert sorted(ids) == sorted(factory.COMPONENT_IDS)
-  assert len(set(ids)) == len(ids) == 9
+  assert len(set(ids)) == len(ids) == 10
   assert pipeline.enable_cache
 
 
@@ -56,8 +58,9 @@ def test_dependencies(components):
       'StatisticsGen': ['CsvExampleGen'],
       'SchemaGen': ['StatisticsGen'],
       'ExampleValidator': ['SchemaGen', 'StatisticsGen'],
-      'Transform': ['CsvExampleGen', 'SchemaGen'],
-      'Trainer': ['SchemaGen', 'Transform'],
+      'AnomalyGate': ['ExampleValidator', 'SchemaGen'],
+      'Transform': ['AnomalyGate', 'CsvExampleGen'],
+      'Trainer': ['AnomalyGate', 'Transform'],
       'LatestBlessedModelResolver': [],
       'Evaluator': ['CsvExampleGen', 'LatestBlessedModelResolver', 'Trainer'],
       'Pusher': ['Evaluator', 'Trainer'],
@@ -207,3 +210,37 @@ def test_evaluator_slices_by_the_given_columns(tmp_path):
                              problem_type=features.BINARY)
   assert [list(spec.feature_keys) for spec in factory.create_eval_config(
       problem, 0.8, 0.01).slicing_specs] == [[]]
+
+
+def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
+  with open(reviewed_schema_path()) as schema_file:
+    text = schema_file.read()
+  components = {c.id: c for c in _create(
+      tmp_path, reviewed_schema_text=text).components}
+  schema_step = components[factory.SCHEMA_GEN]
+  assert schema_step.exec_properties['schema_text'] == text
+  assert not schema_step.upstream_nodes  # nothing inferred from the data
+  assert sorted(n.id for n in components['ExampleValidator'].upstream_nodes
+               ) == ['SchemaGen', 'StatisticsGen']
+
+
+def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
+  components = {c.id: c for c in _create(
+      tmp_path, allowed_anomalies='company', anomaly_min_severity='WARNING'
+  ).components}
+  gate = components[factory.ANOMALY_GATE]
+  assert gate.exec_properties['allowed_anomalies'] == 'company'
+  assert gate.exec_properties['min_severity'] == 'WARNING'
+  checked = gate.outputs['checked_schema']
+  assert components['Transform'].inputs['schema'] is checked
+  assert components['Trainer'].inputs['schema'] is checked
+
+
+def test_the_pusher_pushes_atomically(components):
+  assert (components['Pusher'].executor_spec.executor_class is
+          atomic_push.AtomicPushExecutor)
+
+
+def reviewed_schema_path():
+  return os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'schema', 'schema.pbtxt')

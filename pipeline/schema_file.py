@@ -1,0 +1,47 @@
+"""Reading the reviewed schema file (SCHEMA_PATH), without TensorFlow or TFX.
+
+local_runner.py reads it before anything heavy is imported, so a bad file or
+bad data is reported within a second; pipeline/reviewed_schema.py builds the
+pipeline step from the same text.
+"""
+import os
+from typing import Optional
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+
+class SchemaFileError(ValueError):
+  """The reviewed schema file cannot be read."""
+
+
+def read_text(path: str) -> Optional[str]:
+  """The reviewed schema's text, or None when there is no file at `path`.
+
+  Raises:
+    SchemaFileError: the file exists but is not a schema.
+  """
+  if not path or not os.path.isfile(path):
+    return None
+  with open(path, encoding='utf-8') as schema_file:
+    text = schema_file.read()
+  parse(text, path)
+  return text
+
+
+def parse(text: str, path: str = 'the schema') -> schema_pb2.Schema:
+  """Parses schema text; a one-line SchemaFileError if it is not a schema."""
+  try:
+    schema = text_format.Parse(text, schema_pb2.Schema())
+  except text_format.ParseError as error:
+    raise SchemaFileError(f'{path} is not a valid schema: {error}') from None
+  if not schema.feature:
+    raise SchemaFileError(f'{path} has no features: export a schema with '
+                          '`make schema` after a successful run')
+  return schema
+
+
+def load(path: str) -> Optional[schema_pb2.Schema]:
+  """The reviewed schema at `path`, or None when there is none."""
+  text = read_text(path)
+  return None if text is None else parse(text, path)

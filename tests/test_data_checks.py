@@ -1,0 +1,172 @@
+"""pipeline/data_checks.py: the pre-flight checks, one bad input each."""
+import os
+
+import pytest
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from pipeline import data_checks
+from pipeline.data_checks import DataError
+
+LABEL = 'label'
+HEADER = 'fare,company,label\n'
+GOOD_ROWS = '1.5,Acme,0\n2.0,Bolt,1\n,Acme,1\n'
+
+
+def _schema():
+  schema = schema_pb2.Schema()
+  for name, kind in (('fare', schema_pb2.FLOAT), ('company', schema_pb2.BYTES),
+                     ('label', schema_pb2.INT)):
+    schema.feature.add(name=name, type=kind)
+  return schema
+
+
+def _folder(tmp_path, **files):
+  for name, text in files.items():
+    (tmp_path / name).write_text(text)
+  return str(tmp_path)
+
+
+def _check(folder, schema=None, sample_rows=1000):
+  return data_checks.check_csv_folder(folder, LABEL, schema, 'schema.pbtxt',
+                                      sample_rows)
+
+
+def test_good_data_passes_and_reports_what_was_read(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS,
+                                'b.csv': HEADER + GOOD_ROWS,
+                                'README.md': 'not data'})
+  report = _check(folder, _schema())
+  assert [os.path.basename(p) for p in report.files] == ['a.csv', 'b.csv']
+  assert report.rows_checked == 6
+
+
+def test_no_csv_files(tmp_path):
+  folder = _folder(tmp_path, **{'README.md': 'x'})
+  with pytest.raises(DataError, match=r'^no \*\.csv files in the data folder'):
+    _check(folder)
+
+
+def test_missing_folder(tmp_path):
+  with pytest.raises(DataError, match='does not exist'):
+    _check(str(tmp_path / 'nope'))
+
+
+def test_empty_file(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': ''})
+  with pytest.raises(DataError, match=r'a\.csv is empty: expected a header'):
+    _check(folder)
+
+
+def test_header_only(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER})
+  with pytest.raises(DataError, match=r'a\.csv has a header but no data rows'):
+    _check(folder)
+
+
+def test_different_headers_name_both_files(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS,
+                                'b.csv': 'fare,label\n1,0\n'})
+  with pytest.raises(DataError) as error:
+    _check(folder)
+  message = str(error.value)
+  assert 'b.csv and ' in message and 'a.csv have different headers' in message
+  assert 'lacks company' in message
+
+
+def test_same_columns_in_another_order(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS,
+                                'b.csv': 'label,fare,company\n0,1,Acme\n'})
+  with pytest.raises(DataError, match='same columns in another order'):
+    _check(folder)
+
+
+def test_unbalanced_quote_names_file_and_line(tmp_path):
+  folder = _folder(tmp_path, **{
+      'a.csv': HEADER + '1.0,Acme,0\n2.0,"Bolt,1\n3.0,Acme,0\n'})
+  with pytest.raises(DataError,
+                     match=r'a\.csv:3: malformed row: unbalanced quote'):
+    _check(folder)
+
+
+def test_unbalanced_quote_with_no_closing_quote_anywhere(tmp_path):
+  rows = ''.join(f'{n},Acme,0\n' for n in range(300000))  # 2 MB after it
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,"Acme,0\n' + rows})
+  with pytest.raises(DataError,
+                     match=r'a\.csv:2: malformed row: unbalanced quote'):
+    _check(folder)
+
+
+def test_quoted_commas_are_fine(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,"Acme, Inc.",0\n'
+                                         '2.0,"Bolt ""X""",1\n'})
+  assert _check(folder).rows_checked == 2
+
+
+def test_wrong_field_count_names_file_and_line(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1.0,Acme,0\n2.0,1\n'})
+  with pytest.raises(DataError,
+                     match=r'a\.csv:3: malformed row: 2 fields where the '
+                     r'header has 3'):
+    _check(folder)
+
+
+def test_missing_and_extra_columns_against_the_reviewed_schema(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': 'fare,colour,label\n1,red,0\n2,b,1\n'})
+  with pytest.raises(DataError) as error:
+    _check(folder, _schema())
+  message = str(error.value)
+  assert 'does not match the reviewed schema schema.pbtxt' in message
+  assert 'missing column(s) company' in message
+  assert 'extra column(s) colour' in message
+
+
+def test_text_in_a_numeric_column(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS + 'cheap,Acme,0\n'})
+  with pytest.raises(DataError,
+                     match=r"a\.csv:5: column fare holds 'cheap', not a "
+                     'number'):
+    _check(folder, _schema())
+
+
+def test_a_float_in_an_integer_column(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,0.5\n1,Acme,1\n'})
+  with pytest.raises(DataError, match=r"column label holds '0\.5', not an "
+                     'integer'):
+    _check(folder, _schema())
+
+
+def test_values_beyond_the_sample_are_left_to_the_gate(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS + 'cheap,Acme,0\n'})
+  assert _check(folder, _schema(), sample_rows=3).rows_checked == 3
+
+
+def test_label_column_missing(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': 'fare,company\n1,Acme\n'})
+  with pytest.raises(DataError, match=r"a\.csv has no label column 'label'"):
+    _check(folder)
+
+
+def test_label_column_empty(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,\n2,Bolt,\n'})
+  with pytest.raises(DataError,
+                     match=r'the label column label is empty in all 2 rows'):
+    _check(folder, _schema())
+
+
+def test_label_column_constant(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,1\n2,Bolt,1\n'})
+  with pytest.raises(DataError, match="single value '1' in all 2 rows"):
+    _check(folder)
+
+
+def test_cloud_storage_is_left_to_the_pipeline():
+  report = data_checks.check_csv_folder('gs://bucket/input', LABEL)
+  assert report.files == [] and 'Cloud Storage' in report.skipped
+
+
+def test_every_message_is_one_line(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS,
+                                'b.csv': 'x,y\n1,2\n'})
+  with pytest.raises(DataError) as error:
+    _check(folder)
+  assert '\n' not in str(error.value)
