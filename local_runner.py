@@ -153,22 +153,20 @@ def _print_report_path(run_id: Optional[str] = None) -> None:
   print(f'Report: {path}', flush=True)
 
 
-def _check_before_running(
-    connection) -> Optional[str]:
-  """Reviewed schema, pre-flight data checks and metadata clean-up.
+def _check_data() -> Optional[str]:
+  """The reviewed schema and the pre-flight checks of the CSV files.
 
   Returns:
     The reviewed schema's text, or None when there is none.
 
   Raises:
-    schema_file.SchemaFileError, data_checks.DataError,
-    interrupted_runs.MetadataStoreError: each with a one-line message.
+    schema_file.SchemaFileError, data_checks.DataError: one-line messages.
   """
   schema_text = schema_file.read_text(configs.SCHEMA_PATH)
   schema = (None if schema_text is None else
             schema_file.parse(schema_text, configs.SCHEMA_PATH))
   report = data_checks.check_csv_folder(
-      configs.DATA_PATH, configs.LABEL_KEY, schema, configs.SCHEMA_PATH,
+      configs.DATA_PATH, schema, configs.SCHEMA_PATH,
       configs.PREFLIGHT_SAMPLE_ROWS)
   if report.skipped:
     print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
@@ -178,13 +176,18 @@ def _check_before_running(
                if schema else 'no reviewed schema yet (make schema)')
     print(f'Data checks passed: {len(report.files)} file(s), '
           f'{report.rows_checked} rows sampled; {against}.', flush=True)
+  return schema_text
+
+
+def _clean_up_metadata(connection) -> None:
+  """Checks the store's integrity; marks executions a killed run left
+  RUNNING as abandoned. Raises interrupted_runs.MetadataStoreError."""
   interrupted_runs.check_integrity(METADATA_PATH)
   abandoned = interrupted_runs.mark_abandoned(connection)
   if abandoned:
     print(f'Marked {abandoned} execution(s) left running by an interrupted '
           'run as abandoned; finished components come from the cache.',
           flush=True)
-  return schema_text
 
 
 def _data_error(error: BaseException) -> Optional[BaseException]:
@@ -205,22 +208,27 @@ def main(argv: Optional[List[str]] = None) -> int:
   # it in the background set SIGINT to be ignored.
   signal.signal(signal.SIGINT, signal.default_int_handler)
 
-  connection = interrupted_runs.sqlite_connection(METADATA_PATH)
+  # Bad input and settings stop the run here, in well under a second,
+  # before TensorFlow loads, and before anything is written.
   try:
-    schema_text = _check_before_running(connection)
+    schema_text = _check_data()
   except data_checks.DataError as error:
     print(f'data error: {error}', file=sys.stderr)
     return 1
-  except (schema_file.SchemaFileError,
-          interrupted_runs.MetadataStoreError) as error:
+  except schema_file.SchemaFileError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
-  # The problem settings checked against the CSV before any Beam job starts.
   try:
     resolved = problem_spec.from_configs(configs)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 2
+  connection = interrupted_runs.sqlite_connection(METADATA_PATH)
+  try:
+    _clean_up_metadata(connection)
+  except interrupted_runs.MetadataStoreError as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
   try:
     return _run(args, connection, schema_text, resolved)
   except KeyboardInterrupt:

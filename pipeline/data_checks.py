@@ -16,7 +16,7 @@ import csv
 import dataclasses
 import glob
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -151,30 +151,7 @@ def _check_against_schema(sample: _FileSample, schema: schema_pb2.Schema,
             f'{schema_path} requires')
 
 
-def _check_label(samples: List[_FileSample], label_key: str) -> None:
-  values: Dict[str, int] = {}
-  for sample in samples:
-    if label_key not in sample.header:
-      raise DataError(f'{sample.path} has no label column {label_key!r} '
-                      f'(its columns: {", ".join(sample.header)})')
-    column = sample.header.index(label_key)
-    present = [row[column].strip() for row in sample.rows
-               if row[column].strip()]
-    if not present:
-      raise DataError(
-          f'{sample.path}: the label column {label_key} is empty in all '
-          f'{len(sample.rows)} rows checked')
-    for value in present:
-      values[value] = values.get(value, 0) + 1
-  if len(values) == 1:
-    value, count = next(iter(values.items()))
-    raise DataError(
-        f'the label column {label_key} has the single value {value!r} in all '
-        f'{count} rows checked: there is nothing to learn')
-
-
 def check_csv_folder(data_path: str,
-                     label_key: str,
                      schema: Optional[schema_pb2.Schema] = None,
                      schema_path: str = '',
                      sample_rows: int = 1000) -> CheckReport:
@@ -182,7 +159,6 @@ def check_csv_folder(data_path: str,
 
   Args:
     data_path: the pipeline's data folder (local; gs:// is skipped).
-    label_key: the label column, which must be present and not empty.
     schema: the reviewed schema the data must match, if there is one.
     schema_path: where `schema` came from, for messages.
     sample_rows: how many data rows of each file to check.
@@ -205,7 +181,6 @@ def check_csv_folder(data_path: str,
       raise DataError(f'{path} is empty: expected a header row and data rows')
   samples = [_read_sample(path, sample_rows) for path in paths]
   _check_same_header(samples)
-  _check_label(samples, label_key)
   if schema is not None:
     for sample in samples:
       _check_against_schema(sample, schema, schema_path)

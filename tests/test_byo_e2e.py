@@ -25,8 +25,10 @@ pytestmark = pytest.mark.slow
 
 # Few steps: these tables have 150-569 rows.
 _STEPS = '200'
-# The taxi defaults name taxi columns, so every other CSV clears them.
-_NO_TAXI = dict(DROP_COLUMNS='', CATEGORICAL_COLUMNS='')
+# The taxi defaults name taxi columns and point at the taxi data's reviewed
+# schema, so every other CSV clears them (its schema is inferred).
+_NO_TAXI = dict(DROP_COLUMNS='', CATEGORICAL_COLUMNS='', SCHEMA_PATH='',
+                EVAL_SLICE_COLUMNS='')
 
 
 def _run(tmp_path_factory, name, writer, **settings):

@@ -27,7 +27,7 @@ def _folder(tmp_path, **files):
 
 
 def _check(folder, schema=None, sample_rows=1000):
-  return data_checks.check_csv_folder(folder, LABEL, schema, 'schema.pbtxt',
+  return data_checks.check_csv_folder(folder, schema, 'schema.pbtxt',
                                       sample_rows)
 
 
@@ -140,27 +140,8 @@ def test_values_beyond_the_sample_are_left_to_the_gate(tmp_path):
   assert _check(folder, _schema(), sample_rows=3).rows_checked == 3
 
 
-def test_label_column_missing(tmp_path):
-  folder = _folder(tmp_path, **{'a.csv': 'fare,company\n1,Acme\n'})
-  with pytest.raises(DataError, match=r"a\.csv has no label column 'label'"):
-    _check(folder)
-
-
-def test_label_column_empty(tmp_path):
-  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,\n2,Bolt,\n'})
-  with pytest.raises(DataError,
-                     match=r'the label column label is empty in all 2 rows'):
-    _check(folder, _schema())
-
-
-def test_label_column_constant(tmp_path):
-  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,1\n2,Bolt,1\n'})
-  with pytest.raises(DataError, match="single value '1' in all 2 rows"):
-    _check(folder)
-
-
 def test_cloud_storage_is_left_to_the_pipeline():
-  report = data_checks.check_csv_folder('gs://bucket/input', LABEL)
+  report = data_checks.check_csv_folder('gs://bucket/input')
   assert report.files == [] and 'Cloud Storage' in report.skipped
 
 

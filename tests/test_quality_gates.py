@@ -143,8 +143,16 @@ def test_empty_label(served, tmp_path):
   header, rows = _rows()
   rows = _set_column(header, rows, 'big_tipper', lambda n: '',
                      range(len(rows)))
-  line = _data_error_line(_run_bad(served, _write(tmp_path, header, rows)))
-  assert f'the label column big_tipper is empty in all {SAMPLE} rows' in line
+  run = conftest.run_local_pipeline(_write(tmp_path, header, rows),
+                                    served.output_dir, PIPELINE,
+                                    PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
+  # A label problem is a configuration problem (pipeline/problem_spec.py):
+  # exit status 2, before anything runs.
+  assert run.returncode == 2, run.output[-3000:]
+  assert ("configuration error: LABEL_KEY='big_tipper' is empty in all "
+          in run.output), run.output[-3000:]
+  assert 'Pushed model:' not in run.output
+  served.assert_unchanged()
 
 
 def test_malformed_row_with_an_unbalanced_quote(served, tmp_path):
