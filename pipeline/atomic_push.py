@@ -16,9 +16,15 @@ copied last, as TFX itself does: each object appears whole, and a version
 folder counts as complete exactly when it holds `saved_model.pb`, which is
 what TF Serving and `serving_baseline.newest_pushed_model` check.
 
+A model identical, file for file, to the newest pushed version is not pushed
+again (a rerun with nothing changed re-evaluates the same model against
+itself as the baseline and blesses it): the push points at that version, so
+the serving folder does not fill with copies of one model.
+
 The outputs and their metadata are TFX's own (`pushed`, `pushed_destination`,
 `pushed_version`, the archived copy in the pushed_model artifact).
 """
+import hashlib
 import os
 import time
 from typing import Any, Dict, List
@@ -34,6 +40,8 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
+
+from pipeline import serving_baseline
 
 INCOMPLETE_SUFFIX = '.incomplete'
 _SAVED_MODEL = 'saved_model.pb'
@@ -65,6 +73,23 @@ def remove_incomplete(base_directory: str) -> List[str]:
   return removed
 
 
+def _file_digests(folder: str) -> Dict[str, str]:
+  """Relative path -> sha256 of every file under `folder` (local or gs://)."""
+  digests = {}
+  for directory, _, files in fileio.walk(folder):
+    for name in files:
+      path = os.path.join(directory, name)
+      with fileio.open(path, 'rb') as f:
+        digests[os.path.relpath(path, folder)] = hashlib.sha256(
+            f.read()).hexdigest()
+  return digests
+
+
+def same_model(model_path: str, version_path: str) -> bool:
+  """Whether two SavedModel folders hold the same files, byte for byte."""
+  return _file_digests(model_path) == _file_digests(version_path)
+
+
 def push(model_path: str, base_directory: str, version: str) -> str:
   """Copies the SavedModel at `model_path` to `base_directory/version`.
 
@@ -72,8 +97,13 @@ def push(model_path: str, base_directory: str, version: str) -> str:
   saved_model.pb last (see the module docstring).
 
   Returns:
-    The version folder; if it already exists, it is left as it is.
+    The version folder; if it already exists, it is left as it is. When the
+    newest pushed version holds the same model, that version's folder.
   """
+  newest = serving_baseline.newest_pushed_model(base_directory)
+  if newest and same_model(model_path, newest):
+    logging.info('%s already holds this model; not pushing it again.', newest)
+    return newest
   destination = os.path.join(base_directory, version)
   if fileio.exists(destination):
     logging.info('%s already exists; not pushing again.', destination)
@@ -120,7 +150,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
     # Archived in the artifact too, like TFX's Pusher.
     io_utils.copy_dir(model_path, model_push.uri)
     self._MarkPushed(model_push, pushed_destination=serving_path,
-                     pushed_version=version)
+                     pushed_version=os.path.basename(serving_path))
 
 
 class Pusher(tfx.components.Pusher):

@@ -33,6 +33,8 @@ def test_a_copy_that_fails_half_way_never_appears(model, tmp_path,
                                                   monkeypatch):
   serving = str(tmp_path / 'serving')
   atomic_push.push(model, serving, '1700000000')
+  with open(os.path.join(model, 'saved_model.pb'), 'wb') as f:
+    f.write(b'retrained graph')
 
   def fail(*unused_args, **unused_kwargs):
     raise OSError('disk full')
@@ -46,6 +48,18 @@ def test_a_copy_that_fails_half_way_never_appears(model, tmp_path,
       serving, '1700000000')
   monkeypatch.undo()
   atomic_push.push(model, serving, '1700000200')
+  assert sorted(os.listdir(serving)) == ['1700000000', '1700000200']
+
+
+def test_the_same_model_is_not_pushed_twice(model, tmp_path):
+  serving = str(tmp_path / 'serving')
+  first = atomic_push.push(model, serving, '1700000000')
+  assert atomic_push.push(model, serving, '1700000100') == first
+  assert os.listdir(serving) == ['1700000000']
+  with open(os.path.join(model, 'variables', 'variables.index'), 'wb') as f:
+    f.write(b'other weights')
+  second = atomic_push.push(model, serving, '1700000200')
+  assert second == os.path.join(serving, '1700000200')
   assert sorted(os.listdir(serving)) == ['1700000000', '1700000200']
 
 
