@@ -32,6 +32,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
 
+from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import csv_examples  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
@@ -91,35 +92,44 @@ def score(model_dir: str, examples: List[bytes]) -> Dict[str, np.ndarray]:
   return {name: np.concatenate(parts) for name, parts in outputs.items()}
 
 
+def _texts(values) -> List[str]:
+  return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
 def prediction_columns(outputs: Dict[str, np.ndarray]
                       ) -> Dict[str, List[str]]:
-  """Output column -> one text cell per row, by the shape of the output.
+  """Output column -> one text cell per row, from the serving signature's
+  named outputs (models/signatures.py).
 
-  Reads the signature's first output by name (the bundled model has one,
-  `probabilities`).
+  Classification: `probability` and `predicted_class` (the class name; for a
+  binary model the positive class when its probability is at least
+  BINARY_CUTOFF), plus every class's probability when there are more than
+  two. Regression: `prediction`.
   """
-  name, values = sorted(outputs.items())[0]
-  values = values.reshape(len(values), -1) if values.ndim != 1 else (
-      values.reshape(-1, 1))
-  width = values.shape[1]
-  looks_like_probabilities = (np.issubdtype(values.dtype, np.floating) and
-                              np.all((values >= 0) & (values <= 1)))
-  if width == 1 and looks_like_probabilities and 'prob' in name:
-    probability = values[:, 0]
-    return {'probability': [f'{p:.6f}' for p in probability],
-            'predicted_class': [str(int(p >= BINARY_CUTOFF))
-                                for p in probability]}
-  if width > 1 and looks_like_probabilities:
+  probabilities = outputs.get(signatures.PROBABILITIES)
+  if probabilities is not None:
+    values = probabilities.reshape(len(probabilities), -1)
+    names = outputs.get(signatures.CLASS_NAMES)
+    if values.shape[1] == 1:
+      classes = _texts(names[0]) if names is not None else ['0', '1']
+      return {'probability': [f'{p:.6f}' for p in values[:, 0]],
+              'predicted_class': [classes[int(p >= BINARY_CUTOFF)]
+                                  for p in values[:, 0]]}
+    classes = (_texts(names[0]) if names is not None else
+               [str(i) for i in range(values.shape[1])])
     best = values.argmax(axis=1)
-    return {'predicted_class': [str(i) for i in best],
+    return {'predicted_class': [classes[i] for i in best],
             'probability': [f'{row[i]:.6f}' for row, i in zip(values, best)],
-            'probabilities': [' '.join(f'{p:.6f}' for p in row)
+            'probabilities': [' '.join(f'{c}:{p:.6f}'
+                                       for c, p in zip(classes, row))
                               for row in values]}
-  if width == 1:
-    return {'prediction': [f'{v:.6g}' if np.issubdtype(values.dtype,
-                                                        np.floating)
-                           else str(v) for v in values[:, 0]]}
-  return {'prediction': [' '.join(str(v) for v in row) for row in values]}
+  predictions = outputs.get(signatures.PREDICTIONS)
+  if predictions is not None:
+    return {'prediction': [f'{v:.6g}' for v in predictions.reshape(-1)]}
+  raise PredictError(
+      f'the model\'s {SIGNATURE} signature returns neither '
+      f'{signatures.PROBABILITIES!r} nor {signatures.PREDICTIONS!r} '
+      f'(it returns {", ".join(sorted(outputs))})')
 
 
 def write_predictions(out: TextIO, header: Sequence[str],

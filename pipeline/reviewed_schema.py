@@ -41,5 +41,8 @@ def ReviewedSchema(  # pylint: disable=invalid-name
     schema: where it goes, as SchemaGen's output would.
   """
   parse(schema_text)
+  # Object stores need no folder; a local or mounted output folder may not
+  # exist yet.
+  fileio.makedirs(schema.uri)
   with fileio.open(os.path.join(schema.uri, SCHEMA_FILE_NAME), 'w') as f:
     f.write(schema_text)

@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 import kubeflow_runner
 from models import features
+from pipeline import atomic_push
 from pipeline import cloud_settings
 from pipeline import pipeline_image
 from pipeline.settings import ConfigError
@@ -69,7 +70,7 @@ def test_switches_turn_dataflow_and_vertex_ai_off():
   pipeline = kubeflow_runner.create_pipeline(settings, kubeflow_runner.VERTEX)
   nodes = {c.id: c for c in pipeline.components}
   assert type(nodes['Trainer']) is tfx.components.Trainer  # pylint: disable=unidiomatic-typecheck
-  assert type(nodes['Pusher']) is tfx.components.Pusher  # pylint: disable=unidiomatic-typecheck
+  assert type(nodes['Pusher']) is atomic_push.Pusher  # pylint: disable=unidiomatic-typecheck
   assert pipeline.beam_pipeline_args == []
   assert 'LatestBlessedModelResolver' in nodes
 

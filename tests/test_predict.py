@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
+from pipeline import configs
 from pipeline import csv_examples
 from pipeline import predict
 from pipeline import run_artifacts
 from tests import conftest
 
 ROWS = 25
+LABEL = configs.LABEL_KEY  # the bundled data's label, big_tipper
 
 
 @pytest.fixture(scope='module')
@@ -78,7 +79,7 @@ def test_scores_rows_with_the_newest_pushed_model(served, data_slice,
 @pytest.mark.slow
 def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
   rows = _rows_csv(str(tmp_path), data_slice,
-                   drop=(features.LABEL_KEY, 'tips'))
+                   drop=(LABEL, 'tips'))
   done = subprocess.run(
       [sys.executable, '-m', 'pipeline.predict', *_args(served, '--input',
                                                         rows)],
@@ -87,7 +88,7 @@ def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   scored = list(csv.DictReader(io.StringIO(done.stdout)))
   assert len(scored) == ROWS and 'probability' in scored[0]
-  assert features.LABEL_KEY not in scored[0]  # not needed, not invented
+  assert LABEL not in scored[0]  # not needed, not invented
 
 
 @pytest.mark.slow
@@ -140,14 +141,24 @@ def test_bad_input_gets_one_line_errors(served, data_slice, tmp_path, capsys):
 
 
 def test_output_shapes_other_than_one_probability():
+  names = np.array([[b'setosa', b'versicolor', b'virginica']] * 2)
   multiclass = predict.prediction_columns(
-      {'probabilities': np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])})
-  assert multiclass['predicted_class'] == ['1', '0']
+      {'probabilities': np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]),
+       'class_names': names})
+  assert multiclass['predicted_class'] == ['versicolor', 'setosa']
   assert multiclass['probability'] == ['0.700000', '0.500000']
-  assert multiclass['probabilities'][0] == '0.100000 0.700000 0.200000'
+  assert multiclass['probabilities'][0] == (
+      'setosa:0.100000 versicolor:0.700000 virginica:0.200000')
+  binary_text = predict.prediction_columns(
+      {'probabilities': np.array([[0.2], [0.9]]),
+       'class_names': np.array([[b'benign', b'malignant']] * 2)})
+  assert binary_text == {'probability': ['0.200000', '0.900000'],
+                         'predicted_class': ['benign', 'malignant']}
   regression = predict.prediction_columns(
       {'predictions': np.array([[12.5], [-3.25]], dtype=np.float32)})
   assert regression == {'prediction': ['12.5', '-3.25']}
+  with pytest.raises(predict.PredictError, match='neither'):
+    predict.prediction_columns({'logits': np.array([[1.0]])})
   binary = predict.prediction_columns(
       {'probabilities': np.array([[0.5], [0.49]], dtype=np.float32)})
   assert binary == {'probability': ['0.500000', '0.490000'],

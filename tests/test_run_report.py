@@ -106,8 +106,9 @@ def test_outcome_names_the_decision_model_and_signature(report, latest):
   text = _visible_text(report)
   assert 'Blessed: the model passed every threshold and was pushed.' in text
   assert summary.pushed_to in text
-  signature, = artifact_readers.signatures(summary.pushed_to)
-  assert signature.name == 'serving_default'
+  signatures = {s.name: s for s in artifact_readers.signatures(
+      summary.pushed_to)}
+  signature = signatures['serving_default']
   assert [t.name for t in signature.inputs] == ['examples']
   for tensor in signature.inputs + signature.outputs:
     assert f'<code>{tensor.name}</code>' in report
@@ -293,7 +294,7 @@ def test_a_report_failure_does_not_fail_the_run(monkeypatch, capsys):
   def broken(*unused_args, **unused_kwargs):
     raise OSError('disk full')
 
-  monkeypatch.setattr(local_runner.run_report, 'write_report', broken)
+  monkeypatch.setattr(run_report, 'write_report', broken)
   local_runner._print_report_path('some-run')  # pylint: disable=protected-access
   captured = capsys.readouterr()
   assert captured.err == 'Warning: no run report: OSError: disk full\n'
