@@ -71,5 +71,6 @@ def AnomalyGate(  # pylint: disable=invalid-name
   if found:
     raise AnomaliesFound(anomaly_rules.describe(found))
   source = io_utils.get_only_uri_in_dir(schema.uri)
+  fileio.makedirs(checked_schema.uri)  # object stores need none; disks may
   fileio.copy(source, os.path.join(checked_schema.uri,
                                    os.path.basename(source)))
