@@ -59,6 +59,7 @@ SERVING_MODEL_DIR = output_layout.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
 BEAM_PIPELINE_ARGS: List[str] = []
 
 INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
+_progress: Optional['_ProgressPrinter'] = None  # the running pipeline's, for _stop
 
 
 class _ProgressPrinter(logging.Handler):
@@ -205,7 +206,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='show TFX, Beam and TensorFlow logs')
   args = parser.parse_args(argv)
   # Ctrl-C (or kill -INT) interrupts the run even when the shell that started
-  # it in the background set SIGINT to be ignored.
+  # it in the background set SIGINT to be ignored (until _stop takes over).
   signal.signal(signal.SIGINT, signal.default_int_handler)
 
   # Bad input and settings stop the run here, in well under a second,
@@ -229,15 +230,27 @@ def main(argv: Optional[List[str]] = None) -> int:
   except interrupted_runs.MetadataStoreError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
-  try:
-    return _run(args, connection, schema_text, resolved)
-  except KeyboardInterrupt:
-    abandoned = interrupted_runs.mark_abandoned(connection)
-    print(f'\nInterrupted; marked {abandoned} running execution(s) as '
-          'abandoned. Run again to resume: finished components come from the '
-          'cache. A push is all or nothing: the serving folder holds no half-'
-          'written model.', file=sys.stderr)
-    return INTERRUPTED
+  # Ctrl-C stops the run at once, whatever Python code is running: a
+  # KeyboardInterrupt raised inside a finalizer or a Beam thread's callback
+  # would be swallowed and the run would carry on.
+  signal.signal(signal.SIGINT, lambda *unused: _stop(connection))
+  return _run(args, connection, schema_text, resolved)
+
+
+def _stop(connection) -> None:
+  """Marks the running execution abandoned and exits with INTERRUPTED."""
+  if _progress and _progress.current:
+    _progress.line(_progress.current, 'STOPPED')
+  abandoned = interrupted_runs.mark_abandoned(connection)
+  print(f'\nInterrupted; marked {abandoned} running execution(s) as '
+        'abandoned. Run again to resume: finished components come from the '
+        'cache. A push is all or nothing: the serving folder holds no half-'
+        'written model.', file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Not sys.exit: Beam's worker threads would finish the interrupted job
+  # first.
+  os._exit(INTERRUPTED)  # pylint: disable=protected-access
 
 
 def _run(args: argparse.Namespace, connection,
@@ -258,6 +271,8 @@ def _run(args: argparse.Namespace, connection,
   for name in ('apache_beam', 'tensorflow'):
     logging.getLogger(name).setLevel(shown)
   progress = _ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
+  global _progress
+  _progress = progress
   logging.getLogger('absl').addHandler(progress)
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
@@ -288,10 +303,6 @@ def _run(args: argparse.Namespace, connection,
   start = time.monotonic()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except KeyboardInterrupt:
-    if progress.current:
-      progress.line(progress.current, 'STOPPED')
-    raise
   except Exception as error:  # pylint: disable=broad-except
     if progress.current:
       progress.line(progress.current, 'FAILED')
@@ -327,10 +338,4 @@ def _run(args: argparse.Namespace, connection,
 
 
 if __name__ == '__main__':
-  status = main()
-  if status == INTERRUPTED:
-    # Beam's worker threads would finish the interrupted job first: stop now.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # pylint: disable=protected-access
-  sys.exit(status)
+  sys.exit(main())
