@@ -109,8 +109,7 @@ def test_pipeline_name_follows_the_kubeflow_v2_rule(load_configs):
 
 
 def test_eval_slice_columns_are_a_comma_separated_list(load_configs):
-  assert load_configs().EVAL_SLICE_COLUMNS == ('payment_type',
-                                               'trip_start_hour')
+  assert load_configs().EVAL_SLICE_COLUMNS == ('payment_type',)
   assert load_configs(EVAL_SLICE_COLUMNS=' company , fare').EVAL_SLICE_COLUMNS == (
       'company', 'fare')
   assert load_configs(EVAL_SLICE_COLUMNS='').EVAL_SLICE_COLUMNS == ()

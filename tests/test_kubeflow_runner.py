@@ -281,8 +281,7 @@ def test_quality_gate_and_data(target, request):
       'absolute': -0.01, 'direction': 'HIGHER_IS_BETTER'}
   # The default EVAL_SLICE_COLUMNS reach the cloud Evaluator too.
   assert eval_config['slicing_specs'] == [{}] + [
-      {'feature_keys': [column]} for column in ('payment_type',
-                                                'trip_start_hour')]
+      {'feature_keys': [column]} for column in ('payment_type',)]
   assert _constant(spec, 'CsvExampleGen', 'input_base') == (
       f'gs://{BUCKET}/input/data')
 
