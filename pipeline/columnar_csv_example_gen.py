@@ -261,14 +261,7 @@ class Executor(BaseExampleGenExecutor):
       super().Do(input_dict, output_dict, exec_properties)
       return
     self._log_startup(input_dict, output_dict, exec_properties)
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
-        input_config)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
-        output_config)
+    input_config, output_config = _split_configs(exec_properties)
     if exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY):
       # Only the default, gzipped TFRecords, is handled here.
       super().Do(input_dict, output_dict, exec_properties)
@@ -294,14 +287,7 @@ class Executor(BaseExampleGenExecutor):
   def GenerateExamplesByBeam(
       self, pipeline: beam.Pipeline,
       exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
-        input_config)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
-        output_config)
+    input_config, output_config = _split_configs(exec_properties)
     splits = output_config.split_config.splits
     if not splits:  # The input's own splits: nothing to hash.
       return super().GenerateExamplesByBeam(pipeline, exec_properties)
@@ -325,6 +311,19 @@ class Executor(BaseExampleGenExecutor):
         name: part | f'DropHashes[{name}]' >> beam.Values()
         for name, part in zip(names, parts)
     }
+
+
+def _split_configs(exec_properties: Dict[str, Any]
+                   ) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+  """The component's input and output configs, from their JSON properties."""
+  input_config = example_gen_pb2.Input()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+  output_config = example_gen_pb2.Output()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+      output_config)
+  return input_config, output_config
 
 
 def _runs_in_memory(beam_pipeline_args: List[str]) -> bool:
