@@ -262,8 +262,12 @@ class Executor(BaseExampleGenExecutor):
       return
     self._log_startup(input_dict, output_dict, exec_properties)
     input_config, output_config = _split_configs(exec_properties)
-    if exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY):
-      # Only the default, gzipped TFRecords, is handled here.
+    file_format = exec_properties.get(
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
+        example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
+    if file_format not in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+                           example_gen_pb2.FORMAT_TFRECORDS_GZIP):
+      # Only gzipped TFRecords (the default) are written here.
       super().Do(input_dict, output_dict, exec_properties)
       return
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -280,9 +284,12 @@ class Executor(BaseExampleGenExecutor):
             file_name_suffix='.gz')
     payload_format = exec_properties.get(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
-    if payload_format:
-      for artifact in examples:
+    for artifact in examples:
+      if payload_format:
         examples_utils.set_payload_format(artifact, payload_format)
+      if file_format:
+        examples_utils.set_file_format(
+            artifact, write_split.to_file_format_str(file_format))
 
   def GenerateExamplesByBeam(
       self, pipeline: beam.Pipeline,

@@ -62,6 +62,8 @@ def _run(executor_class, input_base, output_dir, input_splits=None):
       specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
       specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output_config),
       specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+      # What the component passes by default.
+      specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
   }
   executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
   return examples
@@ -97,8 +99,9 @@ def test_same_examples_and_splits_as_csv_example_gen(tmp_path):
   assert sum(_all_examples(expected).values()) == 6
   assert _all_examples(_split_contents(ours.uri)) == _all_examples(expected)
   assert ours.split_names == stock.split_names == '["train", "eval"]'
-  assert (ours.get_string_custom_property('payload_format') ==
-          stock.get_string_custom_property('payload_format'))
+  for name in ('payload_format', 'file_format'):
+    assert (ours.get_string_custom_property(name) ==
+            stock.get_string_custom_property(name) != '')
 
 
 def test_input_splits_are_kept(tmp_path):
@@ -164,6 +167,19 @@ def test_files_with_different_headers_are_refused(tmp_path):
     f.write('id,fare\n1,2\n')
   with pytest.raises(columnar.CsvHeaderError, match='b.csv'):
     _run(columnar.Executor, str(data), str(tmp_path / 'ours'))
+
+
+def test_the_local_runner_writes_without_a_whole_data_reshuffle(
+    tmp_path, monkeypatch):
+  """Beam's local runner would hold every example in memory to reshuffle."""
+  def no_reshuffle(*unused_args, **unused_kwargs):
+    raise AssertionError('WriteSplit (with its Reshuffle) was used')
+
+  monkeypatch.setattr(columnar.write_split, 'WriteSplit', no_reshuffle)
+  data = tmp_path / 'data'
+  write_slice(str(data), rows=300)
+  ours = _run(columnar.Executor, str(data), str(tmp_path / 'ours'))
+  assert sum(_all_examples(_split_contents(ours.uri)).values()) == 300
 
 
 def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
