@@ -17,7 +17,6 @@ unless --output-dir and --pipeline-name say otherwise); the schema that types
 the columns to the newest run's SchemaGen output, found in the metadata store. Bad input
 stops with a one-line error and exit status 1.
 """
-import argparse
 import csv
 import io
 import os
@@ -186,18 +185,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
   try:
     from pipeline import configs  # pylint: disable=g-import-not-at-top
+    parser = run_artifacts.run_argument_parser(
+        'python -m pipeline.predict',
+        'Score a CSV of raw rows with the newest pushed model.')
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 1
-  parser = argparse.ArgumentParser(
-      prog='python -m pipeline.predict',
-      description='Score a CSV of raw rows with the newest pushed model.')
   parser.add_argument('--input', required=True, help='CSV with a header row')
-  parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
-                      help='the local output folder whose model and schema '
-                      'to use (default: LOCAL_OUTPUT_DIR, %(default)s)')
-  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
-                      help='default: PIPELINE_NAME, %(default)s')
   parser.add_argument('--output', help='CSV to write (default: stdout)')
   parser.add_argument('--model-dir', help='a SavedModel folder (default: the '
                       'newest under LOCAL_OUTPUT_DIR/serving_model/'

@@ -6,6 +6,7 @@ The folder layout under LOCAL_OUTPUT_DIR is pipeline/output_layout.py's
 `load_run` finds one run's artifacts (default: the newest run) through the
 metadata store, so nothing has to guess artifact folders.
 """
+import argparse
 import dataclasses
 import glob
 import os
@@ -21,6 +22,24 @@ from pipeline import serving_baseline
 # The newest model version under a serving folder (None if none): one
 # implementation, shared with the Kubeflow baseline step.
 newest_pushed_model = serving_baseline.newest_pushed_model
+
+
+def run_argument_parser(prog: str, description: str
+                        ) -> argparse.ArgumentParser:
+  """A command-line parser with --output-dir and --pipeline-name, whose
+  defaults are LOCAL_OUTPUT_DIR and PIPELINE_NAME (pipeline/configs.py).
+
+  Raises:
+    pipeline.settings.ConfigError: a setting is invalid.
+  """
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(prog=prog, description=description)
+  parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
+                      help='the local output folder (default: '
+                      'LOCAL_OUTPUT_DIR, %(default)s)')
+  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
+                      help='default: PIPELINE_NAME, %(default)s')
+  return parser
 
 
 def connection_config(output_dir: str, pipeline_name: str

@@ -13,7 +13,6 @@ with plots, the schema and the anomalies. The page needs no network, script
 or plotting library: the plots are inline SVG. local_runner.py builds it at
 the end of every run.
 """
-import argparse
 import datetime
 import html
 import math
@@ -380,18 +379,12 @@ def write_report(output_dir: str, pipeline_name: str,
 def main(argv: Optional[List[str]] = None) -> int:
   from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
   try:
-    from pipeline import configs  # pylint: disable=g-import-not-at-top
+    parser = run_artifacts.run_argument_parser(
+        'python -m pipeline.run_report',
+        'Build the HTML report of one pipeline run.')
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 1
-  parser = argparse.ArgumentParser(
-      prog='python -m pipeline.run_report',
-      description='Build the HTML report of one pipeline run.')
-  parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
-                      help='the local output folder (default: '
-                      'LOCAL_OUTPUT_DIR, %(default)s)')
-  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
-                      help='default: PIPELINE_NAME, %(default)s')
   parser.add_argument('--run-id', help='default: the newest run')
   parser.add_argument('--output', help='the HTML file to write (default: '
                       '<output dir>/reports/<pipeline>/<run id>.html)')
