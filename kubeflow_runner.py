@@ -39,7 +39,7 @@ from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
-from pipeline import reviewed_schema  # pylint: disable=g-import-not-at-top
+from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 
 # Where `make compile` writes the compiled pipelines (git-ignored).
 OUTPUT_DIR = os.path.join(configs.LOCAL_OUTPUT_DIR, 'compiled')
@@ -92,7 +92,7 @@ def create_pipeline(settings: cloud_settings.CloudSettings,
       baseline_from_serving_dir=kubeflow,
       # The reviewed schema goes into the compiled spec itself, so the
       # containers need no copy of the repository.
-      reviewed_schema_text=reviewed_schema.read_text(configs.SCHEMA_PATH),
+      reviewed_schema_text=schema_file.read_text(configs.SCHEMA_PATH),
       allowed_anomalies=configs.ALLOWED_ANOMALIES,
       anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
 
@@ -151,8 +151,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     settings = cloud_settings.from_configs(
         configs, pipeline_image.image_tag(configs.PIPELINE_IMAGE_TAG))
-    reviewed_schema.read_text(configs.SCHEMA_PATH)  # a bad file stops here
-  except (ConfigError, reviewed_schema.SchemaFileError) as error:
+    schema_file.read_text(configs.SCHEMA_PATH)  # a bad file stops here
+  except (ConfigError, schema_file.SchemaFileError) as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 2
   print(f'Pipeline image: {settings.image}')

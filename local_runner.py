@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import warnings
 
@@ -45,6 +45,9 @@ from pipeline import data_checks  # pylint: disable=g-import-not-at-top
 from pipeline import interrupted_runs  # pylint: disable=g-import-not-at-top
 from pipeline import output_layout  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+
+if TYPE_CHECKING:  # loaded in _run only: it imports TFX
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = output_layout.pipeline_root(configs.LOCAL_OUTPUT_DIR,
                                             configs.PIPELINE_NAME)

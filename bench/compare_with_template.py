@@ -11,7 +11,6 @@ per-component breakdown read from each run's metadata store. The machine is
 shared and noisy: compare the ratio, not the absolute seconds.
 """
 import argparse
-import glob
 import os
 import re
 import shutil

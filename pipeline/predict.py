@@ -34,6 +34,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-
 from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import csv_examples  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
+from pipeline import output_layout  # pylint: disable=g-import-not-at-top
 from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
 
 SIGNATURE = 'serving_default'
@@ -209,7 +210,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     model_dir = args.model_dir
     if model_dir is None:
-      serving = run_artifacts.serving_model_dir(output_dir, name)
+      serving = output_layout.serving_model_dir(output_dir, name)
       model_dir = run_artifacts.newest_pushed_model(serving)
       if model_dir is None:
         raise PredictError(f'no pushed model under {serving}: run the '

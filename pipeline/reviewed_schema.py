@@ -18,11 +18,7 @@ import os
 from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 
-# Reading and checking the file: re-exported for the runners.
-from pipeline.schema_file import SchemaFileError  # pylint: disable=unused-import
-from pipeline.schema_file import load  # pylint: disable=unused-import
 from pipeline.schema_file import parse
-from pipeline.schema_file import read_text  # pylint: disable=unused-import
 
 # The file name SchemaGen and ImportSchemaGen give the schema in their output.
 SCHEMA_FILE_NAME = 'schema.pbtxt'

@@ -1,7 +1,5 @@
-"""Where a local run's outputs live, and its artifacts found through ML Metadata.
-
-The folder layout under LOCAL_OUTPUT_DIR is pipeline/output_layout.py's
-(re-exported here for the report, predict and the notebooks).
+"""A local run's artifacts, found through ML Metadata (the folder layout under
+LOCAL_OUTPUT_DIR is pipeline/output_layout.py's).
 
 `load_run` finds one run's artifacts (default: the newest run) through the
 metadata store, so nothing has to guess artifact folders.
@@ -16,7 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import pipeline as pipeline_factory
 from pipeline import run_summary
-from pipeline.output_layout import metadata_path, pipeline_root, report_path, serving_model_dir  # pylint: disable=unused-import
+from pipeline.output_layout import metadata_path
 from pipeline import serving_baseline
 
 # The newest model version under a serving folder (None if none): one

@@ -26,6 +26,7 @@ if __name__ == '__main__':
 
 from pipeline import artifact_readers as readers  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import output_layout  # pylint: disable=g-import-not-at-top
 from pipeline import run_artifacts  # pylint: disable=g-import-not-at-top
 from pipeline import svg_plots  # pylint: disable=g-import-not-at-top
 
@@ -113,7 +114,7 @@ def _outcome(run: run_artifacts.RunArtifacts) -> str:
     verdict = ('<p class="not-blessed">No blessing decision: the Evaluator '
                'did not complete in this run.</p>')
   parts = [verdict]
-  serving_dir = run_artifacts.serving_model_dir(run.output_dir,
+  serving_dir = output_layout.serving_model_dir(run.output_dir,
                                                 run.pipeline_name)
   if summary.pushed_to:
     parts.append(f'<p>Pushed model: <code>{_e(summary.pushed_to)}</code></p>')
@@ -368,7 +369,7 @@ def write_report(output_dir: str, pipeline_name: str,
                  path: Optional[str] = None) -> str:
   """Writes the report of run `run_id` (default: newest); returns its path."""
   run = run_artifacts.load_run(output_dir, pipeline_name, run_id)
-  path = path or run_artifacts.report_path(output_dir, pipeline_name,
+  path = path or output_layout.report_path(output_dir, pipeline_name,
                                            run.run_id)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as f:

@@ -119,7 +119,7 @@ def line_chart(series: Dict[str, List[Tuple[float, float]]], title: str,
   points = [p for values in series.values() for p in values]
   if not points:
     raise ValueError('line_chart needs at least one point')
-  left, right, top, bottom = 48, 10, 18, 34 + 14 * len(series)
+  left, right, top = 48, 10, 18
   plot_w, plot_h = width - left - right, height - top - 34
   height += 14 * len(series)
   x_low, x_high = _range([p[0] for p in points])

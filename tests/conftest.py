@@ -3,7 +3,7 @@ import os
 import re
 import subprocess
 import sys
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import pytest
 

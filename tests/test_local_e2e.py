@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from pipeline import configs

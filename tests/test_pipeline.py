@@ -5,7 +5,6 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs
-from tfx import v1 as tfx
 
 from models import features
 from pipeline import atomic_push

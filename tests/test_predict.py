@@ -12,6 +12,7 @@ import tensorflow as tf
 from pipeline import configs
 from pipeline import csv_examples
 from pipeline import predict
+from pipeline import output_layout
 from pipeline import run_artifacts
 from tests import conftest
 
@@ -23,7 +24,7 @@ LABEL = configs.LABEL_KEY  # the bundled data's label, big_tipper
 def served(local_runs):
   """(output dir, pipeline name, newest pushed model, schema file)."""
   _, second = local_runs
-  model = run_artifacts.newest_pushed_model(run_artifacts.serving_model_dir(
+  model = run_artifacts.newest_pushed_model(output_layout.serving_model_dir(
       second.output_dir, second.pipeline_name))
   assert model, second.output[-2000:]
   run = run_artifacts.load_run(second.output_dir, second.pipeline_name)

@@ -14,6 +14,7 @@ from PIL import Image  # Pillow, pinned in requirements.lock
 from pipeline import artifact_readers
 from pipeline import configs
 from pipeline import pipeline as pipeline_factory
+from pipeline import output_layout
 from pipeline import run_artifacts
 from pipeline import run_report
 from pipeline import svg_plots
@@ -89,7 +90,7 @@ def test_local_runner_prints_one_report_per_run(local_runs, latest):
   assert first.report_path != second.report_path
   for run in (first, second):
     assert os.path.isfile(run.report_path), run.output[-2000:]
-  assert second.report_path == run_artifacts.report_path(
+  assert second.report_path == output_layout.report_path(
       second.output_dir, second.pipeline_name, latest.run_id)
 
 
@@ -264,7 +265,7 @@ def test_not_blessed_run_says_why_and_shows_the_trained_model(latest):
   text = _visible_text(page)
   assert ('Not blessed, so not pushed: binary_accuracy 0.8000 is below the '
           'threshold 0.85.') in text
-  served = run_artifacts.newest_pushed_model(run_artifacts.serving_model_dir(
+  served = run_artifacts.newest_pushed_model(output_layout.serving_model_dir(
       latest.output_dir, latest.pipeline_name))
   assert f'the served model is still {served}' in text
   assert "Serving signature of this run's trained (unpushed) model" in text
