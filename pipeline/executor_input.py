@@ -19,6 +19,9 @@ entrypoint (`kubeflow_v2_run_executor`) was written against Vertex AI's:
   `display_name` and `store_session_info`.
 - `lifecycle.preCacheCheck` (ExampleGen's driver): Vertex runs it before the
   container; the Kubeflow backend's driver and launcher never read it.
+- input files: Vertex leaves them in the bucket (read through Cloud Storage
+  FUSE); the Kubeflow launcher first copies every input artifact into the
+  pod (pipeline/launcher_download.py).
 
 (Kubeflow Pipelines backend: `backend/src/v2/driver` provisions outputs and
 resolves inputs, `backend/src/v2/metadata` converts artifacts to and from ML
@@ -75,6 +78,9 @@ class Shape(abc.ABC):
   name = ''
   # Whether the orchestrator runs a container's lifecycle.preCacheCheck.
   runs_pre_cache_check = True
+  # Whether the launcher copies input artifacts into the pod before the
+  # command starts (pipeline/launcher_download.py).
+  downloads_inputs = False
 
   def __init__(self, pipeline_name: str, pipeline_root: str, pod_dir: str):
     """A shape for one pipeline run.
@@ -218,6 +224,7 @@ class KfpShape(Shape):
 
   name = KFP
   runs_pre_cache_check = False
+  downloads_inputs = True
   # The launcher's object store session for GCS with the pod's identity.
   STORE_SESSION_INFO = json.dumps({'Provider': 'gs',
                                    'Params': {'FromEnv': 'true'}})
@@ -242,6 +249,11 @@ class KfpShape(Shape):
     # Each task's pod has its own /tmp.
     return os.path.join(self.pod_dir, f'{task.name}-{task_id}',
                         _KFP_OUTPUT_FILE)
+
+  @staticmethod
+  def pod_of(output_file: str) -> str:
+    """The folder standing in for the pod that writes `output_file`."""
+    return output_file[:-len(_KFP_OUTPUT_FILE)].rstrip(os.sep)
 
   def record(self, provisioned, written):
     metadata = dict(provisioned.get('metadata', {}))

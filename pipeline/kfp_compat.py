@@ -13,13 +13,26 @@ are the differences that break a run, each reported publicly
    title (`ImportError`). Fix: an input whose type names no TFX class gets the
    type its component declares, which TFX compiles into every task's
    `--json_serialized_inputs_spec_args`.
-2. The process crashing at interpreter shutdown (C++ destructors, "pure
+2. Zero-byte directory markers (kubeflow/pipelines issue 13476). TensorFlow
+   writes an empty `<directory>/` object for each directory it creates in
+   Cloud Storage, at an artifact's root and down a model's layout
+   (`Format-Serving/`, `variables/`, `assets/`). The launcher copies a task's
+   inputs to the pod before the command starts and turns each marker into a
+   file where a folder belongs: "mkdir .../model: not a directory". Fix: once
+   the executor has written its outputs, remove the markers of every
+   non-empty directory under each output artifact (pipeline/
+   directory_markers.py). TFX's model layout is kept as it is: flattening
+   `Format-Serving/` away, the published workaround, breaks Vertex AI and
+   TFX's own readers.
+3. The process crashing at interpreter shutdown (C++ destructors, "pure
    virtual method called") after the executor wrote its output: the launcher
    sees a non-zero exit and fails a task that succeeded. Fix: once one of
    TFX's Kubeflow entrypoints returns successfully, flush and exit at once.
 
-Every fix leaves what Vertex AI sends untouched (its types name TFX classes),
-so the same image serves both orchestrators.
+Every fix leaves what Vertex AI sends untouched (its types name TFX classes)
+and what it reads working (it reads through Cloud Storage FUSE, for which a
+directory with objects in it needs no marker), so the same image serves both
+orchestrators.
 
 `install()` is called at start-up by pipeline/startup/sitecustomize.py, which
 the pipeline image puts on PYTHONPATH (see the Dockerfile): it only registers
@@ -33,6 +46,8 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 import yaml
+
+from pipeline import directory_markers
 
 ENTRYPOINT_UTILS = ('tfx.orchestration.kubeflow.v2.container.'
                     'kubeflow_v2_entrypoint_utils')
@@ -110,6 +125,12 @@ def restore_declared_types(artifacts: Any,
 
 
 def _patch_entrypoint_utils(module: Any) -> None:
+  _patch_parse_raw_artifact_dict(module)
+  _patch_translate_executor_output(module)
+
+
+def _patch_parse_raw_artifact_dict(module: Any) -> None:
+  """Restores the declared input types before TFX reads them (fix 1)."""
   original = module.parse_raw_artifact_dict
   if getattr(original, '_kfp_compat', False):
     return
@@ -129,6 +150,43 @@ def _patch_entrypoint_utils(module: Any) -> None:
   parse_raw_artifact_dict._kfp_compat = True  # pylint: disable=protected-access
   _originals[(module.__name__, 'parse_raw_artifact_dict')] = original
   module.parse_raw_artifact_dict = parse_raw_artifact_dict
+
+
+def remove_directory_markers(output_dict: Dict[str, List[Any]]) -> List[str]:
+  """Removes the removable directory markers under every output artifact.
+
+  A failure is logged, not raised: the outputs are complete, and Vertex AI
+  reads them with the markers in place.
+  """
+  removed = []
+  for artifacts in output_dict.values():
+    for artifact in artifacts:
+      if not artifact.uri:
+        continue
+      try:
+        removed.extend(directory_markers.remove(artifact.uri))
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning(
+            'kfp_compat: could not remove the directory markers under %s '
+            '(%s); on Kubeflow Pipelines, a task that reads this artifact '
+            'may fail to download it', artifact.uri, error)
+  return removed
+
+
+def _patch_translate_executor_output(module: Any) -> None:
+  """Runs remove_directory_markers on the outputs before they are reported
+  (fix 2): TFX's entrypoint calls it once, after the executor's Do()."""
+  original = module.translate_executor_output
+  if getattr(original, '_kfp_compat', False):
+    return
+
+  def translate_executor_output(output_dict, name_from_id):
+    remove_directory_markers(output_dict)
+    return original(output_dict, name_from_id)
+
+  translate_executor_output._kfp_compat = True  # pylint: disable=protected-access
+  _originals[(module.__name__, 'translate_executor_output')] = original
+  module.translate_executor_output = translate_executor_output
 
 
 def running_entrypoint() -> bool:
@@ -211,7 +269,7 @@ def install(exit_after_success: bool = True) -> None:
   """Applies the fixes to TFX (and absl) now or when they are imported.
 
   Args:
-    exit_after_success: apply fix 2. Off only where TFX's entrypoint runs
+    exit_after_success: apply fix 3. Off only where TFX's entrypoint runs
       inside another program (the rehearsal's in-process mode), which must
       not exit.
   """

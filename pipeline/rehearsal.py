@@ -15,13 +15,18 @@ environment instead of the pipeline image, each task a process of its own:
 - a container's `lifecycle.preCacheCheck` (ExampleGen's driver) runs first
   where the orchestrator runs it (Vertex AI; Kubeflow Pipelines ignores it);
 - `gs://` paths map to a local folder (`<work dir>/gcs/<bucket>/...`), where
-  the data is staged as `make infra` uploads it to the bucket;
+  the data is staged as `make infra` uploads it to the bucket, and where the
+  directories TensorFlow creates get the zero-byte markers it leaves in
+  Cloud Storage (pipeline/gcs_standin.py);
+- with `--shape=kfp`, the launcher's copy of each input artifact into the
+  pod before the command starts is done as Kubeflow Pipelines 2.3.0 does it
+  (pipeline/launcher_download.py), markers included;
 - Dataflow arguments are replaced by Beam's DirectRunner;
 - the task processes load the pipeline image's start-up hook
   (pipeline/startup/sitecustomize.py, hence pipeline/kfp_compat.py) exactly
   as the image does; `--no-compat` runs without it;
-- with `--shape=kfp`, the faults reported from Kubeflow Pipelines clusters
-  are reproduced (pipeline/kfp_faults/).
+- with `--shape=kfp`, the process crash reported from Kubeflow Pipelines
+  clusters is reproduced (pipeline/kfp_faults/).
 
 The pipeline runs `--runs` times (default 2) into the same bucket, so the
 second run's baseline is the model the first one pushed.
@@ -32,6 +37,7 @@ USE_VERTEX_AI=false) and the orchestrators' own services (caching, retries,
 the UI).
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -46,12 +52,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from pipeline import compiled_spec
 from pipeline import executor_input
+from pipeline import gcs_standin
+from pipeline import launcher_download
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pipeline image's start-up hook (see the Dockerfile's PYTHONPATH).
 STARTUP_DIR = os.path.join(REPO_ROOT, 'pipeline', 'startup')
 # The Kubeflow cluster's faults, reproduced in the task processes.
 KFP_FAULTS_DIR = os.path.join(REPO_ROOT, 'pipeline', 'kfp_faults')
+SHUTDOWN_CRASH_ENV = 'REHEARSAL_SHUTDOWN_CRASH'  # read by KFP_FAULTS_DIR's hook
 
 SUBPROCESS = 'subprocess'
 IN_PROCESS = 'in-process'
@@ -99,6 +108,8 @@ class TaskResult:
   executor_input: Dict[str, Any]
   # Whether the container's lifecycle.preCacheCheck ran first.
   ran_pre_cache_check: bool = False
+  # How many input artifacts the launcher copied into the pod first.
+  downloaded: int = 0
 
   def outputs_of_type(self, title: str) -> Dict[str, Dict[str, Any]]:
     """Output key -> ExecutorOutput artifact, for outputs of type `title`."""
@@ -163,7 +174,8 @@ class Launcher:
   """Runs one task's container command in place of the container."""
 
   def __init__(self, mode: str = SUBPROCESS, compat: bool = True,
-               faults: bool = False, log_dir: Optional[str] = None):
+               faults: bool = False, log_dir: Optional[str] = None,
+               gcs_dir: Optional[str] = None):
     """A launcher.
 
     Args:
@@ -176,6 +188,9 @@ class Launcher:
         (SUBPROCESS only).
       log_dir: where each task's output goes (SUBPROCESS); None: a new
         temporary folder.
+      gcs_dir: the local folder standing in for gs://, where TensorFlow's
+        new directories get Cloud Storage's directory markers
+        (pipeline/gcs_standin.py); None: no markers.
     """
     if mode not in (SUBPROCESS, IN_PROCESS):
       raise ValueError(f'unknown mode {mode!r}')
@@ -183,15 +198,22 @@ class Launcher:
     self.compat = compat
     self.faults = faults
     self.log_dir = log_dir
+    self.gcs_dir = gcs_dir
 
   def environment(self) -> Dict[str, str]:
     """The task process's environment: the image's PYTHONPATH and hooks."""
     env = dict(os.environ)
+    for name in (gcs_standin.GCS_DIR_ENV, SHUTDOWN_CRASH_ENV):
+      env.pop(name, None)
     path = [REPO_ROOT]
     if self.compat:
       path.insert(0, STARTUP_DIR)
-    if self.faults:
+    if self.faults or self.gcs_dir:
       path.insert(0, KFP_FAULTS_DIR)
+    if self.faults:
+      env[SHUTDOWN_CRASH_ENV] = '1'
+    if self.gcs_dir:
+      env[gcs_standin.GCS_DIR_ENV] = self.gcs_dir
     env['PYTHONPATH'] = os.pathsep.join(path)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     env['PYTHONDONTWRITEBYTECODE'] = '1'
@@ -230,8 +252,11 @@ class Launcher:
       kfp_compat.uninstall()
     saved_argv = sys.argv
     sys.argv = [module] + argv
+    markers = (gcs_standin.emulating(self.gcs_dir) if self.gcs_dir else
+               contextlib.nullcontext())
     try:
-      runpy.run_module(module, run_name='__main__', alter_sys=True)
+      with markers:
+        runpy.run_module(module, run_name='__main__', alter_sys=True)
     except SystemExit as exit_:
       if exit_.code not in (None, 0):
         raise TaskFailed(task_name, f'exit status {exit_.code}', '') from None
@@ -247,6 +272,28 @@ def _read_json(path: str) -> Optional[Dict[str, Any]]:
     return None
   with open(path) as json_file:
     return json.load(json_file)
+
+
+def download_inputs(task_name: str, invocation: Dict[str, Any], gcs_dir: str,
+                    pod: str) -> int:
+  """Copies a task's input artifacts into its pod, as the Kubeflow launcher
+  does before the command starts; raises TaskFailed as the launcher fails.
+
+  Returns:
+    How many artifacts were copied.
+  """
+  copied = 0
+  for name, listed in sorted(invocation['inputs']['artifacts'].items()):
+    artifacts = listed.get('artifacts') or []
+    if not artifacts:
+      continue
+    try:
+      launcher_download.download_input(name, artifacts[0]['uri'], gcs_dir,
+                                       pod, gcs_standin.list_objects)
+    except launcher_download.DownloadFailed as error:
+      raise TaskFailed(task_name, str(error), '') from None
+    copied += 1
+  return copied
 
 
 def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
@@ -270,6 +317,10 @@ def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
                                     localize(task.parameters, gcs_dir))
   invocation_json = json.dumps(invocation)
   output_file = invocation['outputs']['outputFile']
+  pod, downloaded = None, 0
+  if shape.downloads_inputs:
+    pod = executor_input.KfpShape.pod_of(output_file)
+    downloaded = download_inputs(task.name, invocation, gcs_dir, pod)
   hook = task.container.pre_cache_check
   ran_hook = bool(hook and shape.runs_pre_cache_check)
   if ran_hook:
@@ -278,6 +329,8 @@ def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
                  log_name + '-preCacheCheck')
   launcher.run(task.name, task.container.command,
                task_argv(task.container, invocation_json, gcs_dir), log_name)
+  if pod:  # the pod is gone once the task ends; so is its copy
+    shutil.rmtree(os.path.join(pod, 'gcs'), ignore_errors=True)
   executor_output = _read_json(output_file)
   if executor_output is None:
     raise TaskFailed(task.name, f'wrote no ExecutorOutput to {output_file}',
@@ -288,7 +341,7 @@ def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
   outputs = {key: shape.record(listed['artifacts'][0], written.get(key))
              for key, listed in invocation['outputs']['artifacts'].items()}
   return TaskResult(task.name, time.time() - started, outputs, written,
-                    invocation, ran_hook)
+                    invocation, ran_hook, downloaded)
 
 
 def run_pipeline(spec: Dict[str, Any], shape: executor_input.Shape,
@@ -400,6 +453,7 @@ def rehearse(spec_path: str, shape_name: str, work_dir: str, data_dir: str,
     launcher = Launcher(faults=shape_name == executor_input.KFP)
   if launcher.log_dir is None:
     launcher.log_dir = os.path.join(work_dir, 'logs')
+  launcher.gcs_dir = gcs_dir  # the bucket gets TensorFlow's markers
   stage_data(data_dir, data_uri, gcs_dir)
   pipeline_root = localize(compiled_spec.pipeline_root(spec), gcs_dir)
   pipeline_name = spec['pipelineInfo']['name']

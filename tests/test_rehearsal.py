@@ -8,7 +8,9 @@ that needs a real process exit runs one cheap task as a subprocess.
 
 Each Kubeflow Pipelines incompatibility is reproduced with the compatibility
 module off, on a task whose input the first run produced, and shown fixed
-with it on.
+with it on: the input types and the shutdown crash by running the task, the
+directory markers and the model layout by copying its output as the
+Kubeflow launcher would (pipeline/launcher_download.py).
 """
 import json
 import os
@@ -16,8 +18,11 @@ import os
 import pytest
 
 from pipeline import compiled_spec
+from pipeline import directory_markers
 from pipeline import executor_input
+from pipeline import gcs_standin
 from pipeline import kfp_compat
+from pipeline import launcher_download
 from pipeline import rehearsal
 from tests.conftest import write_slice
 
@@ -34,6 +39,7 @@ COMPILE_SETTINGS = {
 BUCKET = 'rehearsal-test-taxi-tips'
 DATA_URI = f'gs://{BUCKET}/input/data'  # CloudSettings.data_path
 SCHEMA_TITLE = 'tfx.Schema'
+MODEL_TITLE = 'tfx.Model'
 
 
 @pytest.fixture(scope='module')
@@ -180,11 +186,29 @@ def _schema_gen(spec):
   return task
 
 
+def _baseline_step(spec):
+  """The task with no input artifact whose only output is a Model: the
+  Kubeflow target's copy of the newest pushed model (no training)."""
+  (task,) = [task for task in compiled_spec.tasks(spec)
+             if not task.artifacts and
+             [executor_input.type_title(d['artifactType'])
+              for d in task.output_definitions.values()] == [MODEL_TITLE]]
+  return task
+
+
 def _rerun_schema_gen(spec, runs, tmp_path, shape_name, launcher,
                       input_types=executor_input.EMPTY_SCHEMA):
   """Runs the schema task again on the first run's upstream outputs."""
+  return _rerun(_schema_gen(spec), SCHEMA_TITLE, spec, runs, tmp_path,
+                shape_name, launcher, input_types)
+
+
+def _rerun(task, output_title, spec, runs, tmp_path, shape_name, launcher,
+           input_types=executor_input.EMPTY_SCHEMA):
+  """Runs `task` again on the first run's upstream outputs and bucket, its
+  outputs under `tmp_path`; returns its result and its `output_title`
+  output."""
   work_dir, (first, _) = runs
-  task = _schema_gen(spec)
   inputs = {key: first.tasks[source.producer_task].outputs[source.output_key]
             for key, source in task.artifacts.items()}
   pipeline_root = rehearsal.localize(compiled_spec.pipeline_root(spec),
@@ -195,9 +219,9 @@ def _rerun_schema_gen(spec, runs, tmp_path, shape_name, launcher,
   launcher.log_dir = str(tmp_path / 'logs')
   result = rehearsal.run_task(task, shape, launcher,
                               os.path.join(work_dir, 'gcs'), inputs,
-                              'schema')
-  (schema,) = result.outputs_of_type(SCHEMA_TITLE).values()
-  return result, schema
+                              task.name)
+  (output,) = result.outputs_of_type(output_title).values()
+  return result, output
 
 
 @pytest.fixture
@@ -258,26 +282,140 @@ def test_shutdown_crash_fails_the_task_without_the_fix(spec, vertex_runs,
                                                        tmp_path):
   # Vertex's typed inputs need no other fix: only the process exit is tested.
   launcher = rehearsal.Launcher(mode=rehearsal.SUBPROCESS, compat=False,
-                                faults=True)
+                                faults=True, gcs_dir=str(tmp_path / 'gcs'))
   with pytest.raises(rehearsal.TaskFailed) as failure:
     _rerun_schema_gen(spec, vertex_runs, tmp_path, executor_input.VERTEX,
                       launcher)
   assert 'exit status -6' in failure.value.reason  # SIGABRT
   assert 'pure virtual method called' in failure.value.log
   # The task had done its work and written its output; the exit lost it.
-  written = [name for _, _, names in os.walk(tmp_path / 'gcs')
+  written = [os.path.join(folder, name)
+             for folder, _, names in os.walk(tmp_path / 'gcs')
              for name in names if name == 'executor_output.json']
-  assert written == ['executor_output.json']
+  assert len(written) == 1
+  # A task process's directories get Cloud Storage's markers too.
+  (schema,) = [folder for folder, _, names in os.walk(tmp_path / 'gcs')
+               if 'schema.pbtxt' in names]
+  assert gcs_standin.has_marker(schema)
 
 
 @pytest.mark.slow
 def test_shutdown_crash_is_fixed_by_the_image_start_up_hook(spec, kfp_runs,
                                                             tmp_path):
   launcher = rehearsal.Launcher(mode=rehearsal.SUBPROCESS, compat=True,
-                                faults=True)
-  _, schema = _rerun_schema_gen(spec, kfp_runs, tmp_path, executor_input.KFP,
-                                launcher)
+                                faults=True, gcs_dir=str(tmp_path / 'gcs'))
+  result, schema = _rerun_schema_gen(spec, kfp_runs, tmp_path,
+                                     executor_input.KFP, launcher)
   assert os.path.isfile(os.path.join(schema['uri'], 'schema.pbtxt'))
+  assert result.downloaded == len(result.executor_input['inputs'][
+      'artifacts'])
+  # ...and the image's start-up hook removed the marker of its output.
+  assert not gcs_standin.has_marker(schema['uri'])
+
+
+def _download(artifact, tmp_path):
+  """The Kubeflow launcher's copy of `artifact` into a pod under tmp_path."""
+  return launcher_download.download_input(
+      'input', artifact['uri'], str(tmp_path / 'gcs'), str(tmp_path / 'pod'),
+      gcs_standin.list_objects)
+
+
+def _pod_copy(artifact, tmp_path):
+  relative = os.path.relpath(artifact['uri'], tmp_path / 'gcs')
+  return os.path.join(tmp_path, 'pod', 'gcs', relative)
+
+
+def _markers_under(uri, gcs_dir):
+  return [key for key, size in gcs_standin.list_objects(
+      *_bucket_and_prefix(uri, gcs_dir))
+          if directory_markers.is_marker(key, size)]
+
+
+@pytest.mark.slow
+def test_directory_markers_fail_the_kubeflow_copy_without_the_fix(
+    spec, vertex_runs, tmp_path, without_compat):
+  without_compat.gcs_dir = str(tmp_path / 'gcs')  # the bucket's markers
+  _, schema = _rerun_schema_gen(spec, vertex_runs, tmp_path,
+                                executor_input.VERTEX, without_compat)
+  # TFX made the artifact's directory through TensorFlow: it has a marker.
+  assert gcs_standin.has_marker(schema['uri'])
+  with pytest.raises(launcher_download.DownloadFailed) as failure:
+    _download(schema, tmp_path)
+  local = _pod_copy(schema, tmp_path)
+  assert str(failure.value).endswith(f'mkdir {local}: not a directory')
+
+
+@pytest.mark.slow
+def test_directory_markers_are_removed_by_the_image_fix(
+    spec, vertex_runs, tmp_path, with_compat):
+  with_compat.gcs_dir = str(tmp_path / 'gcs')
+  _, schema = _rerun_schema_gen(spec, vertex_runs, tmp_path,
+                                executor_input.VERTEX, with_compat)
+  assert not gcs_standin.has_marker(schema['uri'])
+  _download(schema, tmp_path)
+  assert os.path.isfile(os.path.join(_pod_copy(schema, tmp_path),
+                                     'schema.pbtxt'))
+
+
+@pytest.mark.slow
+def test_the_model_layout_fails_the_kubeflow_copy_without_the_fix(
+    spec, vertex_runs, tmp_path, without_compat):
+  without_compat.gcs_dir = str(tmp_path / 'gcs')
+  _, model = _rerun(_baseline_step(spec), MODEL_TITLE, spec, vertex_runs,
+                    tmp_path, executor_input.VERTEX, without_compat)
+  uri = model['uri']
+  assert _markers_under(uri, str(tmp_path / 'gcs'))[:2] == [
+      os.path.relpath(uri, tmp_path / 'gcs' / BUCKET) + suffix
+      for suffix in ('/', '/Format-Serving/')]
+  # Removing the artifact's own marker is not enough: the SavedModel's
+  # folders inside TFX's layout have theirs.
+  os.removexattr(uri, gcs_standin.MARKER_ATTRIBUTE)
+  with pytest.raises(launcher_download.DownloadFailed) as failure:
+    _download(model, tmp_path)
+  serving = os.path.join(_pod_copy(model, tmp_path), 'Format-Serving')
+  assert str(failure.value).endswith(f'mkdir {serving}: not a directory')
+
+
+@pytest.mark.slow
+def test_the_fix_keeps_the_model_layout_and_the_copy_works(
+    spec, vertex_runs, tmp_path, with_compat):
+  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils
+  # pylint: enable=g-import-not-at-top
+  with_compat.gcs_dir = str(tmp_path / 'gcs')
+  _, model = _rerun(_baseline_step(spec), MODEL_TITLE, spec, vertex_runs,
+                    tmp_path, executor_input.VERTEX, with_compat)
+  serving = path_utils.serving_model_path(model['uri'])
+  assert serving == os.path.join(model['uri'], 'Format-Serving')
+  assert os.path.isfile(os.path.join(serving, 'saved_model.pb'))
+  _download(model, tmp_path)
+  copied = os.path.join(_pod_copy(model, tmp_path), 'Format-Serving')
+  assert os.path.isfile(os.path.join(copied, 'saved_model.pb'))
+  assert os.listdir(os.path.join(copied, 'variables'))
+
+
+@pytest.mark.slow
+def test_kubeflow_runs_copy_every_input_and_leave_no_blocking_marker(
+    kfp_runs):
+  work_dir, results = kfp_runs
+  gcs_dir = os.path.join(work_dir, 'gcs')
+  for result in results:
+    for task in result.tasks.values():
+      assert task.downloaded == len(task.executor_input['inputs'][
+          'artifacts'])
+      for artifact in task.outputs.values():
+        objects = dict(gcs_standin.list_objects(
+            *_bucket_and_prefix(artifact['uri'], gcs_dir)))
+        assert directory_markers.removable_markers(objects) == []
+  # TensorFlow did leave markers in the bucket: above the artifacts (the
+  # task folders), none of which the launcher copies.
+  assert any(gcs_standin.has_marker(folder) for folder, _, _ in
+             os.walk(os.path.join(gcs_dir, BUCKET)))
+
+
+def _bucket_and_prefix(uri, gcs_dir):
+  bucket, _, key = os.path.relpath(uri, gcs_dir).partition(os.sep)
+  return os.path.join(gcs_dir, bucket), key + '/'
 
 
 def test_tasks_start_like_the_pipeline_image():
@@ -293,6 +431,19 @@ def test_tasks_start_like_the_pipeline_image():
   assert env['PYTHONPATH'].split(os.pathsep) == expected
   without = rehearsal.Launcher(compat=False).environment()
   assert without['PYTHONPATH'].split(os.pathsep) == [rehearsal.REPO_ROOT]
+  for name in (gcs_standin.GCS_DIR_ENV, rehearsal.SHUTDOWN_CRASH_ENV):
+    assert name not in env
+
+
+def test_the_rehearsal_hook_comes_first_and_only_where_asked():
+  bucket = rehearsal.Launcher(compat=True, gcs_dir='/b').environment()
+  assert bucket['PYTHONPATH'].split(os.pathsep)[0] == rehearsal.KFP_FAULTS_DIR
+  assert bucket[gcs_standin.GCS_DIR_ENV] == '/b'
+  assert rehearsal.SHUTDOWN_CRASH_ENV not in bucket
+  crash = rehearsal.Launcher(compat=True, faults=True).environment()
+  assert crash['PYTHONPATH'].split(os.pathsep)[0] == rehearsal.KFP_FAULTS_DIR
+  assert crash[rehearsal.SHUTDOWN_CRASH_ENV] == '1'
+  assert gcs_standin.GCS_DIR_ENV not in crash
 
 
 def test_dataflow_arguments_become_the_direct_runner():

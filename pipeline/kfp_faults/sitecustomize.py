@@ -1,22 +1,29 @@
-"""Reproduces, in the rehearsal's task processes, a fault of Kubeflow clusters.
+"""Reproduces, in the rehearsal's task processes, what the cloud does and a
+local run does not.
 
-Loaded only by the rehearsal (pipeline/rehearsal.py, --shape=kfp), never by
-the pipeline image: it stands for the cluster, not for the fix.
+Loaded only by the rehearsal (pipeline/rehearsal.py), never by the pipeline
+image: it stands for the cluster and its bucket, not for the fix.
 
-Reported from open-source Kubeflow Pipelines (sky-uk/kfp-operator's TFX
-patches): after TFX's entrypoint has written its ExecutorOutput, the
-process crashes while the interpreter shuts down ("pure virtual method
-called" from C++ destructors in protobuf/ML Metadata) and the launcher fails
-the task on the exit status. The cause needs the cluster's builds and
-storage; this reproduces the effect: a TFX entrypoint process that reaches
-interpreter shutdown aborts (SIGABRT), as the reported one does.
+- REHEARSAL_GCS_DIR set: TensorFlow's new directories in that folder get
+  Cloud Storage's zero-byte directory markers (pipeline/gcs_standin.py).
+- REHEARSAL_SHUTDOWN_CRASH=1: the crash reported from open-source Kubeflow
+  Pipelines (sky-uk/kfp-operator's TFX patches): after TFX's entrypoint has
+  written its ExecutorOutput, the process crashes while the interpreter
+  shuts down ("pure virtual method called" from C++ destructors in
+  protobuf/ML Metadata) and the launcher fails the task on the exit status.
+  The cause needs the cluster's builds and storage; this reproduces the
+  effect: a TFX entrypoint process that reaches interpreter shutdown aborts
+  (SIGABRT), as the reported one does.
 """
 import atexit
 import os
 import sys
 
+from pipeline import gcs_standin
 from pipeline import kfp_compat
 from pipeline import site_hooks
+
+SHUTDOWN_CRASH_ENV = 'REHEARSAL_SHUTDOWN_CRASH'
 
 
 def _crash_at_shutdown() -> None:
@@ -27,5 +34,7 @@ def _crash_at_shutdown() -> None:
     os.abort()
 
 
-atexit.register(_crash_at_shutdown)
+gcs_standin.install_from_env()
+if os.environ.get(SHUTDOWN_CRASH_ENV) == '1':
+  atexit.register(_crash_at_shutdown)
 site_hooks.load_next_sitecustomize(__file__)
