@@ -13,12 +13,14 @@ markers included (kubeflow/pipelines issue 13476; `objectstore.DownloadBlob`
 in 2.3.0, the release `make infra` installs, and still in 2.16). The marker
 `model/` becomes a file where the folder `model` belongs, and the next object,
 `model/Format-Serving/saved_model.pb`, fails with "mkdir .../model: not a
-directory": the task fails before it starts. Vertex AI Pipelines reads gs://
-through Cloud Storage FUSE and copies nothing, so only Kubeflow fails.
+directory": the task fails before it starts. Vertex AI Pipelines copies
+nothing into the container (it mounts the bucket with Cloud Storage FUSE),
+so only Kubeflow fails.
 
 The fix, run by pipeline/kfp_compat.py in every task after TFX's executor
 has written its outputs: remove the markers of every directory that holds
-anything else. What they marked stays a directory (its objects imply it),
+anything else. What they marked stays a directory (TensorFlow's filesystem
+sees one wherever objects share the prefix),
 TFX's layout stays as it is (no flattening of `Format-Serving/`, which
 Vertex AI and TFX's own readers expect), and a marker that is a directory's
 only trace (an empty `assets/`) is kept: downloaded as an empty file, it

@@ -30,9 +30,9 @@ are the differences that break a run, each reported publicly
    TFX's Kubeflow entrypoints returns successfully, flush and exit at once.
 
 Every fix leaves what Vertex AI sends untouched (its types name TFX classes)
-and what it reads working (it reads through Cloud Storage FUSE, for which a
-directory with objects in it needs no marker), so the same image serves both
-orchestrators.
+and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
+directory wherever objects share its prefix, marker or not), so the same
+image serves both orchestrators.
 
 `install()` is called at start-up by pipeline/startup/sitecustomize.py, which
 the pipeline image puts on PYTHONPATH (see the Dockerfile): it only registers
