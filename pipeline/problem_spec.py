@@ -199,6 +199,7 @@ def resolve(data_path: str,
             oov_buckets: int = 10,
             vocab_size_overrides: str = '',
             rmse_threshold: float = 0.0,
+            eval_slice_columns: Sequence[str] = (),
             sample: Optional[Sample] = None) -> Resolved:
   """Checks the problem settings against the data in `data_path`.
 
@@ -207,6 +208,7 @@ def resolve(data_path: str,
     label_key ... vocab_size_overrides: the settings of the same names in
       pipeline/configs.py, as text.
     rmse_threshold: EVAL_RMSE_THRESHOLD; must be > 0 for a regression.
+    eval_slice_columns: EVAL_SLICE_COLUMNS; each must be a column.
     sample: the data's sample, if already read (tests).
 
   Returns:
@@ -253,7 +255,8 @@ def resolve(data_path: str,
     if label_key not in known:
       raise ConfigError(f'LABEL_KEY={label_key!r} is not a column of the CSV '
                         f'(columns: {", ".join(sample.columns)}).')
-    for name, columns in listed.items():
+    for name, columns in list(listed.items()) + [
+        ('EVAL_SLICE_COLUMNS', list(eval_slice_columns))]:
       unknown = [c for c in columns if c not in known]
       if unknown:
         raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
@@ -304,4 +307,5 @@ def from_configs(configs, data_path: Optional[str] = None) -> Resolved:
       vocab_size=configs.VOCAB_SIZE,
       oov_buckets=configs.OOV_BUCKETS,
       vocab_size_overrides=configs.VOCAB_SIZE_OVERRIDES,
-      rmse_threshold=configs.EVAL_RMSE_THRESHOLD)
+      rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
+      eval_slice_columns=configs.EVAL_SLICE_COLUMNS)

@@ -96,6 +96,8 @@ def test_every_csv_file_is_sampled(tmp_path):
      "BUCKETIZE_COLUMNS names 'weight', not a column of the CSV"),
     (dict(vocab_size_overrides='hue:3'),
      "VOCAB_SIZE_OVERRIDES names 'hue', not a column of the CSV"),
+    (dict(eval_slice_columns=('colour', 'payment_type')),
+     "EVAL_SLICE_COLUMNS names 'payment_type', not a column of the CSV"),
     (dict(bucketize_columns='colour:3'),
      "BUCKETIZE_COLUMNS names 'colour', which holds text"),
     (dict(bucketize_columns='size'),

@@ -357,12 +357,19 @@ def test_directory_markers_are_removed_by_the_image_fix(
                                      'schema.pbtxt'))
 
 
+def _rerun_baseline_step(spec, vertex_runs, tmp_path, launcher):
+  """The baseline step's Model, copied again from the first run's push into
+  a bucket that gets TensorFlow's markers (Vertex inputs: no other fix)."""
+  launcher.gcs_dir = str(tmp_path / 'gcs')
+  _, model = _rerun(_baseline_step(spec), MODEL_TITLE, spec, vertex_runs,
+                    tmp_path, executor_input.VERTEX, launcher)
+  return model
+
+
 @pytest.mark.slow
 def test_the_model_layout_fails_the_kubeflow_copy_without_the_fix(
     spec, vertex_runs, tmp_path, without_compat):
-  without_compat.gcs_dir = str(tmp_path / 'gcs')
-  _, model = _rerun(_baseline_step(spec), MODEL_TITLE, spec, vertex_runs,
-                    tmp_path, executor_input.VERTEX, without_compat)
+  model = _rerun_baseline_step(spec, vertex_runs, tmp_path, without_compat)
   uri = model['uri']
   assert _markers_under(uri, str(tmp_path / 'gcs'))[:2] == [
       os.path.relpath(uri, tmp_path / 'gcs' / BUCKET) + suffix
@@ -382,9 +389,7 @@ def test_the_fix_keeps_the_model_layout_and_the_copy_works(
   # pylint: disable=g-import-not-at-top
   from tfx.utils import path_utils
   # pylint: enable=g-import-not-at-top
-  with_compat.gcs_dir = str(tmp_path / 'gcs')
-  _, model = _rerun(_baseline_step(spec), MODEL_TITLE, spec, vertex_runs,
-                    tmp_path, executor_input.VERTEX, with_compat)
+  model = _rerun_baseline_step(spec, vertex_runs, tmp_path, with_compat)
   serving = path_utils.serving_model_path(model['uri'])
   assert serving == os.path.join(model['uri'], 'Format-Serving')
   assert os.path.isfile(os.path.join(serving, 'saved_model.pb'))
