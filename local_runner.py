@@ -261,7 +261,8 @@ def _run(args: argparse.Namespace, connection,
   """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
   # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging
-  from tfx import v1 as tfx
+  # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
   from pipeline import pipeline as pipeline_factory
   from pipeline import run_summary
@@ -305,7 +306,7 @@ def _run(args: argparse.Namespace, connection,
   print(resolved.describe(), flush=True)
   start = time.monotonic()
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
   except Exception as error:  # pylint: disable=broad-except
     if progress.current:
       progress.line(progress.current, 'FAILED')

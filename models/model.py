@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
-from tfx import v1 as tfx
+from tfx.components.trainer import fn_args_utils
 from tfx_bsl.public import tfxio
 
 from models import autograph_compat  # pylint: disable=unused-import
@@ -158,7 +158,7 @@ def label_statistics(
 
 
 def make_dataset(file_pattern: List[str],
-                 data_accessor: tfx.components.DataAccessor,
+                 data_accessor: fn_args_utils.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput,
                  label_feature: str,
                  batch_size: int,
@@ -224,7 +224,7 @@ def make_serving_signatures(model: keras.Model,
           TRANSFORM_SIGNATURE: transform_features}
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   """Trains the model and saves it with raw-example signatures.
 
   Called by the TFX Trainer. `fn_args.custom_config` carries `batch_size`,

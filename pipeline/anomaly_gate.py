@@ -13,9 +13,13 @@ import os
 from typing import List, Sequence
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from pipeline import anomaly_rules
@@ -41,16 +45,16 @@ def read_anomalies(uri: str,
   return found
 
 
-@tfx.dsl.components.component
+@component
 def AnomalyGate(  # pylint: disable=invalid-name
-    anomalies: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleAnomalies],
-    schema: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.Schema],
-    checked_schema: tfx.dsl.components.OutputArtifact[
-        tfx.types.standard_artifacts.Schema],
-    allowed_anomalies: tfx.dsl.components.Parameter[str] = '',
-    min_severity: tfx.dsl.components.Parameter[str] = 'ERROR',
+    anomalies: InputArtifact[
+        standard_artifacts.ExampleAnomalies],
+    schema: InputArtifact[
+        standard_artifacts.Schema],
+    checked_schema: OutputArtifact[
+        standard_artifacts.Schema],
+    allowed_anomalies: Parameter[str] = '',
+    min_severity: Parameter[str] = 'ERROR',
 ) -> None:
   """Fails on anomalies that are not allowed; else passes the schema on.
 

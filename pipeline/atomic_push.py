@@ -31,7 +31,7 @@ from typing import Any, Dict, List
 
 from absl import logging
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components.pusher import component as pusher_component
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
@@ -153,7 +153,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
                      pushed_version=os.path.basename(serving_path))
 
 
-class Pusher(tfx.components.Pusher):
+class Pusher(pusher_component.Pusher):
   """TFX's Pusher, pushing atomically (AtomicPushExecutor)."""
 
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)

@@ -39,8 +39,8 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 import tensorflow as tf
-from tfx import v1 as tfx
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen.csv_example_gen import component as csv_component
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
@@ -341,7 +341,7 @@ def _runs_in_memory(beam_pipeline_args: List[str]) -> bool:
   return runner in (None, 'DirectRunner', 'direct', 'BundleBasedDirectRunner')
 
 
-class ColumnarCsvExampleGen(tfx.components.CsvExampleGen):
+class ColumnarCsvExampleGen(csv_component.CsvExampleGen):
   """CsvExampleGen (same inputs, outputs and driver) with the faster executor."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

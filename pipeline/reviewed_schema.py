@@ -15,8 +15,11 @@ does not notice when the file behind the path changes.)
 """
 import os
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
 
 from pipeline.schema_file import parse
 
@@ -24,11 +27,11 @@ from pipeline.schema_file import parse
 SCHEMA_FILE_NAME = 'schema.pbtxt'
 
 
-@tfx.dsl.components.component
+@component
 def ReviewedSchema(  # pylint: disable=invalid-name
-    schema_text: tfx.dsl.components.Parameter[str],
-    schema: tfx.dsl.components.OutputArtifact[
-        tfx.types.standard_artifacts.Schema],
+    schema_text: Parameter[str],
+    schema: OutputArtifact[
+        standard_artifacts.Schema],
 ) -> None:
   """Writes the reviewed schema's text as the pipeline's Schema artifact.
 

@@ -17,11 +17,15 @@ import os
 from typing import Any, Dict, List, Optional
 
 from absl import logging
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.components.evaluator import component as evaluator_component
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact
+from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import path_utils
@@ -52,11 +56,11 @@ def newest_pushed_model(serving_model_dir: str) -> Optional[str]:
   return max(versions)[1] if versions else None
 
 
-@tfx.dsl.components.component
+@component
 def LatestPushedModel(  # pylint: disable=invalid-name
-    serving_model_dir: tfx.dsl.components.Parameter[str],
-    model: tfx.dsl.components.OutputArtifact[
-        tfx.types.standard_artifacts.Model],
+    serving_model_dir: Parameter[str],
+    model: OutputArtifact[
+        standard_artifacts.Model],
 ) -> None:
   """Copies the newest pushed model into `model`; leaves it empty if none.
 
@@ -111,7 +115,7 @@ class BaselineOptionalExecutor(evaluator_executor.Executor):
                exec_properties)
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(evaluator_component.Evaluator):
   """TFX's Evaluator, tolerating an empty baseline model."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(BaselineOptionalExecutor)
