@@ -58,7 +58,8 @@ from pipeline import launcher_download
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pipeline image's start-up hook (see the Dockerfile's PYTHONPATH).
 STARTUP_DIR = os.path.join(REPO_ROOT, 'pipeline', 'startup')
-# The Kubeflow cluster's faults, reproduced in the task processes.
+# What the cluster and its bucket do, reproduced in the task processes: the
+# shutdown crash and Cloud Storage's directory markers.
 KFP_FAULTS_DIR = os.path.join(REPO_ROOT, 'pipeline', 'kfp_faults')
 SHUTDOWN_CRASH_ENV = 'REHEARSAL_SHUTDOWN_CRASH'  # read by KFP_FAULTS_DIR's hook
 
