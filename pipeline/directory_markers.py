@@ -29,6 +29,7 @@ breaks nothing.
 Which object store a URI lives in is looked up here: gs:// is Cloud Storage;
 the local rehearsal registers its stand-in bucket folder (register()).
 """
+import functools
 import logging
 import posixpath
 from typing import Callable, Dict, Iterable, List, Optional, Protocol, Tuple
@@ -64,14 +65,18 @@ def removable_markers(objects: Dict[str, int]) -> List[str]:
   return removable
 
 
+@functools.lru_cache(maxsize=1)
+def _gcs_client():
+  """The task's Cloud Storage client (its credentials), made on first use."""
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  return storage.Client()
+
+
 class GcsStore:
   """One Cloud Storage bucket, through google-cloud-storage."""
 
-  def __init__(self, bucket: str, client: Optional[object] = None):
-    if client is None:
-      from google.cloud import storage  # pylint: disable=g-import-not-at-top
-      client = storage.Client()
-    self._bucket = client.bucket(bucket)
+  def __init__(self, bucket: str):
+    self._bucket = _gcs_client().bucket(bucket)
 
   def list(self, prefix: str) -> Iterable[Tuple[str, int]]:
     return [(blob.name, blob.size or 0)

@@ -143,8 +143,7 @@ def list_objects(bucket_dir: str, prefix: str) -> List[Tuple[str, int]]:
   objects = []
   if not os.path.isdir(top):
     return objects
-  for folder, subfolders, files in os.walk(top):
-    subfolders.sort()
+  for folder, _, files in os.walk(top):
     relative = os.path.relpath(folder, bucket_dir)
     base = '' if relative == os.curdir else relative.replace(os.sep, '/') + '/'
     if base and has_marker(folder):

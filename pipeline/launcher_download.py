@@ -23,7 +23,9 @@ This module does the same, on the rehearsal's stand-in bucket
 import os
 import posixpath
 import shutil
-from typing import Callable, List, Tuple
+from typing import List
+
+from pipeline import gcs_standin
 
 
 class DownloadFailed(RuntimeError):
@@ -40,14 +42,12 @@ def _mkdir_all(path: str) -> None:
   os.mkdir(path)
 
 
-def download_blob(list_objects: Callable[[str], List[Tuple[str, int]]],
-                  object_path: Callable[[str], str], local_dir: str,
+def download_blob(bucket: gcs_standin.LocalBucket, local_dir: str,
                   blob_dir: str) -> List[str]:
   """Copies the objects under `blob_dir` to `local_dir`, as DownloadBlob does.
 
   Args:
-    list_objects: prefix -> [(key, size)] in key order.
-    object_path: key -> the local file holding the object (markers: any).
+    bucket: the stand-in bucket.
     local_dir: the pod path of the artifact.
     blob_dir: the artifact's key in its bucket.
 
@@ -58,7 +58,7 @@ def download_blob(list_objects: Callable[[str], List[Tuple[str, int]]],
     DownloadFailed: with the launcher's message.
   """
   written = []
-  for key, size in list_objects(blob_dir):
+  for key, size in bucket.list(blob_dir):
     local = os.path.normpath(os.path.join(local_dir,
                                           posixpath.relpath(key, blob_dir)))
     parent = os.path.dirname(local)
@@ -74,17 +74,16 @@ def download_blob(list_objects: Callable[[str], List[Tuple[str, int]]],
                            f'for writing: open {local}: is a directory')
     if size:
       try:
-        os.link(object_path(key), local)  # the bytes are the same
+        os.link(bucket.path(key), local)  # the bytes are the same
       except OSError:
-        shutil.copyfile(object_path(key), local)
+        shutil.copyfile(bucket.path(key), local)
     else:
       open(local, 'wb').close()
     written.append(local)
   return written
 
 
-def download_input(name: str, uri: str, gcs_dir: str, pod_dir: str,
-                   list_objects: Callable[[str, str], List[Tuple[str, int]]]
+def download_input(name: str, uri: str, gcs_dir: str, pod_dir: str
                    ) -> List[str]:
   """Copies the input artifact `name` at `uri` into the pod, or fails.
 
@@ -93,7 +92,6 @@ def download_input(name: str, uri: str, gcs_dir: str, pod_dir: str,
     uri: the artifact's URI, in the rehearsal's stand-in folder.
     gcs_dir: the stand-in folder for gs://.
     pod_dir: the task's pod; the copy goes to <pod_dir>/gcs/<bucket>/<path>.
-    list_objects: (bucket folder, prefix) -> [(key, size)] in key order.
 
   Returns:
     The local paths written.
@@ -103,13 +101,11 @@ def download_input(name: str, uri: str, gcs_dir: str, pod_dir: str,
   """
   relative = os.path.relpath(uri, gcs_dir).replace(os.sep, '/')
   bucket, _, key = relative.partition('/')
-  bucket_dir = os.path.join(gcs_dir, bucket)
   local_dir = os.path.join(pod_dir, 'gcs', bucket, *key.split('/'))
   try:
     return download_blob(
-        lambda prefix: list_objects(bucket_dir, prefix),
-        lambda object_key: os.path.join(bucket_dir, *object_key.split('/')),
-        local_dir, key)
+        gcs_standin.LocalBucket(os.path.join(gcs_dir, bucket)), local_dir,
+        key)
   except DownloadFailed as error:
     raise DownloadFailed(
         f'failed to download input artifact "{name}" from remote storage URI '

@@ -183,15 +183,13 @@ def predict(input_path: str, model_dir: str, schema_file: str,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
-  try:
-    from pipeline import configs  # pylint: disable=g-import-not-at-top
-    parser = run_artifacts.run_argument_parser(
-        'python -m pipeline.predict',
-        'Score a CSV of raw rows with the newest pushed model.')
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 1
+  parser = run_artifacts.run_argument_parser(
+      'python -m pipeline.predict',
+      'Score a CSV of raw rows with the newest pushed model.')
+  # pylint: disable=g-import-not-at-top
+  from pipeline import configs
+  from pipeline.settings import ConfigError
+  # pylint: enable=g-import-not-at-top
   parser.add_argument('--input', required=True, help='CSV with a header row')
   parser.add_argument('--output', help='CSV to write (default: stdout)')
   parser.add_argument('--model-dir', help='a SavedModel folder (default: the '

@@ -15,7 +15,7 @@ import csv
 import dataclasses
 import glob
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from models import features
 from pipeline.settings import ConfigError
@@ -96,17 +96,9 @@ def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS) -> Sample:
   return Sample(columns, rows)
 
 
-def _is_int(text: str) -> bool:
+def _parses(convert: Callable[[str], object], text: str) -> bool:
   try:
-    int(text)
-    return True
-  except ValueError:
-    return False
-
-
-def _is_float(text: str) -> bool:
-  try:
-    float(text)
+    convert(text)
     return True
   except ValueError:
     return False
@@ -114,9 +106,9 @@ def _is_float(text: str) -> bool:
 
 def value_kind(values: Sequence[str]) -> str:
   """INT, FLOAT or STRING: how CsvExampleGen types a column of `values`."""
-  if all(_is_int(v) for v in values):
+  if all(_parses(int, v) for v in values):
     return INT
-  if all(_is_float(v) for v in values):
+  if all(_parses(float, v) for v in values):
     return FLOAT
   return STRING
 

@@ -290,7 +290,7 @@ def download_inputs(task_name: str, invocation: Dict[str, Any], gcs_dir: str,
       continue
     try:
       launcher_download.download_input(name, artifacts[0]['uri'], gcs_dir,
-                                       pod, gcs_standin.list_objects)
+                                       pod)
     except launcher_download.DownloadFailed as error:
       raise TaskFailed(task_name, str(error), '') from None
     copied += 1

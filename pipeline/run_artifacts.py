@@ -27,10 +27,16 @@ def run_argument_parser(prog: str, description: str
   """A command-line parser with --output-dir and --pipeline-name, whose
   defaults are LOCAL_OUTPUT_DIR and PIPELINE_NAME (pipeline/configs.py).
 
-  Raises:
-    pipeline.settings.ConfigError: a setting is invalid.
+  Exits with status 1 and a one-line `configuration error: ...` when a
+  setting is invalid.
   """
-  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from pipeline.settings import ConfigError
+  try:
+    from pipeline import configs
+  except ConfigError as error:
+    raise SystemExit(f'configuration error: {error}') from None
+  # pylint: enable=g-import-not-at-top
   parser = argparse.ArgumentParser(prog=prog, description=description)
   parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
                       help='the local output folder (default: '

@@ -378,14 +378,9 @@ def write_report(output_dir: str, pipeline_name: str,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
-  try:
-    parser = run_artifacts.run_argument_parser(
-        'python -m pipeline.run_report',
-        'Build the HTML report of one pipeline run.')
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 1
+  parser = run_artifacts.run_argument_parser(
+      'python -m pipeline.run_report',
+      'Build the HTML report of one pipeline run.')
   parser.add_argument('--run-id', help='default: the newest run')
   parser.add_argument('--output', help='the HTML file to write (default: '
                       '<output dir>/reports/<pipeline>/<run id>.html)')

@@ -57,8 +57,7 @@ def _model_as_tensorflow_writes_it(gcs_dir):
 
 def _download(gcs_dir, pod, key=MODEL, name='model'):
   return launcher_download.download_input(
-      name, _bucket_path(gcs_dir, key), gcs_dir, str(pod),
-      gcs_standin.list_objects)
+      name, _bucket_path(gcs_dir, key), gcs_dir, str(pod))
 
 
 def _pod_path(pod, key):
@@ -223,6 +222,8 @@ def gcs_client(monkeypatch):
   server = create_server('127.0.0.1', port, in_memory=True)
   server.start()
   monkeypatch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
+  # The fix's client is made once per process: make it here, for this server.
+  directory_markers._gcs_client.cache_clear()  # pylint: disable=protected-access
   try:
     client = storage.Client(project='test-project',
                             credentials=AnonymousCredentials())
@@ -230,6 +231,7 @@ def gcs_client(monkeypatch):
     yield client
   finally:
     server.stop()
+    directory_markers._gcs_client.cache_clear()  # pylint: disable=protected-access
 
 
 def test_the_fix_on_cloud_storage(gcs_client):

@@ -164,3 +164,16 @@ def test_output_shapes_other_than_one_probability():
       {'probabilities': np.array([[0.5], [0.49]], dtype=np.float32)})
   assert binary == {'probability': ['0.500000', '0.490000'],
                     'predicted_class': ['1', '0']}
+
+
+@pytest.mark.parametrize('module', ['pipeline.predict', 'pipeline.run_report'])
+def test_a_bad_setting_is_a_one_line_error(module):
+  env = dict(os.environ, TRAIN_NUM_STEPS='abc')
+  done = subprocess.run(
+      [sys.executable, '-m', module, '--input', 'rows.csv'],
+      cwd=conftest.REPO, env=env, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.")
+  assert 'Traceback' not in done.stderr

@@ -316,8 +316,7 @@ def test_shutdown_crash_is_fixed_by_the_image_start_up_hook(spec, kfp_runs,
 def _download(artifact, tmp_path):
   """The Kubeflow launcher's copy of `artifact` into a pod under tmp_path."""
   return launcher_download.download_input(
-      'input', artifact['uri'], str(tmp_path / 'gcs'), str(tmp_path / 'pod'),
-      gcs_standin.list_objects)
+      'input', artifact['uri'], str(tmp_path / 'gcs'), str(tmp_path / 'pod'))
 
 
 def _pod_copy(artifact, tmp_path):
