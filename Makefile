@@ -35,10 +35,10 @@ test: setup
 	$(PY) -m pytest
 
 report: setup
-	$(PY) -m pipeline.run_report
+	$(PY) -m local.run_report
 
 schema: setup
-	$(PY) -m pipeline.schema_export
+	$(PY) -m local.schema_export
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }
@@ -46,10 +46,10 @@ compile: setup
 
 # Offline: compiles with a stand-in project unless GOOGLE_CLOUD_PROJECT is set.
 rehearse: setup
-	$(PY) -m pipeline.rehearsal
+	$(PY) -m rehearsal
 
 image: setup
-	@IMAGE="$$($(PY) -m pipeline.pipeline_image)" && \
+	@IMAGE="$$($(PY) -m deploy.pipeline_image)" && \
 	  PROJECT="$${IMAGE#*docker.pkg.dev/}" && PROJECT="$${PROJECT%%/*}" && \
 	  echo "Building $$IMAGE with Cloud Build in project $$PROJECT" && \
 	  gcloud builds submit --project="$$PROJECT" --tag="$$IMAGE" .

@@ -10,7 +10,7 @@ Two targets from the same `create_pipeline` (see docs/kubeflow.md):
   compile|create|update --engine=vertex --pipeline_path=kubeflow_runner.py`
   expects.
 - kubeflow: a pipeline spec YAML for Kubeflow Pipelines 2.x on GKE, uploaded
-  with `python -m pipeline.kfp_cli`. It holds container steps only: the
+  with `python -m deploy.kfp_cli`. It holds container steps only: the
   Evaluator's baseline comes from the serving folder, not from a Resolver.
 
 Both use the cloud settings of pipeline/configs.py: the bucket layout, the
@@ -36,7 +36,7 @@ from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
-from pipeline import pipeline_image  # pylint: disable=g-import-not-at-top
+from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top

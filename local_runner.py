@@ -41,13 +41,14 @@ from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 # Light modules only: the checks before a run report bad input within a
 # second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
-from pipeline import data_checks  # pylint: disable=g-import-not-at-top
-from pipeline import interrupted_runs  # pylint: disable=g-import-not-at-top
-from pipeline import output_layout  # pylint: disable=g-import-not-at-top
+from local import preflight  # pylint: disable=g-import-not-at-top
+from local import interrupted_runs  # pylint: disable=g-import-not-at-top
+from local import output_layout  # pylint: disable=g-import-not-at-top
+from local import progress  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 
 if TYPE_CHECKING:  # loaded in _run only: it imports TFX
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from local import run_summary  # pylint: disable=g-import-not-at-top
 
 PIPELINE_ROOT = output_layout.pipeline_root(configs.LOCAL_OUTPUT_DIR,
                                             configs.PIPELINE_NAME)
@@ -62,43 +63,7 @@ SERVING_MODEL_DIR = output_layout.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
 BEAM_PIPELINE_ARGS: List[str] = []
 
 INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
-_progress: Optional['_ProgressPrinter'] = None  # the running pipeline's, for _stop
-
-
-class _ProgressPrinter(logging.Handler):
-  """Prints one line per component from the local runner's log records."""
-
-  def __init__(self, component_ids: List[str]):
-    super().__init__(level=logging.INFO)
-    self._total = len(component_ids)
-    self._done = 0
-    self._started = {}
-    self._cached = False
-    self.current: Optional[str] = None
-
-  @property
-  def started(self) -> bool:
-    """Whether any component has started (so the run is in the store)."""
-    return bool(self._started)
-
-  def emit(self, record: logging.LogRecord) -> None:
-    if record.msg == 'Component %s is running.':
-      self.current = record.args[0]
-      self._started[self.current] = time.monotonic()
-      self._cached = False
-    elif record.msg == 'A cached execution %d is used.':
-      self._cached = True
-    elif record.msg == 'Component %s is finished.':
-      self.line(record.args[0], 'cached' if self._cached else 'done')
-      self.current = None
-
-  def line(self, component_id: str, outcome: str) -> None:
-    seconds = time.monotonic() - self._started.get(component_id,
-                                                   time.monotonic())
-    self._done += 1
-    width = len(str(self._total))
-    print(f'[{self._done:>{width}}/{self._total}] {component_id:<28} '
-          f'{outcome:<7}{seconds:6.1f} s', flush=True)
+_progress: Optional[progress.ProgressPrinter] = None  # the running pipeline's, for _stop
 
 
 def _describe(summary: 'run_summary.RunSummary', seconds: float,
@@ -147,7 +112,7 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
 def _print_report_path(run_id: Optional[str] = None) -> None:
   """Builds the run's HTML report; failing to only prints a warning."""
   try:
-    from pipeline import run_report  # pylint: disable=g-import-not-at-top
+    from local import run_report  # pylint: disable=g-import-not-at-top
     path = run_report.write_report(configs.LOCAL_OUTPUT_DIR,
                                    configs.PIPELINE_NAME, run_id)
   except Exception as error:  # pylint: disable=broad-except
@@ -164,12 +129,12 @@ def _check_data() -> Optional[str]:
     The reviewed schema's text, or None when there is none.
 
   Raises:
-    schema_file.SchemaFileError, data_checks.DataError: one-line messages.
+    schema_file.SchemaFileError, preflight.DataError: one-line messages.
   """
   schema_text = schema_file.read_text(configs.SCHEMA_PATH)
   schema = (None if schema_text is None else
             schema_file.parse(schema_text, configs.SCHEMA_PATH))
-  report = data_checks.check_csv_folder(
+  report = preflight.check_csv_folder(
       configs.DATA_PATH, schema, configs.SCHEMA_PATH,
       configs.PREFLIGHT_SAMPLE_ROWS)
   if report.skipped:
@@ -197,7 +162,7 @@ def _clean_up_metadata(connection) -> None:
 def _data_error(error: BaseException) -> Optional[BaseException]:
   """The DataError in `error`'s chain of causes, if any."""
   while error is not None:
-    if isinstance(error, data_checks.DataError):
+    if isinstance(error, preflight.DataError):
       return error
     error = error.__cause__ or error.__context__
   return None
@@ -216,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   # before TensorFlow loads, and before anything is written.
   try:
     schema_text = _check_data()
-  except data_checks.DataError as error:
+  except preflight.DataError as error:
     print(f'data error: {error}', file=sys.stderr)
     return 1
   except schema_file.SchemaFileError as error:
@@ -265,7 +230,7 @@ def _run(args: argparse.Namespace, connection,
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
   from pipeline import pipeline as pipeline_factory
-  from pipeline import run_summary
+  from local import run_summary
   # pylint: enable=g-import-not-at-top
 
   absl_logging.set_verbosity(absl_logging.INFO)
@@ -274,10 +239,10 @@ def _run(args: argparse.Namespace, connection,
     handler.setLevel(shown)
   for name in ('apache_beam', 'tensorflow'):
     logging.getLogger(name).setLevel(shown)
-  progress = _ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
+  printer = progress.ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
   global _progress
-  _progress = progress
-  logging.getLogger('absl').addHandler(progress)
+  _progress = printer
+  logging.getLogger('absl').addHandler(printer)
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -308,13 +273,13 @@ def _run(args: argparse.Namespace, connection,
   try:
     LocalDagRunner().run(pipeline)
   except Exception as error:  # pylint: disable=broad-except
-    if progress.current:
-      progress.line(progress.current, 'FAILED')
+    if printer.current:
+      printer.line(printer.current, 'FAILED')
     if args.verbose:
       traceback.print_exc()
     bad_data = _data_error(error)
     if bad_data is not None:
-      print(f'\ndata error in {progress.current or "set-up"}: {bad_data}',
+      print(f'\ndata error in {printer.current or "set-up"}: {bad_data}',
             file=sys.stderr)
       print('No model pushed; the served model is unchanged (serving folder: '
             f'{SERVING_MODEL_DIR}).', file=sys.stderr)
@@ -322,16 +287,16 @@ def _run(args: argparse.Namespace, connection,
     root = error
     while root.__cause__ or root.__context__:
       root = root.__cause__ or root.__context__
-    print(f'\nPipeline failed in {progress.current or "set-up"}: '
+    print(f'\nPipeline failed in {printer.current or "set-up"}: '
           f'{type(error).__name__}: {error}', file=sys.stderr)
     if root is not error:
       print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
     print('Run again with --verbose for the full logs.', file=sys.stderr)
-    if progress.started:
+    if printer.started:
       _print_report_path()
     return 1
   finally:
-    logging.getLogger('absl').removeHandler(progress)
+    logging.getLogger('absl').removeHandler(printer)
 
   summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
   print()

@@ -29,7 +29,7 @@ sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs
 from pipeline import pipeline as pipeline_factory
-from pipeline import run_summary
+from local import run_summary
 import tensorflow as tf
 from tfx import v1 as tfx
 

@@ -24,7 +24,7 @@ def _derived_id(name: str, suffix: str, max_length: int) -> str:
 
 def _allow_list(name: str, value: str) -> None:
   # Imported here: the parser lives with the gate that uses it.
-  from pipeline.anomaly_rules import parse_allow_list  # pylint: disable=g-import-not-at-top
+  from pipeline.components.anomaly_rules import parse_allow_list  # pylint: disable=g-import-not-at-top
   try:
     parse_allow_list(value)
   except ValueError as error:
@@ -211,7 +211,7 @@ VERTEX_SERVING_IMAGE = setting(
         'us'))
 
 # --- Cloud infrastructure (pipeline/gcp_infrastructure.py) -------------------
-# Read by `python -m pipeline.gcp_infrastructure`; see docs/cloud_setup.md.
+# Read by `python pipeline/gcp_infrastructure.py`; see docs/cloud_setup.md.
 # VPC network for the cluster and Dataflow workers: reused if it exists, else
 # created in automatic subnet mode.
 NETWORK_NAME = setting(

@@ -24,11 +24,11 @@ from ml_metadata.proto import metadata_store_pb2
 
 from models import features
 from models import signatures as model_outputs
-from pipeline import anomaly_gate
-from pipeline import atomic_push
-from pipeline import reviewed_schema
-from pipeline import serving_baseline
-from pipeline.columnar_csv_example_gen import ColumnarCsvExampleGen
+from pipeline.components import anomaly_gate
+from pipeline.components import atomic_push
+from pipeline.components import reviewed_schema
+from pipeline.components import serving_baseline
+from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.code_version import source_fingerprint
 
 
@@ -59,14 +59,14 @@ MODEL_RESOLVER = 'LatestBlessedModelResolver'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
 # Replaces MODEL_RESOLVER where ML Metadata queries cannot run (Kubeflow
-# Pipelines on GKE); see pipeline/serving_baseline.py.
+# Pipelines on GKE); see pipeline/components/serving_baseline.py.
 PUSHED_MODEL_BASELINE = 'LatestPushedModel'
 
 COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
                  ANOMALY_GATE, TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR,
                  PUSHER)
 
-# Metric names as the Evaluator reports them (and pipeline/run_summary.py
+# Metric names as the Evaluator reports them (and local/run_summary.py
 # reads them). Each problem type is gated by one metric (GATE_METRIC).
 ACCURACY_METRIC = 'binary_accuracy'  # binary
 MULTICLASS_ACCURACY_METRIC = 'sparse_categorical_accuracy'  # multiclass
@@ -241,10 +241,10 @@ def create_pipeline(
       model under `serving_model_dir` (a container step) instead of the
       latest blessed model in ML Metadata (a Resolver), for orchestrators that
       cannot run Resolvers.
-    reviewed_schema_text: the reviewed schema (pipeline/reviewed_schema.py)
+    reviewed_schema_text: the reviewed schema (pipeline/components/reviewed_schema.py)
       that the data must match; None infers a schema from the data.
     allowed_anomalies: anomalies that do not stop the run
-      (pipeline/anomaly_rules.py parse_allow_list).
+      (pipeline/components/anomaly_rules.py parse_allow_list).
     anomaly_min_severity: WARNING or ERROR; anomalies below it do not stop
       the run.
 
@@ -271,7 +271,7 @@ def create_pipeline(
   # are ignored), splits the rows 2:1 into train and eval by a hash of each
   # row, so the split is stable, and writes tf.Examples. CsvExampleGen with a
   # columnar reader: the same examples, many times faster
-  # (pipeline/columnar_csv_example_gen.py).
+  # (pipeline/components/columnar_csv_example_gen.py).
   example_gen = ColumnarCsvExampleGen(
       input_base=data_path,
       input_config=example_gen_pb2.Input(splits=[
@@ -414,7 +414,7 @@ def create_pipeline(
         }).with_id(PUSHER)
   else:
     # Copies a blessed model to the serving directory, atomically on a local
-    # disk (pipeline/atomic_push.py); does nothing otherwise.
+    # disk (pipeline/components/atomic_push.py); does nothing otherwise.
     pusher = atomic_push.Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],

@@ -1,7 +1,7 @@
 """Reading the reviewed schema file (SCHEMA_PATH), without TensorFlow or TFX.
 
 local_runner.py reads it before anything heavy is imported, so a bad file or
-bad data is reported within a second; pipeline/reviewed_schema.py builds the
+bad data is reported within a second; pipeline/components/reviewed_schema.py builds the
 pipeline step from the same text.
 """
 import os

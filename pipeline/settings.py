@@ -14,8 +14,7 @@ _TRUE = {'1', 'true', 'yes', 'on'}
 _FALSE = {'0', 'false', 'no', 'off'}
 
 
-class ConfigError(ValueError):
-  """A setting in pipeline/configs.py (or its environment override) is invalid."""
+from pipeline.errors import ConfigError  # the settings' checks raise it
 
 
 def _convert(name: str, raw: str, kind: type):

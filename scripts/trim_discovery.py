@@ -2,7 +2,7 @@
 
 googleapiclient 1.x (pinned by TFX) fetches discovery documents online in
 `build()`. The project instead ships the documents it needs in
-pipeline/infra/discovery/ and builds clients with `build_from_document`, so
+deploy/infra/discovery/ and builds clients with `build_from_document`, so
 neither tests nor real runs depend on that fetch. The full documents (compute
 v1 alone is over 4 MB) come from the google-api-python-client wheel; this
 script keeps only the listed methods, the schemas they reach and the
@@ -12,7 +12,7 @@ Usage:
   pip download --no-deps google-api-python-client==2.187.0 -d /tmp/gapic
   python scripts/trim_discovery.py /tmp/gapic/google_api_python_client-2.187.0-py3-none-any.whl
 
-After adding a call to a new method in pipeline/infra/, list it in KEEP below
+After adding a call to a new method in deploy/infra/, list it in KEEP below
 and run the script again.
 """
 import argparse
@@ -21,7 +21,7 @@ import os
 import zipfile
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT_DIR = os.path.join(_REPO_ROOT, 'pipeline', 'infra', 'discovery')
+OUT_DIR = os.path.join(_REPO_ROOT, 'deploy', 'infra', 'discovery')
 _IN_WHEEL = 'googleapiclient/discovery_cache/documents/{}.json'
 
 # Document name -> dotted resource paths and methods kept.

@@ -1,4 +1,4 @@
-"""pipeline/anomaly_rules.py and anomaly_gate.py: which anomalies stop a run."""
+"""pipeline/components/anomaly_rules.py and anomaly_gate.py: which anomalies stop a run."""
 import os
 
 import pandas as pd
@@ -6,9 +6,9 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from pipeline import anomaly_gate
-from pipeline import anomaly_rules
-from pipeline.data_checks import DataError
+from pipeline.components import anomaly_gate
+from pipeline.components import anomaly_rules
+from pipeline.errors import DataError
 
 _Info = anomalies_pb2.AnomalyInfo
 

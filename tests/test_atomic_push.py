@@ -1,4 +1,4 @@
-"""pipeline/atomic_push.py: a push never shows a half-written model."""
+"""pipeline/components/atomic_push.py: a push never shows a half-written model."""
 import os
 
 import pytest
@@ -6,8 +6,8 @@ from google.protobuf import json_format
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 
-from pipeline import atomic_push
-from pipeline import serving_baseline
+from pipeline.components import atomic_push
+from pipeline.components import serving_baseline
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 
-from pipeline import csv_examples
-from pipeline import run_summary
+from local import csv_examples
+from local import run_summary
 from tests import conftest
 from tests import sklearn_csvs
 

@@ -9,9 +9,9 @@ from tfx import v1 as tfx
 
 import kubeflow_runner
 from models import features
-from pipeline import atomic_push
+from pipeline.components import atomic_push
 from pipeline import cloud_settings
-from pipeline import pipeline_image
+from deploy import pipeline_image
 from pipeline.settings import ConfigError
 
 CONFIGS = types.SimpleNamespace(

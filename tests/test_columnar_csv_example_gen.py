@@ -18,7 +18,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from pipeline import columnar_csv_example_gen as columnar
+from pipeline.components import columnar_csv_example_gen as columnar
 from tests.conftest import write_slice
 
 HEADER = 'id,fare,miles,company,note,empty,flag\n'

@@ -1,11 +1,11 @@
-"""pipeline/data_checks.py: the pre-flight checks, one bad input each."""
+"""local/preflight.py: the pre-flight checks, one bad input each."""
 import os
 
 import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline import data_checks
-from pipeline.data_checks import DataError
+from local import preflight
+from pipeline.errors import DataError
 
 LABEL = 'label'
 HEADER = 'fare,company,label\n'
@@ -27,7 +27,7 @@ def _folder(tmp_path, **files):
 
 
 def _check(folder, schema=None, sample_rows=1000):
-  return data_checks.check_csv_folder(folder, schema, 'schema.pbtxt',
+  return preflight.check_csv_folder(folder, schema, 'schema.pbtxt',
                                       sample_rows)
 
 
@@ -141,7 +141,7 @@ def test_values_beyond_the_sample_are_left_to_the_gate(tmp_path):
 
 
 def test_cloud_storage_is_left_to_the_pipeline():
-  report = data_checks.check_csv_folder('gs://bucket/input')
+  report = preflight.check_csv_folder('gs://bucket/input')
   assert report.files == [] and 'Cloud Storage' in report.skipped
 
 

@@ -1,11 +1,11 @@
 """Cloud Storage's directory markers: how TensorFlow leaves them, how the
 Kubeflow launcher trips on them, and how the pipeline image removes them.
 
-- pipeline/gcs_standin.py: the rehearsal's bucket folder gets a marker for
+- rehearsal/gcs_standin.py: the rehearsal's bucket folder gets a marker for
   each directory TensorFlow's file API creates;
-- pipeline/launcher_download.py: the Kubeflow Pipelines 2.3.0 launcher's
+- rehearsal/launcher_download.py: the Kubeflow Pipelines 2.3.0 launcher's
   copy of an input artifact into the pod, on that folder;
-- pipeline/directory_markers.py: the fix, on the folder and, through
+- pipeline/kfp_runtime/directory_markers.py: the fix, on the folder and, through
   google-cloud-storage, on a local Cloud Storage emulator.
 """
 import os
@@ -16,9 +16,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from gcp_storage_emulator.server import create_server
-from pipeline import directory_markers
-from pipeline import gcs_standin
-from pipeline import launcher_download
+from pipeline.kfp_runtime import directory_markers
+from rehearsal import gcs_standin
+from rehearsal import launcher_download
 
 BUCKET = 'bkt'
 MODEL = 'run/Trainer_7/model'

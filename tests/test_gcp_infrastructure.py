@@ -14,10 +14,10 @@ import pytest
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.http import HttpMockSequence
 
-from pipeline import gcp_infrastructure as infra
-from pipeline.infra import (apis, errors, gke, iam, kfp_install, network,
+from deploy import provision as infra
+from deploy.infra import (apis, errors, gke, iam, kfp_install, network,
                             registry)
-from pipeline.infra.context import (ABSENT, CREATED, DELETED, ENABLED, GRANTED,
+from deploy.infra.context import (ABSENT, CREATED, DELETED, ENABLED, GRANTED,
                                     PRESENT, UPDATED, Clients, Cloud, Target)
 
 PROJECT = 'test-project'

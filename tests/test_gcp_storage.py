@@ -16,9 +16,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from gcp_storage_emulator.server import create_server
-from pipeline.infra import errors
-from pipeline.infra import storage as infra_storage
-from pipeline.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
+from deploy.infra import errors
+from deploy.infra import storage as infra_storage
+from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
                                     Clients, Cloud, Target)
 
 PROJECT = 'test-project'
@@ -197,7 +197,7 @@ def test_delete_bucket_needs_the_typed_name(client, target):
 
 def test_bucket_role_for_the_pipeline_account_is_granted_once(client, target):
   """The emulator stores (does not enforce) bucket IAM policies."""
-  from pipeline.infra import iam  # pylint: disable=g-import-not-at-top
+  from deploy.infra import iam  # pylint: disable=g-import-not-at-top
   _run([infra_storage.Bucket], target, client)
   member = f'serviceAccount:{target.service_account_email}'
   cloud = Cloud(target, Clients(PROJECT, storage_client=client,

@@ -1,4 +1,4 @@
-"""The Kubeflow Pipelines CLI (pipeline/kfp_cli.py) against a fake API server.
+"""The Kubeflow Pipelines CLI (deploy/kfp_cli.py) against a fake API server.
 
 The server on 127.0.0.1 implements the v2beta1 endpoints the real kfp.Client
 calls and records every request, so the tests assert what the CLI really sends:
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
-from pipeline import kfp_cli
+from deploy import kfp_cli
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _API = '/apis/v2beta1'

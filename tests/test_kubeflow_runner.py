@@ -259,7 +259,7 @@ def test_kubeflow_pusher_and_baseline_share_the_serving_folder(kubeflow_spec):
                    'serving_model_dir') == serving_dir
   args = list(_executor(kubeflow_spec, 'Evaluator').container.args)
   assert args[args.index('--executor_class_path') + 1] == (
-      'pipeline.serving_baseline.BaselineOptionalExecutor')
+      'pipeline.components.serving_baseline.BaselineOptionalExecutor')
 
 
 def test_kubeflow_baseline_step_is_never_cached(kubeflow_spec):

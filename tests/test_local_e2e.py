@@ -9,9 +9,9 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from pipeline import configs
-from pipeline import csv_examples
+from local import csv_examples
 from pipeline import pipeline as factory
-from pipeline import run_summary
+from local import run_summary
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs
 
 from models import features
-from pipeline import atomic_push
+from pipeline.components import atomic_push
 from pipeline import code_version
 from pipeline import pipeline as factory
 
@@ -155,7 +155,7 @@ def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
 
 
 def test_run_summary_metric_names_are_the_ones_tfma_reports():
-  # pipeline/run_summary.py and local_runner.py read metrics by these names.
+  # local/run_summary.py and local_runner.py read metrics by these names.
   for problem_type in features.PROBLEM_TYPES:
     problem = features.Problem(label_key='y', problem_type=problem_type)
     config = factory.create_eval_config(problem, 0.8, 0.05, 1.0)

@@ -1,4 +1,4 @@
-"""python -m pipeline.predict on rows of the bundled data and on bad input."""
+"""python -m local.predict on rows of the bundled data and on bad input."""
 import csv
 import io
 import os
@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from pipeline import configs
-from pipeline import csv_examples
-from pipeline import predict
-from pipeline import output_layout
-from pipeline import run_artifacts
+from local import csv_examples
+from local import predict
+from local import output_layout
+from local import run_artifacts
 from tests import conftest
 
 ROWS = 25
@@ -82,7 +82,7 @@ def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
   rows = _rows_csv(str(tmp_path), data_slice,
                    drop=(LABEL, 'tips'))
   done = subprocess.run(
-      [sys.executable, '-m', 'pipeline.predict', *_args(served, '--input',
+      [sys.executable, '-m', 'local.predict', *_args(served, '--input',
                                                         rows)],
       cwd=conftest.REPO, capture_output=True, text=True, timeout=300,
       check=False)
@@ -166,7 +166,7 @@ def test_output_shapes_other_than_one_probability():
                     'predicted_class': ['1', '0']}
 
 
-@pytest.mark.parametrize('module', ['pipeline.predict', 'pipeline.run_report'])
+@pytest.mark.parametrize('module', ['local.predict', 'local.run_report'])
 def test_a_bad_setting_is_a_one_line_error(module):
   env = dict(os.environ, TRAIN_NUM_STEPS='abc')
   done = subprocess.run(

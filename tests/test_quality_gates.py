@@ -4,7 +4,7 @@ One good run (module fixture) pushes a model against the reviewed schema;
 every bad-data case then runs the pipeline in the same output folder and
 metadata store and checks the error text, the exit status, that no model was
 pushed and that the served model's files are byte-identical. Pre-flight cases
-(pipeline/data_checks.py) cost no Beam; only the anomaly-gate cases run the
+(local/preflight.py) cost no Beam; only the anomaly-gate cases run the
 pipeline up to the gate. The last test kills a run in the middle of Transform
 and reruns it.
 """
@@ -22,9 +22,9 @@ import pytest
 from tfx import v1 as tfx
 
 from pipeline import configs
-from pipeline import interrupted_runs
-from pipeline import run_summary
-from pipeline import schema_export
+from local import interrupted_runs
+from local import run_summary
+from local import schema_export
 from tests import conftest
 
 pytestmark = pytest.mark.slow

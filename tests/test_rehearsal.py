@@ -10,20 +10,20 @@ Each Kubeflow Pipelines incompatibility is reproduced with the compatibility
 module off, on a task whose input the first run produced, and shown fixed
 with it on: the input types and the shutdown crash by running the task, the
 directory markers and the model layout by copying its output as the
-Kubeflow launcher would (pipeline/launcher_download.py).
+Kubeflow launcher would (rehearsal/launcher_download.py).
 """
 import json
 import os
 
 import pytest
 
-from pipeline import compiled_spec
-from pipeline import directory_markers
-from pipeline import executor_input
-from pipeline import gcs_standin
-from pipeline import kfp_compat
-from pipeline import launcher_download
-from pipeline import rehearsal
+from rehearsal import compiled_spec
+from pipeline.kfp_runtime import directory_markers
+from rehearsal import executor_input
+from rehearsal import gcs_standin
+from pipeline.kfp_runtime import kfp_compat
+from rehearsal import launcher_download
+from rehearsal import rehearse as rehearsal
 from tests.conftest import write_slice
 
 ROWS = 500

@@ -11,13 +11,13 @@ from typing import Dict, List
 import pytest
 from PIL import Image  # Pillow, pinned in requirements.lock
 
-from pipeline import artifact_readers
+from local import artifact_readers
 from pipeline import configs
 from pipeline import pipeline as pipeline_factory
-from pipeline import output_layout
-from pipeline import run_artifacts
-from pipeline import run_report
-from pipeline import svg_plots
+from local import output_layout
+from local import run_artifacts
+from local import run_report
+from local import svg_plots
 
 pytestmark = pytest.mark.slow
 

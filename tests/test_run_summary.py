@@ -1,4 +1,4 @@
-"""pipeline/run_summary.py: why a model was not blessed, in words, per problem
+"""local/run_summary.py: why a model was not blessed, in words, per problem
 type."""
 from tensorflow_model_analysis.proto import config_pb2
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2
@@ -6,7 +6,7 @@ from tensorflow_model_analysis.proto import validation_result_pb2
 
 from models import features
 from pipeline import pipeline as factory
-from pipeline import run_summary
+from local import run_summary
 
 
 def _failure(problem_type, value, is_diff):

@@ -8,7 +8,7 @@ from tfx.types import standard_component_specs
 
 from models import features
 from pipeline import pipeline as pipeline_factory
-from pipeline import serving_baseline
+from pipeline.components import serving_baseline
 
 _BASELINE = standard_component_specs.BASELINE_MODEL_KEY
 

@@ -1,0 +1,1 @@
+"""Steps of `python pipeline/gcp_infrastructure.py`, one module per resource."""

@@ -1,0 +1,80 @@
+"""The gate between ExampleValidator and Transform: anomalies stop the run.
+
+ExampleValidator only records what it finds. `AnomalyGate` reads its
+anomalies for every split and fails the run when any anomaly at or above the
+severity ANOMALY_MIN_SEVERITY is not in ALLOWED_ANOMALIES, with a message
+naming each column and the anomaly in TFDV's words, and the path of the
+anomalies file (pipeline/components/anomaly_rules.py). When everything passes it hands
+the schema on, so Transform and the Trainer (which read that copy) cannot
+start before the gate passed, with any orchestrator: in the local DAG and in
+the compiled Kubeflow and Vertex AI specs alike.
+"""
+import os
+from typing import List, Sequence
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.utils import io_utils
+
+from pipeline.components import anomaly_rules
+from pipeline.errors import DataError
+
+# ExampleValidator writes each split's anomalies to Split-<name>/ in this file.
+ANOMALIES_FILE_NAME = 'SchemaDiff.pb'
+
+
+class AnomaliesFound(DataError):
+  """ExampleValidator found anomalies that are not allowed."""
+
+
+def read_anomalies(uri: str,
+                   splits: Sequence[str]) -> List[anomaly_rules.Anomaly]:
+  """Every anomaly in ExampleValidator's output at `uri`."""
+  found = []
+  for split in splits:
+    path = os.path.join(uri, f'Split-{split}', ANOMALIES_FILE_NAME)
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.ParseFromString(io_utils.read_bytes_file(path))
+    found.extend(anomaly_rules.from_proto(anomalies, split, path))
+  return found
+
+
+@component
+def AnomalyGate(  # pylint: disable=invalid-name
+    anomalies: InputArtifact[
+        standard_artifacts.ExampleAnomalies],
+    schema: InputArtifact[
+        standard_artifacts.Schema],
+    checked_schema: OutputArtifact[
+        standard_artifacts.Schema],
+    allowed_anomalies: Parameter[str] = '',
+    min_severity: Parameter[str] = 'ERROR',
+) -> None:
+  """Fails on anomalies that are not allowed; else passes the schema on.
+
+  Args:
+    anomalies: ExampleValidator's output.
+    schema: the schema the data was validated against.
+    checked_schema: a copy of `schema`, for Transform and the Trainer.
+    allowed_anomalies: ALLOWED_ANOMALIES, see parse_allow_list.
+    min_severity: WARNING or ERROR; anomalies below it pass.
+
+  Raises:
+    AnomaliesFound: with the message of `describe`.
+  """
+  splits = artifact_utils.decode_split_names(anomalies.split_names)
+  found = anomaly_rules.blocking(
+      read_anomalies(anomalies.uri, splits),
+      anomaly_rules.parse_allow_list(allowed_anomalies), min_severity)
+  if found:
+    raise AnomaliesFound(anomaly_rules.describe(found))
+  source = io_utils.get_only_uri_in_dir(schema.uri)
+  fileio.makedirs(checked_schema.uri)  # object stores need none; disks may
+  fileio.copy(source, os.path.join(checked_schema.uri,
+                                   os.path.basename(source)))

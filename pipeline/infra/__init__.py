@@ -1,1 +1,0 @@
-"""Steps of `python -m pipeline.gcp_infrastructure`, one module per resource."""

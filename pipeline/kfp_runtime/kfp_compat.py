@@ -1,0 +1,301 @@
+"""Fixes TFX 1.16's Kubeflow V2 entrypoints for open-source Kubeflow Pipelines 2.x.
+
+Every task of the compiled pipeline runs TFX's entrypoint
+(`python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`),
+written against what Vertex AI Pipelines sends. The open-source Kubeflow
+Pipelines driver and launcher differ (rehearsal/executor_input.py), and these
+are the differences that break a run, each reported publicly
+(sky-uk/kfp-operator's TFX patches, kubeflow/pipelines issue 13476):
+
+1. Input artifact types. The driver sends an upstream artifact with an empty
+   instance schema (TFX: `'NoneType' object has no attribute 'get'`), with no
+   type at all (`UnboundLocalError`), or with a generic `system.*` schema
+   title (`ImportError`). Fix: an input whose type names no TFX class gets the
+   type its component declares, which TFX compiles into every task's
+   `--json_serialized_inputs_spec_args`.
+2. Zero-byte directory markers (kubeflow/pipelines issue 13476). TensorFlow
+   writes an empty `<directory>/` object for each directory it creates in
+   Cloud Storage, at an artifact's root and down a model's layout
+   (`Format-Serving/`, `variables/`, `assets/`). The launcher copies a task's
+   inputs to the pod before the command starts and turns each marker into a
+   file where a folder belongs: "mkdir .../model: not a directory". Fix: once
+   the executor has written its outputs, remove the markers of every
+   non-empty directory under each output artifact (pipeline/
+   directory_markers.py). TFX's model layout is kept as it is: flattening
+   `Format-Serving/` away, the published workaround, breaks Vertex AI and
+   TFX's own readers.
+3. The process crashing at interpreter shutdown (C++ destructors, "pure
+   virtual method called") after the executor wrote its output: the launcher
+   sees a non-zero exit and fails a task that succeeded. Fix: once one of
+   TFX's Kubeflow entrypoints returns successfully, flush and exit at once.
+
+Every fix leaves what Vertex AI sends untouched (its types name TFX classes)
+and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
+directory wherever objects share its prefix, marker or not), so the same
+image serves both orchestrators.
+
+`install()` is called at start-up by pipeline/kfp_runtime/startup/sitecustomize.py, which
+the pipeline image puts on PYTHONPATH (see the Dockerfile): it only registers
+an import hook, so a process that never imports TFX pays nothing. Nothing in
+site-packages is edited.
+"""
+import importlib.abc
+import logging
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+import yaml
+
+from pipeline.kfp_runtime import directory_markers
+
+ENTRYPOINT_UTILS = ('tfx.orchestration.kubeflow.v2.container.'
+                    'kubeflow_v2_entrypoint_utils')
+ABSL_APP = 'absl.app'
+# TFX's entrypoints for Kubeflow V2 tasks: the executor and ExampleGen's driver.
+ENTRYPOINTS = frozenset((
+    'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor',
+    'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver',
+))
+INPUTS_SPEC_FLAG = '--json_serialized_inputs_spec_args'
+
+# (module name, attribute) -> the original, for uninstall().
+_originals: Dict[Any, Any] = {}
+_finder: Optional['_PatchAfterImport'] = None
+
+
+def _title(artifact_type: Any) -> Optional[str]:
+  """The title of an ArtifactTypeSchema proto; None when it has none."""
+  kind = artifact_type.WhichOneof('kind')
+  if kind == 'schema_title':
+    return artifact_type.schema_title or None
+  if kind == 'instance_schema':
+    schema = yaml.safe_load(artifact_type.instance_schema or '')
+    return schema.get('title') if isinstance(schema, dict) else None
+  return None
+
+
+def names_a_tfx_class(artifact_type: Any) -> bool:
+  """Whether TFX's entrypoint can find the artifact class of a type."""
+  title = _title(artifact_type)
+  return bool(title) and not title.startswith('system.')
+
+
+def declared_input_types(argv: List[str]) -> Dict[str, Any]:
+  """Input key -> ArtifactTypeSchema, from the entrypoint's inputs spec flag."""
+  # pylint: disable=g-import-not-at-top
+  from google.protobuf import json_format
+  from kfp.pipeline_spec import pipeline_spec_pb2
+  # pylint: enable=g-import-not-at-top
+  serialized = None
+  for index, arg in enumerate(argv):
+    if arg == INPUTS_SPEC_FLAG and index + 1 < len(argv):
+      serialized = argv[index + 1]
+    elif arg.startswith(INPUTS_SPEC_FLAG + '='):
+      serialized = arg.split('=', 1)[1]
+  if not serialized:
+    return {}
+  inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()
+  json_format.Parse(serialized, inputs_spec, ignore_unknown_fields=True)
+  return {key: spec.artifact_type
+          for key, spec in inputs_spec.artifacts.items()}
+
+
+def restore_declared_types(artifacts: Any,
+                           declared: Dict[str, Any]) -> List[str]:
+  """Gives each artifact whose type names no TFX class its declared type.
+
+  Args:
+    artifacts: ExecutorInput.inputs.artifacts (key -> ArtifactList), changed
+      in place.
+    declared: key -> the component's declared ArtifactTypeSchema.
+
+  Returns:
+    The keys whose types were restored.
+  """
+  restored = []
+  for key, artifact_list in artifacts.items():
+    if key not in declared:
+      continue
+    for artifact in artifact_list.artifacts:
+      if not names_a_tfx_class(artifact.type):
+        artifact.type.CopyFrom(declared[key])
+        restored.append(key)
+  return restored
+
+
+def _patch_entrypoint_utils(module: Any) -> None:
+  _patch_parse_raw_artifact_dict(module)
+  _patch_translate_executor_output(module)
+
+
+def _patch_parse_raw_artifact_dict(module: Any) -> None:
+  """Restores the declared input types before TFX reads them (fix 1)."""
+  original = module.parse_raw_artifact_dict
+  if getattr(original, '_kfp_compat', False):
+    return
+
+  def parse_raw_artifact_dict(inputs_dict, name_from_id=None):
+    needs_types = any(not names_a_tfx_class(artifact.type)
+                      for artifact_list in inputs_dict.values()
+                      for artifact in artifact_list.artifacts)
+    if needs_types:
+      restored = restore_declared_types(inputs_dict,
+                                        declared_input_types(sys.argv))
+      if restored:
+        logging.info('kfp_compat: restored the declared types of %s',
+                     sorted(set(restored)))
+    return original(inputs_dict, name_from_id)
+
+  parse_raw_artifact_dict._kfp_compat = True  # pylint: disable=protected-access
+  _originals[(module.__name__, 'parse_raw_artifact_dict')] = original
+  module.parse_raw_artifact_dict = parse_raw_artifact_dict
+
+
+def remove_directory_markers(output_dict: Dict[str, List[Any]]) -> List[str]:
+  """Removes the removable directory markers under every output artifact.
+
+  A failure is logged, not raised: the outputs are complete, and Vertex AI
+  reads them with the markers in place.
+  """
+  removed = []
+  for artifacts in output_dict.values():
+    for artifact in artifacts:
+      if not artifact.uri:
+        continue
+      try:
+        removed.extend(directory_markers.remove(artifact.uri))
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning(
+            'kfp_compat: could not remove the directory markers under %s '
+            '(%s); on Kubeflow Pipelines, a task that reads this artifact '
+            'may fail to download it', artifact.uri, error)
+  return removed
+
+
+def _patch_translate_executor_output(module: Any) -> None:
+  """Runs remove_directory_markers on the outputs before they are reported
+  (fix 2): TFX's entrypoint calls it once, after the executor's Do()."""
+  original = module.translate_executor_output
+  if getattr(original, '_kfp_compat', False):
+    return
+
+  def translate_executor_output(output_dict, name_from_id):
+    remove_directory_markers(output_dict)
+    return original(output_dict, name_from_id)
+
+  translate_executor_output._kfp_compat = True  # pylint: disable=protected-access
+  _originals[(module.__name__, 'translate_executor_output')] = original
+  module.translate_executor_output = translate_executor_output
+
+
+def running_entrypoint() -> bool:
+  """Whether this process's __main__ is one of TFX's Kubeflow entrypoints."""
+  main = sys.modules.get('__main__')
+  spec = getattr(main, '__spec__', None)
+  return spec is not None and spec.name in ENTRYPOINTS
+
+
+def _exit_now() -> None:
+  """Exits with status 0, skipping the interpreter's shutdown."""
+  logging.info('kfp_compat: the task succeeded; exiting before interpreter '
+               'shutdown')
+  logging.shutdown()
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):
+      pass
+  os._exit(0)  # pylint: disable=protected-access
+
+
+def _patch_absl_app(module: Any) -> None:
+  original = module.run
+  if getattr(original, '_kfp_compat', False):
+    return
+
+  def run(*args, **kwargs):
+    try:
+      return original(*args, **kwargs)
+    except SystemExit as exit_:
+      if exit_.code in (None, 0) and running_entrypoint():
+        _exit_now()
+      raise
+
+  run._kfp_compat = True  # pylint: disable=protected-access
+  _originals[(module.__name__, 'run')] = original
+  module.run = run
+
+
+class _PatchingLoader(importlib.abc.Loader):
+  """Loads a module with its own loader, then patches it."""
+
+  def __init__(self, loader: Any, patch: Callable[[Any], None]):
+    self._loader = loader
+    self._patch = patch
+
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
+
+  def exec_module(self, module):
+    self._loader.exec_module(module)
+    self._patch(module)
+
+  def __getattr__(self, name):
+    return getattr(self._loader, name)
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+  """Patches the named modules right after their first import."""
+
+  def __init__(self, patches: Dict[str, Callable[[Any], None]]):
+    self.patches = patches
+
+  def find_spec(self, fullname, path, target=None):
+    patch = self.patches.get(fullname)
+    if patch is None:
+      return None
+    for finder in sys.meta_path:
+      if finder is self or not hasattr(finder, 'find_spec'):
+        continue
+      spec = finder.find_spec(fullname, path, target)
+      if spec is not None and spec.loader is not None:
+        spec.loader = _PatchingLoader(spec.loader, patch)
+        return spec
+    return None
+
+
+def install(exit_after_success: bool = True) -> None:
+  """Applies the fixes to TFX (and absl) now or when they are imported.
+
+  Args:
+    exit_after_success: apply fix 3. Off only where TFX's entrypoint runs
+      inside another program (the rehearsal's in-process mode), which must
+      not exit.
+  """
+  global _finder
+  patches = {ENTRYPOINT_UTILS: _patch_entrypoint_utils}
+  if exit_after_success:
+    patches[ABSL_APP] = _patch_absl_app
+  for name, patch in patches.items():
+    if name in sys.modules:
+      patch(sys.modules[name])
+  pending = {name: patch for name, patch in patches.items()
+             if name not in sys.modules}
+  if _finder is not None and _finder in sys.meta_path:
+    sys.meta_path.remove(_finder)
+  _finder = _PatchAfterImport(pending)
+  sys.meta_path.insert(0, _finder)
+
+
+def uninstall() -> None:
+  """Undoes install(): the modules get their original functions back."""
+  global _finder
+  if _finder is not None and _finder in sys.meta_path:
+    sys.meta_path.remove(_finder)
+  _finder = None
+  for (module_name, attribute), original in list(_originals.items()):
+    module = sys.modules.get(module_name)
+    if module is not None:
+      setattr(module, attribute, original)
+    del _originals[(module_name, attribute)]

@@ -1,0 +1,14 @@
+"""Start-up hook of every Python process in the pipeline image.
+
+The Dockerfile puts this folder on PYTHONPATH, so Python imports this module
+when it starts, before the task's entrypoint: it installs the compatibility
+fixes for open-source Kubeflow Pipelines (pipeline/kfp_runtime/kfp_compat.py; only an
+import hook until TFX is imported), then runs the sitecustomize it shadows.
+The local rehearsal (rehearsal/rehearse.py) starts its task processes the
+same way.
+"""
+from pipeline.kfp_runtime import kfp_compat
+from pipeline.kfp_runtime import site_hooks
+
+kfp_compat.install()
+site_hooks.load_next_sitecustomize(__file__)
