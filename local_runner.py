@@ -10,6 +10,7 @@ models in serving_model/<name>/<version>/. Prints one line per component and a
 summary; exits non-zero when a component fails.
 """
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -30,13 +31,10 @@ if '--verbose' not in sys.argv:
   warnings.filterwarnings('ignore', category=RuntimeWarning,
                           module='tensorflow_model_analysis')
 
-from pipeline.settings import ConfigError  # pylint: disable=g-import-not-at-top
-
-try:
-  from pipeline import configs  # pylint: disable=g-import-not-at-top
-except ConfigError as error:
-  sys.exit(f'configuration error: {error}')
+from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
+from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 
 # Light modules only: the checks before a run report bad input within a
 # second; TensorFlow, TFX and Beam (seconds to import) load in _run.
@@ -45,17 +43,10 @@ from local import preflight  # pylint: disable=g-import-not-at-top
 from local import interrupted_runs  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import progress  # pylint: disable=g-import-not-at-top
-from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 
-if TYPE_CHECKING:  # loaded in _run only: it imports TFX
+if TYPE_CHECKING:  # loaded in _run only: they import TFX
   from local import run_summary  # pylint: disable=g-import-not-at-top
-
-PIPELINE_ROOT = output_layout.pipeline_root(configs.LOCAL_OUTPUT_DIR,
-                                            configs.PIPELINE_NAME)
-METADATA_PATH = output_layout.metadata_path(configs.LOCAL_OUTPUT_DIR,
-                                            configs.PIPELINE_NAME)
-SERVING_MODEL_DIR = output_layout.serving_model_dir(configs.LOCAL_OUTPUT_DIR,
-                                                    configs.PIPELINE_NAME)
+  from tfx.orchestration import pipeline as tfx_pipeline  # pylint: disable=g-import-not-at-top
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
 # argument list makes every Beam component build an sdist of TFX first, to
@@ -66,8 +57,24 @@ INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
 _progress: Optional[progress.ProgressPrinter] = None  # the running pipeline's, for _stop
 
 
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """Where this pipeline's local run writes (local/output_layout.py)."""
+  pipeline_root: str
+  metadata_path: str
+  serving_model_dir: str
+
+  @classmethod
+  def of(cls, settings: configs.Settings) -> '_Layout':
+    out, name = settings.LOCAL_OUTPUT_DIR, settings.PIPELINE_NAME
+    return cls(output_layout.pipeline_root(out, name),
+               output_layout.metadata_path(out, name),
+               output_layout.serving_model_dir(out, name))
+
+
 def _describe(summary: 'run_summary.RunSummary', seconds: float,
-              problem_type: str) -> List[str]:
+              problem_type: str, settings: configs.Settings) -> List[str]:
+  """The run summary's lines: metrics against the gate, blessing, push."""
   from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
   m = summary.metrics
@@ -76,12 +83,12 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
     count = f'{m.get(pipeline_factory.EXAMPLE_COUNT_METRIC, 0):.0f}'
     if problem_type == features.REGRESSION:
       measure, value = 'RMSE', f'{m[gate]:.4g}'
-      bound = f'limit {configs.EVAL_RMSE_THRESHOLD}'
-      allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
+      bound = f'limit {settings.EVAL_RMSE_THRESHOLD}'
+      allowed = f'allowed rise {settings.EVAL_BASELINE_TOLERANCE:.0%}'
     else:
       measure, value = 'accuracy', f'{m[gate]:.3f}'
-      bound = f'threshold {configs.EVAL_ACCURACY_THRESHOLD}'
-      allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
+      bound = f'threshold {settings.EVAL_ACCURACY_THRESHOLD}'
+      allowed = f'allowed drop {settings.EVAL_BASELINE_TOLERANCE}'
     extras = ', '.join(
         f'{name} {m[key]:.3f}'
         for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
@@ -105,16 +112,17 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
     lines.append(f'Pushed model: {summary.pushed_to}')
   else:
     lines.append('No model pushed; the served model is unchanged '
-                 f'(serving folder: {SERVING_MODEL_DIR}).')
+                 f'(serving folder: {_Layout.of(settings).serving_model_dir}).')
   return lines
 
 
-def _print_report_path(run_id: Optional[str] = None) -> None:
+def _print_report_path(settings: configs.Settings,
+                       run_id: Optional[str] = None) -> None:
   """Builds the run's HTML report; failing to only prints a warning."""
   try:
     from local import run_report  # pylint: disable=g-import-not-at-top
-    path = run_report.write_report(configs.LOCAL_OUTPUT_DIR,
-                                   configs.PIPELINE_NAME, run_id)
+    path = run_report.write_report(settings.LOCAL_OUTPUT_DIR,
+                                   settings.PIPELINE_NAME, run_id)
   except Exception as error:  # pylint: disable=broad-except
     print(f'Warning: no run report: {type(error).__name__}: {error}',
           file=sys.stderr)
@@ -122,36 +130,36 @@ def _print_report_path(run_id: Optional[str] = None) -> None:
   print(f'Report: {path}', flush=True)
 
 
-def _check_data() -> Optional[str]:
+def _check_data(settings: configs.Settings) -> Optional[str]:
   """The reviewed schema and the pre-flight checks of the CSV files.
 
   Returns:
     The reviewed schema's text, or None when there is none.
 
   Raises:
-    schema_file.SchemaFileError, preflight.DataError: one-line messages.
+    schema_file.SchemaFileError, DataError: one-line messages.
   """
-  schema_text = schema_file.read_text(configs.SCHEMA_PATH)
+  schema_text = schema_file.read_text(settings.SCHEMA_PATH)
   schema = (None if schema_text is None else
-            schema_file.parse(schema_text, configs.SCHEMA_PATH))
+            schema_file.parse(schema_text, settings.SCHEMA_PATH))
   report = preflight.check_csv_folder(
-      configs.DATA_PATH, schema, configs.SCHEMA_PATH,
-      configs.PREFLIGHT_SAMPLE_ROWS)
+      settings.DATA_PATH, schema, settings.SCHEMA_PATH,
+      settings.PREFLIGHT_SAMPLE_ROWS)
   if report.skipped:
     print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
           'it.', flush=True)
   else:
-    against = (f'against the reviewed schema {configs.SCHEMA_PATH}'
+    against = (f'against the reviewed schema {settings.SCHEMA_PATH}'
                if schema else 'no reviewed schema yet (make schema)')
     print(f'Data checks passed: {len(report.files)} file(s), '
           f'{report.rows_checked} rows sampled; {against}.', flush=True)
   return schema_text
 
 
-def _clean_up_metadata(connection) -> None:
+def _clean_up_metadata(connection, metadata_path: str) -> None:
   """Checks the store's integrity; marks executions a killed run left
   RUNNING as abandoned. Raises interrupted_runs.MetadataStoreError."""
-  interrupted_runs.check_integrity(METADATA_PATH)
+  interrupted_runs.check_integrity(metadata_path)
   abandoned = interrupted_runs.mark_abandoned(connection)
   if abandoned:
     print(f'Marked {abandoned} execution(s) left running by an interrupted '
@@ -162,7 +170,7 @@ def _clean_up_metadata(connection) -> None:
 def _data_error(error: BaseException) -> Optional[BaseException]:
   """The DataError in `error`'s chain of causes, if any."""
   while error is not None:
-    if isinstance(error, preflight.DataError):
+    if isinstance(error, DataError):
       return error
     error = error.__cause__ or error.__context__
   return None
@@ -180,21 +188,22 @@ def main(argv: Optional[List[str]] = None) -> int:
   # Bad input and settings stop the run here, in well under a second,
   # before TensorFlow loads, and before anything is written.
   try:
-    schema_text = _check_data()
-  except preflight.DataError as error:
+    settings = configs.load(os.environ)
+    schema_text = _check_data(settings)
+    resolved = problem_spec.from_settings(settings)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
+  except DataError as error:
     print(f'data error: {error}', file=sys.stderr)
     return 1
   except schema_file.SchemaFileError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
+  layout = _Layout.of(settings)
+  connection = interrupted_runs.sqlite_connection(layout.metadata_path)
   try:
-    resolved = problem_spec.from_configs(configs)
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 2
-  connection = interrupted_runs.sqlite_connection(METADATA_PATH)
-  try:
-    _clean_up_metadata(connection)
+    _clean_up_metadata(connection, layout.metadata_path)
   except interrupted_runs.MetadataStoreError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
@@ -202,7 +211,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   # KeyboardInterrupt raised inside a finalizer or a Beam thread's callback
   # would be swallowed and the run would carry on.
   signal.signal(signal.SIGINT, lambda *unused: _stop(connection))
-  return _run(args, connection, schema_text, resolved)
+  return _run(args.verbose, settings, connection, schema_text, resolved)
 
 
 def _stop(connection) -> None:
@@ -221,11 +230,75 @@ def _stop(connection) -> None:
   os._exit(INTERRUPTED)  # pylint: disable=protected-access
 
 
-def _run(args: argparse.Namespace, connection,
+def _create_pipeline(settings: configs.Settings,
+                     resolved: problem_spec.Resolved, connection,
+                     schema_text: Optional[str]) -> 'tfx_pipeline.Pipeline':
+  """pipeline/pipeline.py's pipeline with this machine's paths and store."""
+  from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+  layout = _Layout.of(settings)
+  return pipeline_factory.create_pipeline(
+      pipeline_name=settings.PIPELINE_NAME,
+      pipeline_root=layout.pipeline_root,
+      data_path=settings.DATA_PATH,
+      serving_model_dir=layout.serving_model_dir,
+      train_steps=settings.TRAIN_NUM_STEPS,
+      eval_steps=settings.TRAINER_EVAL_NUM_STEPS,
+      batch_size=settings.TRAIN_BATCH_SIZE,
+      seed=settings.RANDOM_SEED,
+      problem=resolved.problem,
+      eval_accuracy_threshold=settings.EVAL_ACCURACY_THRESHOLD,
+      eval_baseline_tolerance=settings.EVAL_BASELINE_TOLERANCE,
+      eval_rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
+      eval_slice_columns=settings.EVAL_SLICE_COLUMNS,
+      metadata_connection_config=connection,
+      beam_pipeline_args=BEAM_PIPELINE_ARGS,
+      reviewed_schema_text=schema_text,
+      allowed_anomalies=settings.ALLOWED_ANOMALIES,
+      anomaly_min_severity=settings.ANOMALY_MIN_SEVERITY)
+
+
+def _show_logs(verbose: bool) -> None:
+  """TFX's, Beam's and TensorFlow's logs only with --verbose."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.INFO)  # the progress lines read it
+  shown = logging.INFO if verbose else logging.ERROR
+  for handler in logging.getLogger().handlers:
+    handler.setLevel(shown)
+  for name in ('apache_beam', 'tensorflow'):
+    logging.getLogger(name).setLevel(shown)
+
+
+def _report_failure(error: Exception, printer: progress.ProgressPrinter,
+                    verbose: bool, settings: configs.Settings) -> int:
+  """Prints why the run failed, in one or two lines; returns the exit code."""
+  if printer.current:
+    printer.line(printer.current, 'FAILED')
+  if verbose:
+    traceback.print_exc()
+  where = printer.current or 'set-up'
+  bad_data = _data_error(error)
+  if bad_data is not None:
+    print(f'\ndata error in {where}: {bad_data}', file=sys.stderr)
+    print('No model pushed; the served model is unchanged (serving folder: '
+          f'{_Layout.of(settings).serving_model_dir}).', file=sys.stderr)
+    return 1
+  root = error
+  while root.__cause__ or root.__context__:
+    root = root.__cause__ or root.__context__
+  print(f'\nPipeline failed in {where}: {type(error).__name__}: {error}',
+        file=sys.stderr)
+  if root is not error:
+    print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
+  print('Run again with --verbose for the full logs.', file=sys.stderr)
+  if printer.started:
+    _print_report_path(settings)
+  return 1
+
+
+def _run(verbose: bool, settings: configs.Settings, connection,
          schema_text: Optional[str], resolved: problem_spec.Resolved) -> int:
   """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
   # pylint: disable=g-import-not-at-top
-  from absl import logging as absl_logging
   # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
@@ -233,12 +306,7 @@ def _run(args: argparse.Namespace, connection,
   from local import run_summary
   # pylint: enable=g-import-not-at-top
 
-  absl_logging.set_verbosity(absl_logging.INFO)
-  shown = logging.INFO if args.verbose else logging.ERROR
-  for handler in logging.getLogger().handlers:
-    handler.setLevel(shown)
-  for name in ('apache_beam', 'tensorflow'):
-    logging.getLogger(name).setLevel(shown)
+  _show_logs(verbose)
   printer = progress.ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
   global _progress
   _progress = printer
@@ -246,63 +314,23 @@ def _run(args: argparse.Namespace, connection,
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  pipeline = pipeline_factory.create_pipeline(
-      pipeline_name=configs.PIPELINE_NAME,
-      pipeline_root=PIPELINE_ROOT,
-      data_path=configs.DATA_PATH,
-      serving_model_dir=SERVING_MODEL_DIR,
-      train_steps=configs.TRAIN_NUM_STEPS,
-      eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
-      batch_size=configs.TRAIN_BATCH_SIZE,
-      seed=configs.RANDOM_SEED,
-      problem=resolved.problem,
-      eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
-      eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
-      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
-      metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS,
-      reviewed_schema_text=schema_text,
-      allowed_anomalies=configs.ALLOWED_ANOMALIES,
-      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
-
-  print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
-        f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)
+  pipeline = _create_pipeline(settings, resolved, connection, schema_text)
+  print(f'Running pipeline {settings.PIPELINE_NAME!r} on {settings.DATA_PATH} '
+        f'(outputs in {settings.LOCAL_OUTPUT_DIR})', flush=True)
   print(resolved.describe(), flush=True)
   start = time.monotonic()
   try:
     LocalDagRunner().run(pipeline)
   except Exception as error:  # pylint: disable=broad-except
-    if printer.current:
-      printer.line(printer.current, 'FAILED')
-    if args.verbose:
-      traceback.print_exc()
-    bad_data = _data_error(error)
-    if bad_data is not None:
-      print(f'\ndata error in {printer.current or "set-up"}: {bad_data}',
-            file=sys.stderr)
-      print('No model pushed; the served model is unchanged (serving folder: '
-            f'{SERVING_MODEL_DIR}).', file=sys.stderr)
-      return 1
-    root = error
-    while root.__cause__ or root.__context__:
-      root = root.__cause__ or root.__context__
-    print(f'\nPipeline failed in {printer.current or "set-up"}: '
-          f'{type(error).__name__}: {error}', file=sys.stderr)
-    if root is not error:
-      print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
-    print('Run again with --verbose for the full logs.', file=sys.stderr)
-    if printer.started:
-      _print_report_path()
-    return 1
+    return _report_failure(error, printer, verbose, settings)
   finally:
     logging.getLogger('absl').removeHandler(printer)
 
-  summary = run_summary.summarize(connection, configs.PIPELINE_NAME)
+  summary = run_summary.summarize(connection, settings.PIPELINE_NAME)
   print()
   print('\n'.join(_describe(summary, time.monotonic() - start,
-                            resolved.problem.problem_type)))
-  _print_report_path(summary.run_id)
+                            resolved.problem.problem_type, settings)))
+  _print_report_path(settings, summary.run_id)
   return 0
 
 

@@ -83,8 +83,8 @@ def main() -> int:
   args = parser.parse_args()
 
   frame = pd.read_csv(args.data)
-  problem = problem_spec.from_configs(
-      configs, os.path.dirname(args.data)).problem
+  problem = problem_spec.from_settings(
+      configs.load(os.environ), os.path.dirname(args.data)).problem
   if problem.problem_type != features.BINARY:
     sys.exit('bench/floor.py measures binary problems (the bundled data)')
   rng = np.random.default_rng(args.seed)

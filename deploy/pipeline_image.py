@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Optional
 
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The sources the Dockerfile copies into the image.
@@ -53,12 +53,13 @@ def main() -> int:
   try:
     from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
     from pipeline import configs  # pylint: disable=g-import-not-at-top
-    settings = cloud_settings.from_configs(
-        configs, image_tag(configs.PIPELINE_IMAGE_TAG))
+    settings = configs.load(os.environ)
+    cloud = cloud_settings.from_settings(
+        settings, image_tag(settings.PIPELINE_IMAGE_TAG))
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 2
-  print(settings.image)
+  print(cloud.image)
   return 0
 
 

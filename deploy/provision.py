@@ -15,56 +15,55 @@ already present. Names and sizes come from pipeline/configs.py; see
 docs/cloud_setup.md for a walk-through.
 """
 import argparse
-import importlib
 import os
 import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Mapping, Optional
 
 from deploy.infra import apis, errors, gke, iam, kfp_install, network
 from deploy.infra import registry, storage
 from deploy.infra.context import Clients, Cloud, Target
-from pipeline.settings import ConfigError
+from pipeline import configs
+from pipeline.errors import ConfigError
 
 
-def load_configs(project: Optional[str]):
-  """Returns pipeline.configs, re-read with GOOGLE_CLOUD_PROJECT=`project`.
+def load_settings(project: Optional[str],
+                  environ: Mapping[str, str] = os.environ):
+  """The settings of pipeline/configs.py, with GOOGLE_CLOUD_PROJECT=`project`.
 
-  Re-reading keeps configs.py the one source of the names derived from the
-  project (the bucket name above all).
+  Loading them with the project in the environment keeps configs.py the one
+  source of the names derived from it (the bucket name above all).
   """
-  configs = importlib.import_module('pipeline.configs')
-  if project and project != configs.GOOGLE_CLOUD_PROJECT:
-    os.environ['GOOGLE_CLOUD_PROJECT'] = project
-    configs = importlib.reload(configs)
-  return configs
+  if project:
+    environ = {**environ, 'GOOGLE_CLOUD_PROJECT': project}
+  return configs.load(environ)
 
 
-def target_from(configs) -> Target:
-  """The Target described by pipeline/configs.py.
+def target_from(settings) -> Target:
+  """The Target described by pipeline/settings.py.
 
   Raises:
     ConfigError: no project is set.
   """
-  if not configs.GOOGLE_CLOUD_PROJECT:
+  if not settings.GOOGLE_CLOUD_PROJECT:
     raise ConfigError('No Google Cloud project: pass --project PROJECT_ID or '
                       'set GOOGLE_CLOUD_PROJECT (gcloud projects list shows '
                       'yours).')
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
   return Target(
-      project=configs.GOOGLE_CLOUD_PROJECT,
-      region=configs.GOOGLE_CLOUD_REGION,
-      zone=configs.GOOGLE_CLOUD_ZONE,
-      pipeline_name=configs.PIPELINE_NAME,
-      bucket=configs.GCS_BUCKET_NAME,
-      network=configs.NETWORK_NAME,
-      repository=configs.ARTIFACT_REGISTRY_REPOSITORY,
-      service_account_id=configs.PIPELINE_SERVICE_ACCOUNT,
-      cluster=configs.GKE_CLUSTER_NAME,
-      machine_type=configs.GKE_MACHINE_TYPE,
-      node_count=configs.GKE_NODE_COUNT,
-      kfp_version=configs.KFP_VERSION,
-      data_dir=configs.DATA_PATH,
+      project=settings.GOOGLE_CLOUD_PROJECT,
+      region=settings.GOOGLE_CLOUD_REGION,
+      zone=settings.GOOGLE_CLOUD_ZONE,
+      pipeline_name=settings.PIPELINE_NAME,
+      bucket=settings.GCS_BUCKET_NAME,
+      network=settings.NETWORK_NAME,
+      repository=settings.ARTIFACT_REGISTRY_REPOSITORY,
+      service_account_id=settings.PIPELINE_SERVICE_ACCOUNT,
+      cluster=settings.GKE_CLUSTER_NAME,
+      machine_type=settings.GKE_MACHINE_TYPE,
+      node_count=settings.GKE_NODE_COUNT,
+      kfp_version=settings.KFP_VERSION,
+      data_dir=settings.DATA_PATH,
       models_dir=os.path.join(root, 'models'))
 
 
@@ -153,7 +152,7 @@ def main(argv: Optional[List[str]] = None,
   """
   args = parse_args(argv)
   try:
-    target = target_from(load_configs(args.project))
+    target = target_from(load_settings(args.project))
     steps = steps_for(args)
     if args.dry_run:
       print_plan(target, steps, out)

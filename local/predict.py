@@ -183,13 +183,11 @@ def predict(input_path: str, model_dir: str, schema_file: str,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  settings = run_artifacts.load_settings()
   parser = run_artifacts.run_argument_parser(
       'python -m local.predict',
-      'Score a CSV of raw rows with the newest pushed model.')
-  # pylint: disable=g-import-not-at-top
-  from pipeline import configs
-  from pipeline.settings import ConfigError
-  # pylint: enable=g-import-not-at-top
+      'Score a CSV of raw rows with the newest pushed model.', settings)
+  from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
   parser.add_argument('--input', required=True, help='CSV with a header row')
   parser.add_argument('--output', help='CSV to write (default: stdout)')
   parser.add_argument('--model-dir', help='a SavedModel folder (default: the '
@@ -200,8 +198,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   output_dir, name = args.output_dir, args.pipeline_name
   try:
-    unused = [configs.LABEL_KEY, *problem_spec.parse_columns(
-        'DROP_COLUMNS', configs.DROP_COLUMNS)]
+    unused = [settings.LABEL_KEY, *problem_spec.parse_columns(
+        'DROP_COLUMNS', settings.DROP_COLUMNS)]
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return 1

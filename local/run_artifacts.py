@@ -14,6 +14,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import pipeline as pipeline_factory
 from local import run_summary
+from pipeline import configs
+from pipeline.errors import ConfigError
 from local.output_layout import metadata_path
 from pipeline.components import serving_baseline
 
@@ -22,26 +24,27 @@ from pipeline.components import serving_baseline
 newest_pushed_model = serving_baseline.newest_pushed_model
 
 
-def run_argument_parser(prog: str, description: str
-                        ) -> argparse.ArgumentParser:
-  """A command-line parser with --output-dir and --pipeline-name, whose
-  defaults are LOCAL_OUTPUT_DIR and PIPELINE_NAME (pipeline/configs.py).
+def load_settings() -> configs.Settings:
+  """The settings in this process's environment (pipeline/configs.py).
 
   Exits with status 1 and a one-line `configuration error: ...` when a
   setting is invalid.
   """
-  # pylint: disable=g-import-not-at-top
-  from pipeline.settings import ConfigError
   try:
-    from pipeline import configs
+    return configs.load(os.environ)
   except ConfigError as error:
     raise SystemExit(f'configuration error: {error}') from None
-  # pylint: enable=g-import-not-at-top
+
+
+def run_argument_parser(prog: str, description: str,
+                        settings: configs.Settings) -> argparse.ArgumentParser:
+  """A command-line parser with --output-dir and --pipeline-name, whose
+  defaults are `settings`' LOCAL_OUTPUT_DIR and PIPELINE_NAME."""
   parser = argparse.ArgumentParser(prog=prog, description=description)
-  parser.add_argument('--output-dir', default=configs.LOCAL_OUTPUT_DIR,
+  parser.add_argument('--output-dir', default=settings.LOCAL_OUTPUT_DIR,
                       help='the local output folder (default: '
                       'LOCAL_OUTPUT_DIR, %(default)s)')
-  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
+  parser.add_argument('--pipeline-name', default=settings.PIPELINE_NAME,
                       help='default: PIPELINE_NAME, %(default)s')
   return parser
 

@@ -380,7 +380,8 @@ def write_report(output_dir: str, pipeline_name: str,
 def main(argv: Optional[List[str]] = None) -> int:
   parser = run_artifacts.run_argument_parser(
       'python -m local.run_report',
-      'Build the HTML report of one pipeline run.')
+      'Build the HTML report of one pipeline run.',
+      run_artifacts.load_settings())
   parser.add_argument('--run-id', help='default: the newest run')
   parser.add_argument('--output', help='the HTML file to write (default: '
                       '<output dir>/reports/<pipeline>/<run id>.html)')

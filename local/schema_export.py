@@ -18,7 +18,9 @@ from ml_metadata import metadata_store
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
 
+from local import output_layout
 from pipeline import configs
+from pipeline.errors import ConfigError
 from pipeline import pipeline as pipeline_factory
 from pipeline.components import reviewed_schema
 
@@ -58,13 +60,18 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  try:
+    settings = configs.load(os.environ)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 1
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--output', default=configs.SCHEMA_PATH or
+  parser.add_argument('--output', default=settings.SCHEMA_PATH or
                       DEFAULT_SCHEMA_PATH, help='where to write the schema')
   args = parser.parse_args(argv)
-  metadata_path = os.path.join(configs.LOCAL_OUTPUT_DIR, 'metadata',
-                               configs.PIPELINE_NAME, 'metadata.db')
-  uri = newest_schema_uri(metadata_path, configs.PIPELINE_NAME)
+  metadata_path = output_layout.metadata_path(settings.LOCAL_OUTPUT_DIR,
+                                              settings.PIPELINE_NAME)
+  uri = newest_schema_uri(metadata_path, settings.PIPELINE_NAME)
   if uri is None:
     print(f'error: no schema in {metadata_path}: run the pipeline first '
           '(make run)', file=sys.stderr)

@@ -1,14 +1,14 @@
 """Google Cloud locations and job arguments derived from pipeline/configs.py.
 
 The cloud runners need more than the settings themselves: bucket paths, the
-pipeline image, Dataflow and Vertex AI arguments. `from_configs` derives them
+pipeline image, Dataflow and Vertex AI arguments. `from_settings` derives them
 in one place and stops with a ConfigError naming the setting when a required
 one is missing. Nothing here calls a cloud API or runs a command.
 """
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,13 +103,13 @@ class CloudSettings:
     }
 
 
-def from_configs(configs: Any, image_tag: str) -> CloudSettings:
-  """Collects and checks the cloud settings of `configs`.
+def from_settings(settings: Any, image_tag: str) -> CloudSettings:
+  """Collects and checks the cloud settings among `settings`.
 
   Args:
-    configs: the pipeline.configs module (or an object with its attributes).
-    image_tag: the pipeline image's tag, already resolved (configs'
-      PIPELINE_IMAGE_TAG or the git commit).
+    settings: the settings of pipeline/configs.py (`configs.load(...)`).
+    image_tag: the pipeline image's tag, already resolved
+      (PIPELINE_IMAGE_TAG or the git commit).
 
   Returns:
     The settings of a cloud target.
@@ -118,9 +118,9 @@ def from_configs(configs: Any, image_tag: str) -> CloudSettings:
     ConfigError: a required setting is empty; the message names it.
   """
   required = {
-      'GOOGLE_CLOUD_PROJECT': configs.GOOGLE_CLOUD_PROJECT,
-      'GCS_BUCKET_NAME': configs.GCS_BUCKET_NAME,
-      'ARTIFACT_REGISTRY_REPOSITORY': configs.ARTIFACT_REGISTRY_REPOSITORY,
+      'GOOGLE_CLOUD_PROJECT': settings.GOOGLE_CLOUD_PROJECT,
+      'GCS_BUCKET_NAME': settings.GCS_BUCKET_NAME,
+      'ARTIFACT_REGISTRY_REPOSITORY': settings.ARTIFACT_REGISTRY_REPOSITORY,
   }
   for name, value in required.items():
     if not value:
@@ -133,18 +133,18 @@ def from_configs(configs: Any, image_tag: str) -> CloudSettings:
         'pipeline image with: set PIPELINE_IMAGE_TAG to the tag of the image '
         'you built.')
   return CloudSettings(
-      project=configs.GOOGLE_CLOUD_PROJECT,
-      region=configs.GOOGLE_CLOUD_REGION,
-      bucket=configs.GCS_BUCKET_NAME,
-      pipeline_name=configs.PIPELINE_NAME,
-      repository=configs.ARTIFACT_REGISTRY_REPOSITORY,
+      project=settings.GOOGLE_CLOUD_PROJECT,
+      region=settings.GOOGLE_CLOUD_REGION,
+      bucket=settings.GCS_BUCKET_NAME,
+      pipeline_name=settings.PIPELINE_NAME,
+      repository=settings.ARTIFACT_REGISTRY_REPOSITORY,
       image_tag=image_tag,
-      use_dataflow=configs.USE_DATAFLOW,
-      dataflow_machine_type=configs.DATAFLOW_MACHINE_TYPE,
-      dataflow_max_workers=configs.DATAFLOW_MAX_WORKERS,
-      use_vertex_ai=configs.USE_VERTEX_AI,
-      vertex_training_machine_type=configs.VERTEX_TRAINING_MACHINE_TYPE,
-      vertex_endpoint_name=configs.VERTEX_ENDPOINT_NAME,
-      vertex_serving_machine_type=configs.VERTEX_SERVING_MACHINE_TYPE,
-      vertex_serving_image=configs.VERTEX_SERVING_IMAGE,
+      use_dataflow=settings.USE_DATAFLOW,
+      dataflow_machine_type=settings.DATAFLOW_MACHINE_TYPE,
+      dataflow_max_workers=settings.DATAFLOW_MAX_WORKERS,
+      use_vertex_ai=settings.USE_VERTEX_AI,
+      vertex_training_machine_type=settings.VERTEX_TRAINING_MACHINE_TYPE,
+      vertex_endpoint_name=settings.VERTEX_ENDPOINT_NAME,
+      vertex_serving_machine_type=settings.VERTEX_SERVING_MACHINE_TYPE,
+      vertex_serving_image=settings.VERTEX_SERVING_IMAGE,
   )

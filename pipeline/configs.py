@@ -1,16 +1,24 @@
 """The one file a user edits: pipeline name, data, training, quality gate, cloud.
 
-Every setting below can be overridden, without editing this file, by an
-environment variable of the same name (for CI, containers and scripts), e.g.
-`TRAIN_NUM_STEPS=200 make run`. Overrides are converted to the default's type
-and checked like the defaults; a bad value stops the program with a message
-naming the setting. Nothing here calls a cloud API.
+Each setting is declared as `NAME = setting(default, check)`. Every one can be
+overridden, without editing this file, by an environment variable of the same
+name (for CI, containers and scripts), e.g. `TRAIN_NUM_STEPS=200 make run`.
+Overrides are converted to the default's type and checked like the defaults; a
+bad value stops the program with a message naming the setting.
+
+Programs read the settings as one value: `settings = configs.load(os.environ)`
+gives a frozen object with the same names (`settings.TRAIN_NUM_STEPS`). Nothing
+is read at import time, and nothing here calls a cloud API.
 """
 import os
+import sys
+from typing import Mapping
 
-from pipeline.settings import (ConfigError, fraction, matches, non_empty,
-                               non_negative, one_of, optional, positive,
-                               setting)
+from pipeline import settings as settings_lib
+from pipeline.errors import ConfigError
+from pipeline.settings import (comma_separated, derived, fraction, matches,
+                               non_empty, non_negative, one_of, optional,
+                               positive, setting)
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,14 +43,14 @@ def _allow_list(name: str, value: str) -> None:
 # Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
 # the name also becomes part of the bucket and cluster names.
 PIPELINE_NAME = setting(
-    'PIPELINE_NAME', 'taxi-tips',
+    'taxi-tips',
     check=matches(r'[a-z0-9][a-z0-9-]{0,127}',
                   'use 1-128 lower-case letters, digits and hyphens, '
                   'starting with a letter or digit (Kubeflow Pipelines v2 rule)'))
 
 # --- Data -------------------------------------------------------------------
 # A folder of CSV files with a header row (all files share the same columns).
-DATA_PATH = setting('DATA_PATH', os.path.join(_REPO_ROOT, 'data'))
+DATA_PATH = setting(os.path.join(_REPO_ROOT, 'data'))
 
 # --- The problem: label, problem type and how columns are used ----------------
 # pipeline/problem_spec.py checks these against the CSV header and a sample of
@@ -50,193 +58,207 @@ DATA_PATH = setting('DATA_PATH', os.path.join(_REPO_ROOT, 'data'))
 # Trainer inside the pipeline (so containers on Kubeflow/Vertex AI see them
 # too). Column lists are comma-separated column names.
 # The column to predict.
-LABEL_KEY = setting('LABEL_KEY', 'big_tipper', check=non_empty)
+LABEL_KEY = setting('big_tipper', check=non_empty)
 # 'binary', 'multiclass' or 'regression'; empty infers it from the label: a
 # string label, or an integer label with at most 20 distinct values, is a
 # classification (binary with 2 classes), a float label is a regression.
-PROBLEM_TYPE = setting('PROBLEM_TYPE', '',
-                       check=optional(one_of('binary', 'multiclass',
-                                             'regression')))
+PROBLEM_TYPE = setting(
+    '', check=optional(one_of('binary', 'multiclass', 'regression')))
 # Columns that are never model inputs: identifiers, leaks of the label.
 # Taxi: `tips` (the label is computed from it), the raw timestamp (hour, day
 # and month are columns of their own), pickup_census_tract (empty in all but
 # one row).
-DROP_COLUMNS = setting('DROP_COLUMNS',
-                       'tips,trip_start_timestamp,pickup_census_tract')
+DROP_COLUMNS = setting('tips,trip_start_timestamp,pickup_census_tract')
 # Integer columns that are codes, not quantities: mapped through a vocabulary
 # like string columns. Integer columns with at most 10 distinct values in the
 # sample are treated so without being listed.
 CATEGORICAL_COLUMNS = setting(
-    'CATEGORICAL_COLUMNS',
     'trip_start_hour,trip_start_day,trip_start_month,pickup_community_area,'
     'dropoff_community_area,dropoff_census_tract')
 # Numeric columns cut into N equally filled buckets (quantiles of the
 # training data) instead of being z-scored, as 'column:N,column2:M'.
-BUCKETIZE_COLUMNS = setting('BUCKETIZE_COLUMNS', '')
+BUCKETIZE_COLUMNS = setting('')
 # The string and categorical columns share one vocabulary of their
 # VOCAB_SIZE most frequent (column, value) pairs; values never seen in
 # training fall into OOV_BUCKETS extra indices.
-VOCAB_SIZE = setting('VOCAB_SIZE', 5000, check=positive)
-OOV_BUCKETS = setting('OOV_BUCKETS', 10, check=positive)
+VOCAB_SIZE = setting(5000, check=positive)
+OOV_BUCKETS = setting(10, check=positive)
 # Columns with a vocabulary of their own, of at most N values, as
 # 'column:N,column2:M' (e.g. for a column with very many values).
-VOCAB_SIZE_OVERRIDES = setting('VOCAB_SIZE_OVERRIDES', '')
+VOCAB_SIZE_OVERRIDES = setting('')
 
 # --- Local runs -------------------------------------------------------------
 # Everything a local run writes (artifacts, metadata, served models) goes here.
-LOCAL_OUTPUT_DIR = setting('LOCAL_OUTPUT_DIR',
-                           os.path.join(_REPO_ROOT, 'tfx_output'))
+LOCAL_OUTPUT_DIR = setting(os.path.join(_REPO_ROOT, 'tfx_output'))
 
 # --- Training ---------------------------------------------------------------
-TRAIN_NUM_STEPS = setting('TRAIN_NUM_STEPS', 1000, check=positive)
-TRAINER_EVAL_NUM_STEPS = setting('TRAINER_EVAL_NUM_STEPS', 50, check=positive)
-TRAIN_BATCH_SIZE = setting('TRAIN_BATCH_SIZE', 128, check=positive)
+TRAIN_NUM_STEPS = setting(1000, check=positive)
+TRAINER_EVAL_NUM_STEPS = setting(50, check=positive)
+TRAIN_BATCH_SIZE = setting(128, check=positive)
 # Seeds every random source (weights, shuffling), so two runs on the same data
 # give the same metrics.
-RANDOM_SEED = setting('RANDOM_SEED', 42, check=non_negative)
+RANDOM_SEED = setting(42, check=non_negative)
 
 # --- Quality gate -----------------------------------------------------------
 # A model is blessed (and pushed) only if its accuracy on the eval split is at
 # least this. Always answering "not a big tipper" scores 0.777 on the bundled
 # data, so the gate sits above that.
-EVAL_ACCURACY_THRESHOLD = setting('EVAL_ACCURACY_THRESHOLD', 0.85,
-                                  check=fraction)
+EVAL_ACCURACY_THRESHOLD = setting(0.85, check=fraction)
 # Regression models are gated by their root-mean-squared error on the eval
 # split instead: blessed only when it is at most this (in the label's units).
 # 0 means unset; a regression problem then stops with a configuration error,
 # since no bound fits every label.
-EVAL_RMSE_THRESHOLD = setting('EVAL_RMSE_THRESHOLD', 0.0, check=non_negative)
+EVAL_RMSE_THRESHOLD = setting(0.0, check=non_negative)
 # ...and its accuracy is at most this much below the currently blessed model's
 # (the baseline); for regression, its RMSE at most this much above it, as a
 # fraction of the baseline's RMSE. A retrain on the same data scores the same
 # and passes.
-EVAL_BASELINE_TOLERANCE = setting('EVAL_BASELINE_TOLERANCE', 0.01,
-                                  check=fraction)
+EVAL_BASELINE_TOLERANCE = setting(0.01, check=fraction)
 # The Evaluator also reports every metric per value of each of these columns
 # (comma-separated raw column names; empty: the whole eval split only). The
 # run report shows them next to the overall metrics. Each value is a slice
 # with its own metrics: adding trip_start_hour (24 values) adds about 2.5 s to
 # the Evaluator on the bundled data.
-EVAL_SLICE_COLUMNS = tuple(
-    column.strip() for column in setting(
-        'EVAL_SLICE_COLUMNS', 'payment_type',
-        check=optional(matches(
-            r'\s*([A-Za-z_][\w.-]*\s*(,\s*[A-Za-z_][\w.-]*\s*)*)?',
-            'give comma-separated column names, e.g. '
-            "'payment_type,trip_start_hour'"))).split(',')
-    if column.strip())
+EVAL_SLICE_COLUMNS = setting(
+    'payment_type',
+    check=optional(matches(
+        r'\s*([A-Za-z_][\w.-]*\s*(,\s*[A-Za-z_][\w.-]*\s*)*)?',
+        'give comma-separated column names, e.g. '
+        "'payment_type,trip_start_hour'")),
+    parse=comma_separated)
 
 # --- Data quality gates (README: "When the data is bad") --------------------
 # The reviewed schema: new data must match it (columns, types, domains,
 # presence). `make schema` exports the newest inferred schema here for review;
 # while the file does not exist, each run infers a schema from its own data.
-SCHEMA_PATH = setting('SCHEMA_PATH',
-                      os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt'))
+SCHEMA_PATH = setting(os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt'))
 # Anomalies that do not stop the run: comma-separated `column` (anything in
 # that column), `column:TYPE` or `*:TYPE`, with TFDV anomaly types such as
 # ENUM_TYPE_UNEXPECTED_STRING_VALUES (named in the gate's message).
-ALLOWED_ANOMALIES = setting('ALLOWED_ANOMALIES', '',
-                            check=_allow_list)
+ALLOWED_ANOMALIES = setting('', check=_allow_list)
 # Anomalies below this severity do not stop the run: ERROR or WARNING.
 ANOMALY_MIN_SEVERITY = setting(
-    'ANOMALY_MIN_SEVERITY', 'ERROR',
+    'ERROR',
     check=matches(r'ERROR|WARNING', 'use ERROR or WARNING'))
 # The checks before any Beam job read the header and this many rows of each
 # CSV file; all rows are checked later by the schema and the anomaly gate.
-PREFLIGHT_SAMPLE_ROWS = setting('PREFLIGHT_SAMPLE_ROWS', 1000, check=positive)
+PREFLIGHT_SAMPLE_ROWS = setting(1000, check=positive)
 
 # --- Google Cloud -----------------------------------------------------------
 # Only the cloud runners need these; they stop with a clear message when a
 # required one is empty.
 GOOGLE_CLOUD_PROJECT = setting(
-    'GOOGLE_CLOUD_PROJECT', '',
+    '',
     check=optional(matches(r'[a-z][a-z0-9-]{4,28}[a-z0-9]',
                            'a Google Cloud project id has 6-30 lower-case '
                            'letters, digits and hyphens, starting with a '
                            'letter')))
-GOOGLE_CLOUD_REGION = setting('GOOGLE_CLOUD_REGION', 'europe-west3')
-GOOGLE_CLOUD_ZONE = setting('GOOGLE_CLOUD_ZONE', 'europe-west3-a')
+GOOGLE_CLOUD_REGION = setting('europe-west3')
+GOOGLE_CLOUD_ZONE = setting('europe-west3-a')  # in GOOGLE_CLOUD_REGION (load checks)
 GCS_BUCKET_NAME = setting(
-    'GCS_BUCKET_NAME',
-    f'{GOOGLE_CLOUD_PROJECT}-{PIPELINE_NAME}' if GOOGLE_CLOUD_PROJECT else '',
+    derived(lambda s: f'{s.GOOGLE_CLOUD_PROJECT}-{s.PIPELINE_NAME}'
+            if s.GOOGLE_CLOUD_PROJECT else ''),
     check=optional(matches(r'[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]',
                            'a bucket name has 3-63 lower-case letters, '
                            'digits, dots, hyphens and underscores')))
-
-if not GOOGLE_CLOUD_ZONE.startswith(GOOGLE_CLOUD_REGION + '-'):
-  raise ConfigError(
-      f'GOOGLE_CLOUD_ZONE={GOOGLE_CLOUD_ZONE!r} is not in '
-      f'GOOGLE_CLOUD_REGION={GOOGLE_CLOUD_REGION!r}.')
 
 # --- Cloud runners (kubeflow_runner.py) -------------------------------------
 # The compiled specs run the pipeline image
 # <region>-docker.pkg.dev/<project>/<repository>/<pipeline name>:<tag>.
 ARTIFACT_REGISTRY_REPOSITORY = setting(
-    'ARTIFACT_REGISTRY_REPOSITORY', 'tfx-pipelines',
+    'tfx-pipelines',
     check=matches(r'[a-z]([a-z0-9-]{0,61}[a-z0-9])?',
                   'an Artifact Registry repository id has 1-63 lower-case '
                   'letters, digits and hyphens, starting with a letter'))
 # The image tag; empty means the short git commit of this checkout, which is
 # also what the documented Cloud Build command tags the image with.
 PIPELINE_IMAGE_TAG = setting(
-    'PIPELINE_IMAGE_TAG', '',
+    '',
     check=optional(matches(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}',
                            'a Docker tag has 1-128 letters, digits, '
                            'underscores, dots and hyphens')))
 # Run the Beam components (CsvExampleGen, StatisticsGen, Transform,
 # Evaluator) on Dataflow; false runs Beam inside each component's container.
-USE_DATAFLOW = setting('USE_DATAFLOW', True)
+USE_DATAFLOW = setting(True)
 # Dataflow worker machine type and autoscaling ceiling.
-DATAFLOW_MACHINE_TYPE = setting('DATAFLOW_MACHINE_TYPE', 'n1-standard-4')
-DATAFLOW_MAX_WORKERS = setting('DATAFLOW_MAX_WORKERS', 4, check=positive)
+DATAFLOW_MACHINE_TYPE = setting('n1-standard-4')
+DATAFLOW_MAX_WORKERS = setting(4, check=positive)
 # Train as a Vertex AI custom job and (Vertex AI Pipelines target) serve on a
 # Vertex AI endpoint; false trains inside the Trainer's container and pushes
 # to the serving folder in the bucket.
-USE_VERTEX_AI = setting('USE_VERTEX_AI', True)
+USE_VERTEX_AI = setting(True)
 # Machine that runs the Vertex AI training job (the pipeline image).
-VERTEX_TRAINING_MACHINE_TYPE = setting('VERTEX_TRAINING_MACHINE_TYPE',
-                                       'n1-standard-4')
+VERTEX_TRAINING_MACHINE_TYPE = setting('n1-standard-4')
 # The Vertex AI endpoint that blessed models are deployed to (created on first
 # push), and the machine each serving replica runs on.
-VERTEX_ENDPOINT_NAME = setting('VERTEX_ENDPOINT_NAME', PIPELINE_NAME)
-VERTEX_SERVING_MACHINE_TYPE = setting('VERTEX_SERVING_MACHINE_TYPE',
-                                      'n1-standard-2')
+VERTEX_ENDPOINT_NAME = setting(derived(lambda s: s.PIPELINE_NAME))
+VERTEX_SERVING_MACHINE_TYPE = setting('n1-standard-2')
 # Vertex AI's prebuilt TensorFlow 2.16 prediction image, from the Artifact
 # Registry multi-region nearest to GOOGLE_CLOUD_REGION.
-VERTEX_SERVING_IMAGE = setting(
-    'VERTEX_SERVING_IMAGE',
-    '{}-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'.format(
-        'europe' if GOOGLE_CLOUD_REGION.startswith('europe') else
-        'asia' if GOOGLE_CLOUD_REGION.startswith(('asia', 'australia')) else
-        'us'))
+VERTEX_SERVING_IMAGE = setting(derived(
+    lambda s: '{}-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'.format(
+        'europe' if s.GOOGLE_CLOUD_REGION.startswith('europe') else
+        'asia' if s.GOOGLE_CLOUD_REGION.startswith(('asia', 'australia')) else
+        'us')))
 
 # --- Cloud infrastructure (pipeline/gcp_infrastructure.py) -------------------
 # Read by `python pipeline/gcp_infrastructure.py`; see docs/cloud_setup.md.
 # VPC network for the cluster and Dataflow workers: reused if it exists, else
 # created in automatic subnet mode.
 NETWORK_NAME = setting(
-    'NETWORK_NAME', 'default',
+    'default',
     check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
                   'use 1-63 lower-case letters, digits and hyphens'))
 # (The pipeline image's Docker repository is ARTIFACT_REGISTRY_REPOSITORY,
 # above.)
 # Dedicated identity of the pipeline's pods, Dataflow workers and GKE nodes.
 PIPELINE_SERVICE_ACCOUNT = setting(
-    'PIPELINE_SERVICE_ACCOUNT', _derived_id(PIPELINE_NAME, '-runner', 30),
+    derived(lambda s: _derived_id(s.PIPELINE_NAME, '-runner', 30)),
     check=matches(r'[a-z][-a-z0-9]{4,28}[a-z0-9]',
                   'a service account id has 6-30 lower-case letters, digits '
                   'and hyphens, starting with a letter'))
 # GKE Standard cluster in GOOGLE_CLOUD_ZONE. Kubeflow Pipelines itself needs
 # about 3 vCPUs and 8 GB; the rest is for the pipeline's own pods.
 GKE_CLUSTER_NAME = setting(
-    'GKE_CLUSTER_NAME', _derived_id(PIPELINE_NAME, '-cluster', 40),
+    derived(lambda s: _derived_id(s.PIPELINE_NAME, '-cluster', 40)),
     check=matches(r'[a-z]([-a-z0-9]{0,38}[a-z0-9])?',
                   'a cluster name has 1-40 lower-case letters, digits and '
                   'hyphens, starting with a letter'))
-GKE_MACHINE_TYPE = setting('GKE_MACHINE_TYPE', 'e2-standard-4')
-GKE_NODE_COUNT = setting('GKE_NODE_COUNT', 2, check=positive)
+GKE_MACHINE_TYPE = setting('e2-standard-4')
+GKE_NODE_COUNT = setting(2, check=positive)
 # Kubeflow Pipelines standalone release installed on the cluster (2.x).
 KFP_VERSION = setting(
-    'KFP_VERSION', '2.3.0',
+    '2.3.0',
     check=matches(r'2\.\d+\.\d+', 'pin a Kubeflow Pipelines 2.x release '
                   'such as 2.3.0'))
+
+
+# --- Loading -------------------------------------------------------------------
+
+
+def _zone_in_region(settings) -> None:
+  if not settings.GOOGLE_CLOUD_ZONE.startswith(
+      settings.GOOGLE_CLOUD_REGION + '-'):
+    raise ConfigError(
+        f'GOOGLE_CLOUD_ZONE={settings.GOOGLE_CLOUD_ZONE!r} is not in '
+        f'GOOGLE_CLOUD_REGION={settings.GOOGLE_CLOUD_REGION!r}.')
+
+
+# One field per setting above, in the same order and with the same names.
+Settings = settings_lib.settings_class(sys.modules[__name__])
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+  """The settings above, each overridden by `environ`'s variable of its name.
+
+  Args:
+    environ: usually os.environ; tests and tools pass a dict.
+
+  Returns:
+    A frozen Settings object (`settings.PIPELINE_NAME`, ...).
+
+  Raises:
+    ConfigError: a value is invalid; the message names the setting.
+  """
+  return settings_lib.load(sys.modules[__name__], Settings, environ,
+                           checks=(_zone_in_region,))

@@ -1,6 +1,6 @@
 """The problem description, checked against the data before any Beam job.
 
-`from_configs` turns the problem settings of pipeline/configs.py (LABEL_KEY,
+`from_settings` turns the problem settings of pipeline/configs.py (LABEL_KEY,
 PROBLEM_TYPE, DROP_COLUMNS, CATEGORICAL_COLUMNS, BUCKETIZE_COLUMNS,
 VOCAB_SIZE, OOV_BUCKETS, VOCAB_SIZE_OVERRIDES) into a models.features.Problem,
 which the pipeline hands to Transform and the Trainer. On a local data folder
@@ -18,7 +18,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from models import features
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
 # Rows read (over all CSV files, in name order) to infer types and classes.
 SAMPLE_ROWS = 20000
@@ -286,18 +286,18 @@ def resolve(data_path: str,
   return Resolved(problem, notes)
 
 
-def from_configs(configs, data_path: Optional[str] = None) -> Resolved:
-  """`resolve` with the settings of the pipeline.configs module `configs`,
-  on `data_path` (default: configs.DATA_PATH)."""
+def from_settings(settings, data_path: Optional[str] = None) -> Resolved:
+  """`resolve` with the problem settings of `settings` (configs.load(...)),
+  on `data_path` (default: settings.DATA_PATH)."""
   return resolve(
-      data_path or configs.DATA_PATH,
-      label_key=configs.LABEL_KEY,
-      problem_type=configs.PROBLEM_TYPE,
-      drop_columns=configs.DROP_COLUMNS,
-      categorical_columns=configs.CATEGORICAL_COLUMNS,
-      bucketize_columns=configs.BUCKETIZE_COLUMNS,
-      vocab_size=configs.VOCAB_SIZE,
-      oov_buckets=configs.OOV_BUCKETS,
-      vocab_size_overrides=configs.VOCAB_SIZE_OVERRIDES,
-      rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=configs.EVAL_SLICE_COLUMNS)
+      data_path or settings.DATA_PATH,
+      label_key=settings.LABEL_KEY,
+      problem_type=settings.PROBLEM_TYPE,
+      drop_columns=settings.DROP_COLUMNS,
+      categorical_columns=settings.CATEGORICAL_COLUMNS,
+      bucketize_columns=settings.BUCKETIZE_COLUMNS,
+      vocab_size=settings.VOCAB_SIZE,
+      oov_buckets=settings.OOV_BUCKETS,
+      vocab_size_overrides=settings.VOCAB_SIZE_OVERRIDES,
+      rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
+      eval_slice_columns=settings.EVAL_SLICE_COLUMNS)

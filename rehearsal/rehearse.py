@@ -499,19 +499,16 @@ def describe(result: RunResult) -> List[str]:
 
 
 def _settings_data_uri(compiled: Dict[str, str]) -> str:
-  """Where the cloud settings `compiled` with read the pipeline's data."""
+  """Where the cloud settings `compiled` with read the pipeline's data.
+
+  Args:
+    compiled: the settings the compile subprocess saw, where they differ
+      from this process's environment.
+  """
   from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-
-  class _Compiled:
-    """pipeline/configs.py as the compile subprocess saw it."""
-
-    def __getattr__(self, name):
-      if name in compiled:
-        return compiled[name]
-      return getattr(configs, name)
-
-  return cloud_settings.from_configs(_Compiled(), 'rehearsal').data_path
+  settings = configs.load({**os.environ, **compiled})
+  return cloud_settings.from_settings(settings, 'rehearsal').data_path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -532,7 +529,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
 
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  work_dir = args.work_dir or os.path.join(configs.LOCAL_OUTPUT_DIR,
+  from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  try:
+    settings = configs.load(os.environ)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    return 2
+  work_dir = args.work_dir or os.path.join(settings.LOCAL_OUTPUT_DIR,
                                            'rehearsal')
   try:
     spec_path = args.spec or compile_spec(os.path.join(work_dir, 'compiled'))
@@ -545,7 +548,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         'GCS_BUCKET_NAME': bucket_of(spec),
         'PIPELINE_NAME': spec['pipelineInfo']['name'],
     })
-  except (compiled_spec.SpecError, RuntimeError) as error:
+  except (compiled_spec.SpecError, RuntimeError, ConfigError) as error:
     print(f'rehearsal: {error}', file=sys.stderr)
     return 2
   shapes = executor_input.SHAPES if args.shape == 'all' else (args.shape,)
@@ -555,7 +558,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       shutil.rmtree(shape_dir)
     launcher = Launcher(compat=args.compat, faults=shape == executor_input.KFP)
     try:
-      results = rehearse(spec_path, shape, shape_dir, configs.DATA_PATH,
+      results = rehearse(spec_path, shape, shape_dir, settings.DATA_PATH,
                          data_uri, args.runs, launcher, args.kfp_input_types,
                          progress=print)
     except TaskFailed as failure:

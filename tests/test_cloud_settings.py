@@ -2,7 +2,6 @@
 Dataflow and Vertex AI off, and the image tag tied to the git commit."""
 import dataclasses
 import subprocess
-import types
 
 import pytest
 from tfx import v1 as tfx
@@ -11,32 +10,31 @@ import kubeflow_runner
 from models import features
 from pipeline.components import atomic_push
 from pipeline import cloud_settings
+from pipeline import configs
 from deploy import pipeline_image
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
-CONFIGS = types.SimpleNamespace(
-    GOOGLE_CLOUD_PROJECT='test-project-123',
-    GOOGLE_CLOUD_REGION='europe-west3',
-    GCS_BUCKET_NAME='test-bucket',
-    PIPELINE_NAME='taxi-tips',
-    ARTIFACT_REGISTRY_REPOSITORY='repo',
-    USE_DATAFLOW=True,
-    DATAFLOW_MACHINE_TYPE='n1-standard-8',
-    DATAFLOW_MAX_WORKERS=7,
-    USE_VERTEX_AI=True,
-    VERTEX_TRAINING_MACHINE_TYPE='n1-highmem-4',
-    VERTEX_ENDPOINT_NAME='taxi-endpoint',
-    VERTEX_SERVING_MACHINE_TYPE='n1-standard-2',
-    VERTEX_SERVING_IMAGE='serving-image',
-)
+ENVIRONMENT = {
+    'GOOGLE_CLOUD_PROJECT': 'test-project-123',
+    'GOOGLE_CLOUD_REGION': 'europe-west3',
+    'GCS_BUCKET_NAME': 'test-bucket',
+    'PIPELINE_NAME': 'taxi-tips',
+    'ARTIFACT_REGISTRY_REPOSITORY': 'repo',
+    'DATAFLOW_MACHINE_TYPE': 'n1-standard-8',
+    'DATAFLOW_MAX_WORKERS': '7',
+    'VERTEX_TRAINING_MACHINE_TYPE': 'n1-highmem-4',
+    'VERTEX_ENDPOINT_NAME': 'taxi-endpoint',
+    'VERTEX_SERVING_IMAGE': 'serving-image',
+}
+CONFIGS = configs.load(ENVIRONMENT)
 
 
 def _configs(**changes):
-  return types.SimpleNamespace(**{**vars(CONFIGS), **changes})
+  return configs.load({**ENVIRONMENT, **changes})
 
 
 def test_paths_and_image_follow_the_bucket_layout():
-  settings = cloud_settings.from_configs(CONFIGS, 'abc1234')
+  settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
   assert settings.pipeline_root == 'gs://test-bucket/output/taxi-tips'
   assert settings.data_path == 'gs://test-bucket/input/data'
   assert settings.serving_model_dir == 'gs://test-bucket/serving_model/taxi-tips'
@@ -57,17 +55,19 @@ def test_paths_and_image_follow_the_bucket_layout():
 ])
 def test_missing_settings_are_named(setting, changes, tag):
   with pytest.raises(ConfigError, match=setting):
-    cloud_settings.from_configs(_configs(**changes), tag)
+    cloud_settings.from_settings(_configs(**changes), tag)
 
 
 def test_switches_turn_dataflow_and_vertex_ai_off():
-  settings = cloud_settings.from_configs(
-      _configs(USE_DATAFLOW=False, USE_VERTEX_AI=False), 'abc1234')
+  settings = cloud_settings.from_settings(
+      _configs(USE_DATAFLOW='false', USE_VERTEX_AI='false'), 'abc1234')
   assert settings.beam_pipeline_args() == []
   assert settings.ai_platform_training_args() is None
   assert settings.ai_platform_serving_args() is None
 
-  pipeline = kubeflow_runner.create_pipeline(settings, kubeflow_runner.VERTEX)
+  pipeline = kubeflow_runner.create_pipeline(
+      _configs(USE_DATAFLOW='false', USE_VERTEX_AI='false'), settings,
+      kubeflow_runner.VERTEX)
   nodes = {c.id: c for c in pipeline.components}
   assert type(nodes['Trainer']) is tfx.components.Trainer  # pylint: disable=unidiomatic-typecheck
   assert type(nodes['Pusher']) is atomic_push.Pusher  # pylint: disable=unidiomatic-typecheck
@@ -76,11 +76,11 @@ def test_switches_turn_dataflow_and_vertex_ai_off():
 
 
 def test_switches_on_select_the_vertex_ai_components():
-  settings = cloud_settings.from_configs(CONFIGS, 'abc1234')
+  settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
   vertex = {c.id: c for c in kubeflow_runner.create_pipeline(
-      settings, kubeflow_runner.VERTEX).components}
+      CONFIGS, settings, kubeflow_runner.VERTEX).components}
   kubeflow = {c.id: c for c in kubeflow_runner.create_pipeline(
-      settings, kubeflow_runner.KUBEFLOW).components}
+      CONFIGS, settings, kubeflow_runner.KUBEFLOW).components}
   ai_platform = tfx.extensions.google_cloud_ai_platform
   assert isinstance(vertex['Trainer'], ai_platform.Trainer)
   assert isinstance(vertex['Pusher'], ai_platform.Pusher)
@@ -91,7 +91,7 @@ def test_switches_on_select_the_vertex_ai_components():
 
 
 def test_vertex_serving_and_a_serving_folder_baseline_exclude_each_other():
-  settings = cloud_settings.from_configs(CONFIGS, 'abc1234')
+  settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
   with pytest.raises(ValueError, match='baseline_from_serving_dir'):
     kubeflow_runner.pipeline_factory.create_pipeline(
         pipeline_name='taxi-tips', pipeline_root='gs://b/r', data_path='gs://b/d',
@@ -113,6 +113,6 @@ def test_image_tag_is_the_override_or_the_git_commit():
 
 
 def test_settings_are_immutable():
-  settings = cloud_settings.from_configs(CONFIGS, 'abc1234')
+  settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
   with pytest.raises(dataclasses.FrozenInstanceError):
     settings.project = 'other'  # type: ignore[misc]

@@ -1,39 +1,19 @@
 """pipeline/configs.py: defaults, typed environment overrides and validation."""
-import importlib
+import dataclasses
+import os
 
 import pytest
 
 from pipeline import configs
 from pipeline import settings
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
-_ALL_SETTINGS = ('PIPELINE_NAME', 'DATA_PATH', 'LOCAL_OUTPUT_DIR',
-                 'TRAIN_NUM_STEPS', 'TRAINER_EVAL_NUM_STEPS',
-                 'TRAIN_BATCH_SIZE', 'RANDOM_SEED', 'EVAL_ACCURACY_THRESHOLD',
-                 'EVAL_BASELINE_TOLERANCE', 'GOOGLE_CLOUD_PROJECT',
-                 'GOOGLE_CLOUD_REGION', 'GOOGLE_CLOUD_ZONE', 'GCS_BUCKET_NAME',
-                 'EVAL_SLICE_COLUMNS',
-                 'LABEL_KEY', 'PROBLEM_TYPE', 'DROP_COLUMNS',
-                 'CATEGORICAL_COLUMNS', 'BUCKETIZE_COLUMNS', 'VOCAB_SIZE',
-                 'OOV_BUCKETS', 'VOCAB_SIZE_OVERRIDES', 'EVAL_RMSE_THRESHOLD',
-                 'SCHEMA_PATH', 'ALLOWED_ANOMALIES', 'ANOMALY_MIN_SEVERITY',
-                 'PREFLIGHT_SAMPLE_ROWS')
 
 
 @pytest.fixture
-def load_configs(monkeypatch):
-  """Reloads configs.py with the given environment; restores it afterwards."""
-  for name in _ALL_SETTINGS:
-    monkeypatch.delenv(name, raising=False)
-
-  def load(**env):
-    for name, value in env.items():
-      monkeypatch.setenv(name, value)
-    return importlib.reload(configs)
-
-  yield load
-  monkeypatch.undo()
-  importlib.reload(configs)
+def load_configs():
+  """configs.load() on an environment holding only the given variables."""
+  return lambda **env: configs.load(env)
 
 
 def test_defaults_without_any_environment(load_configs):
@@ -90,14 +70,13 @@ def test_bad_values_name_the_setting(load_configs, env, message):
   assert message in str(error.value)
 
 
-def test_boolean_settings(monkeypatch):
+def test_boolean_settings():
+  switch = settings.setting(False)
   for raw, expected in (('true', True), ('1', True), ('No', False),
                         ('off', False)):
-    monkeypatch.setenv('SOME_SWITCH', raw)
-    assert settings.setting('SOME_SWITCH', False) is expected
-  monkeypatch.setenv('SOME_SWITCH', 'maybe')
+    assert switch.value('SOME_SWITCH', {'SOME_SWITCH': raw}, None) is expected
   with pytest.raises(ConfigError, match="SOME_SWITCH='maybe' is not a boolean"):
-    settings.setting('SOME_SWITCH', True)
+    switch.value('SOME_SWITCH', {'SOME_SWITCH': 'maybe'}, None)
 
 
 def test_pipeline_name_follows_the_kubeflow_v2_rule(load_configs):
@@ -141,3 +120,61 @@ def test_data_gate_settings(load_configs):
       ANOMALY_MIN_SEVERITY='WARNING', SCHEMA_PATH='')
   assert c.ALLOWED_ANOMALIES.startswith('company:')
   assert c.ANOMALY_MIN_SEVERITY == 'WARNING' and c.SCHEMA_PATH == ''
+
+
+# Values that pass the checks, tried for each setting in turn, and the other
+# settings that must change with it.
+_CANDIDATES = {
+    bool: ('false', 'true'),
+    int: ('7', '3'),
+    float: ('0.5', '0.25'),
+    str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
+          'us-central1', 'europe-west3-b', 'payment_type'),
+}
+_COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'}}
+
+
+def _changed_by_override(name: str, default) -> bool:
+  """Whether some valid value of `name` in the environment changes it."""
+  kind = str if isinstance(default, tuple) else type(default)
+  for raw in _CANDIDATES[kind]:
+    try:
+      value = getattr(configs.load({name: raw, **_COMPANIONS.get(name, {})}),
+                      name)
+    except ConfigError as error:
+      assert name in str(error)  # a refusal names the setting
+      continue
+    if value != default:
+      return True
+  return False
+
+
+def test_every_setting_declared_in_configs_is_overridable():
+  names = configs.Settings.names()
+  declared = [name for name, value in vars(configs).items()
+              if isinstance(value, settings.Setting)]
+  assert list(names) == declared and len(names) > 40
+  defaults = configs.load({})
+  for name in names:
+    assert _changed_by_override(name, getattr(defaults, name)), name
+
+
+def test_derived_defaults_follow_their_sources_unless_overridden():
+  s = configs.load({'PIPELINE_NAME': '9-lives', 'GOOGLE_CLOUD_REGION':
+                    'asia-east1', 'GOOGLE_CLOUD_ZONE': 'asia-east1-b'})
+  assert s.VERTEX_ENDPOINT_NAME == '9-lives'
+  assert s.PIPELINE_SERVICE_ACCOUNT == 'p-9-lives-runner'  # starts with a letter
+  assert s.GKE_CLUSTER_NAME == 'p-9-lives-cluster'
+  assert s.VERTEX_SERVING_IMAGE.startswith('asia-docker.pkg.dev/')
+  s = configs.load({'PIPELINE_NAME': 'x', 'VERTEX_ENDPOINT_NAME': 'serving'})
+  assert s.VERTEX_ENDPOINT_NAME == 'serving'
+
+
+def test_settings_are_a_frozen_value_read_from_the_given_environment(
+    monkeypatch):
+  monkeypatch.setenv('TRAIN_NUM_STEPS', '17')
+  assert configs.load(os.environ).TRAIN_NUM_STEPS == 17
+  assert configs.load({}).TRAIN_NUM_STEPS == 1000  # the environment given only
+  loaded = configs.load({})
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    loaded.TRAIN_NUM_STEPS = 5  # type: ignore[misc]

@@ -9,9 +9,12 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from pipeline import configs
+
 from local import csv_examples
 from pipeline import pipeline as factory
 from local import run_summary
+
+DEFAULTS = configs.load({})  # the bundled taxi data's settings
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +76,7 @@ def test_pushed_model_scores_raw_csv_rows(runs, data_slice):
   scores = served.signatures['serving_default'](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   labels = pd.read_csv(os.path.join(data_slice, 'data.csv'))[
-      configs.LABEL_KEY].to_numpy()
+      DEFAULTS.LABEL_KEY].to_numpy()
   assert scores.shape == labels.shape
   assert np.all((scores >= 0) & (scores <= 1))
   accuracy = np.mean((scores > 0.5) == labels)

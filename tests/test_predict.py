@@ -10,14 +10,17 @@ import pytest
 import tensorflow as tf
 
 from pipeline import configs
+
 from local import csv_examples
 from local import predict
 from local import output_layout
 from local import run_artifacts
 from tests import conftest
 
+DEFAULTS = configs.load({})  # the bundled taxi data's settings
+
 ROWS = 25
-LABEL = configs.LABEL_KEY  # the bundled data's label, big_tipper
+LABEL = DEFAULTS.LABEL_KEY  # the bundled data's label, big_tipper
 
 
 @pytest.fixture(scope='module')

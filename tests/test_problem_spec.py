@@ -1,11 +1,10 @@
 """pipeline/problem_spec.py: inferring the problem and rejecting bad settings."""
-import importlib
 
 import pytest
 
 from models import features
 from pipeline import problem_spec
-from pipeline.settings import ConfigError
+from pipeline.errors import ConfigError
 
 
 def _csv(tmp_path, header, rows, name='data.csv'):
@@ -163,17 +162,9 @@ def test_cloud_storage_data_needs_an_explicit_problem_type():
   assert 'columns not checked' in resolved.describe()
 
 
-def test_bundled_data_resolves_to_todays_taxi_problem(monkeypatch):
+def test_bundled_data_resolves_to_todays_taxi_problem():
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  for name in ('LABEL_KEY', 'PROBLEM_TYPE', 'DROP_COLUMNS', 'DATA_PATH',
-               'CATEGORICAL_COLUMNS', 'BUCKETIZE_COLUMNS',
-               'VOCAB_SIZE_OVERRIDES'):
-    monkeypatch.delenv(name, raising=False)
-  try:
-    resolved = problem_spec.from_configs(importlib.reload(configs))
-  finally:
-    monkeypatch.undo()
-    importlib.reload(configs)
+  resolved = problem_spec.from_settings(configs.load({}))  # the defaults
   assert resolved.problem.problem_type == features.BINARY
   assert resolved.problem.label_key == 'big_tipper'
   assert 'tips' in resolved.problem.drop_columns  # the label's source

@@ -21,7 +21,6 @@ import time
 import pytest
 from tfx import v1 as tfx
 
-from pipeline import configs
 from local import interrupted_runs
 from local import run_summary
 from local import schema_export
@@ -213,8 +212,8 @@ def test_30_percent_unseen_categories(served, tmp_path):
 
 def test_schema_export_copies_the_newest_schema_for_review(
     served, tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(configs, 'LOCAL_OUTPUT_DIR', served.output_dir)
-  monkeypatch.setattr(configs, 'PIPELINE_NAME', PIPELINE)
+  monkeypatch.setenv('LOCAL_OUTPUT_DIR', served.output_dir)
+  monkeypatch.setenv('PIPELINE_NAME', PIPELINE)
   target = tmp_path / 'review' / 'schema.pbtxt'
   assert schema_export.main([f'--output={target}']) == 0
   assert f'Wrote {target} from {served.output_dir}' in capsys.readouterr().out
@@ -224,7 +223,7 @@ def test_schema_export_copies_the_newest_schema_for_review(
 
 
 def test_schema_export_without_a_run(tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(configs, 'LOCAL_OUTPUT_DIR', str(tmp_path))
+  monkeypatch.setenv('LOCAL_OUTPUT_DIR', str(tmp_path))
   target = tmp_path / 'schema.pbtxt'
   assert schema_export.main([f'--output={target}']) == 1
   assert 'no schema in ' in capsys.readouterr().err
