@@ -13,6 +13,11 @@ are the differences that break a run, each reported publicly
    title (`ImportError`). Fix: an input whose type names no TFX class gets the
    type its component declares, which TFX compiles into every task's
    `--json_serialized_inputs_spec_args`.
+   Delete when: TFX's entrypoint (kubeflow_v2_entrypoint_utils) falls back to
+   the declared type itself, or the Kubeflow Pipelines release that
+   KFP_VERSION installs sends each artifact's TFX type; then
+   `python -m rehearsal --shape=kfp --no-compat` gets past the first task
+   that reads an upstream artifact.
 2. Zero-byte directory markers (kubeflow/pipelines issue 13476). TensorFlow
    writes an empty `<directory>/` object for each directory it creates in
    Cloud Storage, at an artifact's root and down a model's layout
@@ -20,14 +25,20 @@ are the differences that break a run, each reported publicly
    inputs to the pod before the command starts and turns each marker into a
    file where a folder belongs: "mkdir .../model: not a directory". Fix: once
    the executor has written its outputs, remove the markers of every
-   non-empty directory under each output artifact (pipeline/
+   non-empty directory under each output artifact (pipeline/kfp_runtime/
    directory_markers.py). TFX's model layout is kept as it is: flattening
    `Format-Serving/` away, the published workaround, breaks Vertex AI and
    TFX's own readers.
+   Delete when: the launcher of the release KFP_VERSION installs skips
+   zero-byte `<dir>/` objects when it copies inputs (issue 13476 closed), and
+   rehearsal/launcher_download.py is updated to that release's logic.
 3. The process crashing at interpreter shutdown (C++ destructors, "pure
    virtual method called") after the executor wrote its output: the launcher
    sees a non-zero exit and fails a task that succeeded. Fix: once one of
    TFX's Kubeflow entrypoints returns successfully, flush and exit at once.
+   Delete when: a task run on the cluster with this fix switched off exits 0
+   after writing its output (the crash needs the cluster's builds; the
+   rehearsal only reproduces its effect, rehearsal/kfp_faults/).
 
 Every fix leaves what Vertex AI sends untouched (its types name TFX classes)
 and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
