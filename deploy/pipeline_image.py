@@ -15,7 +15,7 @@ from pipeline.errors import ConfigError
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The sources the Dockerfile copies into the image.
-IMAGE_SOURCES = ('Dockerfile', 'models', 'pipeline')
+IMAGE_SOURCES = ('Dockerfile', 'requirements.lock', 'models', 'pipeline')
 
 
 def _git(*args: str) -> Optional[str]:

@@ -134,7 +134,7 @@ def _check_against_schema(sample: _FileSample, schema: schema_pb2.Schema,
     raise DataError(
         f'{sample.path} does not match the reviewed schema {schema_path}: '
         + '; '.join(details) + ' (fix the data, or review and approve a new '
-        'schema: see "When the data is bad" in README.md)')
+        'schema: see docs/data_quality.md)')
   index = {name: i for i, name in enumerate(sample.header)}
   for feature in schema.feature:
     if feature.type not in _NUMERIC:

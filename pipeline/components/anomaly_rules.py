@@ -89,7 +89,7 @@ def describe(anomalies: Sequence[Anomaly]) -> str:
   return (f'the data does not match the schema in {len(columns)} column(s): '
           + '; '.join(parts) + f'. Anomalies file(s): {", ".join(files)}. '
           'Fix the data, approve a new schema, or allow the anomaly with '
-          'ALLOWED_ANOMALIES (README: "When the data is bad").')
+          'ALLOWED_ANOMALIES (docs/data_quality.md).')
 
 
 
