@@ -299,7 +299,7 @@ def test_a_report_failure_does_not_fail_the_run(monkeypatch, capsys):
     raise OSError('disk full')
 
   monkeypatch.setattr(run_report, 'write_report', broken)
-  local_runner._print_report_path('some-run')  # pylint: disable=protected-access
+  local_runner._print_report_path(DEFAULTS, 'some-run')  # pylint: disable=protected-access
   captured = capsys.readouterr()
   assert captured.err == 'Warning: no run report: OSError: disk full\n'
   assert 'Report:' not in captured.out
