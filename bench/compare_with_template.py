@@ -96,9 +96,9 @@ def run_ours(workdir: str, train_steps: int,
 
 
 def copy_with_model_change(destination: str) -> str:
-  """A copy of the pipeline code (and the reviewed schema) whose
-  models/model.py differs by a comment."""
-  for folder in ('pipeline', 'models', 'schema'):
+  """A copy of the pipeline code, the local tools (and the reviewed schema)
+  whose models/model.py differs by a comment."""
+  for folder in ('pipeline', 'models', 'local', 'schema'):
     shutil.copytree(os.path.join(REPO, folder),
                     os.path.join(destination, folder),
                     ignore=shutil.ignore_patterns('__pycache__'))
