@@ -36,6 +36,7 @@ from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
+from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
@@ -126,7 +127,7 @@ def compile_kubeflow(settings: cloud_settings.CloudSettings,
   spec['defaultPipelineRoot'] = settings.pipeline_root
   # The baseline step's only input is a constant, so a cached result would
   # hide every later push: it runs every time.
-  spec['root']['dag']['tasks'][pipeline_factory.PUSHED_MODEL_BASELINE].pop(
+  spec['root']['dag']['tasks'][component_ids.PUSHED_MODEL_BASELINE].pop(
       'cachingOptions', None)
   os.makedirs(output_dir, exist_ok=True)
   path = os.path.join(output_dir, KUBEFLOW_FILENAME)

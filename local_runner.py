@@ -41,6 +41,8 @@ from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 # Light modules only: the checks before a run report bad input within a
 # second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
+from pipeline import component_ids  # pylint: disable=g-import-not-at-top
+from pipeline import eval_metrics  # pylint: disable=g-import-not-at-top
 from local import preflight  # pylint: disable=g-import-not-at-top
 from local import interrupted_runs  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
@@ -68,34 +70,12 @@ _progress: Optional[progress.ProgressPrinter] = None  # the running pipeline's, 
 
 def _describe(summary: 'run_summary.RunSummary', seconds: float,
               problem_type: str) -> List[str]:
-  from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+  """The end-of-run summary: metrics against the thresholds, the blessing
+  and the push, one line each."""
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
-  m = summary.metrics
-  gate = pipeline_factory.GATE_METRIC[problem_type]
-  if gate in m:
-    count = f'{m.get(pipeline_factory.EXAMPLE_COUNT_METRIC, 0):.0f}'
-    if problem_type == features.REGRESSION:
-      measure, value = 'RMSE', f'{m[gate]:.4g}'
-      bound = f'limit {configs.EVAL_RMSE_THRESHOLD}'
-      allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
-    else:
-      measure, value = 'accuracy', f'{m[gate]:.3f}'
-      bound = f'threshold {configs.EVAL_ACCURACY_THRESHOLD}'
-      allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
-    extras = ', '.join(
-        f'{name} {m[key]:.3f}'
-        for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
-        if key in m)
-    lines.append(f'{measure[0].upper()}{measure[1:]} {value} on {count} eval '
-                 f'examples ({bound})' + (f'; {extras}.' if extras else '.'))
-    base = summary.baseline_metrics.get(gate)
-    if base is not None:
-      base_value = f'{base:.4g}' if problem_type == features.REGRESSION else (
-          f'{base:.3f}')
-      lines.append(f'Baseline (last blessed model) {measure} {base_value}; '
-                   f'{allowed}.')
-    else:
-      lines.append('No baseline: no model has been blessed before.')
+  metrics = eval_metrics.BY_PROBLEM_TYPE[problem_type]
+  if metrics.gate.key in summary.metrics:
+    lines += _describe_gate(summary, metrics, problem_type)
   if summary.blessed:
     lines.append('Blessed: the model passed every threshold.')
   elif summary.blessed is False:
@@ -106,6 +86,36 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
   else:
     lines.append('No model pushed; the served model is unchanged '
                  f'(serving folder: {SERVING_MODEL_DIR}).')
+  return lines
+
+
+def _describe_gate(summary: 'run_summary.RunSummary',
+                   metrics: eval_metrics.ProblemMetrics,
+                   problem_type: str) -> List[str]:
+  """The gate metric with its threshold and the extras, then the baseline's
+  gate metric with the allowed change."""
+  m, gate = summary.metrics, metrics.gate
+  count = m.get(eval_metrics.EXAMPLE_COUNT.key, 0)
+  if problem_type == features.REGRESSION:
+    value_format = '.4g'
+    bound = f'limit {configs.EVAL_RMSE_THRESHOLD}'
+    allowed = f'allowed rise {configs.EVAL_BASELINE_TOLERANCE:.0%}'
+  else:
+    value_format = '.3f'
+    bound = f'threshold {configs.EVAL_ACCURACY_THRESHOLD}'
+    allowed = f'allowed drop {configs.EVAL_BASELINE_TOLERANCE}'
+  extras = ', '.join(f'{extra.label} {m[extra.key]:.3f}'
+                     for extra in metrics.extras if extra.key in m)
+  lines = [f'{gate.label[0].upper()}{gate.label[1:]} '
+           f'{m[gate.key]:{value_format}} on {count:.0f} '
+           f'{eval_metrics.EXAMPLE_COUNT.label} ({bound})'
+           + (f'; {extras}.' if extras else '.')]
+  base = summary.baseline_metrics.get(gate.key)
+  if base is None:
+    lines.append('No baseline: no model has been blessed before.')
+  else:
+    lines.append(f'Baseline (last blessed model) {gate.label} '
+                 f'{base:{value_format}}; {allowed}.')
   return lines
 
 
@@ -239,7 +249,7 @@ def _run(args: argparse.Namespace, connection,
     handler.setLevel(shown)
   for name in ('apache_beam', 'tensorflow'):
     logging.getLogger(name).setLevel(shown)
-  printer = progress.ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
+  printer = progress.ProgressPrinter(list(component_ids.COMPONENT_IDS))
   global _progress
   _progress = printer
   logging.getLogger('absl').addHandler(printer)

@@ -19,7 +19,7 @@ from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
 
 from pipeline import configs
-from pipeline import pipeline as pipeline_factory
+from pipeline import component_ids
 from pipeline.components import reviewed_schema
 
 # Where the export goes when SCHEMA_PATH is empty (reviewed schema switched off).
@@ -35,7 +35,7 @@ def newest_schema_uri(metadata_path: str, pipeline_name: str) -> Optional[str]:
   store = metadata_store.MetadataStore(
       tfx_metadata.sqlite_metadata_connection_config(metadata_path))
   node = store.get_context_by_type_and_name(
-      'node', f'{pipeline_name}.{pipeline_factory.SCHEMA_GEN}')
+      'node', f'{pipeline_name}.{component_ids.SCHEMA_GEN}')
   if node is None:
     return None
   schemas = [a for a in store.get_artifacts_by_context(node.id)

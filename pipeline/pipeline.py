@@ -2,11 +2,12 @@
 
 `create_pipeline` assembles the logical DAG; runners decide where it runs
 (local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
-the physical settings in.
+the physical settings in. Component ids are in pipeline/component_ids.py,
+the Evaluator's metrics in pipeline/eval_metrics.py and
+pipeline/eval_config.py: the local tools read them without importing TFX.
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-import tensorflow_model_analysis as tfma
 # TFX's own modules rather than its public `tfx.v1`: importing `tfx.v1` also
 # imports its Google Cloud extensions and the Vertex AI SDK, 3.6 s of every
 # local run; they are imported only when a cloud target needs them.
@@ -23,13 +24,14 @@ from tfx.types import standard_artifacts
 from ml_metadata.proto import metadata_store_pb2
 
 from models import features
-from models import signatures as model_outputs
+from pipeline import component_ids as ids
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.code_version import source_fingerprint
+from pipeline.eval_config import create_eval_config
 
 
 def _vertex():
@@ -45,137 +47,6 @@ RUN_FN = 'models.model.run_fn'
 PREPROCESSING_MODULES = ('models.features', 'models.preprocessing')
 TRAINING_MODULES = ('models.features', 'models.autograph_compat',
                     'models.signatures', 'models.model')
-
-# Stable component ids: metadata, caching and Kubeflow task names depend on
-# them, so they do not change when a component's class or position does.
-EXAMPLE_GEN = 'CsvExampleGen'
-STATISTICS_GEN = 'StatisticsGen'
-SCHEMA_GEN = 'SchemaGen'
-EXAMPLE_VALIDATOR = 'ExampleValidator'
-ANOMALY_GATE = 'AnomalyGate'
-TRANSFORM = 'Transform'
-TRAINER = 'Trainer'
-MODEL_RESOLVER = 'LatestBlessedModelResolver'
-EVALUATOR = 'Evaluator'
-PUSHER = 'Pusher'
-# Replaces MODEL_RESOLVER where ML Metadata queries cannot run (Kubeflow
-# Pipelines on GKE); see pipeline/components/serving_baseline.py.
-PUSHED_MODEL_BASELINE = 'LatestPushedModel'
-
-COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
-                 ANOMALY_GATE, TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR,
-                 PUSHER)
-
-# Metric names as the Evaluator reports them (and local/run_summary.py
-# reads them). Each problem type is gated by one metric (GATE_METRIC).
-ACCURACY_METRIC = 'binary_accuracy'  # binary
-MULTICLASS_ACCURACY_METRIC = 'sparse_categorical_accuracy'  # multiclass
-RMSE_METRIC = 'root_mean_squared_error'  # regression
-MAE_METRIC = 'mean_absolute_error'  # regression
-EXAMPLE_COUNT_METRIC = 'example_count'
-GATE_METRIC = {
-    features.BINARY: ACCURACY_METRIC,
-    features.MULTICLASS: MULTICLASS_ACCURACY_METRIC,
-    features.REGRESSION: RMSE_METRIC,
-}
-# Reported alongside the gate: (label in the run summary, metric name).
-EXTRA_METRICS = {
-    features.BINARY: (('AUC', 'auc'), ('precision', 'precision'),
-                      ('recall', 'recall')),
-    features.MULTICLASS: (),
-    features.REGRESSION: (('MAE', MAE_METRIC),),
-}
-
-
-def create_eval_config(problem: features.Problem,
-                       accuracy_threshold: float,
-                       baseline_tolerance: float,
-                       rmse_threshold: float = 0.0,
-                       slice_columns: Sequence[str] = ()) -> tfma.EvalConfig:
-  """What the Evaluator computes and when it blesses a model.
-
-  Classification: blessed when accuracy >= `accuracy_threshold` and, if a
-  previously blessed model exists, accuracy >= the baseline's accuracy -
-  `baseline_tolerance`; binary problems also report AUC, precision and
-  recall. Regression: blessed when the RMSE <= `rmse_threshold` and at most
-  `baseline_tolerance` (a fraction) above the baseline's RMSE; MAE is
-  reported alongside. The example count is always reported.
-
-  The model's 'serving_default' signature gives the predictions. A numeric
-  binary or regression label is read from the examples as it is (as models
-  saved before the transform signature existed need, when they are the
-  baseline); any other label is the transformed one (a class index), read
-  through the model's transform signature, so both sides use the same
-  classes.
-
-  Args:
-    problem: the problem description (models/features.py).
-    accuracy_threshold: the lowest accepted accuracy, 0..1 (classification).
-    baseline_tolerance: how far the candidate may fall behind the baseline.
-    rmse_threshold: the highest accepted RMSE (regression), > 0.
-    slice_columns: raw columns to report every metric per value of, besides
-      the whole eval split (EVAL_SLICE_COLUMNS in pipeline/configs.py).
-
-  Returns:
-    The Evaluator's EvalConfig.
-
-  Raises:
-    ValueError: a regression without a positive `rmse_threshold`.
-  """
-  if problem.is_classification:
-    gate_class = ('BinaryAccuracy' if problem.problem_type == features.BINARY
-                  else 'SparseCategoricalAccuracy')
-    gate_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            lower_bound={'value': accuracy_threshold}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={'value': -baseline_tolerance}))
-  else:
-    if rmse_threshold <= 0:
-      raise ValueError('a regression needs a positive rmse_threshold')
-    gate_class = 'RootMeanSquaredError'
-    gate_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            upper_bound={'value': rmse_threshold}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.LOWER_IS_BETTER,
-            relative={'value': baseline_tolerance}))
-  # The gate applies to the whole eval split only: a plain `threshold` would
-  # also apply to every slice, and small slices would fail it by chance.
-  gate = tfma.MetricConfig(
-      class_name=gate_class,
-      per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-          slicing_specs=[tfma.SlicingSpec()], threshold=gate_threshold)])
-  extras = {
-      features.BINARY: ['AUC', 'Precision', 'Recall'],
-      features.MULTICLASS: [],
-      features.REGRESSION: ['MeanAbsoluteError'],
-  }[problem.problem_type]
-  return tfma.EvalConfig(
-      model_specs=[
-          tfma.ModelSpec(
-              signature_name='serving_default',
-              prediction_key=(model_outputs.PROBABILITIES
-                              if problem.is_classification else
-                              model_outputs.PREDICTIONS),
-              label_key=(problem.label_key if problem.evaluates_raw_label
-                         else problem.label_feature),
-              preprocessing_function_names=(
-                  [] if problem.evaluates_raw_label else
-                  [model_outputs.TRANSFORM_SIGNATURE]))
-      ],
-      slicing_specs=[tfma.SlicingSpec()] + [
-          tfma.SlicingSpec(feature_keys=[column]) for column in slice_columns],
-      # Only the metrics below: the model's own compiled Keras metrics would
-      # be reported under clashing names ('auc', 'accuracy').
-      options=tfma.Options(include_default_metrics={'value': False}),
-      metrics_specs=[
-          tfma.MetricsSpec(metrics=[
-              tfma.MetricConfig(class_name='ExampleCount'), gate
-          ] + [tfma.MetricConfig(class_name=name) for name in extras])
-      ])
-
 
 def create_pipeline(
     pipeline_name: str,
@@ -281,31 +152,31 @@ def create_pipeline(
           split_config=example_gen_pb2.SplitConfig(splits=[
               example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=2),
               example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=1),
-          ]))).with_id(EXAMPLE_GEN)
+          ]))).with_id(ids.EXAMPLE_GEN)
   components.append(example_gen)
 
   # Computes per-split statistics that the schema and validation build on.
   statistics_gen = tfx_components.StatisticsGen(
-      examples=example_gen.outputs['examples']).with_id(STATISTICS_GEN)
+      examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
   components.append(statistics_gen)
 
   if reviewed_schema_text is not None:
     # The schema a person reviewed (schema/schema.pbtxt): new data is checked
     # against it, not against a schema inferred from the new data itself.
     schema_gen = reviewed_schema.ReviewedSchema(
-        schema_text=reviewed_schema_text).with_id(SCHEMA_GEN)
+        schema_text=reviewed_schema_text).with_id(ids.SCHEMA_GEN)
   else:
     # Infers types, domains and presence of each column from the statistics
     # (until a schema has been reviewed; see `make schema`).
     schema_gen = tfx_components.SchemaGen(
         statistics=statistics_gen.outputs['statistics'],
-        infer_feature_shape=True).with_id(SCHEMA_GEN)
+        infer_feature_shape=True).with_id(ids.SCHEMA_GEN)
   components.append(schema_gen)
 
   # Checks the statistics against the schema and records anomalies.
   example_validator = tfx_components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
-      schema=schema_gen.outputs['schema']).with_id(EXAMPLE_VALIDATOR)
+      schema=schema_gen.outputs['schema']).with_id(ids.EXAMPLE_VALIDATOR)
   components.append(example_validator)
 
   # Stops the run on anomalies that are not allowed, naming each column;
@@ -315,7 +186,7 @@ def create_pipeline(
       anomalies=example_validator.outputs['anomalies'],
       schema=schema_gen.outputs['schema'],
       allowed_anomalies=allowed_anomalies,
-      min_severity=anomaly_min_severity).with_id(ANOMALY_GATE)
+      min_severity=anomaly_min_severity).with_id(ids.ANOMALY_GATE)
   components.append(gate)
   checked_schema = gate.outputs['checked_schema']
 
@@ -338,7 +209,7 @@ def create_pipeline(
       # Tracing preprocessing_fn as a TF1 graph halves Transform's time here
       # (17 s instead of 30 s on the bundled data); the saved transform graph
       # loads the same way in the Trainer and at serving time.
-      force_tf_compat_v1=True).with_id(TRANSFORM)
+      force_tf_compat_v1=True).with_id(ids.TRANSFORM)
   components.append(transform)
 
   trainer_config = {
@@ -364,18 +235,18 @@ def create_pipeline(
             vertex.VERTEX_REGION_KEY: vertex_region,
             vertex.TRAINING_ARGS_KEY: ai_platform_training_args,
         },
-        **trainer_args).with_id(TRAINER)
+        **trainer_args).with_id(ids.TRAINER)
   else:
     # Trains the Keras model (models/model.py).
     trainer = tfx_components.Trainer(
-        custom_config=trainer_config, **trainer_args).with_id(TRAINER)
+        custom_config=trainer_config, **trainer_args).with_id(ids.TRAINER)
   components.append(trainer)
 
   if baseline_from_serving_dir:
     # Copies the newest model in the serving folder, the baseline a new model
     # must not fall behind (empty before the first push).
     baseline = serving_baseline.LatestPushedModel(
-        serving_model_dir=serving_model_dir).with_id(PUSHED_MODEL_BASELINE)
+        serving_model_dir=serving_model_dir).with_id(ids.PUSHED_MODEL_BASELINE)
     evaluator_class = serving_baseline.Evaluator
   else:
     # Finds the newest blessed model, the baseline a new model must not fall
@@ -384,8 +255,7 @@ def create_pipeline(
         strategy_class=LatestBlessedModelStrategy,
         model=channel.Channel(type=standard_artifacts.Model),
         model_blessing=channel.Channel(
-            type=standard_artifacts.ModelBlessing)).with_id(
-                MODEL_RESOLVER)
+            type=standard_artifacts.ModelBlessing)).with_id(ids.MODEL_RESOLVER)
     evaluator_class = tfx_components.Evaluator
   components.append(baseline)
 
@@ -397,7 +267,7 @@ def create_pipeline(
       baseline_model=baseline.outputs['model'],
       eval_config=create_eval_config(
           problem, eval_accuracy_threshold, eval_baseline_tolerance,
-          eval_rmse_threshold, eval_slice_columns)).with_id(EVALUATOR)
+          eval_rmse_threshold, eval_slice_columns)).with_id(ids.EVALUATOR)
   components.append(evaluator)
 
   if ai_platform_serving_args:
@@ -411,7 +281,7 @@ def create_pipeline(
             vertex.VERTEX_REGION_KEY: vertex_region,
             vertex.VERTEX_CONTAINER_IMAGE_URI_KEY: vertex_serving_image,
             vertex.SERVING_ARGS_KEY: ai_platform_serving_args,
-        }).with_id(PUSHER)
+        }).with_id(ids.PUSHER)
   else:
     # Copies a blessed model to the serving directory, atomically on a local
     # disk (pipeline/components/atomic_push.py); does nothing otherwise.
@@ -420,7 +290,7 @@ def create_pipeline(
         model_blessing=evaluator.outputs['blessing'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=serving_model_dir))).with_id(PUSHER)
+                base_directory=serving_model_dir))).with_id(ids.PUSHER)
   components.append(pusher)
 
   return tfx_pipeline.Pipeline(
