@@ -70,32 +70,36 @@ def create_pipeline(settings: cloud_settings.CloudSettings,
       pipeline_root=settings.pipeline_root,
       data_path=settings.data_path,
       serving_model_dir=settings.serving_model_dir,
-      train_steps=configs.TRAIN_NUM_STEPS,
-      eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
-      batch_size=configs.TRAIN_BATCH_SIZE,
-      seed=configs.RANDOM_SEED,
       # Checked against the local DATA_PATH, the folder that
       # `make infra` uploads to the bucket's input/data.
       problem=problem_spec.from_configs(configs).problem,
-      eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
-      eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
-      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
-      beam_pipeline_args=settings.beam_pipeline_args(),
-      ai_platform_training_args=settings.ai_platform_training_args(),
-      # Kubeflow: the Pusher writes to the serving folder, where the baseline
-      # step finds the last pushed model. Vertex: it deploys to an endpoint
-      # and the Resolver finds the baseline in ML Metadata.
-      ai_platform_serving_args=(None if kubeflow else
-                                settings.ai_platform_serving_args()),
-      vertex_region=settings.region,
-      vertex_serving_image=settings.vertex_serving_image,
+      training=pipeline_factory.Training(
+          steps=configs.TRAIN_NUM_STEPS,
+          eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
+          batch_size=configs.TRAIN_BATCH_SIZE,
+          seed=configs.RANDOM_SEED),
+      evaluation=pipeline_factory.Evaluation(
+          accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
+          baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+          rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
+          slice_columns=configs.EVAL_SLICE_COLUMNS),
+      data_gates=pipeline_factory.DataGates(
+          # The reviewed schema goes into the compiled spec itself, so the
+          # containers need no copy of the repository.
+          reviewed_schema_text=schema_file.read_text(configs.SCHEMA_PATH),
+          allowed_anomalies=configs.ALLOWED_ANOMALIES,
+          min_severity=configs.ANOMALY_MIN_SEVERITY),
+      vertex_ai=pipeline_factory.VertexAI(
+          region=settings.region,
+          training_args=settings.ai_platform_training_args(),
+          # Kubeflow: the Pusher writes to the serving folder, where the
+          # baseline step finds the last pushed model. Vertex: it deploys to
+          # an endpoint and the Resolver finds the baseline in ML Metadata.
+          serving_args=(None if kubeflow else
+                        settings.ai_platform_serving_args()),
+          serving_image=settings.vertex_serving_image),
       baseline_from_serving_dir=kubeflow,
-      # The reviewed schema goes into the compiled spec itself, so the
-      # containers need no copy of the repository.
-      reviewed_schema_text=schema_file.read_text(configs.SCHEMA_PATH),
-      allowed_anomalies=configs.ALLOWED_ANOMALIES,
-      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
+      beam_pipeline_args=settings.beam_pipeline_args())
 
 
 def _runner(settings: cloud_settings.CloudSettings, output_dir: str,

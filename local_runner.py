@@ -261,20 +261,23 @@ def _run(args: argparse.Namespace, connection,
       pipeline_root=PIPELINE_ROOT,
       data_path=configs.DATA_PATH,
       serving_model_dir=SERVING_MODEL_DIR,
-      train_steps=configs.TRAIN_NUM_STEPS,
-      eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
-      batch_size=configs.TRAIN_BATCH_SIZE,
-      seed=configs.RANDOM_SEED,
       problem=resolved.problem,
-      eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
-      eval_baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
-      eval_rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=configs.EVAL_SLICE_COLUMNS,
+      training=pipeline_factory.Training(
+          steps=configs.TRAIN_NUM_STEPS,
+          eval_steps=configs.TRAINER_EVAL_NUM_STEPS,
+          batch_size=configs.TRAIN_BATCH_SIZE,
+          seed=configs.RANDOM_SEED),
+      evaluation=pipeline_factory.Evaluation(
+          accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
+          baseline_tolerance=configs.EVAL_BASELINE_TOLERANCE,
+          rmse_threshold=configs.EVAL_RMSE_THRESHOLD,
+          slice_columns=configs.EVAL_SLICE_COLUMNS),
+      data_gates=pipeline_factory.DataGates(
+          reviewed_schema_text=schema_text,
+          allowed_anomalies=configs.ALLOWED_ANOMALIES,
+          min_severity=configs.ANOMALY_MIN_SEVERITY),
       metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS,
-      reviewed_schema_text=schema_text,
-      allowed_anomalies=configs.ALLOWED_ANOMALIES,
-      anomaly_min_severity=configs.ANOMALY_MIN_SEVERITY)
+      beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
   print(f'Running pipeline {configs.PIPELINE_NAME!r} on {configs.DATA_PATH} '
         f'(outputs in {configs.LOCAL_OUTPUT_DIR})', flush=True)

@@ -7,11 +7,14 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 
 from models import features
 from pipeline.components import atomic_push
 from pipeline import code_version
 from pipeline import component_ids
+from pipeline import eval_config
 from pipeline import pipeline as factory
 
 
@@ -29,13 +32,11 @@ def _create(tmp_path, **overrides):
       pipeline_root=str(tmp_path / 'root'),
       data_path=str(tmp_path / 'data'),
       serving_model_dir=str(tmp_path / 'serving'),
-      train_steps=123,
-      eval_steps=7,
-      batch_size=32,
-      seed=5,
       problem=_PROBLEM,
-      eval_accuracy_threshold=0.81,
-      eval_baseline_tolerance=0.02)
+      training=factory.Training(steps=123, eval_steps=7, batch_size=32,
+                                seed=5),
+      evaluation=factory.Evaluation(accuracy_threshold=0.81,
+                                    baseline_tolerance=0.02))
   args.update(overrides)
   return factory.create_pipeline(**args)
 
@@ -134,18 +135,41 @@ def test_transform_and_trainer_carry_their_own_code_version(components):
 
 
 def test_evaluator_slices_by_the_given_columns(tmp_path):
-  pipeline = _create(tmp_path, eval_slice_columns=('payment_type', 'company'))
+  pipeline = _create(tmp_path, evaluation=factory.Evaluation(
+      accuracy_threshold=0.8, baseline_tolerance=0.01,
+      slice_columns=('payment_type', 'company')))
   evaluator, = [c for c in pipeline.components if c.id == 'Evaluator']
   config = json.loads(evaluator.exec_properties['eval_config'])
   assert config['slicing_specs'] == [
       {}, {'feature_keys': ['payment_type']}, {'feature_keys': ['company']}]
 
 
+def test_evaluator_has_the_evaluation_settings(tmp_path):
+  evaluation = factory.Evaluation(accuracy_threshold=0.7,
+                                  baseline_tolerance=0.03, rmse_threshold=9.5,
+                                  slice_columns=('company',))
+  for problem_type in features.PROBLEM_TYPES:
+    problem = features.Problem('y', problem_type)
+    evaluator = {c.id: c for c in _create(
+        tmp_path, problem=problem, evaluation=evaluation).components}[
+            component_ids.EVALUATOR]
+    config = json_format.Parse(evaluator.exec_properties['eval_config'],
+                               tfma.EvalConfig())
+    assert config == eval_config.create_eval_config(problem, 0.7, 0.03, 9.5,
+                                                    ('company',))
+
+
+def test_regression_without_an_rmse_threshold_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='rmse_threshold'):
+    _create(tmp_path, problem=features.Problem('y', features.REGRESSION))
+
+
 def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
   with open(reviewed_schema_path()) as schema_file:
     text = schema_file.read()
   components = {c.id: c for c in _create(
-      tmp_path, reviewed_schema_text=text).components}
+      tmp_path, data_gates=factory.DataGates(
+          reviewed_schema_text=text)).components}
   schema_step = components[component_ids.SCHEMA_GEN]
   assert schema_step.exec_properties['schema_text'] == text
   assert not schema_step.upstream_nodes  # nothing inferred from the data
@@ -155,8 +179,8 @@ def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
 
 def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
   components = {c.id: c for c in _create(
-      tmp_path, allowed_anomalies='company', anomaly_min_severity='WARNING'
-  ).components}
+      tmp_path, data_gates=factory.DataGates(
+          allowed_anomalies='company', min_severity='WARNING')).components}
   gate = components[component_ids.ANOMALY_GATE]
   assert gate.exec_properties['allowed_anomalies'] == 'company'
   assert gate.exec_properties['min_severity'] == 'WARNING'
@@ -172,6 +196,25 @@ def test_the_pusher_pushes_atomically(components):
 
 def reviewed_schema_path():
   return os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')
+
+
+@pytest.mark.parametrize('settings, missing', [
+    (dict(training_args={'project': 'p'}), 'VertexAI.region'),
+    (dict(serving_args={'project': 'p'}, serving_image='image'),
+     'VertexAI.region'),
+    (dict(region='europe-west3', serving_args={'project': 'p'}),
+     'VertexAI.serving_image'),
+])
+def test_incomplete_vertex_ai_settings_are_refused_at_once(settings, missing):
+  with pytest.raises(ValueError, match=missing):
+    factory.VertexAI(**settings)
+
+
+def test_vertex_ai_without_args_changes_nothing(tmp_path):
+  local = {c.id: type(c) for c in _create(tmp_path).components}
+  with_region = {c.id: type(c) for c in _create(
+      tmp_path, vertex_ai=factory.VertexAI(region='europe-west3')).components}
+  assert with_region == local
 
 
 def test_ids_and_metric_table_load_without_tfx():
