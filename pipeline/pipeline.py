@@ -204,7 +204,7 @@ def create_pipeline(
   )
 
 
-# --- Data: read, describe, check ------------------------------------------------
+# --- Data: read, describe, check ----------------------------------------------
 
 
 class _DataSteps(NamedTuple):
@@ -217,6 +217,7 @@ class _DataSteps(NamedTuple):
 
   @property
   def examples(self) -> channel.BaseChannel:
+    """The train and eval examples ExampleGen wrote."""
     return self.example_gen.outputs['examples']
 
   @property
@@ -290,7 +291,7 @@ def _schema(statistics_gen: base_component.BaseComponent,
       infer_feature_shape=True).with_id(ids.SCHEMA_GEN)
 
 
-# --- Training: transform, train -------------------------------------------------
+# --- Training: transform, train -----------------------------------------------
 
 
 class _TrainingSteps(NamedTuple):
@@ -366,7 +367,7 @@ def _trainer(transform: base_component.BaseComponent,
       **trainer_args).with_id(ids.TRAINER)
 
 
-# --- Evaluation: baseline, evaluate ---------------------------------------------
+# --- Evaluation: baseline, evaluate -------------------------------------------
 
 
 class _EvaluationSteps(NamedTuple):
@@ -415,7 +416,7 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool
   return resolver.with_id(ids.MODEL_RESOLVER), tfx_components.Evaluator
 
 
-# --- Push -----------------------------------------------------------------------
+# --- Push ---------------------------------------------------------------------
 
 
 def _pusher(trainer: base_component.BaseComponent,
