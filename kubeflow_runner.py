@@ -31,6 +31,7 @@ import yaml  # pylint: disable=g-import-not-at-top
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
+from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
@@ -70,32 +71,26 @@ def create_pipeline(settings: configs.Settings,
       pipeline_root=cloud.pipeline_root,
       data_path=cloud.data_path,
       serving_model_dir=cloud.serving_model_dir,
-      train_steps=settings.TRAIN_NUM_STEPS,
-      eval_steps=settings.TRAINER_EVAL_NUM_STEPS,
-      batch_size=settings.TRAIN_BATCH_SIZE,
-      seed=settings.RANDOM_SEED,
       # Checked against the local DATA_PATH, the folder that
       # `make infra` uploads to the bucket's input/data.
       problem=problem_spec.from_settings(settings).problem,
-      eval_accuracy_threshold=settings.EVAL_ACCURACY_THRESHOLD,
-      eval_baseline_tolerance=settings.EVAL_BASELINE_TOLERANCE,
-      eval_rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=settings.EVAL_SLICE_COLUMNS,
-      beam_pipeline_args=cloud.beam_pipeline_args(),
-      ai_platform_training_args=cloud.ai_platform_training_args(),
-      # Kubeflow: the Pusher writes to the serving folder, where the baseline
-      # step finds the last pushed model. Vertex: it deploys to an endpoint
-      # and the Resolver finds the baseline in ML Metadata.
-      ai_platform_serving_args=(None if kubeflow else
-                                cloud.ai_platform_serving_args()),
-      vertex_region=cloud.region,
-      vertex_serving_image=cloud.vertex_serving_image,
-      baseline_from_serving_dir=kubeflow,
+      training=pipeline_factory.Training.from_settings(settings),
+      evaluation=pipeline_factory.Evaluation.from_settings(settings),
       # The reviewed schema goes into the compiled spec itself, so the
       # containers need no copy of the repository.
-      reviewed_schema_text=schema_file.read_text(settings.SCHEMA_PATH),
-      allowed_anomalies=settings.ALLOWED_ANOMALIES,
-      anomaly_min_severity=settings.ANOMALY_MIN_SEVERITY)
+      data_gates=pipeline_factory.DataGates.from_settings(
+          settings, schema_file.read_text(settings.SCHEMA_PATH)),
+      vertex_ai=pipeline_factory.VertexAI(
+          region=cloud.region,
+          training_args=cloud.ai_platform_training_args(),
+          # Kubeflow: the Pusher writes to the serving folder, where the
+          # baseline step finds the last pushed model. Vertex: it deploys to
+          # an endpoint and the Resolver finds the baseline in ML Metadata.
+          serving_args=(None if kubeflow else
+                        cloud.ai_platform_serving_args()),
+          serving_image=cloud.vertex_serving_image),
+      baseline_from_serving_dir=kubeflow,
+      beam_pipeline_args=cloud.beam_pipeline_args())
 
 
 def _runner(cloud: cloud_settings.CloudSettings, out_dir: str,
@@ -128,7 +123,7 @@ def compile_kubeflow(settings: configs.Settings,
   spec['defaultPipelineRoot'] = cloud.pipeline_root
   # The baseline step's only input is a constant, so a cached result would
   # hide every later push: it runs every time.
-  spec['root']['dag']['tasks'][pipeline_factory.PUSHED_MODEL_BASELINE].pop(
+  spec['root']['dag']['tasks'][component_ids.PUSHED_MODEL_BASELINE].pop(
       'cachingOptions', None)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, name)

@@ -39,6 +39,7 @@ from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-n
 # Light modules only: the checks before a run report bad input within a
 # second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
+from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from local import preflight  # pylint: disable=g-import-not-at-top
 from local import interrupted_runs  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
@@ -46,6 +47,7 @@ from local import progress  # pylint: disable=g-import-not-at-top
 
 if TYPE_CHECKING:  # loaded in _run only: they import TFX
   from local import run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import eval_config  # pylint: disable=g-import-not-at-top
   from tfx.orchestration import pipeline as tfx_pipeline  # pylint: disable=g-import-not-at-top
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
@@ -74,35 +76,13 @@ class _Layout:
 
 def _describe(summary: 'run_summary.RunSummary', seconds: float,
               problem_type: str, settings: configs.Settings) -> List[str]:
-  """The run summary's lines: metrics against the gate, blessing, push."""
-  from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+  """The end-of-run summary: metrics against the thresholds, the blessing
+  and the push, one line each."""
+  from pipeline import eval_config  # pylint: disable=g-import-not-at-top
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
-  m = summary.metrics
-  gate = pipeline_factory.GATE_METRIC[problem_type]
-  if gate in m:
-    count = f'{m.get(pipeline_factory.EXAMPLE_COUNT_METRIC, 0):.0f}'
-    if problem_type == features.REGRESSION:
-      measure, value = 'RMSE', f'{m[gate]:.4g}'
-      bound = f'limit {settings.EVAL_RMSE_THRESHOLD}'
-      allowed = f'allowed rise {settings.EVAL_BASELINE_TOLERANCE:.0%}'
-    else:
-      measure, value = 'accuracy', f'{m[gate]:.3f}'
-      bound = f'threshold {settings.EVAL_ACCURACY_THRESHOLD}'
-      allowed = f'allowed drop {settings.EVAL_BASELINE_TOLERANCE}'
-    extras = ', '.join(
-        f'{name} {m[key]:.3f}'
-        for name, key in pipeline_factory.EXTRA_METRICS[problem_type]
-        if key in m)
-    lines.append(f'{measure[0].upper()}{measure[1:]} {value} on {count} eval '
-                 f'examples ({bound})' + (f'; {extras}.' if extras else '.'))
-    base = summary.baseline_metrics.get(gate)
-    if base is not None:
-      base_value = f'{base:.4g}' if problem_type == features.REGRESSION else (
-          f'{base:.3f}')
-      lines.append(f'Baseline (last blessed model) {measure} {base_value}; '
-                   f'{allowed}.')
-    else:
-      lines.append('No baseline: no model has been blessed before.')
+  metrics = eval_config.METRICS[problem_type]
+  if metrics.gate.key in summary.metrics:
+    lines += _describe_gate(summary, metrics, problem_type, settings)
   if summary.blessed:
     lines.append('Blessed: the model passed every threshold.')
   elif summary.blessed is False:
@@ -113,6 +93,37 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
   else:
     lines.append('No model pushed; the served model is unchanged '
                  f'(serving folder: {_Layout.of(settings).serving_model_dir}).')
+  return lines
+
+
+def _describe_gate(summary: 'run_summary.RunSummary',
+                   metrics: 'eval_config.ProblemMetrics', problem_type: str,
+                   settings: configs.Settings) -> List[str]:
+  """The gate metric with its threshold and the extras, then the baseline's
+  gate metric with the allowed change."""
+  from pipeline import eval_config  # pylint: disable=g-import-not-at-top
+  m, gate = summary.metrics, metrics.gate
+  count = m.get(eval_config.EXAMPLE_COUNT.key, 0)
+  if problem_type == features.REGRESSION:
+    value_format = '.4g'
+    bound = f'limit {settings.EVAL_RMSE_THRESHOLD}'
+    allowed = f'allowed rise {settings.EVAL_BASELINE_TOLERANCE:.0%}'
+  else:
+    value_format = '.3f'
+    bound = f'threshold {settings.EVAL_ACCURACY_THRESHOLD}'
+    allowed = f'allowed drop {settings.EVAL_BASELINE_TOLERANCE}'
+  extras = ', '.join(f'{extra.label} {m[extra.key]:.3f}'
+                     for extra in metrics.extras if extra.key in m)
+  lines = [f'{gate.label[0].upper()}{gate.label[1:]} '
+           f'{m[gate.key]:{value_format}} on {count:.0f} '
+           f'{eval_config.EXAMPLE_COUNT.label} ({bound})'
+           + (f'; {extras}.' if extras else '.')]
+  base = summary.baseline_metrics.get(gate.key)
+  if base is None:
+    lines.append('No baseline: no model has been blessed before.')
+  else:
+    lines.append(f'Baseline (last blessed model) {gate.label} '
+                 f'{base:{value_format}}; {allowed}.')
   return lines
 
 
@@ -241,20 +252,13 @@ def _create_pipeline(settings: configs.Settings,
       pipeline_root=layout.pipeline_root,
       data_path=settings.DATA_PATH,
       serving_model_dir=layout.serving_model_dir,
-      train_steps=settings.TRAIN_NUM_STEPS,
-      eval_steps=settings.TRAINER_EVAL_NUM_STEPS,
-      batch_size=settings.TRAIN_BATCH_SIZE,
-      seed=settings.RANDOM_SEED,
       problem=resolved.problem,
-      eval_accuracy_threshold=settings.EVAL_ACCURACY_THRESHOLD,
-      eval_baseline_tolerance=settings.EVAL_BASELINE_TOLERANCE,
-      eval_rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=settings.EVAL_SLICE_COLUMNS,
+      training=pipeline_factory.Training.from_settings(settings),
+      evaluation=pipeline_factory.Evaluation.from_settings(settings),
+      data_gates=pipeline_factory.DataGates.from_settings(settings,
+                                                          schema_text),
       metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS,
-      reviewed_schema_text=schema_text,
-      allowed_anomalies=settings.ALLOWED_ANOMALIES,
-      anomaly_min_severity=settings.ANOMALY_MIN_SEVERITY)
+      beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
 
 def _show_logs(verbose: bool) -> None:
@@ -302,12 +306,11 @@ def _run(verbose: bool, settings: configs.Settings, connection,
   # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-  from pipeline import pipeline as pipeline_factory
   from local import run_summary
   # pylint: enable=g-import-not-at-top
 
   _show_logs(verbose)
-  printer = progress.ProgressPrinter(list(pipeline_factory.COMPONENT_IDS))
+  printer = progress.ProgressPrinter(list(component_ids.COMPONENT_IDS))
   global _progress
   _progress = printer
   logging.getLogger('absl').addHandler(printer)

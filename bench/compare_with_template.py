@@ -28,7 +28,9 @@ sys.path.insert(0, REPO)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs
-from pipeline import pipeline as pipeline_factory
+from models import features
+from pipeline import component_ids
+from pipeline import eval_config
 from local import run_summary
 import tensorflow as tf
 from tfx import v1 as tfx
@@ -96,9 +98,9 @@ def run_ours(workdir: str, train_steps: int,
 
 
 def copy_with_model_change(destination: str) -> str:
-  """A copy of the pipeline code (and the reviewed schema) whose
-  models/model.py differs by a comment."""
-  for folder in ('pipeline', 'models', 'schema'):
+  """A copy of the pipeline code, the local tools (and the reviewed schema)
+  whose models/model.py differs by a comment."""
+  for folder in ('pipeline', 'models', 'local', 'schema'):
     shutil.copytree(os.path.join(REPO, folder),
                     os.path.join(destination, folder),
                     ignore=shutil.ignore_patterns('__pycache__'))
@@ -137,19 +139,24 @@ def run_template(template_dir: str) -> Tuple[float, Dict]:
   return seconds, summary
 
 
+# Both pipelines gate the binary taxi problem on Keras' BinaryAccuracy, which
+# both Evaluators report under the same key, and name their Evaluator alike.
+ACCURACY_KEY = eval_config.METRICS[features.BINARY].gate.key
+
+
 def _accuracy(summary, base_dir: str) -> float:
   """Eval accuracy; the template records artifact URIs relative to base_dir."""
-  evaluator = summary.components.get('Evaluator')
+  evaluator = summary.components.get(component_ids.EVALUATOR)
   if not evaluator:
     return float('nan')
   uri = os.path.join(base_dir, evaluator.outputs['evaluation'][0])
   metrics = run_summary.overall_metrics(uri)
-  return metrics.get('candidate', {}).get('binary_accuracy', float('nan'))
+  return metrics.get('candidate', {}).get(ACCURACY_KEY, float('nan'))
 
 
 def _breakdown(ours, template) -> None:
-  names = list(pipeline_factory.COMPONENT_IDS) + sorted(
-      set(template.components) - set(pipeline_factory.COMPONENT_IDS))
+  names = list(component_ids.COMPONENT_IDS) + sorted(
+      set(template.components) - set(component_ids.COMPONENT_IDS))
   print(f'\n{"component":<28}{"this project":>14}{"template":>12}')
   for name in names:
     cells = []

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import pipeline as pipeline_factory
+from pipeline import component_ids
 from local import run_summary
 from pipeline import configs
 from pipeline.errors import ConfigError
@@ -86,27 +86,27 @@ class RunArtifacts:
   @property
   def statistics(self) -> Optional[str]:
     """StatisticsGen's folder: Split-<name>/FeatureStats.pb per split."""
-    return self.output_uri(pipeline_factory.STATISTICS_GEN, 'statistics')
+    return self.output_uri(component_ids.STATISTICS_GEN, 'statistics')
 
   @property
   def schema_file(self) -> Optional[str]:
-    folder = self.output_uri(pipeline_factory.SCHEMA_GEN, 'schema')
+    folder = self.output_uri(component_ids.SCHEMA_GEN, 'schema')
     return os.path.join(folder, 'schema.pbtxt') if folder else None
 
   @property
   def anomalies(self) -> Optional[str]:
     """ExampleValidator's folder: Split-<name>/SchemaDiff.pb per split."""
-    return self.output_uri(pipeline_factory.EXAMPLE_VALIDATOR, 'anomalies')
+    return self.output_uri(component_ids.EXAMPLE_VALIDATOR, 'anomalies')
 
   @property
   def model_run(self) -> Optional[str]:
     """The Trainer's TensorBoard log folder."""
-    return self.output_uri(pipeline_factory.TRAINER, 'model_run')
+    return self.output_uri(component_ids.TRAINER, 'model_run')
 
   @property
   def evaluation(self) -> Optional[str]:
     """The Evaluator's TFMA output folder."""
-    return self.output_uri(pipeline_factory.EVALUATOR, 'evaluation')
+    return self.output_uri(component_ids.EVALUATOR, 'evaluation')
 
   def split_files(self, folder: Optional[str], file_name: str) -> List[tuple]:
     """[(split name, path)] of Split-*/<file_name> in `folder`, by name."""

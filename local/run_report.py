@@ -25,16 +25,18 @@ if __name__ == '__main__':
   quiet()
 
 from local import artifact_readers as readers  # pylint: disable=g-import-not-at-top
-from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
+from pipeline import component_ids  # pylint: disable=g-import-not-at-top
+from pipeline import eval_config  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
 from local import svg_plots  # pylint: disable=g-import-not-at-top
 
-# The metric shown in the per-slice charts when the run has it; any other
-# metric works (the first with a threshold, else the first stored).
-PRIMARY_METRIC = pipeline_factory.ACCURACY_METRIC
+# The metric shown in the per-slice charts: the run's gate metric when it has
+# one; any other metric works (the first with a threshold, else the first
+# stored).
+PRIMARY_METRICS = eval_config.GATE_KEYS
 # Metrics that count rather than measure: shown, but never charted.
-COUNT_METRICS = ('example_count', 'weighted_example_count')
+COUNT_METRICS = (eval_config.EXAMPLE_COUNT.key, 'weighted_example_count')
 # The distribution plots list at most this many string values.
 TOP_VALUES_SHOWN = 10
 
@@ -124,7 +126,7 @@ def _outcome(run: run_artifacts.RunArtifacts) -> str:
     parts.append('<p>No model pushed by this run; the served model is '
                  + (f'still <code>{_e(current)}</code>' if current else
                     'unchanged (none has been pushed yet)') + '.</p>')
-    trainer_model = run.output_uri(pipeline_factory.TRAINER, 'model')
+    trainer_model = run.output_uri(component_ids.TRAINER, 'model')
     model_dir = (os.path.join(trainer_model, 'Format-Serving')
                  if trainer_model else None)
     label = "this run's trained (unpushed) model"
@@ -144,10 +146,9 @@ def _outcome(run: run_artifacts.RunArtifacts) -> str:
 def _primary_metric(names: Iterable[str],
                     thresholds: Dict[str, readers.Threshold]) -> Optional[str]:
   names = [n for n in names if n not in COUNT_METRICS]
-  if PRIMARY_METRIC in names:
-    return PRIMARY_METRIC
+  primary = [n for n in names if n in PRIMARY_METRICS]
   gated = [n for n in names if n in thresholds]
-  return (gated or names or [None])[0]
+  return (primary or gated or names or [None])[0]
 
 
 def _evaluation(run: run_artifacts.RunArtifacts) -> str:
@@ -318,7 +319,7 @@ def _anomalies(run: run_artifacts.RunArtifacts) -> str:
 
 
 def _components(run: run_artifacts.RunArtifacts) -> str:
-  order = {cid: i for i, cid in enumerate(pipeline_factory.COMPONENT_IDS)}
+  order = {cid: i for i, cid in enumerate(component_ids.COMPONENT_IDS)}
   rows = [(_e(c.component_id), _e(c.state),
            '' if c.seconds is None else f'{c.seconds:.1f}')
           for c in sorted(run.summary.components.values(),

@@ -10,7 +10,7 @@ import tensorflow_model_analysis as tfma
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import pipeline as pipeline_factory
+from pipeline import component_ids
 
 _STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()
@@ -174,7 +174,7 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
   runs = component_runs(store, pipeline_name, run_id)
 
   metrics, baseline, blessed, failures, pushed_to = {}, {}, None, [], None
-  evaluator = runs.get(pipeline_factory.EVALUATOR)
+  evaluator = runs.get(component_ids.EVALUATOR)
   if evaluator and evaluator.state in ('COMPLETE', 'CACHED'):
     evaluation_uri = evaluator.outputs['evaluation'][0]
     by_model = overall_metrics(evaluation_uri)
@@ -185,7 +185,7 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
                    blessing[-1].custom_properties['blessed'].int_value)
     if not blessed:
       failures = _failures(evaluation_uri, baseline)
-  pusher = runs.get(pipeline_factory.PUSHER)
+  pusher = runs.get(component_ids.PUSHER)
   if pusher and pusher.state in ('COMPLETE', 'CACHED'):
     pushed = store.get_artifacts_by_uri(pusher.outputs['pushed_model'][0])
     if pushed and pushed[-1].custom_properties['pushed'].int_value:

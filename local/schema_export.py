@@ -21,7 +21,7 @@ from tfx.utils import io_utils
 from local import output_layout
 from pipeline import configs
 from pipeline.errors import ConfigError
-from pipeline import pipeline as pipeline_factory
+from pipeline import component_ids
 from pipeline.components import reviewed_schema
 
 # Where the export goes when SCHEMA_PATH is empty (reviewed schema switched off).
@@ -37,7 +37,7 @@ def newest_schema_uri(metadata_path: str, pipeline_name: str) -> Optional[str]:
   store = metadata_store.MetadataStore(
       tfx_metadata.sqlite_metadata_connection_config(metadata_path))
   node = store.get_context_by_type_and_name(
-      'node', f'{pipeline_name}.{pipeline_factory.SCHEMA_GEN}')
+      'node', f'{pipeline_name}.{component_ids.SCHEMA_GEN}')
   if node is None:
     return None
   schemas = [a for a in store.get_artifacts_by_context(node.id)

@@ -209,81 +209,144 @@ def resolve(data_path: str,
   Raises:
     ConfigError: a setting does not fit the data, in one line naming it.
   """
-  drop = parse_columns('DROP_COLUMNS', drop_columns)
-  categorical = parse_columns('CATEGORICAL_COLUMNS', categorical_columns)
-  bucketize = parse_sizes('BUCKETIZE_COLUMNS', bucketize_columns, minimum=2)
-  vocab_sizes = parse_sizes('VOCAB_SIZE_OVERRIDES', vocab_size_overrides,
-                            minimum=1)
-  listed = {'DROP_COLUMNS': drop, 'CATEGORICAL_COLUMNS': categorical,
-            'BUCKETIZE_COLUMNS': list(bucketize),
-            'VOCAB_SIZE_OVERRIDES': list(vocab_sizes)}
-  for name, columns in listed.items():
-    if label_key in columns:
-      raise ConfigError(f'{name} names the label {label_key!r} '
-                        '(LABEL_KEY).')
-  for other, columns in (('CATEGORICAL_COLUMNS', categorical),
-                         ('VOCAB_SIZE_OVERRIDES', vocab_sizes)):
-    both = sorted(set(columns) & set(bucketize))
-    if both:
-      raise ConfigError(f'{", ".join(both)}: listed in both {other} and '
-                        'BUCKETIZE_COLUMNS; choose one.')
-  dropped_and_used = sorted(set(drop) & (set(categorical) | set(bucketize) |
-                                         set(vocab_sizes)))
-  if dropped_and_used:
-    raise ConfigError(f'{", ".join(dropped_and_used)}: listed in DROP_COLUMNS '
-                      'and also configured as a feature.')
-
-  notes = []
+  columns = _ColumnSettings.parse(drop_columns, categorical_columns,
+                                  bucketize_columns, vocab_size_overrides)
+  columns.check(label_key)
   if data_path.startswith('gs://'):
-    if not problem_type:
-      raise ConfigError(f'PROBLEM_TYPE must be set when DATA_PATH is on '
-                        f'Cloud Storage ({data_path}): it is inferred only '
-                        'from local CSV files.')
-    notes.append('columns not checked: the data is on Cloud Storage')
-    why, label_kind = 'set by PROBLEM_TYPE', ''
+    found = _unchecked_cloud_data(data_path, problem_type)
   else:
-    sample = sample or read_sample(data_path)
-    known = set(sample.columns)
-    if label_key not in known:
-      raise ConfigError(f'LABEL_KEY={label_key!r} is not a column of the CSV '
-                        f'(columns: {", ".join(sample.columns)}).')
-    for name, columns in list(listed.items()) + [
-        ('EVAL_SLICE_COLUMNS', list(eval_slice_columns))]:
-      unknown = [c for c in columns if c not in known]
-      if unknown:
-        raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
-                          'not a column of the CSV (columns: '
-                          f'{", ".join(sample.columns)}).')
-    problem_type, why, label_kind = _check_label(label_key, problem_type,
-                                                 sample)
-    for column in bucketize:
-      if value_kind(sample.values(column)) == STRING:
-        raise ConfigError(f'BUCKETIZE_COLUMNS names {column!r}, which holds '
-                          'text: only numeric columns can be bucketized.')
-    inputs = [c for c in sample.columns if c != label_key and c not in drop]
-    if not inputs:
-      raise ConfigError('DROP_COLUMNS drops every column but the label: '
-                        'nothing is left to learn from.')
-    auto = [c for c in inputs
-            if c not in categorical and c not in bucketize and
-            c not in vocab_sizes and
-            sample.values(c) and value_kind(sample.values(c)) == INT and
-            len(set(sample.values(c))) <= MAX_AUTO_CATEGORICAL_VALUES]
-    if auto:
-      categorical = categorical + auto
-      notes.append(f'small integer codes treated as categorical: '
-                   f'{", ".join(auto)}')
-  if problem_type == features.REGRESSION and rmse_threshold <= 0:
+    found = _check_sample(sample or read_sample(data_path), label_key,
+                          problem_type, columns, eval_slice_columns)
+  if found.problem_type == features.REGRESSION and rmse_threshold <= 0:
     raise ConfigError('EVAL_RMSE_THRESHOLD must be set (> 0) for a regression '
                       'problem: the largest RMSE, in the label\'s units, that '
                       'blesses a model.')
-  notes.insert(0, why)
   problem = features.Problem(
-      label_key=label_key, problem_type=problem_type, drop_columns=drop,
-      categorical_columns=categorical, bucketize=bucketize,
-      vocab_size=vocab_size, oov_buckets=oov_buckets, vocab_sizes=vocab_sizes,
-      label_kind=label_kind)
-  return Resolved(problem, notes)
+      label_key=label_key, problem_type=found.problem_type,
+      drop_columns=columns.drop,
+      categorical_columns=columns.categorical + found.small_integer_codes,
+      bucketize=columns.bucketize, vocab_size=vocab_size,
+      oov_buckets=oov_buckets, vocab_sizes=columns.vocab_sizes,
+      label_kind=found.label_kind)
+  return Resolved(problem, found.notes)
+
+
+@dataclasses.dataclass
+class _ColumnSettings:
+  """DROP_COLUMNS, CATEGORICAL_COLUMNS, BUCKETIZE_COLUMNS and
+  VOCAB_SIZE_OVERRIDES, parsed."""
+  drop: List[str]
+  categorical: List[str]
+  bucketize: Dict[str, int]
+  vocab_sizes: Dict[str, int]
+
+  @classmethod
+  def parse(cls, drop_columns: str, categorical_columns: str,
+            bucketize_columns: str,
+            vocab_size_overrides: str) -> '_ColumnSettings':
+    """Parses the settings' text; raises ConfigError on a malformed one."""
+    return cls(
+        drop=parse_columns('DROP_COLUMNS', drop_columns),
+        categorical=parse_columns('CATEGORICAL_COLUMNS', categorical_columns),
+        bucketize=parse_sizes('BUCKETIZE_COLUMNS', bucketize_columns,
+                              minimum=2),
+        vocab_sizes=parse_sizes('VOCAB_SIZE_OVERRIDES', vocab_size_overrides,
+                                minimum=1))
+
+  def listed(self) -> Dict[str, List[str]]:
+    """Setting name -> the columns it names."""
+    return {'DROP_COLUMNS': self.drop,
+            'CATEGORICAL_COLUMNS': self.categorical,
+            'BUCKETIZE_COLUMNS': list(self.bucketize),
+            'VOCAB_SIZE_OVERRIDES': list(self.vocab_sizes)}
+
+  def check(self, label_key: str) -> None:
+    """Rejects settings that contradict each other or name the label."""
+    for name, columns in self.listed().items():
+      if label_key in columns:
+        raise ConfigError(f'{name} names the label {label_key!r} '
+                          '(LABEL_KEY).')
+    for other, columns in (('CATEGORICAL_COLUMNS', self.categorical),
+                           ('VOCAB_SIZE_OVERRIDES', self.vocab_sizes)):
+      both = sorted(set(columns) & set(self.bucketize))
+      if both:
+        raise ConfigError(f'{", ".join(both)}: listed in both {other} and '
+                          'BUCKETIZE_COLUMNS; choose one.')
+    used = set(self.categorical) | set(self.bucketize) | set(self.vocab_sizes)
+    dropped_and_used = sorted(set(self.drop) & used)
+    if dropped_and_used:
+      raise ConfigError(f'{", ".join(dropped_and_used)}: listed in '
+                        'DROP_COLUMNS and also configured as a feature.')
+
+
+@dataclasses.dataclass
+class _Findings:
+  """What the data, or its absence, tells about the problem."""
+  problem_type: str
+  label_kind: str  # as models.features.Problem.label_kind
+  notes: List[str]  # how the problem type was found, then what was inferred
+  small_integer_codes: List[str] = dataclasses.field(default_factory=list)
+
+
+def _unchecked_cloud_data(data_path: str, problem_type: str) -> _Findings:
+  """Data on Cloud Storage is not read: PROBLEM_TYPE must be set."""
+  if not problem_type:
+    raise ConfigError(f'PROBLEM_TYPE must be set when DATA_PATH is on '
+                      f'Cloud Storage ({data_path}): it is inferred only '
+                      'from local CSV files.')
+  return _Findings(problem_type, '', [
+      'set by PROBLEM_TYPE',
+      'columns not checked: the data is on Cloud Storage'])
+
+
+def _check_sample(sample: Sample, label_key: str, problem_type: str,
+                  columns: _ColumnSettings,
+                  eval_slice_columns: Sequence[str]) -> _Findings:
+  """Checks the settings against the sampled rows; infers the problem type
+  (when not set) and the small integer codes to treat as categorical."""
+  _check_columns_exist(sample, label_key, {
+      **columns.listed(), 'EVAL_SLICE_COLUMNS': list(eval_slice_columns)})
+  problem_type, why, label_kind = _check_label(label_key, problem_type,
+                                               sample)
+  for column in columns.bucketize:
+    if value_kind(sample.values(column)) == STRING:
+      raise ConfigError(f'BUCKETIZE_COLUMNS names {column!r}, which holds '
+                        'text: only numeric columns can be bucketized.')
+  inputs = [c for c in sample.columns
+            if c != label_key and c not in columns.drop]
+  if not inputs:
+    raise ConfigError('DROP_COLUMNS drops every column but the label: '
+                      'nothing is left to learn from.')
+  codes = _small_integer_codes(sample, inputs, columns)
+  notes = [why] + ([f'small integer codes treated as categorical: '
+                    f'{", ".join(codes)}'] if codes else [])
+  return _Findings(problem_type, label_kind, notes, codes)
+
+
+def _check_columns_exist(sample: Sample, label_key: str,
+                         listed: Dict[str, List[str]]) -> None:
+  """The label and every column a setting names must be in the CSV."""
+  known = set(sample.columns)
+  if label_key not in known:
+    raise ConfigError(f'LABEL_KEY={label_key!r} is not a column of the CSV '
+                      f'(columns: {", ".join(sample.columns)}).')
+  for name, columns in listed.items():
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+      raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
+                        'not a column of the CSV (columns: '
+                        f'{", ".join(sample.columns)}).')
+
+
+def _small_integer_codes(sample: Sample, inputs: Sequence[str],
+                         columns: _ColumnSettings) -> List[str]:
+  """Input columns no setting names whose values are a few integers."""
+  configured = (set(columns.categorical) | set(columns.bucketize) |
+                set(columns.vocab_sizes))
+  return [c for c in inputs
+          if c not in configured and sample.values(c) and
+          value_kind(sample.values(c)) == INT and
+          len(set(sample.values(c))) <= MAX_AUTO_CATEGORICAL_VALUES]
 
 
 def from_settings(settings, data_path: Optional[str] = None) -> Resolved:

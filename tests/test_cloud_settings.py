@@ -93,13 +93,18 @@ def test_switches_on_select_the_vertex_ai_components():
 def test_vertex_serving_and_a_serving_folder_baseline_exclude_each_other():
   settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
   with pytest.raises(ValueError, match='baseline_from_serving_dir'):
-    kubeflow_runner.pipeline_factory.create_pipeline(
+    factory = kubeflow_runner.pipeline_factory
+    factory.create_pipeline(
         pipeline_name='taxi-tips', pipeline_root='gs://b/r', data_path='gs://b/d',
-        serving_model_dir='gs://b/s', train_steps=1, eval_steps=1, batch_size=1,
-        seed=0, problem=features.Problem('y', features.BINARY),
-        eval_accuracy_threshold=0.5, eval_baseline_tolerance=0.1,
-        ai_platform_serving_args=settings.ai_platform_serving_args(),
-        vertex_region='europe-west3', vertex_serving_image='image',
+        serving_model_dir='gs://b/s',
+        problem=features.Problem('y', features.BINARY),
+        training=factory.Training(steps=1, eval_steps=1, batch_size=1, seed=0),
+        evaluation=factory.Evaluation(accuracy_threshold=0.5,
+                                      baseline_tolerance=0.1),
+        vertex_ai=factory.VertexAI(
+            region='europe-west3',
+            serving_args=settings.ai_platform_serving_args(),
+            serving_image='image'),
         baseline_from_serving_dir=True)
 
 

@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from tfx.dsl.components.base import base_beam_executor
 
 from models import features
+from pipeline import component_ids
 from pipeline import pipeline as pipeline_factory
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,14 +157,14 @@ def test_kubeflow_target_is_a_bare_spec_with_a_root(kubeflow_spec):
 
 def test_kubeflow_dag(kubeflow_spec):
   tasks = kubeflow_spec[0].root.dag.tasks
-  expected = {t: {pipeline_factory.PUSHED_MODEL_BASELINE
+  expected = {t: {component_ids.PUSHED_MODEL_BASELINE
                   if d == BASELINE else d for d in deps}
               for t, deps in DAG.items()}
-  expected[pipeline_factory.PUSHED_MODEL_BASELINE] = set()
+  expected[component_ids.PUSHED_MODEL_BASELINE] = set()
   assert {t: set(tasks[t].dependent_tasks) for t in tasks} == expected
   baseline = tasks['Evaluator'].inputs.artifacts['baseline_model']
   assert baseline.task_output_artifact.producer_task == (
-      pipeline_factory.PUSHED_MODEL_BASELINE)
+      component_ids.PUSHED_MODEL_BASELINE)
 
 
 def test_vertex_dag_keeps_the_resolver(vertex_spec):
@@ -255,7 +256,7 @@ def test_kubeflow_pusher_and_baseline_share_the_serving_folder(kubeflow_spec):
   destination = json.loads(_constant(kubeflow_spec, 'Pusher',
                                      'push_destination'))
   assert destination == {'filesystem': {'base_directory': serving_dir}}
-  assert _constant(kubeflow_spec, pipeline_factory.PUSHED_MODEL_BASELINE,
+  assert _constant(kubeflow_spec, component_ids.PUSHED_MODEL_BASELINE,
                    'serving_model_dir') == serving_dir
   args = list(_executor(kubeflow_spec, 'Evaluator').container.args)
   assert args[args.index('--executor_class_path') + 1] == (

@@ -11,7 +11,7 @@ from tfx import v1 as tfx
 from pipeline import configs
 
 from local import csv_examples
-from pipeline import pipeline as factory
+from pipeline import component_ids
 from local import run_summary
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings
@@ -34,11 +34,11 @@ def _summary(run):
 
 def test_every_component_executed_once_and_succeeded(runs):
   first, summary, _, _ = runs
-  assert sorted(summary.components) == sorted(factory.COMPONENT_IDS)
+  assert sorted(summary.components) == sorted(component_ids.COMPONENT_IDS)
   for component in summary.components.values():
     assert component.state == 'COMPLETE', component
   # One progress line per component, as it ran.
-  for component_id in factory.COMPONENT_IDS:
+  for component_id in component_ids.COMPONENT_IDS:
     assert f'] {component_id} ' in first.output
 
 

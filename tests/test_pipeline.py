@@ -1,17 +1,24 @@
 """pipeline/pipeline.py: the assembled DAG, without running it."""
+import ast
+import glob
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.metrics import metric_specs
+from google.protobuf import json_format
 
 from models import features
 from pipeline.components import atomic_push
 from pipeline import code_version
+from pipeline import component_ids
+from pipeline import eval_config
 from pipeline import pipeline as factory
 
 
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PROBLEM = features.Problem(label_key='big_tipper',
                             problem_type=features.BINARY,
                             drop_columns=['tips'],
@@ -25,13 +32,11 @@ def _create(tmp_path, **overrides):
       pipeline_root=str(tmp_path / 'root'),
       data_path=str(tmp_path / 'data'),
       serving_model_dir=str(tmp_path / 'serving'),
-      train_steps=123,
-      eval_steps=7,
-      batch_size=32,
-      seed=5,
       problem=_PROBLEM,
-      eval_accuracy_threshold=0.81,
-      eval_baseline_tolerance=0.02)
+      training=factory.Training(steps=123, eval_steps=7, batch_size=32,
+                                seed=5),
+      evaluation=factory.Evaluation(accuracy_threshold=0.81,
+                                    baseline_tolerance=0.02))
   args.update(overrides)
   return factory.create_pipeline(**args)
 
@@ -44,7 +49,7 @@ def components(tmp_path):
 def test_all_components_with_stable_ids(tmp_path):
   pipeline = _create(tmp_path)
   ids = [c.id for c in pipeline.components]
-  assert sorted(ids) == sorted(factory.COMPONENT_IDS)
+  assert sorted(ids) == sorted(component_ids.COMPONENT_IDS)
   assert len(set(ids)) == len(ids) == 10
   assert pipeline.enable_cache
 
@@ -98,76 +103,6 @@ def test_evaluator_gate_uses_threshold_and_baseline_tolerance(components):
   assert threshold['change_threshold']['direction'] == 'HIGHER_IS_BETTER'
 
 
-def test_binary_text_or_unsampled_label_is_read_transformed():
-  for kind in ('text', ''):
-    problem = features.Problem(label_key='answer',
-                               problem_type=features.BINARY, label_kind=kind)
-    spec = factory.create_eval_config(problem, 0.8, 0.05).model_specs[0]
-    assert spec.label_key == 'answer_xf'
-    assert spec.preprocessing_function_names == ['transform_features']
-
-
-def _metrics(config):
-  return {m.class_name: m for m in config.metrics_specs[0].metrics}
-
-
-def _whole_split_threshold(metric):
-  """The metric's threshold, checked to apply to the whole split only."""
-  assert not metric.HasField('threshold')
-  per_slice, = metric.per_slice_thresholds
-  assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
-  return per_slice.threshold
-
-
-def test_multiclass_gate_is_sparse_categorical_accuracy():
-  problem = features.Problem(label_key='species',
-                             problem_type=features.MULTICLASS)
-  config = factory.create_eval_config(problem, 0.8, 0.05)
-  metrics = _metrics(config)
-  assert set(metrics) == {'ExampleCount', 'SparseCategoricalAccuracy'}
-  gate = _whole_split_threshold(metrics['SparseCategoricalAccuracy'])
-  assert gate.value_threshold.lower_bound.value == 0.8
-  assert gate.change_threshold.absolute.value == -0.05
-  # Class names: the class index as the model sees it, through the model's
-  # transform signature.
-  assert config.model_specs[0].label_key == 'species_xf'
-  assert config.model_specs[0].preprocessing_function_names == [
-      'transform_features']
-  assert config.model_specs[0].prediction_key == 'probabilities'
-
-
-def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
-  problem = features.Problem(label_key='progression',
-                             problem_type=features.REGRESSION)
-  config = factory.create_eval_config(problem, 0.8, 0.05, rmse_threshold=70)
-  metrics = _metrics(config)
-  assert set(metrics) == {'ExampleCount', 'RootMeanSquaredError',
-                          'MeanAbsoluteError'}
-  gate = _whole_split_threshold(metrics['RootMeanSquaredError'])
-  assert gate.value_threshold.upper_bound.value == 70
-  assert gate.change_threshold.relative.value == 0.05
-  assert gate.change_threshold.direction == (
-      tfma.MetricDirection.LOWER_IS_BETTER)
-  assert config.model_specs[0].prediction_key == 'predictions'
-  assert config.model_specs[0].label_key == 'progression'  # in its units
-  with pytest.raises(ValueError, match='rmse_threshold'):
-    factory.create_eval_config(problem, 0.8, 0.05)
-
-
-def test_run_summary_metric_names_are_the_ones_tfma_reports():
-  # local/run_summary.py and local_runner.py read metrics by these names.
-  for problem_type in features.PROBLEM_TYPES:
-    problem = features.Problem(label_key='y', problem_type=problem_type)
-    config = factory.create_eval_config(problem, 0.8, 0.05, 1.0)
-    names = {key.name for key, _, _ in
-             metric_specs.keys_and_metrics_from_specs(
-                 config, config.metrics_specs)}
-    expected = {factory.GATE_METRIC[problem_type],
-                factory.EXAMPLE_COUNT_METRIC}
-    expected |= {name for _, name in factory.EXTRA_METRICS[problem_type]}
-    assert expected <= names, (problem_type, names)
-
-
 def test_problem_reaches_transform_and_trainer(components):
   for component in ('Transform', 'Trainer'):
     custom = json.loads(components[component].exec_properties['custom_config'])
@@ -200,23 +135,42 @@ def test_transform_and_trainer_carry_their_own_code_version(components):
 
 
 def test_evaluator_slices_by_the_given_columns(tmp_path):
-  pipeline = _create(tmp_path, eval_slice_columns=('payment_type', 'company'))
+  pipeline = _create(tmp_path, evaluation=factory.Evaluation(
+      accuracy_threshold=0.8, baseline_tolerance=0.01,
+      slice_columns=('payment_type', 'company')))
   evaluator, = [c for c in pipeline.components if c.id == 'Evaluator']
   config = json.loads(evaluator.exec_properties['eval_config'])
   assert config['slicing_specs'] == [
       {}, {'feature_keys': ['payment_type']}, {'feature_keys': ['company']}]
-  problem = features.Problem(label_key='big_tipper',
-                             problem_type=features.BINARY)
-  assert [list(spec.feature_keys) for spec in factory.create_eval_config(
-      problem, 0.8, 0.01).slicing_specs] == [[]]
+
+
+def test_evaluator_has_the_evaluation_settings(tmp_path):
+  evaluation = factory.Evaluation(accuracy_threshold=0.7,
+                                  baseline_tolerance=0.03, rmse_threshold=9.5,
+                                  slice_columns=('company',))
+  for problem_type in features.PROBLEM_TYPES:
+    problem = features.Problem('y', problem_type)
+    evaluator = {c.id: c for c in _create(
+        tmp_path, problem=problem, evaluation=evaluation).components}[
+            component_ids.EVALUATOR]
+    config = json_format.Parse(evaluator.exec_properties['eval_config'],
+                               tfma.EvalConfig())
+    assert config == eval_config.create_eval_config(problem, 0.7, 0.03, 9.5,
+                                                    ('company',))
+
+
+def test_regression_without_an_rmse_threshold_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='rmse_threshold'):
+    _create(tmp_path, problem=features.Problem('y', features.REGRESSION))
 
 
 def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
   with open(reviewed_schema_path()) as schema_file:
     text = schema_file.read()
   components = {c.id: c for c in _create(
-      tmp_path, reviewed_schema_text=text).components}
-  schema_step = components[factory.SCHEMA_GEN]
+      tmp_path, data_gates=factory.DataGates(
+          reviewed_schema_text=text)).components}
+  schema_step = components[component_ids.SCHEMA_GEN]
   assert schema_step.exec_properties['schema_text'] == text
   assert not schema_step.upstream_nodes  # nothing inferred from the data
   assert sorted(n.id for n in components['ExampleValidator'].upstream_nodes
@@ -225,9 +179,9 @@ def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
 
 def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
   components = {c.id: c for c in _create(
-      tmp_path, allowed_anomalies='company', anomaly_min_severity='WARNING'
-  ).components}
-  gate = components[factory.ANOMALY_GATE]
+      tmp_path, data_gates=factory.DataGates(
+          allowed_anomalies='company', min_severity='WARNING')).components}
+  gate = components[component_ids.ANOMALY_GATE]
   assert gate.exec_properties['allowed_anomalies'] == 'company'
   assert gate.exec_properties['min_severity'] == 'WARNING'
   checked = gate.outputs['checked_schema']
@@ -241,5 +195,60 @@ def test_the_pusher_pushes_atomically(components):
 
 
 def reviewed_schema_path():
-  return os.path.join(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))), 'schema', 'schema.pbtxt')
+  return os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')
+
+
+@pytest.mark.parametrize('settings, missing', [
+    (dict(training_args={'project': 'p'}), 'VertexAI.region'),
+    (dict(serving_args={'project': 'p'}, serving_image='image'),
+     'VertexAI.region'),
+    (dict(region='europe-west3', serving_args={'project': 'p'}),
+     'VertexAI.serving_image'),
+])
+def test_incomplete_vertex_ai_settings_are_refused_at_once(settings, missing):
+  with pytest.raises(ValueError, match=missing):
+    factory.VertexAI(**settings)
+
+
+def test_vertex_ai_without_args_changes_nothing(tmp_path):
+  local = {c.id: type(c) for c in _create(tmp_path).components}
+  with_region = {c.id: type(c) for c in _create(
+      tmp_path, vertex_ai=factory.VertexAI(region='europe-west3')).components}
+  assert with_region == local
+
+
+def test_component_ids_load_without_tfx():
+  # local_runner.py reads them before TensorFlow loads (its checks stay fast).
+  code = ('import sys\n'
+          'import pipeline.component_ids\n'
+          'print(sorted({m.split(".")[0] for m in sys.modules} & '
+          '{"tfx", "tensorflow", "tensorflow_model_analysis"}))')
+  loaded = subprocess.run([sys.executable, '-c', code], check=True,
+                          capture_output=True, text=True,
+                          cwd=_REPO_ROOT).stdout.strip()
+  assert loaded == '[]'
+
+
+def test_only_the_runners_import_the_factory():
+  # Names come from pipeline/component_ids.py and pipeline/eval_config.py;
+  # the factory (TFX and every component) is for building the pipeline.
+  importers = []
+  for folder in ('local', 'bench', 'rehearsal', 'deploy', 'models',
+                 'pipeline'):
+    for path in glob.glob(os.path.join(_REPO_ROOT, folder, '**', '*.py'),
+                          recursive=True):
+      with open(path) as source:
+        tree = ast.parse(source.read())
+      if any(_imports_factory(node) for node in ast.walk(tree)):
+        importers.append(os.path.relpath(path, _REPO_ROOT))
+  assert importers == []
+
+
+def _imports_factory(node: ast.AST) -> bool:
+  if isinstance(node, ast.Import):
+    return any(alias.name == 'pipeline.pipeline' for alias in node.names)
+  if isinstance(node, ast.ImportFrom):
+    return node.module == 'pipeline.pipeline' or (
+        node.module == 'pipeline' and
+        any(alias.name == 'pipeline' for alias in node.names))
+  return False

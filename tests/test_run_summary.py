@@ -5,19 +5,20 @@ from tensorflow_model_analysis.proto import metrics_for_slice_pb2
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from models import features
-from pipeline import pipeline as factory
+from pipeline import eval_config
+from pipeline.eval_config import create_eval_config
 from local import run_summary
 
 
 def _failure(problem_type, value, is_diff):
   """A failure of the gate metric of create_eval_config for `problem_type`."""
   problem = features.Problem(label_key='y', problem_type=problem_type)
-  config = factory.create_eval_config(problem, 0.85, 0.05, rmse_threshold=70)
-  gate = [m for m in config.metrics_specs[0].metrics
-          if m.class_name not in ('ExampleCount', 'AUC', 'Precision',
-                                  'Recall', 'MeanAbsoluteError')][0]
+  config = create_eval_config(problem, 0.85, 0.05, rmse_threshold=70)
+  gate_metric = eval_config.METRICS[problem_type].gate
+  gate, = [m for m in config.metrics_specs[0].metrics
+           if m.class_name == gate_metric.class_name]
   failure = validation_result_pb2.ValidationFailure()
-  failure.metric_key.name = factory.GATE_METRIC[problem_type]
+  failure.metric_key.name = gate_metric.key
   failure.metric_key.is_diff = is_diff
   failure.metric_value.double_value.value = value
   failure.metric_threshold.CopyFrom(gate.per_slice_thresholds[0].threshold)

@@ -7,7 +7,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_component_specs
 
 from models import features
-from pipeline import pipeline as pipeline_factory
+from pipeline.eval_config import create_eval_config
 from pipeline.components import serving_baseline
 
 _BASELINE = standard_component_specs.BASELINE_MODEL_KEY
@@ -71,7 +71,7 @@ def test_evaluator_drops_only_an_empty_baseline(tmp_path):
 def test_tfma_accepts_a_missing_baseline_only_when_rubber_stamping():
   # What the Evaluator does with the dropped baseline (TFX's executor always
   # passes rubber_stamp=True): no error, and no baseline model to load.
-  config = pipeline_factory.create_eval_config(
+  config = create_eval_config(
       features.Problem('big_tipper', features.BINARY), 0.85, 0.01)
   updated = tfma.utils.update_eval_config_with_defaults(
       config, has_baseline=False, rubber_stamp=True)

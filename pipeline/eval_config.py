@@ -1,0 +1,189 @@
+"""The Evaluator's configuration: which metrics, and when a model is blessed.
+
+One table, `METRICS`, names for each problem type (models/features.py) the
+gate metric, which decides the blessing, and the extra metrics reported with
+it: the class the Evaluator computes, the key it reports the value under and
+the label the end-of-run summary prints. `create_eval_config` builds the
+EvalConfig from it; local/run_summary.py, local/run_report.py, the runner's
+summary and the benchmarks read metric names from it.
+"""
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+import tensorflow_model_analysis as tfma
+
+from models import features
+from models import signatures as model_outputs
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """One metric the Evaluator computes and reports.
+
+  Attributes:
+    class_name: the TFMA or Keras metric class (tfma.MetricConfig.class_name).
+    key: the name the Evaluator reports the value under (the metric's
+      default name, e.g. 'binary_accuracy' for BinaryAccuracy).
+    label: how the end-of-run summary names it.
+  """
+  class_name: str
+  key: str
+  label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemMetrics:
+  """The metrics of one problem type.
+
+  Attributes:
+    gate: the metric with the thresholds that decide the blessing (the
+      accuracy of a classification, the RMSE of a regression).
+    extras: reported alongside the gate, never gating.
+  """
+  gate: Metric
+  extras: Tuple[Metric, ...] = ()
+
+
+# Reported for every problem type: the number of eval examples.
+EXAMPLE_COUNT = Metric('ExampleCount', 'example_count', 'eval examples')
+
+METRICS: Dict[str, ProblemMetrics] = {
+    features.BINARY: ProblemMetrics(
+        gate=Metric('BinaryAccuracy', 'binary_accuracy', 'accuracy'),
+        extras=(Metric('AUC', 'auc', 'AUC'),
+                Metric('Precision', 'precision', 'precision'),
+                Metric('Recall', 'recall', 'recall'))),
+    features.MULTICLASS: ProblemMetrics(
+        gate=Metric('SparseCategoricalAccuracy', 'sparse_categorical_accuracy',
+                    'accuracy')),
+    features.REGRESSION: ProblemMetrics(
+        gate=Metric('RootMeanSquaredError', 'root_mean_squared_error', 'RMSE'),
+        extras=(Metric('MeanAbsoluteError', 'mean_absolute_error', 'MAE'),)),
+}
+
+# The gate metric's key of every problem type (a run reports one of them).
+GATE_KEYS = tuple(metrics.gate.key for metrics in METRICS.values())
+
+def create_eval_config(problem: features.Problem,
+                       accuracy_threshold: float,
+                       baseline_tolerance: float,
+                       rmse_threshold: float = 0.0,
+                       slice_columns: Sequence[str] = ()) -> tfma.EvalConfig:
+  """What the Evaluator computes and when it blesses a model.
+
+  Classification: blessed when accuracy >= `accuracy_threshold` and, if a
+  previously blessed model exists, accuracy >= the baseline's accuracy -
+  `baseline_tolerance`. Regression: blessed when the RMSE <= `rmse_threshold`
+  and at most `baseline_tolerance` (a fraction) above the baseline's RMSE.
+  The example count and the problem type's extra metrics (binary: AUC,
+  precision, recall; regression: MAE) are reported alongside; see
+  pipeline/py.
+
+  Args:
+    problem: the problem description (models/features.py).
+    accuracy_threshold: the lowest accepted accuracy, 0..1 (classification).
+    baseline_tolerance: how far the candidate may fall behind the baseline.
+    rmse_threshold: the highest accepted RMSE (regression), > 0.
+    slice_columns: raw columns to report every metric per value of, besides
+      the whole eval split (EVAL_SLICE_COLUMNS in pipeline/configs.py).
+
+  Returns:
+    The Evaluator's EvalConfig.
+
+  Raises:
+    ValueError: a regression without a positive `rmse_threshold`.
+  """
+  gate_threshold = _gate_threshold(problem, accuracy_threshold,
+                                   baseline_tolerance, rmse_threshold)
+  return tfma.EvalConfig(
+      model_specs=[_model_spec(problem)],
+      slicing_specs=_slicing_specs(slice_columns),
+      # Only the metrics of the table: the model's own compiled Keras metrics
+      # would be reported under clashing names ('auc', 'accuracy').
+      options=tfma.Options(include_default_metrics={'value': False}),
+      metrics_specs=[_metrics_spec(
+          METRICS[problem.problem_type], gate_threshold)])
+
+
+def _model_spec(problem: features.Problem) -> tfma.ModelSpec:
+  """Where the Evaluator finds the predictions and the label.
+
+  The model's 'serving_default' signature gives the predictions. A numeric
+  binary or regression label is read from the examples as it is (as models
+  saved before the transform signature existed need, when they are the
+  baseline); any other label is the transformed one (a class index), read
+  through the model's transform signature, so both sides use the same
+  classes.
+
+  Args:
+    problem: the problem description.
+
+  Returns:
+    The spec of the candidate model (TFMA adds the baseline's).
+  """
+  raw_label = problem.evaluates_raw_label
+  return tfma.ModelSpec(
+      signature_name='serving_default',
+      prediction_key=(model_outputs.PROBABILITIES if problem.is_classification
+                      else model_outputs.PREDICTIONS),
+      label_key=problem.label_key if raw_label else problem.label_feature,
+      preprocessing_function_names=(
+          [] if raw_label else [model_outputs.TRANSFORM_SIGNATURE]))
+
+
+def _slicing_specs(slice_columns: Sequence[str]) -> List[tfma.SlicingSpec]:
+  """The whole eval split, then one slice per value of each column."""
+  return [tfma.SlicingSpec()] + [
+      tfma.SlicingSpec(feature_keys=[column]) for column in slice_columns]
+
+
+def _gate_threshold(problem: features.Problem, accuracy_threshold: float,
+                    baseline_tolerance: float,
+                    rmse_threshold: float) -> tfma.MetricThreshold:
+  """The gate metric's threshold for `problem` (see create_eval_config)."""
+  if problem.is_classification:
+    return _accuracy_threshold(accuracy_threshold, baseline_tolerance)
+  if rmse_threshold <= 0:
+    raise ValueError('a regression needs a positive rmse_threshold')
+  return _rmse_threshold(rmse_threshold, baseline_tolerance)
+
+
+def _accuracy_threshold(lowest: float,
+                        allowed_drop: float) -> tfma.MetricThreshold:
+  """At least `lowest`, and at most `allowed_drop` (absolute) below the
+  baseline."""
+  return tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          lower_bound={'value': lowest}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+          absolute={'value': -allowed_drop}))
+
+
+def _rmse_threshold(highest: float,
+                    allowed_rise: float) -> tfma.MetricThreshold:
+  """At most `highest`, and at most `allowed_rise` (a fraction of the
+  baseline's value) above the baseline."""
+  return tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          upper_bound={'value': highest}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.LOWER_IS_BETTER,
+          relative={'value': allowed_rise}))
+
+
+def _metrics_spec(metrics: ProblemMetrics,
+                  gate_threshold: tfma.MetricThreshold) -> tfma.MetricsSpec:
+  """The example count, the gate with its threshold, then the extras."""
+  # The gate applies to the whole eval split only: a plain `threshold` would
+  # also apply to every slice, and small slices would fail it by chance.
+  gate = tfma.MetricConfig(
+      class_name=metrics.gate.class_name,
+      per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+          slicing_specs=[tfma.SlicingSpec()], threshold=gate_threshold)])
+  return tfma.MetricsSpec(metrics=(
+      [tfma.MetricConfig(class_name=EXAMPLE_COUNT.class_name),
+       gate] +
+      [tfma.MetricConfig(class_name=metric.class_name)
+       for metric in metrics.extras]))
