@@ -8,11 +8,11 @@ import pytest
 from nbclient import NotebookClient
 
 from pipeline import pipeline as pipeline_factory
-from tests import conftest
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = os.path.join(conftest.REPO, 'notebooks')
+NOTEBOOKS = os.path.join(helpers.REPO, 'notebooks')
 KERNEL = 'tfx-template-venv'
 
 

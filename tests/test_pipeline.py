@@ -1,6 +1,5 @@
 """pipeline/pipeline.py: the assembled DAG, without running it."""
 import json
-import os
 
 import pytest
 import tensorflow_model_analysis as tfma
@@ -10,6 +9,7 @@ from models import features
 from pipeline.components import atomic_push
 from pipeline import code_version
 from pipeline import pipeline as factory
+from tests import helpers
 
 
 _PROBLEM = features.Problem(label_key='big_tipper',
@@ -212,7 +212,7 @@ def test_evaluator_slices_by_the_given_columns(tmp_path):
 
 
 def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
-  with open(reviewed_schema_path()) as schema_file:
+  with open(helpers.REVIEWED_SCHEMA) as schema_file:
     text = schema_file.read()
   components = {c.id: c for c in _create(
       tmp_path, reviewed_schema_text=text).components}
@@ -238,8 +238,3 @@ def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
 def test_the_pusher_pushes_atomically(components):
   assert (components['Pusher'].executor_spec.executor_class is
           atomic_push.AtomicPushExecutor)
-
-
-def reviewed_schema_path():
-  return os.path.join(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))), 'schema', 'schema.pbtxt')
