@@ -3,16 +3,18 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LINT_IMPORTS := $(VENV)/bin/lint-imports --no-logo --no-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test bench bench-scale lock clean compile image rehearse report schema
+.PHONY: help setup run test test-fast bench bench-scale lock clean compile image rehearse report schema
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
 	@echo "make test   run the test suite (sets up .venv first)"
+	@echo "make test-fast  the import rules and the unit tests, without whole pipeline runs (under 2 minutes)"
 	@echo "make report build the HTML report of the newest local run"
 	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
-	@echo "make setup  create .venv with Python 3.10 and the locked dependencies"
+	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
 	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit"
@@ -27,12 +29,19 @@ setup: $(STAMP)
 
 $(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh
 	@scripts/setup_venv.sh
+	@scripts/install_chromium.sh
 
 run: setup
 	$(PY) local_runner.py
 
+# The import rules between the packages (.importlinter) are checked first.
 test: setup
+	$(LINT_IMPORTS)
 	$(PY) -m pytest
+
+test-fast: setup
+	$(LINT_IMPORTS)
+	$(PY) -m pytest -m "not slow"
 
 report: setup
 	$(PY) -m local.run_report

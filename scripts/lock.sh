@@ -4,12 +4,16 @@
 # editing python_requirements.txt and commit both. pip's own resolver
 # backtracks for many minutes over the Google Cloud client libraries here, so
 # the lock is resolved with uv (installed into a throw-away venv); `make setup`
-# then installs the lock with plain pip and runs `pip check`.
+# then installs the lock with plain pip and runs `pip check`. uv keeps the pins
+# already in its output file wherever they still fit, so the current lock is
+# copied there first: adding a package adds it (and what it needs) without
+# moving any other pin. Delete requirements.lock to re-resolve everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(scripts/find_python.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ -f requirements.lock ]; then cp requirements.lock "$tmp/lock.txt"; fi
 "$python" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check uv==0.13.9
 "$tmp/venv/bin/uv" pip compile python_requirements.txt \

@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from tfx import v1 as tfx
 
 from local import csv_examples
-from local import run_summary
-from tests import conftest
-from tests import sklearn_csvs
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
@@ -32,18 +29,12 @@ _NO_TAXI = dict(DROP_COLUMNS='', CATEGORICAL_COLUMNS='', SCHEMA_PATH='',
 
 def _run(tmp_path_factory, name, writer, **settings):
   data = str(tmp_path_factory.mktemp(f'{name}_data'))
-  writer(data)
+  csv_path = writer(data)
   output = tmp_path_factory.mktemp(f'{name}_out')
   env = {**_NO_TAXI, 'TRAIN_NUM_STEPS': _STEPS, **settings}
-  run = conftest.run_local_pipeline(data, output, name, **env)
+  run = helpers.run_local_pipeline(data, output, name, **env)
   assert run.returncode == 0, run.output[-3000:]
-  return run, _summary(run), os.path.join(data, 'data.csv')
-
-
-def _summary(run):
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      run.metadata_path)
-  return run_summary.summarize(connection, run.pipeline_name)
+  return run, run.summary(), csv_path
 
 
 def _serve(summary, csv_path):
@@ -68,7 +59,7 @@ def binary(tmp_path_factory):
   # 569 tumours, 37 % malignant: always answering "benign" scores 0.63; a
   # linear model scores about 0.95, and this one 0.98 on the eval split, so
   # 0.9 is a gate the data really clears with room to spare.
-  return _run(tmp_path_factory, 'byo-binary', sklearn_csvs.write_breast_cancer,
+  return _run(tmp_path_factory, 'byo-binary', helpers.write_breast_cancer,
               LABEL_KEY='diagnosis', DROP_COLUMNS='sample_id',
               EVAL_ACCURACY_THRESHOLD='0.9')
 
@@ -102,7 +93,7 @@ def multiclass(tmp_path_factory):
   # 150 flowers in 3 equal classes: guessing scores 0.33; petal sizes
   # separate the species to about 0.95, and this model scores 0.93 on the
   # 43-row eval split (one error costs 0.023), so the gate is 0.8.
-  return _run(tmp_path_factory, 'byo-multiclass', sklearn_csvs.write_iris,
+  return _run(tmp_path_factory, 'byo-multiclass', helpers.write_iris,
               LABEL_KEY='species', EVAL_ACCURACY_THRESHOLD='0.8')
 
 
@@ -138,7 +129,7 @@ def regression(tmp_path_factory):
   # 442 patients, a disease score of 25-346 with a spread of 77 (the RMSE of
   # always predicting the mean); linear models reach about 54 and this one
   # 57 on the eval split, so 70 is a bound that needs real learning.
-  return _run(tmp_path_factory, 'byo-regression', sklearn_csvs.write_diabetes,
+  return _run(tmp_path_factory, 'byo-regression', helpers.write_diabetes,
               LABEL_KEY='progression', BUCKETIZE_COLUMNS='age:4',
               EVAL_RMSE_THRESHOLD='70')
 
@@ -167,12 +158,12 @@ def test_regression_model_predicts_raw_rows_in_the_labels_units(regression):
 def test_regression_over_the_error_bound_is_not_pushed(regression):
   first, first_summary, _ = regression
   # Same data, a bound the model cannot meet: only the Evaluator re-runs.
-  again = conftest.run_local_pipeline(
+  again = helpers.run_local_pipeline(
       os.path.dirname(regression[2]), first.output_dir, first.pipeline_name,
       **{**_NO_TAXI, 'TRAIN_NUM_STEPS': _STEPS, 'LABEL_KEY': 'progression',
          'BUCKETIZE_COLUMNS': 'age:4', 'EVAL_RMSE_THRESHOLD': '30'})
   assert again.returncode == 0, again.output[-3000:]
-  summary = _summary(again)
+  summary = again.summary()
   assert summary.components['Trainer'].state == 'CACHED'
   assert summary.blessed is False
   assert any('root_mean_squared_error' in reason and
@@ -188,7 +179,7 @@ def test_bad_label_stops_before_any_component_runs(tmp_path, monkeypatch,
                                                    capsys):
   # In-process: local_runner.main() checks the problem before it builds or
   # runs anything (no subprocess: the check itself takes milliseconds).
-  sklearn_csvs.write_iris(str(tmp_path / 'data'))
+  helpers.write_iris(str(tmp_path / 'data'))
   settings = {**_NO_TAXI, 'LABEL_KEY': 'kind',
               'DATA_PATH': str(tmp_path / 'data'),
               'LOCAL_OUTPUT_DIR': str(tmp_path / 'out')}

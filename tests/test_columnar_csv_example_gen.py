@@ -19,7 +19,7 @@ from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
 from pipeline.components import columnar_csv_example_gen as columnar
-from tests.conftest import write_slice
+from tests.helpers import write_slice
 
 HEADER = 'id,fare,miles,company,note,empty,flag\n'
 ROWS_A = [
@@ -186,8 +186,7 @@ def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   """Blocks, not the whole file, are held: a tiny block size still works."""
   monkeypatch.setattr(columnar, 'BLOCK_BYTES', 2048)
   data = tmp_path / 'data'
-  write_slice(str(data), rows=500)
-  path = str(data / 'data.csv')
+  path = write_slice(str(data), rows=500)
   names = columnar._header(path)  # pylint: disable=protected-access
   kinds = columnar.infer_kinds(path, names)
   as_text = {name: pa.string() for name in names}

@@ -1,11 +1,14 @@
-"""local/preflight.py: the pre-flight checks, one bad input each."""
+"""local/preflight.py: the pre-flight checks, one bad input each, and once
+through local_runner.py's command line."""
 import os
 
 import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from local import output_layout
 from local import preflight
 from pipeline.errors import DataError
+from tests import helpers
 
 LABEL = 'label'
 HEADER = 'fare,company,label\n'
@@ -151,3 +154,29 @@ def test_every_message_is_one_line(tmp_path):
   with pytest.raises(DataError) as error:
     _check(folder)
   assert '\n' not in str(error.value)
+
+
+def test_the_local_runner_stops_on_bad_data_in_one_line(tmp_path):
+  """Once through the command line: local_runner.py checks the data against
+  the reviewed schema before any Beam job, says what is wrong in one line,
+  exits 1 and writes nothing (a served model is left as it was)."""
+  header, rows = helpers.drop_columns(*helpers.bundled_rows(50), ['fare'])
+  data_file = helpers.write_csv(str(tmp_path / 'data'), header, rows)
+  output = str(tmp_path / 'output')
+  served = output_layout.serving_model_dir(output, 'preflight-test')
+  os.makedirs(os.path.join(served, '1'))
+  with open(os.path.join(served, '1', 'saved_model.pb'), 'wb') as f:
+    f.write(b'the served model')
+  before = helpers.tree_digest(output)
+
+  run = helpers.run_local_pipeline(os.path.dirname(data_file), output,
+                                   'preflight-test', timeout=300)
+
+  assert 'Traceback' not in run.output, run.output
+  assert run.output == (
+      f'data error: {data_file} does not match the reviewed schema '
+      f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data, or '
+      'review and approve a new schema: see "When the data is bad" in '
+      'README.md)\n')
+  assert run.returncode == 1
+  assert helpers.tree_digest(output) == before

@@ -18,6 +18,7 @@ from deploy.infra import (apis, errors, gke, iam, kfp_install, network,
                             registry)
 from deploy.infra.context import (ABSENT, CREATED, DELETED, ENABLED, GRANTED,
                                     PRESENT, UPDATED, Clients, Cloud, Target)
+from deploy.infra.kubectl import Kubectl, Result
 
 PROJECT = 'test-project'
 TARGET = Target(project=PROJECT, region='europe-west3', zone='europe-west3-a',
@@ -62,8 +63,10 @@ class FakeKubectl:
     self.kubeconfig = None
     self.configured_with = None
 
-  def configure(self, cluster, token):
-    self.configured_with = (cluster['name'], token)
+  def configure(self, kubeconfig):
+    config = json.loads(kubeconfig)
+    self.configured_with = (config['current-context'],
+                            config['users'][0]['user']['token'])
     self.kubeconfig = '/fake/kubeconfig'
 
   def run(self, args, check=True):
@@ -74,7 +77,7 @@ class FakeKubectl:
         if check and result.code:
           raise errors.InfraError(f'kubectl {args} failed')
         return result
-    return kfp_install.Result(0, '', '')
+    return Result(0, '', '')
 
 
 class FakeBucket:
@@ -404,7 +407,7 @@ def _kfp_steps(cloud):
 
 
 def test_installs_kfp_with_kubectl_then_changes_nothing():
-  R = kfp_install.Result
+  R = Result
   kubectl = FakeKubectl({
       'get configmap': [R(1, '', 'NotFound')],
       'get serviceaccount': [R(0, '', '')],
@@ -454,7 +457,7 @@ def test_installs_kfp_with_kubectl_then_changes_nothing():
 
 
 def test_upgrades_an_older_kfp():
-  kubectl = FakeKubectl({'get configmap': [kfp_install.Result(0, '2.0.5', '')]})
+  kubectl = FakeKubectl({'get configmap': [Result(0, '2.0.5', '')]})
   cloud, _, _ = make_cloud([ok(CLUSTER)], kubectl=kubectl)
   kfp_install.KfpInstall(cloud).apply()
   assert cloud.results == [('Kubeflow Pipelines 2.3.0', UPDATED)]
@@ -464,13 +467,16 @@ def test_kubectl_uses_a_private_kubeconfig(tmp_path):
   fake = tmp_path / 'kubectl'
   fake.write_text('#!/bin/sh\necho "$@"\n')
   fake.chmod(0o755)
-  kubectl = kfp_install.Kubectl(binary=str(fake))
-  kubectl.configure(CLUSTER, 'tok')
+  kubectl = Kubectl(binary=str(fake))
+  config = gke.kubeconfig(CLUSTER, 'tok')
+  kubectl.configure(config)
   path = kubectl.kubeconfig
   try:
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    with open(path) as f:
+      assert f.read() == config
     result = kubectl.run(['get', 'pods'])
-    assert result == kfp_install.Result(0, f'--kubeconfig {path} get pods', '')
+    assert result == Result(0, f'--kubeconfig {path} get pods', '')
   finally:
     kubectl.close()
   assert not os.path.exists(path)
@@ -480,7 +486,7 @@ def test_missing_kubectl_says_how_to_install_it(monkeypatch):
   monkeypatch.setenv('PATH', '/nonexistent')
   with pytest.raises(errors.InfraError, match='kubectl is not installed.*'
                      'gcloud components install kubectl'):
-    kfp_install.Kubectl()
+    Kubectl()
 
 
 # --- The command ------------------------------------------------------------

@@ -20,8 +20,8 @@ import yaml
 from google.protobuf import json_format
 
 from deploy import kfp_cli
+from tests import helpers
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _API = '/apis/v2beta1'
 _SERVER_LIFETIME_S = 120
 
@@ -221,7 +221,7 @@ def test_create_compiles_kubeflow_runner_and_uploads_the_spec(
   monkeypatch.setenv('PIPELINE_IMAGE_TAG', 'cli-test')
 
   assert _cli('pipeline', 'create', '--endpoint', endpoint,
-              '--pipeline_path', os.path.join(_REPO_ROOT,
+              '--pipeline_path', os.path.join(helpers.REPO,
                                               'kubeflow_runner.py')) == 0
 
   uploads = fake.requests_to('POST', f'{_API}/pipelines/upload')

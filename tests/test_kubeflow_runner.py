@@ -19,9 +19,9 @@ from tfx.dsl.components.base import base_beam_executor
 from models import features
 from pipeline import component_ids
 from pipeline import pipeline as pipeline_factory
+from tests import helpers
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_RUNNER = os.path.join(_REPO_ROOT, 'kubeflow_runner.py')
+_RUNNER = os.path.join(helpers.REPO, 'kubeflow_runner.py')
 
 PROJECT = 'test-project-123'
 BUCKET = f'{PROJECT}-taxi-tips'
@@ -73,7 +73,7 @@ def offline_env(**settings):
   return env
 
 
-def _run(args, env, cwd=_REPO_ROOT):
+def _run(args, env, cwd=helpers.REPO):
   return subprocess.run(args, cwd=cwd, env=env, capture_output=True,
                         text=True, timeout=300, check=False)
 
@@ -290,7 +290,7 @@ def test_quality_gate_and_data(target, request):
 @pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
 def test_reviewed_schema_and_anomaly_gate_are_compiled_in(target, request):
   spec = request.getfixturevalue(target)
-  with open(os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')) as f:
+  with open(helpers.REVIEWED_SCHEMA) as f:
     assert _constant(spec, 'SchemaGen', 'schema_text') == f.read()
   assert _constant(spec, 'AnomalyGate', 'min_severity') == 'ERROR'
   assert _executor(spec, 'AnomalyGate').WhichOneof('spec') == 'container'

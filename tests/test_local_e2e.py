@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from tfx import v1 as tfx
 
 from pipeline import configs
 
 from local import csv_examples
 from pipeline import component_ids
-from local import run_summary
+from tests import helpers
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings
 
@@ -22,14 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope='module')
 def runs(local_runs):
   first, second = local_runs
-  return first, _summary(first), second, _summary(second)
-
-
-def _summary(run):
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      run.metadata_path)
-  assert run.run_id, run.output[-3000:]
-  return run_summary.summarize(connection, run.pipeline_name, run.run_id)
+  return first, first.summary(), second, second.summary()
 
 
 def test_every_component_executed_once_and_succeeded(runs):
@@ -70,12 +62,12 @@ def test_pushed_model_scores_raw_csv_rows(runs, data_slice):
   schema_file = glob.glob(os.path.join(
       summary.components['SchemaGen'].outputs['schema'][0], '*.pbtxt'))[0]
   schema = csv_examples.load_schema(schema_file)
-  with open(os.path.join(data_slice, 'data.csv')) as lines:
+  with open(helpers.csv_path(data_slice)) as lines:
     examples = csv_examples.csv_to_examples(lines, schema)
   served = tf.saved_model.load(summary.pushed_to)
   scores = served.signatures['serving_default'](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
-  labels = pd.read_csv(os.path.join(data_slice, 'data.csv'))[
+  labels = pd.read_csv(helpers.csv_path(data_slice))[
       DEFAULTS.LABEL_KEY].to_numpy()
   assert scores.shape == labels.shape
   assert np.all((scores >= 0) & (scores <= 1))

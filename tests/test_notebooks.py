@@ -9,11 +9,11 @@ from nbclient import NotebookClient
 
 from models import features
 from pipeline import eval_config
-from tests import conftest
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = os.path.join(conftest.REPO, 'notebooks')
+NOTEBOOKS = os.path.join(helpers.REPO, 'notebooks')
 KERNEL = 'tfx-template-venv'
 
 

@@ -1,8 +1,5 @@
 """pipeline/pipeline.py: the assembled DAG, without running it."""
-import ast
-import glob
 import json
-import os
 import subprocess
 import sys
 
@@ -16,9 +13,9 @@ from pipeline import code_version
 from pipeline import component_ids
 from pipeline import eval_config
 from pipeline import pipeline as factory
+from tests import helpers
 
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PROBLEM = features.Problem(label_key='big_tipper',
                             problem_type=features.BINARY,
                             drop_columns=['tips'],
@@ -165,7 +162,7 @@ def test_regression_without_an_rmse_threshold_is_refused(tmp_path):
 
 
 def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
-  with open(reviewed_schema_path()) as schema_file:
+  with open(helpers.REVIEWED_SCHEMA) as schema_file:
     text = schema_file.read()
   components = {c.id: c for c in _create(
       tmp_path, data_gates=factory.DataGates(
@@ -195,7 +192,7 @@ def test_the_pusher_pushes_atomically(components):
 
 
 def reviewed_schema_path():
-  return os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt')
+  return helpers.REVIEWED_SCHEMA
 
 
 @pytest.mark.parametrize('settings, missing', [
@@ -225,30 +222,5 @@ def test_component_ids_load_without_tfx():
           '{"tfx", "tensorflow", "tensorflow_model_analysis"}))')
   loaded = subprocess.run([sys.executable, '-c', code], check=True,
                           capture_output=True, text=True,
-                          cwd=_REPO_ROOT).stdout.strip()
+                          cwd=helpers.REPO).stdout.strip()
   assert loaded == '[]'
-
-
-def test_only_the_runners_import_the_factory():
-  # Names come from pipeline/component_ids.py and pipeline/eval_config.py;
-  # the factory (TFX and every component) is for building the pipeline.
-  importers = []
-  for folder in ('local', 'bench', 'rehearsal', 'deploy', 'models',
-                 'pipeline'):
-    for path in glob.glob(os.path.join(_REPO_ROOT, folder, '**', '*.py'),
-                          recursive=True):
-      with open(path) as source:
-        tree = ast.parse(source.read())
-      if any(_imports_factory(node) for node in ast.walk(tree)):
-        importers.append(os.path.relpath(path, _REPO_ROOT))
-  assert importers == []
-
-
-def _imports_factory(node: ast.AST) -> bool:
-  if isinstance(node, ast.Import):
-    return any(alias.name == 'pipeline.pipeline' for alias in node.names)
-  if isinstance(node, ast.ImportFrom):
-    return node.module == 'pipeline.pipeline' or (
-        node.module == 'pipeline' and
-        any(alias.name == 'pipeline' for alias in node.names))
-  return False

@@ -13,9 +13,8 @@ from pipeline import configs
 
 from local import csv_examples
 from local import predict
-from local import output_layout
 from local import run_artifacts
-from tests import conftest
+from tests import helpers
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings
 
@@ -27,23 +26,17 @@ LABEL = DEFAULTS.LABEL_KEY  # the bundled data's label, big_tipper
 def served(local_runs):
   """(output dir, pipeline name, newest pushed model, schema file)."""
   _, second = local_runs
-  model = run_artifacts.newest_pushed_model(output_layout.serving_model_dir(
-      second.output_dir, second.pipeline_name))
+  model = run_artifacts.newest_pushed_model(second.serving_model_dir)
   assert model, second.output[-2000:]
   run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
   return second.output_dir, second.pipeline_name, model, run.schema_file
 
 
-def _rows_csv(folder, data_slice, drop=(), name='rows.csv') -> str:
-  with open(os.path.join(data_slice, 'data.csv')) as f:
-    rows = list(csv.DictReader(f))[:ROWS]
-  header = [c for c in rows[0] if c not in drop]
-  path = os.path.join(folder, name)
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, header, extrasaction='ignore')
-    writer.writeheader()
-    writer.writerows(rows)
-  return path
+def _rows_csv(folder, drop=(), name='rows.csv') -> str:
+  """The first ROWS rows of the bundled data (the suite's run trained on the
+  first SLICE_ROWS), without the columns in `drop`."""
+  header, rows = helpers.drop_columns(*helpers.bundled_rows(ROWS), drop)
+  return helpers.write_csv(folder, header, rows, name)
 
 
 def _args(served, *extra):
@@ -52,9 +45,8 @@ def _args(served, *extra):
 
 
 @pytest.mark.slow
-def test_scores_rows_with_the_newest_pushed_model(served, data_slice,
-                                                  tmp_path, capsys):
-  rows = _rows_csv(str(tmp_path), data_slice)
+def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
+  rows = _rows_csv(str(tmp_path))
   target = tmp_path / 'predictions.csv'
   assert predict.main(_args(served, '--input', rows,
                             '--output', str(target))) == 0
@@ -81,13 +73,12 @@ def test_scores_rows_with_the_newest_pushed_model(served, data_slice,
 
 
 @pytest.mark.slow
-def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
-  rows = _rows_csv(str(tmp_path), data_slice,
-                   drop=(LABEL, 'tips'))
+def test_command_line_writes_csv_to_stdout(served, tmp_path):
+  rows = _rows_csv(str(tmp_path), drop=(LABEL, 'tips'))
   done = subprocess.run(
       [sys.executable, '-m', 'local.predict', *_args(served, '--input',
                                                         rows)],
-      cwd=conftest.REPO, capture_output=True, text=True, timeout=300,
+      cwd=helpers.REPO, capture_output=True, text=True, timeout=300,
       check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   scored = list(csv.DictReader(io.StringIO(done.stdout)))
@@ -96,8 +87,8 @@ def test_command_line_writes_csv_to_stdout(served, data_slice, tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_column_is_named(served, data_slice, tmp_path, capsys):
-  rows = _rows_csv(str(tmp_path), data_slice, drop=('fare', 'company'))
+def test_missing_column_is_named(served, tmp_path, capsys):
+  rows = _rows_csv(str(tmp_path), drop=('fare', 'company'))
   assert predict.main(_args(served, '--input', rows)) == 1
   error = capsys.readouterr().err.strip()
   prefix = f'predict: {rows} lacks the column(s) the model needs: '
@@ -106,7 +97,7 @@ def test_missing_column_is_named(served, data_slice, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_bad_input_gets_one_line_errors(served, data_slice, tmp_path, capsys):
+def test_bad_input_gets_one_line_errors(served, tmp_path, capsys):
   missing = str(tmp_path / 'nope.csv')
   assert predict.main(_args(served, '--input', missing)) == 1
   assert capsys.readouterr().err.startswith(f'predict: cannot read {missing}')
@@ -116,7 +107,7 @@ def test_bad_input_gets_one_line_errors(served, data_slice, tmp_path, capsys):
   assert predict.main(_args(served, '--input', str(empty))) == 1
   assert 'is empty' in capsys.readouterr().err
 
-  rows = _rows_csv(str(tmp_path), data_slice)
+  rows = _rows_csv(str(tmp_path))
   with open(rows) as f:
     text = f.read()
   bad = tmp_path / 'bad.csv'
@@ -174,7 +165,7 @@ def test_a_bad_setting_is_a_one_line_error(module):
   env = dict(os.environ, TRAIN_NUM_STEPS='abc')
   done = subprocess.run(
       [sys.executable, '-m', module, '--input', 'rows.csv'],
-      cwd=conftest.REPO, env=env, capture_output=True, text=True,
+      cwd=helpers.REPO, env=env, capture_output=True, text=True,
       timeout=300, check=False)
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == (

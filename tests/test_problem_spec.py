@@ -5,14 +5,13 @@ import pytest
 from models import features
 from pipeline import problem_spec
 from pipeline.errors import ConfigError
+from tests import helpers
 
 
-def _csv(tmp_path, header, rows, name='data.csv'):
-  folder = tmp_path / 'data'
-  folder.mkdir(exist_ok=True)
-  lines = [','.join(header)] + [','.join(map(str, row)) for row in rows]
-  (folder / name).write_text('\n'.join(lines) + '\n')
-  return str(folder)
+def _csv(tmp_path, header, rows, name=helpers.CSV_NAME):
+  folder = str(tmp_path / 'data')
+  helpers.write_csv(folder, header, rows, name)
+  return folder
 
 
 _HEADER = ('id', 'size', 'colour', 'code', 'label')

@@ -1,15 +1,15 @@
-"""Bad data stops the run with a plain message and never replaces the served model.
+"""Bad data the pre-flight cannot see stops the run and never replaces the
+served model.
 
 One good run (module fixture) pushes a model against the reviewed schema;
-every bad-data case then runs the pipeline in the same output folder and
-metadata store and checks the error text, the exit status, that no model was
-pushed and that the served model's files are byte-identical. Pre-flight cases
-(local/preflight.py) cost no Beam; only the anomaly-gate cases run the
-pipeline up to the gate. The last test kills a run in the middle of Transform
-and reruns it.
+each bad-data case then runs the pipeline in the same output folder and
+metadata store, up to the anomaly gate, and checks the error text, the exit
+status, that no model was pushed and that the served model's files are
+byte-identical. (Bad data the pre-flight catches, before any Beam job, is
+tested case by case in test_data_checks.py, and once through the command
+line there.) The last tests stop a run in the middle of Transform and rerun
+it.
 """
-import csv
-import hashlib
 import os
 import re
 import signal
@@ -19,12 +19,10 @@ import sys
 import time
 
 import pytest
-from tfx import v1 as tfx
 
 from local import interrupted_runs
-from local import run_summary
 from local import schema_export
-from tests import conftest
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
@@ -34,62 +32,34 @@ PIPELINE = 'gates-test'
 SAMPLE = 1000
 
 
-def _tree_digest(folder):
-  """{relative path: sha256} of every file under `folder`."""
-  digest = {}
-  for root, _, files in os.walk(folder):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, 'rb') as f:
-        digest[os.path.relpath(path, folder)] = hashlib.sha256(
-            f.read()).hexdigest()
-  return digest
-
-
 class Served:
   """The module's good run: its output folder and the served model."""
 
-  def __init__(self, output_dir):
-    self.output_dir = output_dir
-    self.serving_dir = os.path.join(output_dir, 'serving_model', PIPELINE)
-    self.digest = _tree_digest(self.serving_dir)
+  def __init__(self, run: helpers.LocalRun):
+    self.output_dir = run.output_dir
+    self.metadata_path = run.metadata_path
+    self.serving_dir = run.serving_model_dir
+    self.digest = helpers.tree_digest(self.serving_dir)
 
   def assert_unchanged(self):
-    assert _tree_digest(self.serving_dir) == self.digest
+    assert helpers.tree_digest(self.serving_dir) == self.digest
 
 
 @pytest.fixture(scope='module')
 def served(tmp_path_factory, data_slice):
   output = str(tmp_path_factory.mktemp('gates'))
-  run = conftest.run_local_pipeline(data_slice, output, PIPELINE,
-                                    PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
+  run = helpers.run_local_pipeline(data_slice, output, PIPELINE,
+                                   PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
   assert run.returncode == 0, run.output[-3000:]
   assert 'Pushed model:' in run.output, run.output[-3000:]
-  result = Served(output)
+  result = Served(run)
   assert len(os.listdir(result.serving_dir)) == 1 and result.digest
   return result
 
 
-def _rows():
-  with open(conftest.BUNDLED_CSV, newline='') as f:
-    reader = csv.reader(f)
-    header = next(reader)
-    rows = [next(reader) for _ in range(conftest.SLICE_ROWS)]
-  return header, rows
-
-
-def _write(folder, header, rows, name='data.csv'):
-  os.makedirs(folder, exist_ok=True)
-  with open(os.path.join(folder, name), 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows(rows)
-  return str(folder)
-
-
 def _run_bad(served, data_dir):
-  run = conftest.run_local_pipeline(data_dir, served.output_dir, PIPELINE,
-                                    PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
+  run = helpers.run_local_pipeline(data_dir, served.output_dir, PIPELINE,
+                                   PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
   assert run.returncode == 1, run.output[-3000:]
   assert 'Pushed model:' not in run.output
   served.assert_unchanged()
@@ -109,74 +79,6 @@ def _set_column(header, rows, column, value_of, indices):
   return rows
 
 
-# --- Pre-flight: stopped before any Beam job --------------------------------
-
-
-def test_dropped_column(served, tmp_path):
-  header, rows = _rows()
-  i = header.index('fare')
-  folder = _write(tmp_path, header[:i] + header[i + 1:],
-                  [r[:i] + r[i + 1:] for r in rows])
-  line = _data_error_line(_run_bad(served, folder))
-  assert 'does not match the reviewed schema' in line
-  assert 'missing column(s) fare' in line
-
-
-def test_numeric_column_with_text_in_every_row(served, tmp_path):
-  header, rows = _rows()
-  rows = _set_column(header, rows, 'trip_miles', lambda n: 'far',
-                     range(len(rows)))
-  output = _run_bad(served, _write(tmp_path, header, rows))
-  assert "data.csv:2: column trip_miles holds 'far', not a number" in (
-      _data_error_line(output))
-  assert 'CsvExampleGen' not in output  # no component ran
-
-
-def test_header_only(served, tmp_path):
-  header, _ = _rows()
-  line = _data_error_line(_run_bad(served, _write(tmp_path, header, [])))
-  assert line.endswith('data.csv has a header but no data rows')
-
-
-def test_empty_label(served, tmp_path):
-  header, rows = _rows()
-  rows = _set_column(header, rows, 'big_tipper', lambda n: '',
-                     range(len(rows)))
-  run = conftest.run_local_pipeline(_write(tmp_path, header, rows),
-                                    served.output_dir, PIPELINE,
-                                    PREFLIGHT_SAMPLE_ROWS=str(SAMPLE))
-  # A label problem is a configuration problem (pipeline/problem_spec.py):
-  # exit status 2, before anything runs.
-  assert run.returncode == 2, run.output[-3000:]
-  assert ("configuration error: LABEL_KEY='big_tipper' is empty in all "
-          in run.output), run.output[-3000:]
-  assert 'Pushed model:' not in run.output
-  served.assert_unchanged()
-
-
-def test_malformed_row_with_an_unbalanced_quote(served, tmp_path):
-  folder = _write(tmp_path, *_rows())
-  path = os.path.join(folder, 'data.csv')
-  with open(path) as f:
-    lines = f.readlines()
-  lines[41] = lines[41].replace(',', ',"', 1)  # line 42 of the file
-  with open(path, 'w') as f:
-    f.writelines(lines)
-  line = _data_error_line(_run_bad(served, folder))
-  assert 'data.csv:42: malformed row: unbalanced quote' in line
-
-
-def test_two_files_with_different_headers(served, tmp_path):
-  header, rows = _rows()
-  _write(tmp_path, header, rows[:1000], name='a.csv')
-  i = header.index('company')
-  _write(tmp_path, header[:i] + header[i + 1:],
-         [r[:i] + r[i + 1:] for r in rows[1000:]], name='b.csv')
-  line = _data_error_line(_run_bad(served, str(tmp_path)))
-  assert 'b.csv and ' in line and 'a.csv have different headers' in line
-  assert 'lacks company' in line
-
-
 # --- The anomaly gate: the whole data against the reviewed schema -----------
 
 
@@ -191,18 +93,20 @@ def _gate_failure(output):
 
 
 def test_numeric_column_with_text_in_5_percent_of_rows(served, tmp_path):
-  header, rows = _rows()
+  header, rows = helpers.bundled_rows()
   bad = range(len(rows) - len(rows) // 20, len(rows))  # after the sample
   rows = _set_column(header, rows, 'fare', lambda n: f'${n}', bad)
-  line = _gate_failure(_run_bad(served, _write(tmp_path, header, rows)))
+  helpers.write_csv(tmp_path, header, rows)
+  line = _gate_failure(_run_bad(served, str(tmp_path)))
   assert 'fare: ' in line and 'type' in line.lower()
 
 
 def test_30_percent_unseen_categories(served, tmp_path):
-  header, rows = _rows()
+  header, rows = helpers.bundled_rows()
   rows = _set_column(header, rows, 'company', lambda n: f'Unseen Cab Co {n}',
                      range(0, len(rows), 3))
-  line = _gate_failure(_run_bad(served, _write(tmp_path, header, rows)))
+  helpers.write_csv(tmp_path, header, rows)
+  line = _gate_failure(_run_bad(served, str(tmp_path)))
   assert 'company: Unexpected string values' in line
   assert 'Unseen Cab Co' in line
 
@@ -218,7 +122,7 @@ def test_schema_export_copies_the_newest_schema_for_review(
   assert schema_export.main([f'--output={target}']) == 0
   assert f'Wrote {target} from {served.output_dir}' in capsys.readouterr().out
   # The good run used the reviewed schema: exported, it is the same text.
-  with open(os.path.join(conftest.REPO, 'schema', 'schema.pbtxt')) as f:
+  with open(helpers.REVIEWED_SCHEMA) as f:
     assert target.read_text() == f.read()
 
 
@@ -253,7 +157,7 @@ def _running_transform(metadata_path):
 def new_data(tmp_path_factory):
   """Data no earlier run saw (1500 rows), so runs on it are not cached."""
   folder = str(tmp_path_factory.mktemp('new_data'))
-  conftest.write_slice(folder, rows=1500)
+  helpers.write_slice(folder, rows=1500)
   return folder
 
 
@@ -263,20 +167,15 @@ def _interrupt_in_transform(served, folder, log_path, signal_number):
   Returns:
     The run's exit status and output.
   """
-  env = dict(os.environ, PIPELINE_NAME=PIPELINE, DATA_PATH=folder,
-             LOCAL_OUTPUT_DIR=served.output_dir,
-             TRAIN_NUM_STEPS=str(conftest.SLICE_TRAIN_STEPS),
-             TRAINER_EVAL_NUM_STEPS='5')
-  metadata_path = os.path.join(served.output_dir, 'metadata', PIPELINE,
-                               'metadata.db')
+  env = helpers.local_runner_env(folder, served.output_dir, PIPELINE)
   with open(log_path, 'w') as log:
     process = subprocess.Popen(
-        [sys.executable, os.path.join(conftest.REPO, 'local_runner.py')],
-        cwd=conftest.REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, helpers.LOCAL_RUNNER],
+        cwd=helpers.REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group, as in a terminal
     try:
       deadline = time.monotonic() + 300
-      while not _running_transform(metadata_path):
+      while not _running_transform(served.metadata_path):
         assert process.poll() is None, open(log_path).read()
         assert time.monotonic() < deadline, 'Transform never started'
         time.sleep(0.2)
@@ -299,8 +198,7 @@ def test_ctrl_c_during_transform_stops_cleanly(served, new_data, tmp_path):
   assert re.search(r'\] Transform +STOPPED', output), output[-3000:]
   assert 'Interrupted; marked 1 running execution(s) as abandoned' in output
   served.assert_unchanged()
-  db = sqlite3.connect(os.path.join(served.output_dir, 'metadata', PIPELINE,
-                                    'metadata.db'))
+  db = sqlite3.connect(served.metadata_path)
   try:
     assert db.execute('SELECT COUNT(*) FROM Execution WHERE '
                       'last_known_state = 2').fetchone() == (0,)
@@ -314,25 +212,20 @@ def test_sigkill_during_transform_then_rerun_completes_from_cache(
       served, new_data, tmp_path / 'killed.log', signal.SIGKILL)
   assert status == -signal.SIGKILL, output[-3000:]
   served.assert_unchanged()
-  folder = new_data
-  metadata_path = os.path.join(served.output_dir, 'metadata', PIPELINE,
-                               'metadata.db')
 
-  rerun = conftest.run_local_pipeline(folder, served.output_dir, PIPELINE)
+  rerun = helpers.run_local_pipeline(new_data, served.output_dir, PIPELINE)
   assert rerun.returncode == 0, rerun.output[-3000:]
   assert ('Marked 1 execution(s) left running by an interrupted run as '
           'abandoned') in rerun.output
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      metadata_path)
-  summary = run_summary.summarize(connection, PIPELINE)
+  summary = rerun.summary()
   states = {c: r.state for c, r in summary.components.items()}
   for cached in ('CsvExampleGen', 'StatisticsGen', 'SchemaGen',
                  'ExampleValidator', 'AnomalyGate'):
     assert states[cached] == 'CACHED', states
   for executed in ('Transform', 'Trainer', 'Evaluator', 'Pusher'):
     assert states[executed] == 'COMPLETE', states
-  interrupted_runs.check_integrity(metadata_path)  # raises unless "ok"
-  db = sqlite3.connect(metadata_path)
+  interrupted_runs.check_integrity(served.metadata_path)  # raises unless "ok"
+  db = sqlite3.connect(served.metadata_path)
   try:
     assert db.execute('PRAGMA integrity_check').fetchall() == [('ok',)]
     assert db.execute('SELECT COUNT(*) FROM Execution WHERE '

@@ -24,7 +24,7 @@ from rehearsal import gcs_standin
 from pipeline.kfp_runtime import kfp_compat
 from rehearsal import launcher_download
 from rehearsal import rehearse as rehearsal
-from tests.conftest import write_slice
+from tests.helpers import write_slice
 
 ROWS = 500
 COMPILE_SETTINGS = {

@@ -16,6 +16,7 @@ from googleapiclient import discovery
 from googleapiclient import errors as http_errors
 
 from deploy.infra import errors
+from deploy.infra.kubectl import Kubectl
 
 CREATED = 'created'
 ENABLED = 'enabled'
@@ -153,8 +154,7 @@ class Clients:
 
   def kubectl(self):
     if self._kubectl is None:
-      from deploy.infra import kfp_install  # pylint: disable=g-import-not-at-top
-      self._kubectl = kfp_install.Kubectl()
+      self._kubectl = Kubectl()
     return self._kubectl
 
   def close(self) -> None:

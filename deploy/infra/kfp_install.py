@@ -3,16 +3,11 @@
 Follows the KFP standalone installation guide: the cluster-scoped resources,
 a wait for their CRD, then the `env/platform-agnostic` kustomization (KFP
 with in-cluster MySQL and MinIO; the `env/dev` variant adds a proxy agent
-that needs extra Google Cloud permissions). kubectl talks to the cluster
-through a private, temporary kubeconfig holding the caller's access token,
-so the user's ~/.kube/config is left alone.
+that needs extra Google Cloud permissions). kubectl (kubectl.py) talks to
+the cluster through a private, temporary kubeconfig holding the caller's
+access token, so the user's ~/.kube/config is left alone.
 """
-import collections
-import os
-import shutil
-import subprocess
-import tempfile
-from typing import List, Optional, Sequence
+from typing import List
 
 from deploy.infra import errors, gke, iam
 from deploy.infra.context import CREATED, PRESENT, UPDATED, Cloud, Target
@@ -25,61 +20,6 @@ CACHE_WEBHOOK = f'cache-webhook-{NAMESPACE}'
 DISABLE_CACHE_PATCH = ('[{"op": "replace", "path": '
                        '"/webhooks/0/rules/0/operations/0", "value": "DELETE"}]')
 _READY_TIMEOUT = '900s'
-
-Result = collections.namedtuple('Result', 'code out err')
-
-
-class Kubectl:
-  """Runs kubectl against one cluster."""
-
-  def __init__(self, binary: Optional[str] = None):
-    """Finds kubectl.
-
-    Args:
-      binary: the kubectl executable; default: the one on PATH.
-
-    Raises:
-      InfraError: kubectl is not installed.
-    """
-    self.binary = binary or shutil.which('kubectl')
-    if not self.binary:
-      raise errors.InfraError(
-          'kubectl is not installed (needed to install Kubeflow Pipelines): '
-          '`gcloud components install kubectl`, or see '
-          'https://kubernetes.io/docs/tasks/tools/ ; or run with '
-          '--skip-kfp to stop after the cluster.')
-    self._dir = None
-    self.kubeconfig = None
-
-  def configure(self, cluster: dict, token: str) -> None:
-    """Points kubectl at `cluster` through a private temporary kubeconfig."""
-    if self._dir is None:
-      self._dir = tempfile.TemporaryDirectory(prefix='kubeconfig-')
-    self.kubeconfig = os.path.join(self._dir.name, 'config')
-    descriptor = os.open(self.kubeconfig,
-                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, 'w') as f:
-      f.write(gke.kubeconfig(cluster, token))
-
-  def run(self, args: Sequence[str], check: bool = True) -> Result:
-    """Runs `kubectl ARGS` and returns its exit code and output.
-
-    Raises:
-      InfraError: `check` is set and kubectl failed.
-    """
-    command = [self.binary] + (['--kubeconfig', self.kubeconfig]
-                               if self.kubeconfig else []) + list(args)
-    done = subprocess.run(command, capture_output=True, text=True,
-                          check=False)
-    if check and done.returncode != 0:
-      raise errors.InfraError(
-          f'`kubectl {" ".join(args)}` failed: {done.stderr.strip()}')
-    return Result(done.returncode, done.stdout.strip(), done.stderr.strip())
-
-  def close(self) -> None:
-    if self._dir is not None:
-      self._dir.cleanup()
-      self._dir = None
 
 
 def install_commands(version: str) -> List[List[str]]:
@@ -106,7 +46,8 @@ def _kubectl(cloud: Cloud):
       raise errors.InfraError(
           f'Cluster {cloud.target.cluster} does not exist: run without '
           '--skip-cluster first.')
-    kubectl.configure(cluster, gke.access_token(cloud.clients.credentials()))
+    token = gke.access_token(cloud.clients.credentials())
+    kubectl.configure(gke.kubeconfig(cluster, token))
   return kubectl
 
 

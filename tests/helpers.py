@@ -1,0 +1,226 @@
+"""What the tests share: CSV inputs, local runs, and where a run's outputs are.
+
+CSV inputs: a slice of the bundled data, its rows to change and write back,
+any header and rows, and small tables of other shapes built from
+scikit-learn's bundled data sets (nothing is downloaded). Each writer puts
+one CSV file into a folder (the folder is what DATA_PATH names) and returns
+the file's path.
+
+Local runs: `run_local_pipeline` runs local_runner.py in a subprocess with
+settings as environment overrides. The `LocalRun` it returns reads the run id
+and the report path from the runner's output, and finds the metadata store
+and the served models through local/output_layout.py, as the runner does.
+"""
+import csv
+import hashlib
+import itertools
+import os
+import re
+import subprocess
+import sys
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets
+
+from local import output_layout
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUNDLED_CSV = os.path.join(REPO, 'data', 'data.csv')
+REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'schema.pbtxt')
+LOCAL_RUNNER = os.path.join(REPO, 'local_runner.py')
+CSV_NAME = 'data.csv'  # the name every writer here gives its file
+
+# Small enough for CI on 2 cores (start-up, not data, dominates a run), large
+# enough for the model to clear the default accuracy gate (0.85) with a few
+# hundred training steps: 600 rows gave an eval split of 187 rows and 0.83.
+SLICE_ROWS = 2000
+SLICE_TRAIN_STEPS = 300
+
+Header = List[str]
+Rows = List[List[str]]
+
+
+# --- CSV inputs --------------------------------------------------------------
+
+
+def csv_path(folder: str, name: str = CSV_NAME) -> str:
+  """The path of the CSV file a writer here put into `folder`."""
+  return os.path.join(str(folder), name)
+
+
+def read_csv(path: str, rows: Optional[int] = None) -> Tuple[Header, Rows]:
+  """The header and the first `rows` data rows (all by default) of a CSV."""
+  with open(path, newline='') as f:
+    reader = csv.reader(f)
+    return next(reader), list(itertools.islice(reader, rows))
+
+
+def bundled_rows(rows: int = SLICE_ROWS) -> Tuple[Header, Rows]:
+  """The header and the first `rows` rows of the bundled data, to change."""
+  return read_csv(BUNDLED_CSV, rows)
+
+
+def drop_columns(header: Header, rows: Rows,
+                 columns: Sequence[str]) -> Tuple[Header, Rows]:
+  """The table without `columns`."""
+  keep = [i for i, name in enumerate(header) if name not in columns]
+  return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
+def write_csv(folder, header: Sequence[str], rows: Sequence[Sequence],
+              name: str = CSV_NAME) -> str:
+  """Writes a header and rows (values of any type) as `folder`/`name`."""
+  os.makedirs(folder, exist_ok=True)
+  path = csv_path(folder, name)
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+  return path
+
+
+def write_slice(folder, rows: int = SLICE_ROWS) -> str:
+  """Copies the header and the first `rows` lines of the bundled data, byte
+  for byte, into `folder`."""
+  os.makedirs(folder, exist_ok=True)
+  with open(BUNDLED_CSV) as source:
+    lines = [next(source) for _ in range(rows + 1)]
+  path = csv_path(folder)
+  with open(path, 'w') as target:
+    target.writelines(lines)
+  return path
+
+
+def _write_frame(frame: pd.DataFrame, folder) -> str:
+  os.makedirs(folder, exist_ok=True)
+  path = csv_path(folder)
+  frame.to_csv(path, index=False)
+  return path
+
+
+def write_breast_cancer(folder) -> str:
+  """Binary, numeric features: 569 tumours, 30 float measurements, a text
+  label `diagnosis` ('malignant' 37 %, 'benign'), and a row id to drop."""
+  data = datasets.load_breast_cancer(as_frame=True)
+  frame = data.data.rename(columns=lambda c: c.replace(' ', '_'))
+  frame.insert(0, 'sample_id', np.arange(1000, 1000 + len(frame)))
+  frame['diagnosis'] = np.asarray(data.target_names)[data.target]
+  return _write_frame(frame, folder)
+
+
+def write_iris(folder) -> str:
+  """Multiclass, string label and string features: 150 flowers, 4 float
+  measurements (10 % of `sepal_width` cells empty), a text column
+  `petal_size` derived from the petal length, a text column `garden` that
+  carries no signal, and the label `species` as names."""
+  data = datasets.load_iris(as_frame=True)
+  frame = data.data.rename(columns=lambda c: c.replace(' (cm)', '').replace(
+      ' ', '_'))
+  rng = np.random.default_rng(7)
+  frame['petal_size'] = pd.cut(frame['petal_length'], [0, 2.5, 5.0, 10],
+                               labels=['small', 'medium', 'large']).astype(str)
+  frame['garden'] = rng.choice(['north', 'south', 'east'], len(frame))
+  frame['sepal_width'] = frame['sepal_width'].astype(object)
+  frame.loc[rng.random(len(frame)) < 0.1, 'sepal_width'] = ''
+  frame['species'] = np.asarray(data.target_names)[data.target]
+  return _write_frame(frame, folder)
+
+
+def write_diabetes(folder) -> str:
+  """Regression: 442 patients, 9 measurements (`sex` an integer code 1/2,
+  the rest numbers), and `progression`, a disease score from 25 to 346."""
+  data = datasets.load_diabetes(as_frame=True, scaled=False)
+  frame = data.data.copy()
+  frame['sex'] = frame['sex'].astype(int)
+  frame['progression'] = data.target
+  return _write_frame(frame, folder)
+
+
+# --- Files a run leaves ------------------------------------------------------
+
+
+def tree_digest(folder: str) -> Dict[str, str]:
+  """{relative path: sha256 of a file, or 'folder'} of everything under
+  `folder` ({} if it does not exist)."""
+  digest = {}
+  for root, folders, files in os.walk(folder):
+    for name in folders:
+      digest[os.path.relpath(os.path.join(root, name), folder)] = 'folder'
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        digest[os.path.relpath(path, folder)] = hashlib.sha256(
+            f.read()).hexdigest()
+  return digest
+
+
+# --- Local runs --------------------------------------------------------------
+
+
+class LocalRun(NamedTuple):
+  """One local_runner.py process: its exit status, output and settings."""
+  returncode: int
+  output: str  # stdout and stderr together
+  output_dir: str
+  pipeline_name: str
+
+  @property
+  def metadata_path(self) -> str:
+    return output_layout.metadata_path(self.output_dir, self.pipeline_name)
+
+  @property
+  def serving_model_dir(self) -> str:
+    return output_layout.serving_model_dir(self.output_dir, self.pipeline_name)
+
+  @property
+  def run_id(self) -> Optional[str]:
+    """The run id from the summary line 'Run <id> finished in ...'."""
+    found = re.search(r'^Run (\S+) finished', self.output, re.MULTILINE)
+    return found.group(1) if found else None
+
+  @property
+  def report_path(self) -> Optional[str]:
+    """The report path from the runner's last line 'Report: <path>'."""
+    found = re.search(r'^Report: (.+)$', self.output, re.MULTILINE)
+    return found.group(1).strip() if found else None
+
+  def summary(self):
+    """This run's local.run_summary.RunSummary, read from its metadata store.
+
+    Imports TFX (seconds), so only the tests that read a run pay for it.
+    """
+    # pylint: disable=g-import-not-at-top
+    from tfx.orchestration import metadata
+    from local import run_summary
+    # pylint: enable=g-import-not-at-top
+    assert self.run_id, self.output[-3000:]
+    connection = metadata.sqlite_metadata_connection_config(self.metadata_path)
+    return run_summary.summarize(connection, self.pipeline_name, self.run_id)
+
+
+def local_runner_env(data_dir, output_dir, pipeline_name: str,
+                     **env: str) -> Dict[str, str]:
+  """This process's environment with a small run's settings, then `env`."""
+  environment = dict(os.environ)
+  environment.update({
+      'PIPELINE_NAME': pipeline_name,
+      'DATA_PATH': str(data_dir),
+      'LOCAL_OUTPUT_DIR': str(output_dir),
+      'TRAIN_NUM_STEPS': str(SLICE_TRAIN_STEPS),
+      'TRAINER_EVAL_NUM_STEPS': '5',
+  })
+  environment.update(env)
+  return environment
+
+
+def run_local_pipeline(data_dir, output_dir, pipeline_name: str,
+                       timeout: int = 900, **env: str) -> LocalRun:
+  """Runs local_runner.py in a subprocess with settings as env overrides."""
+  done = subprocess.run(
+      [sys.executable, LOCAL_RUNNER], cwd=REPO,
+      env=local_runner_env(data_dir, output_dir, pipeline_name, **env),
+      capture_output=True, text=True, timeout=timeout, check=False)
+  return LocalRun(done.returncode, done.stdout + done.stderr, str(output_dir),
+                  pipeline_name)
