@@ -176,7 +176,6 @@ def test_the_local_runner_stops_on_bad_data_in_one_line(tmp_path):
   assert run.output == (
       f'data error: {data_file} does not match the reviewed schema '
       f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data, or '
-      'review and approve a new schema: see "When the data is bad" in '
-      'README.md)\n')
+      'review and approve a new schema: see docs/data_quality.md)\n')
   assert run.returncode == 1
   assert helpers.tree_digest(output) == before
