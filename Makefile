@@ -34,8 +34,10 @@ $(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh script
 run: setup
 	$(PY) local_runner.py
 
-# The import rules between the packages (.importlinter) are checked first.
+# Chromium (for the report's browser test) is installed where apt-get may;
+# the import rules between the packages (.importlinter) are checked first.
 test: setup
+	@scripts/install_chromium.sh
 	$(LINT_IMPORTS)
 	$(PY) -m pytest
 
