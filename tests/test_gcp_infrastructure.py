@@ -8,6 +8,8 @@ commands.
 """
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from google.auth import exceptions as auth_exceptions
@@ -19,6 +21,7 @@ from deploy.infra import (apis, errors, gke, iam, kfp_install, network,
 from deploy.infra.context import (ABSENT, CREATED, DELETED, ENABLED, GRANTED,
                                     PRESENT, UPDATED, Clients, Cloud, Target)
 from deploy.infra.kubectl import Kubectl, Result
+from tests import helpers
 
 PROJECT = 'test-project'
 TARGET = Target(project=PROJECT, region='europe-west3', zone='europe-west3-a',
@@ -527,6 +530,23 @@ def test_dry_run_prints_the_plan_and_sends_nothing(configs_env):
                     out=lines.append) == 0
   assert http.request_sequence == []
   assert 'DELETE GKE cluster' in lines[1] and 'DELETE bucket' in lines[2]
+
+
+def test_the_seed_script_and_the_module_print_the_same_plan():
+  # `python pipeline/gcp_infrastructure.py` (the proof of concept's command)
+  # and `python -m pipeline.gcp_infrastructure` run the same steps.
+  plans = []
+  for command in (['pipeline/gcp_infrastructure.py'],
+                  ['-m', 'pipeline.gcp_infrastructure']):
+    done = subprocess.run(
+        [sys.executable, *command, '--dry-run', '--project', PROJECT],
+        cwd=helpers.REPO, capture_output=True, text=True, check=False,
+        env={k: v for k, v in os.environ.items()
+             if k != 'GOOGLE_CLOUD_PROJECT'})
+    assert done.returncode == 0, done.stderr
+    plans.append(done.stdout)
+  assert plans[0] == plans[1]
+  assert plans[0].startswith(f'Plan for project {PROJECT} (dry run')
 
 
 def test_delete_bucket_needs_destroy():
