@@ -1,4 +1,4 @@
-"""Creates the pipeline's Google Cloud infrastructure with one idempotent command.
+"""Creates the pipeline's Google Cloud infrastructure in one idempotent command.
 
     python pipeline/gcp_infrastructure.py --dry-run    # print the plan only
     python pipeline/gcp_infrastructure.py              # create what is missing
@@ -40,7 +40,7 @@ def load_settings(project: Optional[str],
 
 
 def target_from(settings) -> Target:
-  """The Target described by pipeline/settings.py.
+  """The Target described by the settings of pipeline/configs.py.
 
   Raises:
     ConfigError: no project is set.

@@ -14,8 +14,9 @@ value) and `probabilities` (all of them); for any other single value
 The model defaults to the newest version under
 <output dir>/serving_model/<pipeline>/ (LOCAL_OUTPUT_DIR and PIPELINE_NAME
 unless --output-dir and --pipeline-name say otherwise); the schema that types
-the columns to the newest run's SchemaGen output, found in the metadata store. Bad input
-stops with a one-line error and exit status 1.
+the columns to the newest run's SchemaGen output, found in the metadata
+store. Bad input stops with a one-line error and exit status 1; a bad setting
+with `configuration error: ...` and exit status 2.
 """
 import csv
 import io
@@ -31,11 +32,12 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
 
-from models import signatures  # pylint: disable=g-import-not-at-top
 from local import csv_examples  # pylint: disable=g-import-not-at-top
-from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
+from models import signatures  # pylint: disable=g-import-not-at-top
+from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
+from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
 SIGNATURE = 'serving_default'
 EXAMPLES_INPUT = 'examples'
@@ -187,7 +189,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser = run_artifacts.run_argument_parser(
       'python -m local.predict',
       'Score a CSV of raw rows with the newest pushed model.', settings)
-  from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
   parser.add_argument('--input', required=True, help='CSV with a header row')
   parser.add_argument('--output', help='CSV to write (default: stdout)')
   parser.add_argument('--model-dir', help='a SavedModel folder (default: the '
@@ -202,7 +203,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         'DROP_COLUMNS', settings.DROP_COLUMNS)]
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 1
+    return 2
   try:
     model_dir = args.model_dir
     if model_dir is None:

@@ -8,16 +8,17 @@ import argparse
 import dataclasses
 import glob
 import os
+import sys
 from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import component_ids
 from local import run_summary
-from pipeline import configs
-from pipeline.errors import ConfigError
 from local.output_layout import metadata_path
+from pipeline import component_ids
+from pipeline import configs
 from pipeline.components import serving_baseline
+from pipeline.errors import ConfigError
 
 # The newest model version under a serving folder (None if none): one
 # implementation, shared with the Kubeflow baseline step.
@@ -27,13 +28,14 @@ newest_pushed_model = serving_baseline.newest_pushed_model
 def load_settings() -> configs.Settings:
   """The settings in this process's environment (pipeline/configs.py).
 
-  Exits with status 1 and a one-line `configuration error: ...` when a
-  setting is invalid.
+  Exits with status 2 and a one-line `configuration error: ...` when a
+  setting is invalid, as the runners do.
   """
   try:
     return configs.load(os.environ)
   except ConfigError as error:
-    raise SystemExit(f'configuration error: {error}') from None
+    print(f'configuration error: {error}', file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def run_argument_parser(prog: str, description: str,

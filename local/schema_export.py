@@ -19,8 +19,7 @@ from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
 
 from local import output_layout
-from pipeline import configs
-from pipeline.errors import ConfigError
+from local import run_artifacts
 from pipeline import component_ids
 from pipeline.components import reviewed_schema
 
@@ -60,11 +59,7 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  try:
-    settings = configs.load(os.environ)
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 1
+  settings = run_artifacts.load_settings()
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--output', default=settings.SCHEMA_PATH or
                       DEFAULT_SCHEMA_PATH, help='where to write the schema')

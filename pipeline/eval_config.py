@@ -16,7 +16,6 @@ from models import features
 from models import signatures as model_outputs
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Metric:
   """One metric the Evaluator computes and reports.
@@ -65,6 +64,7 @@ METRICS: Dict[str, ProblemMetrics] = {
 # The gate metric's key of every problem type (a run reports one of them).
 GATE_KEYS = tuple(metrics.gate.key for metrics in METRICS.values())
 
+
 def create_eval_config(problem: features.Problem,
                        accuracy_threshold: float,
                        baseline_tolerance: float,
@@ -77,8 +77,7 @@ def create_eval_config(problem: features.Problem,
   `baseline_tolerance`. Regression: blessed when the RMSE <= `rmse_threshold`
   and at most `baseline_tolerance` (a fraction) above the baseline's RMSE.
   The example count and the problem type's extra metrics (binary: AUC,
-  precision, recall; regression: MAE) are reported alongside; see
-  pipeline/py.
+  precision, recall; regression: MAE) are reported alongside; see METRICS.
 
   Args:
     problem: the problem description (models/features.py).

@@ -3,22 +3,18 @@
     python pipeline/gcp_infrastructure.py --dry-run   # or: make infra-plan
     python pipeline/gcp_infrastructure.py             # or: make infra
 
-A thin entry point: the steps live in deploy/ (deploy/provision.py), a tool
-package outside the pipeline. This file is not part of the pipeline image
-(.dockerignore) and nothing in pipeline/ imports it.
+A launcher, not a module of the pipeline: it runs the deploy tool's command
+(deploy/provision.py) as a program, with the same arguments, so pipeline/
+imports nothing of deploy/. It is not part of the pipeline image
+(.dockerignore) and nothing imports it.
 """
 import os
+import runpy
 import sys
 
-if __name__ == '__main__' and not __package__:
-  # Run as a script, Python puts pipeline/ first on sys.path, where
-  # pipeline/pipeline.py would shadow the package: use the repository root.
-  _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  sys.path[0] = _REPO_ROOT
-
-from deploy import provision  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-main = provision.main
-
 if __name__ == '__main__':
-  sys.exit(main())
+  if not __package__:
+    # Run as a script, Python puts pipeline/ first on sys.path, where
+    # pipeline/pipeline.py would shadow the package: use the repository root.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  runpy.run_module('deploy.provision', run_name='__main__', alter_sys=True)

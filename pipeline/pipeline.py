@@ -4,9 +4,9 @@
 (local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
 the physical settings in. The settings that belong together travel in small
 frozen dataclasses: `Training`, `Evaluation`, `DataGates` and `VertexAI`.
-Component ids are in pipeline/component_ids.py, the Evaluator's metrics in
-pipeline/eval_config.py and pipeline/eval_config.py: the local tools read
-them without importing TFX.
+Component ids are in pipeline/component_ids.py and the Evaluator's metrics
+and configuration in pipeline/eval_config.py: the local tools read names
+there without importing this factory.
 """
 import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type

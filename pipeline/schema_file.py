@@ -1,8 +1,8 @@
 """Reading the reviewed schema file (SCHEMA_PATH), without TensorFlow or TFX.
 
 local_runner.py reads it before anything heavy is imported, so a bad file or
-bad data is reported within a second; pipeline/components/reviewed_schema.py builds the
-pipeline step from the same text.
+bad data is reported within a second; pipeline/components/reviewed_schema.py
+builds the pipeline step from the same text.
 """
 import os
 from typing import Optional

@@ -1,10 +1,11 @@
 """The rehearsal's local folder standing in for Cloud Storage, markers included.
 
-The rehearsal maps `gs://<bucket>/<path>` to `<gcs dir>/<bucket>/<path>`.
-A local folder differs from a bucket in one way that matters to Kubeflow
+The rehearsal maps `gs://<bucket>/<path>` to `<gcs dir>/<bucket>/<path>`. A
+local folder differs from a bucket in one way that matters to Kubeflow
 Pipelines: TensorFlow's Cloud Storage filesystem writes an empty object
-`<directory>/` for every directory it creates (pipeline/kfp_runtime/directory_markers.py),
-and the Kubeflow launcher downloads those as files. This module adds them:
+`<directory>/` for every directory it creates
+(pipeline/kfp_runtime/directory_markers.py), and the Kubeflow launcher
+downloads those as files. This module adds them:
 
 - while emulating (`emulating()` in a process, or `install_from_env()` in a
   task process started with REHEARSAL_GCS_DIR set), every directory that

@@ -23,8 +23,9 @@ environment instead of the pipeline image, each task a process of its own:
   (rehearsal/launcher_download.py), markers included;
 - Dataflow arguments are replaced by Beam's DirectRunner;
 - the task processes load the pipeline image's start-up hook
-  (pipeline/kfp_runtime/startup/sitecustomize.py, hence pipeline/kfp_runtime/kfp_compat.py) exactly
-  as the image does; `--no-compat` runs without it;
+  (pipeline/kfp_runtime/startup/sitecustomize.py, hence
+  pipeline/kfp_runtime/kfp_compat.py) exactly as the image does; `--no-compat`
+  runs without it;
 - with `--shape=kfp`, the process crash reported from Kubeflow Pipelines
   clusters is reproduced (rehearsal/kfp_faults/).
 
@@ -395,7 +396,7 @@ def compile_spec(output_dir: str, overrides: Optional[Dict[str, str]] = None
                  ) -> str:
   """Compiles the Kubeflow target with kubeflow_runner.py; returns the file.
 
-  Runs offline in a subprocess (settings are read at import), with
+  Runs offline in a subprocess (the settings come from its environment), with
   COMPILE_DEFAULTS where the environment has no value, COMPILE_OVERRIDES, and
   then `overrides`.
   """

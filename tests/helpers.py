@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn import datasets
 
 from local import output_layout
+from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED_CSV = os.path.join(REPO, 'data', 'data.csv')
@@ -202,8 +203,12 @@ class LocalRun(NamedTuple):
 
 def local_runner_env(data_dir, output_dir, pipeline_name: str,
                      **env: str) -> Dict[str, str]:
-  """This process's environment with a small run's settings, then `env`."""
-  environment = dict(os.environ)
+  """This process's environment without any setting of pipeline/configs.py
+  (the run sees the defaults the tests compare with), a small run's
+  settings, then `env`."""
+  settings = set(configs.Settings.names())
+  environment = {name: value for name, value in os.environ.items()
+                 if name not in settings}
   environment.update({
       'PIPELINE_NAME': pipeline_name,
       'DATA_PATH': str(data_dir),

@@ -10,7 +10,6 @@ from pipeline import settings
 from pipeline.errors import ConfigError
 
 
-
 @pytest.fixture
 def load_configs():
   """configs.load() on an environment holding only the given variables."""

@@ -1,5 +1,5 @@
-"""pipeline/eval_config.py and pipeline/eval_config.py: the Evaluator's
-configuration, built from the one metric table."""
+"""pipeline/eval_config.py: the Evaluator's configuration, built from the
+one metric table."""
 import os
 
 import pytest

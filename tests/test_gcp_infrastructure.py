@@ -17,9 +17,9 @@ from googleapiclient.http import HttpMockSequence
 
 from deploy import provision as infra
 from deploy.infra import (apis, errors, gke, iam, kfp_install, network,
-                            registry)
+                          registry)
 from deploy.infra.context import (ABSENT, CREATED, DELETED, ENABLED, GRANTED,
-                                    PRESENT, UPDATED, Clients, Cloud, Target)
+                                  PRESENT, UPDATED, Clients, Cloud, Target)
 from deploy.infra.kubectl import Kubectl, Result
 from tests import helpers
 
@@ -494,12 +494,6 @@ def test_missing_kubectl_says_how_to_install_it(monkeypatch):
 
 # --- The command ------------------------------------------------------------
 
-@pytest.fixture
-def configs_env(monkeypatch):
-  """The environment the command reads its settings from; restored after."""
-  return monkeypatch
-
-
 def _refusing_clients():
   http = HttpMockSequence([])
 
@@ -510,7 +504,7 @@ def _refusing_clients():
                  kubectl=object(), credentials_factory=no_credentials), http
 
 
-def test_dry_run_prints_the_plan_and_sends_nothing(configs_env):
+def test_dry_run_prints_the_plan_and_sends_nothing():
   clients, http = _refusing_clients()
   lines = []
   code = infra.main(['--dry-run', '--project', PROJECT, '--disable-kfp-cache'],
@@ -596,11 +590,11 @@ def test_second_run_reports_everything_present():
 
 # --- Error messages ---------------------------------------------------------
 
-def test_no_credentials_names_the_login_command(configs_env, capsys):
+def test_no_credentials_names_the_login_command(monkeypatch, capsys):
   def no_adc(**kwargs):
     raise auth_exceptions.DefaultCredentialsError('none found')
 
-  configs_env.setattr('google.auth.default', no_adc)
+  monkeypatch.setattr('google.auth.default', no_adc)
   http = HttpMockSequence([])
   code = infra.main(['--project', PROJECT],
                     clients=Clients(PROJECT, http=http),

@@ -19,7 +19,7 @@ from gcp_storage_emulator.server import create_server
 from deploy.infra import errors
 from deploy.infra import storage as infra_storage
 from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
-                                    Clients, Cloud, Target)
+                                  Clients, Cloud, Target)
 
 PROJECT = 'test-project'
 

@@ -5,6 +5,7 @@ and every network route pointing at a closed port, then parsed with KFP's own
 protobuf classes and checked against pipeline/configs.py's cloud settings.
 """
 import importlib
+import importlib
 import json
 import os
 import subprocess
@@ -197,6 +198,25 @@ def test_one_image_everywhere(target, request):
   trainer = json.loads(_constant(spec, 'Trainer', 'custom_config'))
   pool, = trainer['ai_platform_training_args']['job_spec']['worker_pool_specs']
   assert pool['container_spec']['image_uri'] == IMAGE
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_the_image_holds_every_executor_and_user_function(target, request):
+  # The image ships the locked packages, pipeline/ and models/ only: every
+  # dotted path a task runs must resolve there, none in a tool package.
+  spec = request.getfixturevalue(target)
+  paths = set()
+  for task in _container_tasks(spec):
+    args = list(_executor(spec, task).container.args)
+    if '--executor_class_path' in args:
+      paths.add(args[args.index('--executor_class_path') + 1])
+  paths |= {_constant(spec, 'Transform', 'preprocessing_fn'),
+            _constant(spec, 'Trainer', 'run_fn')}
+  assert {p.split('.')[0] for p in paths} == {'tfx', 'pipeline', 'models'}
+  assert any(p.startswith('pipeline.components.') for p in paths)
+  for path in paths:
+    module, name = path.rsplit('.', 1)
+    assert hasattr(importlib.import_module(module), name), path
 
 
 @pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])

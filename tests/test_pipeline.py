@@ -191,10 +191,6 @@ def test_the_pusher_pushes_atomically(components):
           atomic_push.AtomicPushExecutor)
 
 
-def reviewed_schema_path():
-  return helpers.REVIEWED_SCHEMA
-
-
 @pytest.mark.parametrize('settings, missing', [
     (dict(training_args={'project': 'p'}), 'VertexAI.region'),
     (dict(serving_args={'project': 'p'}, serving_image='image'),

@@ -6,7 +6,7 @@ from googleapiclient import errors as http_errors
 
 from deploy.infra import errors
 from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, Cloud,
-                                    Target)
+                                  Target)
 
 _ROLE = 'roles/container.admin'
 _CREATE_TIMEOUT_S = 45 * 60

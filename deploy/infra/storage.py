@@ -15,7 +15,7 @@ from google.api_core import exceptions as api_exceptions
 
 from deploy.infra import errors
 from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
-                                    Cloud, Target)
+                                  Cloud, Target)
 
 LOCATION = 'EU'
 STORAGE_CLASS = 'STANDARD'

@@ -1,13 +1,13 @@
 """The gate between ExampleValidator and Transform: anomalies stop the run.
 
-ExampleValidator only records what it finds. `AnomalyGate` reads its
-anomalies for every split and fails the run when any anomaly at or above the
-severity ANOMALY_MIN_SEVERITY is not in ALLOWED_ANOMALIES, with a message
-naming each column and the anomaly in TFDV's words, and the path of the
-anomalies file (pipeline/components/anomaly_rules.py). When everything passes it hands
-the schema on, so Transform and the Trainer (which read that copy) cannot
-start before the gate passed, with any orchestrator: in the local DAG and in
-the compiled Kubeflow and Vertex AI specs alike.
+ExampleValidator only records what it finds. `AnomalyGate` reads its anomalies
+for every split and fails the run when any anomaly at or above the severity
+ANOMALY_MIN_SEVERITY is not in ALLOWED_ANOMALIES, with a message naming each
+column and the anomaly in TFDV's words, and the path of the anomalies file
+(pipeline/components/anomaly_rules.py). When everything passes it hands the
+schema on, so Transform and the Trainer (which read that copy) cannot start
+before the gate passed, with any orchestrator: in the local DAG and in the
+compiled Kubeflow and Vertex AI specs alike.
 """
 import os
 from typing import List, Sequence

@@ -1,9 +1,9 @@
 """What counts as a blocking anomaly, and how the gate says so.
 
-The pure part of the anomaly gate (pipeline/components/anomaly_gate.py): parsing the
-ALLOWED_ANOMALIES setting, turning TFDV's Anomalies protos into plain records,
-choosing the ones that stop the run, and the one-line message. It imports no
-TFX, so pipeline/configs.py can check the setting cheaply.
+The pure part of the anomaly gate (pipeline/components/anomaly_gate.py):
+parsing the ALLOWED_ANOMALIES setting, turning TFDV's Anomalies protos into
+plain records, choosing the ones that stop the run, and the one-line message.
+It imports no TFX, so pipeline/configs.py can check the setting cheaply.
 """
 import dataclasses
 from typing import Dict, List, Sequence, Tuple
@@ -90,7 +90,6 @@ def describe(anomalies: Sequence[Anomaly]) -> str:
           + '; '.join(parts) + f'. Anomalies file(s): {", ".join(files)}. '
           'Fix the data, approve a new schema, or allow the anomaly with '
           'ALLOWED_ANOMALIES (docs/data_quality.md).')
-
 
 
 def from_proto(anomalies: anomalies_pb2.Anomalies, split: str,

@@ -2,13 +2,14 @@
 
 TFX's Pusher copies a blessed model file by file into
 `<serving_model_dir>/<version>/`, so a model server, the Evaluator's baseline
-reader (pipeline/components/serving_baseline.py) or a person could see a half-written
-model, and a run killed mid-copy leaves one behind. `AtomicPushExecutor`
-copies into a hidden sibling folder `.<version>.incomplete` first and renames
-it to `<version>` only when every file is there; a rename within one local
-file system is atomic. A later push deletes incomplete folders left by a
-killed one. Model servers (TF Serving) and `newest_pushed_model` only look at
-folders whose name is a number, so they never see the hidden one.
+reader (pipeline/components/serving_baseline.py) or a person could see a
+half-written model, and a run killed mid-copy leaves one behind.
+`AtomicPushExecutor` copies into a hidden sibling folder
+`.<version>.incomplete` first and renames it to `<version>` only when every
+file is there; a rename within one local file system is atomic. A later push
+deletes incomplete folders left by a killed one. Model servers (TF Serving) and
+`newest_pushed_model` only look at folders whose name is a number, so they
+never see the hidden one.
 
 Cloud Storage has no atomic rename (gsutil and tf.io.gfile copy object by
 object). There the version folder is written directly, with `saved_model.pb`

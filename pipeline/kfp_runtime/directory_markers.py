@@ -17,14 +17,13 @@ directory": the task fails before it starts. Vertex AI Pipelines copies
 nothing into the container (it mounts the bucket with Cloud Storage FUSE),
 so only Kubeflow fails.
 
-The fix, run by pipeline/kfp_runtime/kfp_compat.py in every task after TFX's executor
-has written its outputs: remove the markers of every directory that holds
-anything else. What they marked stays a directory (TensorFlow's filesystem
-sees one wherever objects share the prefix),
-TFX's layout stays as it is (no flattening of `Format-Serving/`, which
-Vertex AI and TFX's own readers expect), and a marker that is a directory's
-only trace (an empty `assets/`) is kept: downloaded as an empty file, it
-breaks nothing.
+The fix, run by pipeline/kfp_runtime/kfp_compat.py in every task after TFX's
+executor has written its outputs: remove the markers of every directory that
+holds anything else. What they marked stays a directory (TensorFlow's
+filesystem sees one wherever objects share the prefix), TFX's layout stays as
+it is (no flattening of `Format-Serving/`, which Vertex AI and TFX's own
+readers expect), and a marker that is a directory's only trace (an empty
+`assets/`) is kept: downloaded as an empty file, it breaks nothing.
 
 Which object store a URI lives in is looked up here: gs:// is Cloud Storage;
 the local rehearsal registers its stand-in bucket folder (register()).

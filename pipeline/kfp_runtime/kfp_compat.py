@@ -45,10 +45,10 @@ and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
 directory wherever objects share its prefix, marker or not), so the same
 image serves both orchestrators.
 
-`install()` is called at start-up by pipeline/kfp_runtime/startup/sitecustomize.py, which
-the pipeline image puts on PYTHONPATH (see the Dockerfile): it only registers
-an import hook, so a process that never imports TFX pays nothing. Nothing in
-site-packages is edited.
+`install()` is called at start-up by
+pipeline/kfp_runtime/startup/sitecustomize.py, which the pipeline image puts on
+PYTHONPATH (see the Dockerfile): it only registers an import hook, so a process
+that never imports TFX pays nothing. Nothing in site-packages is edited.
 """
 import importlib.abc
 import logging

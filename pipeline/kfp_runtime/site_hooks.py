@@ -1,8 +1,8 @@
 """Start-up hooks of the pipeline image's processes (sitecustomize chaining).
 
-Python imports the first `sitecustomize` module on sys.path at start-up.
-The pipeline image puts its own first (pipeline/kfp_runtime/startup/), so it must load
-the one it shadows, e.g. the base image's, for that one to keep working.
+Python imports the first `sitecustomize` module on sys.path at start-up. The
+pipeline image puts its own first (pipeline/kfp_runtime/startup/), so it must
+load the one it shadows, e.g. the base image's, for that one to keep working.
 """
 import importlib.machinery
 import importlib.util
