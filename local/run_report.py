@@ -152,6 +152,7 @@ def _primary_metric(names: Iterable[str],
 
 
 def _evaluation(run: run_artifacts.RunArtifacts) -> str:
+  """The Evaluator's section: the overall metrics, then each slice column."""
   uri = run.evaluation
   if not uri:
     return _unavailable('The Evaluator did not complete in this run.')
@@ -160,6 +161,24 @@ def _evaluation(run: run_artifacts.RunArtifacts) -> str:
   overall = next((s for s in slices if not s.column), None)
   if overall is None:
     return _unavailable(f'No overall metrics in {uri}.')
+  parts = [_overall_metrics(overall, thresholds)]
+  primary = _primary_metric(overall.by_model.get('candidate', {}), thresholds)
+  by_column: Dict[str, List[readers.SliceMetrics]] = {}
+  for metrics in slices:
+    if metrics.column:
+      by_column.setdefault(metrics.column, []).append(metrics)
+  configured = readers.slicing_columns(uri)
+  if not configured:
+    parts.append('<p>No slices configured (EVAL_SLICE_COLUMNS is empty).</p>')
+  for column in configured:
+    parts.append(_slice_column(column, by_column.get(column), primary,
+                               thresholds.get(primary) if primary else None))
+  return ''.join(parts)
+
+
+def _overall_metrics(overall: readers.SliceMetrics,
+                     thresholds: Dict[str, readers.Threshold]) -> str:
+  """The whole eval split: each metric of both models, with its gate."""
   candidate = overall.by_model.get('candidate', {})
   baseline = overall.by_model.get('baseline', {})
   parts = ['<h3>Overall (whole eval split)</h3>']
@@ -181,41 +200,36 @@ def _evaluation(run: run_artifacts.RunArtifacts) -> str:
                  _e(threshold.describe() if threshold else ''), verdict))
   parts.append(_table(('metric', 'candidate', 'baseline', 'change',
                        'threshold', 'value gate'), rows, numeric=(1, 2, 3)))
-  primary = _primary_metric(candidate, thresholds)
-  by_column: Dict[str, List[readers.SliceMetrics]] = {}
-  for metrics in slices:
-    if metrics.column:
-      by_column.setdefault(metrics.column, []).append(metrics)
-  configured = readers.slicing_columns(uri)
-  if not configured:
-    parts.append('<p>No slices configured (EVAL_SLICE_COLUMNS is empty).</p>')
-  for column in configured:
-    parts.append(f'<h3>Per slice: {_e(column)}</h3>')
-    per_value = by_column.get(column)
-    if not per_value:
-      parts.append(_unavailable(
-          f'No slices for {column!r}: the eval data has no such column.'))
-      continue
-    names = sorted({n for s in per_value
-                    for n in s.by_model.get('candidate', {})},
-                   key=lambda n: (n not in COUNT_METRICS, n))
-    rows = [[_e(s.value)] + [_num(s.by_model.get('candidate', {}).get(n))
-                             for n in names] for s in per_value]
-    if primary:
-      values = [(s.value, s.by_model.get('candidate', {}).get(primary))
-                for s in per_value]
-      values = [(label, value) for label, value in values if value is not None]
-      if values:
-        threshold = thresholds.get(primary)
-        parts.append('<div class="charts">' + svg_plots.horizontal_bars(
-            [label for label, _ in values],
-            [value for _, value in values],
-            title=f'{primary} per {column} (candidate model)',
-            threshold=threshold.lower if threshold else None,
-            value_range=(0.0, 1.0) if all(0 <= v <= 1 for _, v in values)
-            else None) + '</div>')
-    parts.append(_table([column] + names, rows,
-                        numeric=range(1, len(names) + 1)))
+  return ''.join(parts)
+
+
+def _slice_column(column: str,
+                  per_value: Optional[List[readers.SliceMetrics]],
+                  primary: Optional[str],
+                  threshold: Optional[readers.Threshold]) -> str:
+  """One slice column: the primary metric per value as bars, then a table."""
+  parts = [f'<h3>Per slice: {_e(column)}</h3>']
+  if not per_value:
+    return parts[0] + _unavailable(
+        f'No slices for {column!r}: the eval data has no such column.')
+  names = sorted({n for s in per_value
+                  for n in s.by_model.get('candidate', {})},
+                 key=lambda n: (n not in COUNT_METRICS, n))
+  rows = [[_e(s.value)] + [_num(s.by_model.get('candidate', {}).get(n))
+                           for n in names] for s in per_value]
+  values = [(s.value, s.by_model.get('candidate', {}).get(primary))
+            for s in per_value] if primary else []
+  values = [(label, value) for label, value in values if value is not None]
+  if values:
+    parts.append('<div class="charts">' + svg_plots.horizontal_bars(
+        [label for label, _ in values],
+        [value for _, value in values],
+        title=f'{primary} per {column} (candidate model)',
+        threshold=threshold.lower if threshold else None,
+        value_range=(0.0, 1.0) if all(0 <= v <= 1 for _, v in values)
+        else None) + '</div>')
+  parts.append(_table([column] + names, rows,
+                      numeric=range(1, len(names) + 1)))
   return ''.join(parts)
 
 

@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from rehearsal import compiled_spec
 from rehearsal import executor_input
@@ -512,7 +512,7 @@ def _settings_data_uri(compiled: Dict[str, str]) -> str:
   return cloud_settings.from_settings(settings, 'rehearsal').data_path
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--shape', choices=executor_input.SHAPES + ('all',),
                       default='all', help='whose ExecutorInput to send')
@@ -527,8 +527,27 @@ def main(argv: Optional[List[str]] = None) -> int:
                       choices=executor_input.KFP_INPUT_TYPES,
                       default=executor_input.EMPTY_SCHEMA,
                       help='how the kfp shape types input artifacts')
-  args = parser.parse_args(argv)
+  return parser.parse_args(argv)
 
+
+def _prepare(spec_arg: Optional[str], work_dir: str) -> Tuple[str, str]:
+  """The spec to run (compiled unless given) and where its data lies in the
+  stand-in bucket. Raises SpecError, RuntimeError or ConfigError."""
+  spec_path = spec_arg or compile_spec(os.path.join(work_dir, 'compiled'))
+  print(f'Pipeline spec: {spec_path}')
+  spec = compiled_spec.load(spec_path)
+  compiled_spec.tasks(spec)  # fails early on what cannot run here
+  data_uri = _settings_data_uri({
+      'GOOGLE_CLOUD_PROJECT': (os.environ.get('GOOGLE_CLOUD_PROJECT') or
+                               COMPILE_DEFAULTS['GOOGLE_CLOUD_PROJECT']),
+      'GCS_BUCKET_NAME': bucket_of(spec),
+      'PIPELINE_NAME': spec['pipelineInfo']['name'],
+  })
+  return spec_path, data_uri
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = _parse_args(argv)
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
   try:
@@ -539,16 +558,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   work_dir = args.work_dir or os.path.join(settings.LOCAL_OUTPUT_DIR,
                                            'rehearsal')
   try:
-    spec_path = args.spec or compile_spec(os.path.join(work_dir, 'compiled'))
-    print(f'Pipeline spec: {spec_path}')
-    spec = compiled_spec.load(spec_path)
-    compiled_spec.tasks(spec)  # fails early on what cannot run here
-    data_uri = _settings_data_uri({
-        'GOOGLE_CLOUD_PROJECT': (os.environ.get('GOOGLE_CLOUD_PROJECT') or
-                                 COMPILE_DEFAULTS['GOOGLE_CLOUD_PROJECT']),
-        'GCS_BUCKET_NAME': bucket_of(spec),
-        'PIPELINE_NAME': spec['pipelineInfo']['name'],
-    })
+    spec_path, data_uri = _prepare(args.spec, work_dir)
   except (compiled_spec.SpecError, RuntimeError, ConfigError) as error:
     print(f'rehearsal: {error}', file=sys.stderr)
     return 2
