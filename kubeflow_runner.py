@@ -153,7 +153,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     schema_file.read_text(settings.SCHEMA_PATH)  # a bad file stops here
   except (ConfigError, schema_file.SchemaFileError) as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+    return configs.CONFIG_ERROR_STATUS
   out_dir = args.output_dir or output_dir(settings)
   print(f'Pipeline image: {cloud.image}')
   targets = TARGETS if args.target == 'all' else (args.target,)
@@ -166,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+    return configs.CONFIG_ERROR_STATUS
   return 0
 
 

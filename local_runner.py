@@ -204,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     resolved = problem_spec.from_settings(settings)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+    return configs.CONFIG_ERROR_STATUS
   except DataError as error:
     print(f'data error: {error}', file=sys.stderr)
     return 1

@@ -171,7 +171,7 @@ def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--workdir', default=os.path.join(REPO, 'bench_output'))
   parser.add_argument('--train-steps', type=int,
-                      default=configs.load(os.environ).TRAIN_NUM_STEPS)
+                      default=configs.load_or_exit(os.environ).TRAIN_NUM_STEPS)
   args = parser.parse_args()
 
   shutil.rmtree(args.workdir, ignore_errors=True)

@@ -84,7 +84,7 @@ def main() -> int:
 
   frame = pd.read_csv(args.data)
   problem = problem_spec.from_settings(
-      configs.load(os.environ), os.path.dirname(args.data)).problem
+      configs.load_or_exit(os.environ), os.path.dirname(args.data)).problem
   if problem.problem_type != features.BINARY:
     sys.exit('bench/floor.py measures binary problems (the bundled data)')
   rng = np.random.default_rng(args.seed)

@@ -50,15 +50,15 @@ def image_tag(override: str = '') -> str:
 
 
 def main() -> int:
+  from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
   try:
-    from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
-    from pipeline import configs  # pylint: disable=g-import-not-at-top
     settings = configs.load(os.environ)
     cloud = cloud_settings.from_settings(
         settings, image_tag(settings.PIPELINE_IMAGE_TAG))
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+    return configs.CONFIG_ERROR_STATUS
   print(cloud.image)
   return 0
 

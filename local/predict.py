@@ -36,6 +36,7 @@ from local import csv_examples  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
 from models import signatures  # pylint: disable=g-import-not-at-top
+from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
@@ -185,7 +186,7 @@ def predict(input_path: str, model_dir: str, schema_file: str,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  settings = run_artifacts.load_settings()
+  settings = configs.load_or_exit(os.environ)
   parser = run_artifacts.run_argument_parser(
       'python -m local.predict',
       'Score a CSV of raw rows with the newest pushed model.', settings)
@@ -203,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         'DROP_COLUMNS', settings.DROP_COLUMNS)]
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+    return configs.CONFIG_ERROR_STATUS
   try:
     model_dir = args.model_dir
     if model_dir is None:

@@ -18,24 +18,10 @@ from local.output_layout import metadata_path
 from pipeline import component_ids
 from pipeline import configs
 from pipeline.components import serving_baseline
-from pipeline.errors import ConfigError
 
 # The newest model version under a serving folder (None if none): one
 # implementation, shared with the Kubeflow baseline step.
 newest_pushed_model = serving_baseline.newest_pushed_model
-
-
-def load_settings() -> configs.Settings:
-  """The settings in this process's environment (pipeline/configs.py).
-
-  Exits with status 2 and a one-line `configuration error: ...` when a
-  setting is invalid, as the runners do.
-  """
-  try:
-    return configs.load(os.environ)
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    raise SystemExit(2) from None
 
 
 def run_argument_parser(prog: str, description: str,

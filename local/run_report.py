@@ -26,6 +26,7 @@ if __name__ == '__main__':
 
 from local import artifact_readers as readers  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
+from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import eval_config  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
@@ -396,7 +397,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser = run_artifacts.run_argument_parser(
       'python -m local.run_report',
       'Build the HTML report of one pipeline run.',
-      run_artifacts.load_settings())
+      configs.load_or_exit(os.environ))
   parser.add_argument('--run-id', help='default: the newest run')
   parser.add_argument('--output', help='the HTML file to write (default: '
                       '<output dir>/reports/<pipeline>/<run id>.html)')

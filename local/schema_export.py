@@ -20,6 +20,7 @@ from tfx.utils import io_utils
 
 from local import output_layout
 from local import run_artifacts
+from pipeline import configs
 from pipeline import component_ids
 from pipeline.components import reviewed_schema
 
@@ -59,7 +60,7 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  settings = run_artifacts.load_settings()
+  settings = configs.load_or_exit(os.environ)
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--output', default=settings.SCHEMA_PATH or
                       DEFAULT_SCHEMA_PATH, help='where to write the schema')

@@ -262,3 +262,18 @@ def load(environ: Mapping[str, str]) -> Settings:
   """
   return settings_lib.load(sys.modules[__name__], Settings, environ,
                            checks=(_zone_in_region,))
+
+
+# Every command's exit status for a bad setting.
+CONFIG_ERROR_STATUS = 2
+
+
+def load_or_exit(environ: Mapping[str, str]) -> Settings:
+  """`load(environ)` for a command-line tool: a bad setting ends the process
+  with one line, `configuration error: ...`, on stderr and exit status
+  CONFIG_ERROR_STATUS, as every command of the project does."""
+  try:
+    return load(environ)
+  except ConfigError as error:
+    print(f'configuration error: {error}', file=sys.stderr)
+    raise SystemExit(CONFIG_ERROR_STATUS) from None

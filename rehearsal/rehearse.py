@@ -550,11 +550,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = _parse_args(argv)
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
-  try:
-    settings = configs.load(os.environ)
-  except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return 2
+  settings = configs.load_or_exit(os.environ)
   work_dir = args.work_dir or os.path.join(settings.LOCAL_OUTPUT_DIR,
                                            'rehearsal')
   try:

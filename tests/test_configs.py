@@ -182,3 +182,13 @@ def test_settings_are_a_frozen_value_read_from_the_given_environment(
   loaded = configs.load({})
   with pytest.raises(dataclasses.FrozenInstanceError):
     loaded.TRAIN_NUM_STEPS = 5  # type: ignore[misc]
+
+
+def test_load_or_exit_ends_a_command_with_one_line(capsys):
+  with pytest.raises(SystemExit) as stopped:
+    configs.load_or_exit({'TRAIN_NUM_STEPS': 'abc'})
+  assert stopped.value.code == configs.CONFIG_ERROR_STATUS == 2
+  assert capsys.readouterr().err == (
+      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
+  assert configs.load_or_exit({}) == configs.load({})
+

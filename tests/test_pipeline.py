@@ -11,6 +11,7 @@ from models import features
 from pipeline.components import atomic_push
 from pipeline import code_version
 from pipeline import component_ids
+from pipeline import configs
 from pipeline import eval_config
 from pipeline import pipeline as factory
 from tests import helpers
@@ -220,3 +221,22 @@ def test_component_ids_load_without_tfx():
                           capture_output=True, text=True,
                           cwd=helpers.REPO).stdout.strip()
   assert loaded == '[]'
+
+
+def test_settings_reach_the_factory_field_by_field():
+  # Distinct values, so a crossed wire between two fields shows.
+  settings = configs.load({
+      'TRAIN_NUM_STEPS': '11', 'TRAINER_EVAL_NUM_STEPS': '12',
+      'TRAIN_BATCH_SIZE': '13', 'RANDOM_SEED': '14',
+      'EVAL_ACCURACY_THRESHOLD': '0.61', 'EVAL_BASELINE_TOLERANCE': '0.02',
+      'EVAL_RMSE_THRESHOLD': '3.5', 'EVAL_SLICE_COLUMNS': 'a,b',
+      'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING'})
+  assert factory.Training.from_settings(settings) == factory.Training(
+      steps=11, eval_steps=12, batch_size=13, seed=14)
+  assert factory.Evaluation.from_settings(settings) == factory.Evaluation(
+      accuracy_threshold=0.61, baseline_tolerance=0.02, rmse_threshold=3.5,
+      slice_columns=('a', 'b'))
+  assert factory.DataGates.from_settings(settings, 'schema text') == (
+      factory.DataGates(reviewed_schema_text='schema text',
+                        allowed_anomalies='company', min_severity='WARNING'))
+
