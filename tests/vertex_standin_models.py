@@ -11,7 +11,8 @@ taken once, an alias belongs to one version. Long-running operations are
 answered done. Resource names carry the project's number, as Vertex AI's do.
 
 Every call is recorded in `calls` by its RPC name (e.g. 'UploadModel'), for
-tests that assert the requests in order. Built on werkzeug; one route table.
+tests that assert the requests in order; `fail_next` makes one call fail.
+Built on werkzeug; one route table.
 """
 import datetime
 import itertools
@@ -82,16 +83,23 @@ class VertexModelsStandin:
     self.endpoints: Dict[str, Dict[str, Any]] = {}
     self.calls: List[str] = []
     self.requests: List[tuple] = []
+    self._failures: Dict[str, int] = {}
     self._ids = itertools.count(1001)
     self._clock = itertools.count(1)
     self._lock = threading.Lock()
     self._server = None
 
+  def fail_next(self, rpc: str) -> None:
+    """Answers the next call of `rpc` with an internal error, changing
+    nothing (a crash or an outage at that step)."""
+    self._failures[rpc] = self._failures.get(rpc, 0) + 1
+
   # --- Server ---------------------------------------------------------------
 
   def start(self) -> 'VertexModelsStandin':
     self._server = make_server('127.0.0.1', 0, self._app, threaded=True)
-    threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                     daemon=True).start()
     return self
 
   def stop(self) -> None:
@@ -115,6 +123,9 @@ class VertexModelsStandin:
       self.calls.append(rpc)
       self.requests.append((rpc, params, dict(request.args), body))
       try:
+        if self._failures.get(rpc):
+          self._failures[rpc] -= 1
+          raise ApiError(500, 'INTERNAL', f'{rpc} failed (injected).')
         return _json(getattr(self, '_' + rpc)(params, request.args, body))
       except ApiError as error:
         return _json({'error': {'code': error.code, 'status': error.status,

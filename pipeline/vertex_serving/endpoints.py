@@ -59,13 +59,21 @@ def create(api: Api, target: ServingTarget) -> vertex.Endpoint:
           timeout=OPERATION_TIMEOUT_S)
 
 
+def _logging(config) -> tuple:
+  """What a logging config does: off, or (sampling, table)."""
+  if not config.enabled:
+    return ()
+  return (round(config.sampling_rate, 6),
+          config.bigquery_destination.output_uri)
+
+
 def log_requests_as_configured(api: Api, target: ServingTarget,
                                endpoint: vertex.Endpoint) -> vertex.Endpoint:
   """Turns request logging on, off or to another table, where it differs
   from the target's."""
   wanted = _logging_config(target)
-  current = endpoint.predict_request_response_logging_config
-  if current == wanted or (not wanted.enabled and not current.enabled):
+  if _logging(endpoint.predict_request_response_logging_config) == _logging(
+      wanted):
     return endpoint
   return api.endpoints.update_endpoint(
       endpoint=vertex.Endpoint(name=endpoint.name,
