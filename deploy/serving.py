@@ -14,8 +14,8 @@ from pipeline/configs.py's settings, and call Vertex AI with the
 application-default credentials (`gcloud auth application-default login`).
 
 Exit status: 0 on success; 1 when the model or the endpoint does not exist,
-there is no version to roll back to, or Vertex AI refuses a request; 2 for a
-bad setting.
+there is no version to roll back to, or Vertex AI cannot be reached or
+refuses a request; 2 for a bad setting. Errors are one line on stderr.
 """
 import argparse
 import os
@@ -102,6 +102,7 @@ def main(argv: Optional[List[str]] = None,
   # pylint: disable=g-import-not-at-top
   from google.api_core import exceptions as api_exceptions
   from google.auth import exceptions as auth_exceptions
+  import requests
   # pylint: enable=g-import-not-at-top
   try:
     _run(args, target)
@@ -112,6 +113,10 @@ def main(argv: Optional[List[str]] = None,
     message = str(error.message).splitlines()[0] if error.message else ''
     print(f'Vertex AI error: {error.code} {message}'.rstrip(),
           file=sys.stderr)
+    return SERVING_ERROR_STATUS
+  except requests.exceptions.ConnectionError:
+    print(f'Vertex AI error: cannot reach {target.api_host} '
+          '(VERTEX_API_ENDPOINT, GOOGLE_CLOUD_REGION).', file=sys.stderr)
     return SERVING_ERROR_STATUS
   except auth_exceptions.DefaultCredentialsError:
     print('Vertex AI error: no Google Cloud credentials; run '

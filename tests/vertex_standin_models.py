@@ -22,7 +22,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from werkzeug import routing
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 PROJECT_NUMBER = '123456789012'
@@ -36,6 +36,13 @@ class ApiError(Exception):
   def __init__(self, code: int, status: str, message: str):
     super().__init__(message)
     self.code, self.status, self.message = code, status, message
+
+
+class _QuietHandler(WSGIRequestHandler):
+  """Logs nothing: the tests read `calls`, and their output stays clean."""
+
+  def log(self, type, message, *args):  # pylint: disable=redefined-builtin
+    del type, message, args
 
 
 class _IdConverter(routing.BaseConverter):
@@ -97,7 +104,8 @@ class VertexModelsStandin:
   # --- Server ---------------------------------------------------------------
 
   def start(self) -> 'VertexModelsStandin':
-    self._server = make_server('127.0.0.1', 0, self._app, threaded=True)
+    self._server = make_server('127.0.0.1', 0, self._app, threaded=True,
+                               request_handler=_QuietHandler)
     threading.Thread(target=self._server.serve_forever, args=(0.05,),
                      daemon=True).start()
     return self
