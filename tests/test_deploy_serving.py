@@ -60,6 +60,14 @@ def test_status_says_what_serves(capsys, environ):
                        'Versions: 1, 2.']
 
 
+def test_status_lists_the_versions_kept_deployed(capsys, environ):
+  environ = {**environ, 'VERTEX_KEEP_DEPLOYED': '1'}
+  _push(environ, 1)
+  _push(environ, 2)
+  _, out, _ = _main(capsys, environ, 'status')
+  assert 'Also deployed: version 1 (0 % of the traffic).' in out.splitlines()
+
+
 def test_rollback_then_status(capsys, environ, standin):
   _push(environ, 1)
   _push(environ, 2)

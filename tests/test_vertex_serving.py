@@ -6,6 +6,7 @@ clients, pointed with VERTEX_API_ENDPOINT at a stand-in of the Vertex AI API
 on loopback (tests/vertex_standin_models.py); the tests assert the requests
 the stand-in received, in order, and the state it is left in.
 """
+import datetime
 import json
 import os
 import types
@@ -318,7 +319,16 @@ def test_status_names_the_version_its_run_and_metrics(pushes, target):
   assert status.deployed == {'2': 100}
   assert status.provenance.run == 'run_2026-12-01t12_02'
   assert status.provenance.metrics['binary_accuracy'] == pytest.approx(0.8893)
-  assert status.since is not None
+  # Version 2 serves since the traffic moved to it (now), not since the
+  # stand-in deployed it (its clock is in January 2026).
+  assert abs(status.since - datetime.datetime.now(datetime.timezone.utc)
+             ) < datetime.timedelta(minutes=5)
+
+
+def test_status_of_a_first_push_counts_from_its_deployment(pushes, target):
+  pushes.push(b'w1')
+  status = rollout.status(vertex_api.connect(target), target)
+  assert status.since.year == 2026 and status.since.month == 1
 
 
 def test_labels_round_trip_and_are_valid():

@@ -142,7 +142,8 @@ class VertexModelsStandin:
   # --- Helpers --------------------------------------------------------------
 
   def _now(self) -> str:
-    start = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    """A creation time: one second later at each call, from 2026-01-01."""
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     moment = start + datetime.timedelta(seconds=next(self._clock))
     return moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 

@@ -5,18 +5,23 @@
 the environment's credentials, or, when the target's `api_endpoint` is an
 http:// address (a stand-in on this machine, as in the tests), on that
 address with anonymous credentials, as Google's own emulators are called.
-The clients are built when asked for, never at import time.
+The clients are built when asked for, never at import time; the Pusher
+imports this module only when it has a model to serve.
 """
 import datetime
 from typing import Any, NamedTuple, Optional
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import aiplatform_v1
 
 from pipeline.vertex_serving.target import ServingTarget
 
 
 class Api(NamedTuple):
   """The two Vertex AI services serving needs."""
-  models: 'aiplatform_v1.ModelServiceClient'  # noqa: F821
-  endpoints: 'aiplatform_v1.EndpointServiceClient'  # noqa: F821
+  models: aiplatform_v1.ModelServiceClient
+  endpoints: aiplatform_v1.EndpointServiceClient
 
 
 def timestamp(value: Any) -> Optional[datetime.datetime]:
@@ -42,11 +47,6 @@ def is_stand_in(api_endpoint: str) -> bool:
 
 def connect(target: ServingTarget) -> Api:
   """The clients for `target`'s API (see the module docstring)."""
-  # pylint: disable=g-import-not-at-top
-  from google.api_core.client_options import ClientOptions
-  from google.auth.credentials import AnonymousCredentials
-  from google.cloud import aiplatform_v1
-  # pylint: enable=g-import-not-at-top
   options = ClientOptions(api_endpoint=target.api_host)
   credentials = (AnonymousCredentials() if is_stand_in(target.api_host)
                  else None)

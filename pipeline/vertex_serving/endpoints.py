@@ -77,6 +77,7 @@ def log_requests_as_configured(api: Api, target: ServingTarget,
     return endpoint
   return api.endpoints.update_endpoint(
       endpoint=vertex.Endpoint(name=endpoint.name,
+                               display_name=endpoint.display_name,
                                predict_request_response_logging_config=wanted),
       update_mask=field_mask_pb2.FieldMask(paths=[_LOGGING_FIELD]))
 
@@ -130,6 +131,7 @@ def move_traffic(api: Api, endpoint: vertex.Endpoint, deployed_model_id: str,
   labels[SERVING_SINCE_LABEL] = str(int(clock()))
   return api.endpoints.update_endpoint(
       endpoint=vertex.Endpoint(name=endpoint.name,
+                               display_name=endpoint.display_name,
                                traffic_split={deployed_model_id: 100},
                                labels=labels),
       update_mask=field_mask_pb2.FieldMask(paths=['traffic_split', 'labels']))
