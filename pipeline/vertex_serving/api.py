@@ -17,6 +17,10 @@ from google.cloud import aiplatform_v1
 
 from pipeline.vertex_serving.target import ServingTarget
 
+# How long a long-running operation (upload, deployment) may take before the
+# step fails; deploying a model takes minutes.
+OPERATION_TIMEOUT_S = 3600
+
 
 class Api(NamedTuple):
   """The two Vertex AI services serving needs."""

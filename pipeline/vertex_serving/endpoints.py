@@ -15,8 +15,7 @@ from typing import Callable, List, Optional
 from google.cloud import aiplatform_v1 as vertex
 from google.protobuf import field_mask_pb2
 
-from pipeline.vertex_serving.api import Api, timestamp
-from pipeline.vertex_serving.registry import OPERATION_TIMEOUT_S
+from pipeline.vertex_serving.api import OPERATION_TIMEOUT_S, Api, timestamp
 from pipeline.vertex_serving.target import ServingTarget
 
 SERVING_SINCE_LABEL = 'serving_since'

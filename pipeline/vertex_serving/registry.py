@@ -10,11 +10,8 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1 as vertex
 
 from pipeline.vertex_serving import provenance as provenance_lib
-from pipeline.vertex_serving.api import Api
+from pipeline.vertex_serving.api import OPERATION_TIMEOUT_S, Api
 from pipeline.vertex_serving.target import ServingTarget
-
-# How long a long-running operation may take before the step fails.
-OPERATION_TIMEOUT_S = 3600
 
 
 def find_model(api: Api, target: ServingTarget) -> Optional[vertex.Model]:

@@ -80,6 +80,10 @@ def _serve(api: Api, target: ServingTarget, endpoint: vertex.Endpoint,
   if deployed is None:
     endpoint = endpoints.deploy(api, target, endpoint, version.version_id)
     deployed = endpoints.deployment_of(endpoint, target, version.version_id)
+    if deployed is None:
+      raise ServingError(f'version {version.version_id} of '
+                         f'{target.model_id!r} was deployed but is not on '
+                         f'endpoint {endpoint.name}')
   endpoint = endpoints.move_traffic(api, endpoint, deployed.id)
   registry.move_alias(api, target, version)
   removed = endpoints.undeploy_older(api, target, endpoint, deployed.id)
