@@ -24,6 +24,8 @@ help:
 	@echo "make clean  delete local pipeline outputs (tfx_output/)"
 	@echo "make infra-plan  print what make infra would create on Google Cloud"
 	@echo "make infra  create the Google Cloud infrastructure (docs/cloud_setup.md)"
+	@echo "make serving-status  which model version serves on Vertex AI, since when, made by which run"
+	@echo "make rollback  serve the previous version on Vertex AI again (TO=<version> for another one)"
 
 setup: $(STAMP)
 
@@ -84,3 +86,12 @@ infra-plan: setup
 
 infra: setup
 	$(PY) -m pipeline.gcp_infrastructure
+
+# Serving on Vertex AI (docs/serving.md).
+.PHONY: serving-status rollback
+
+serving-status: setup
+	$(PY) -m deploy.serving status
+
+rollback: setup
+	$(PY) -m deploy.serving rollback $(if $(TO),--to $(TO))

@@ -36,6 +36,7 @@ from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline.vertex_serving import target as vertex_target  # pylint: disable=g-import-not-at-top
 
 VERTEX = 'vertex'
 KUBEFLOW = 'kubeflow'
@@ -83,12 +84,12 @@ def create_pipeline(settings: configs.Settings,
       vertex_ai=pipeline_factory.VertexAI(
           region=cloud.region,
           training_args=cloud.ai_platform_training_args(),
-          # Kubeflow: the Pusher writes to the serving folder, where the
-          # baseline step finds the last pushed model. Vertex: it deploys to
-          # an endpoint and the Resolver finds the baseline in ML Metadata.
-          serving_args=(None if kubeflow else
-                        cloud.ai_platform_serving_args()),
-          serving_image=cloud.vertex_serving_image),
+          # Both targets write the serving folder (the Kubeflow target's
+          # baseline step reads it) and then serve on Vertex AI.
+          serving=(vertex_target.from_settings(settings)
+                   if settings.VERTEX_SERVING else None)),
+      # Kubeflow: the baseline is the last pushed model in the serving
+      # folder; Vertex: the Resolver finds it in ML Metadata.
       baseline_from_serving_dir=kubeflow,
       beam_pipeline_args=cloud.beam_pipeline_args())
 

@@ -31,9 +31,6 @@ class CloudSettings:
   dataflow_max_workers: int
   use_vertex_ai: bool
   vertex_training_machine_type: str
-  vertex_endpoint_name: str
-  vertex_serving_machine_type: str
-  vertex_serving_image: str
 
   @property
   def pipeline_root(self) -> str:
@@ -90,18 +87,6 @@ class CloudSettings:
         },
     }
 
-  def ai_platform_serving_args(self) -> Optional[Dict[str, Any]]:
-    """Where and how the Pusher deploys on Vertex AI, or None when disabled."""
-    if not self.use_vertex_ai:
-      return None
-    return {
-        'project': self.project,
-        'endpoint_name': self.vertex_endpoint_name,
-        'machine_type': self.vertex_serving_machine_type,
-        'min_replica_count': 1,
-        'max_replica_count': 1,
-    }
-
 
 def from_settings(settings: Any, image_tag: str) -> CloudSettings:
   """Collects and checks the cloud settings among `settings`.
@@ -144,7 +129,4 @@ def from_settings(settings: Any, image_tag: str) -> CloudSettings:
       dataflow_max_workers=settings.DATAFLOW_MAX_WORKERS,
       use_vertex_ai=settings.USE_VERTEX_AI,
       vertex_training_machine_type=settings.VERTEX_TRAINING_MACHINE_TYPE,
-      vertex_endpoint_name=settings.VERTEX_ENDPOINT_NAME,
-      vertex_serving_machine_type=settings.VERTEX_SERVING_MACHINE_TYPE,
-      vertex_serving_image=settings.VERTEX_SERVING_IMAGE,
   )

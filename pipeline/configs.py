@@ -183,9 +183,9 @@ USE_DATAFLOW = setting(True)
 # Dataflow worker machine type and autoscaling ceiling.
 DATAFLOW_MACHINE_TYPE = setting('n1-standard-4')
 DATAFLOW_MAX_WORKERS = setting(4, check=positive)
-# Train as a Vertex AI custom job and (Vertex AI Pipelines target) serve on a
-# Vertex AI endpoint; false trains inside the Trainer's container and pushes
-# to the serving folder in the bucket.
+# Train as a Vertex AI custom job and serve on a Vertex AI endpoint (both
+# targets; VERTEX_SERVING, below, follows this unless set); false trains
+# inside the Trainer's container and pushes to the serving folder only.
 USE_VERTEX_AI = setting(True)
 # Machine that runs the Vertex AI training job (the pipeline image).
 VERTEX_TRAINING_MACHINE_TYPE = setting('n1-standard-4')
@@ -200,6 +200,43 @@ VERTEX_SERVING_IMAGE = setting(derived(
         'europe' if s.GOOGLE_CLOUD_REGION.startswith('europe') else
         'asia' if s.GOOGLE_CLOUD_REGION.startswith(('asia', 'australia')) else
         'us')))
+
+# --- Serving on Vertex AI (docs/serving.md) ---------------------------------
+# Both cloud targets serve every blessed model on Vertex AI: a new version of
+# one model (VERTEX_MODEL_ID) on the endpoint VERTEX_ENDPOINT_NAME (above),
+# taking all the traffic once its deployment is up. The serving folder in the
+# bucket is written too. False: the serving folder only.
+VERTEX_SERVING = setting(derived(lambda s: s.USE_VERTEX_AI))
+# The Vertex AI model that holds every pushed version.
+VERTEX_MODEL_ID = setting(
+    derived(lambda s: _derived_id(s.PIPELINE_NAME, '', 63)),
+    check=matches(r'[a-z][a-z0-9_-]{0,62}',
+                  'a Vertex AI model id has 1-63 lower-case letters, digits, '
+                  'hyphens and underscores, starting with a letter'))
+# The version alias that marks the served version; each push and each
+# rollback moves it.
+VERTEX_PRODUCTION_ALIAS = setting(
+    'production',
+    check=matches(r'[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]',
+                  'an alias has 2-128 letters, digits and hyphens, starting '
+                  'with a lower-case letter'))
+# Previously served versions that stay deployed, without traffic, after a push
+# (for a rollback without redeploying). Each one keeps a serving node
+# (VERTEX_SERVING_MACHINE_TYPE) billing; 0 undeploys them all.
+VERTEX_KEEP_DEPLOYED = setting(0, check=non_negative)
+# A BigQuery table, as dataset.table (in GOOGLE_CLOUD_PROJECT) or
+# project.dataset.table, that the endpoint logs requests and responses to;
+# empty: no logging. VERTEX_REQUEST_LOG_SAMPLING is the share logged.
+VERTEX_REQUEST_LOG_TABLE = setting(
+    '',
+    check=optional(matches(
+        r'(bq://)?([a-z][a-z0-9-]{4,28}[a-z0-9]\.)?\w{1,1024}\.[\w-]{1,1024}',
+        'give dataset.table or project.dataset.table')))
+VERTEX_REQUEST_LOG_SAMPLING = setting(1.0, check=fraction)
+# The Vertex AI API's address; empty: the region's,
+# <GOOGLE_CLOUD_REGION>-aiplatform.googleapis.com. An http:// address is a
+# local stand-in, called without credentials (the tests use one).
+VERTEX_API_ENDPOINT = setting('')
 
 # --- Cloud infrastructure (pipeline/gcp_infrastructure.py) -------------------
 # Read by `python pipeline/gcp_infrastructure.py`; see docs/cloud_setup.md.

@@ -35,8 +35,10 @@ from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
+from pipeline.components import vertex_push
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.eval_config import create_eval_config
+from pipeline.vertex_serving import target as vertex_target
 
 # User code is referenced by dotted path, so the same pipeline compiles for
 # Kubeflow without packaging files: the pipeline image contains models/.
@@ -127,38 +129,30 @@ class DataGates:
 
 @dataclasses.dataclass(frozen=True)
 class VertexAI:
-  """Training and serving on Vertex AI; without args, neither.
+  """Training and serving on Vertex AI; without args or target, neither.
 
   Attributes:
-    region: the Vertex AI region; required with either args.
+    region: the Vertex AI region; required with `training_args`.
     training_args: a Vertex AI CustomJob (plus 'project') to train in; None
       trains inside the Trainer's own process or container.
-    serving_args: Vertex AI deployment arguments ('project',
-      'endpoint_name', machine and replica settings) to push blessed models
-      to an endpoint; None copies them to the serving folder.
-    serving_image: the prediction image Vertex AI serves models with;
-      required with `serving_args`.
+    serving: where to serve blessed models on Vertex AI
+      (pipeline/vertex_serving/target.py), after writing them to the
+      serving folder; None writes the serving folder only.
 
   Raises:
-    ValueError: on construction, when the region or serving image is
-      missing.
+    ValueError: on construction, when the region is missing.
   """
   region: Optional[str] = None
   training_args: Optional[Dict[str, Any]] = None
-  serving_args: Optional[Dict[str, Any]] = None
-  serving_image: Optional[str] = None
+  serving: Optional[vertex_target.ServingTarget] = None
 
   def __post_init__(self):
-    if (self.training_args or self.serving_args) and not self.region:
-      raise ValueError('VertexAI.region is required to train or serve on '
-                       'Vertex AI.')
-    if self.serving_args and not self.serving_image:
-      raise ValueError('VertexAI.serving_image is required to serve on '
-                       'Vertex AI.')
+    if self.training_args and not self.region:
+      raise ValueError('VertexAI.region is required to train on Vertex AI.')
 
 
 def _vertex():
-  """TFX's Vertex AI Trainer and Pusher (imported for cloud targets only)."""
+  """TFX's Vertex AI Trainer (imported for cloud targets only)."""
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   return tfx.extensions.google_cloud_ai_platform
 
@@ -206,12 +200,10 @@ def create_pipeline(
     The pipeline, ready for any TFX runner.
 
   Raises:
-    ValueError: a push to Vertex AI with `baseline_from_serving_dir`, or a
-      regression without a positive `evaluation.rmse_threshold`.
+    ValueError: a regression without a positive
+      `evaluation.rmse_threshold`, or serving on Vertex AI from a
+      `serving_model_dir` that is not on Cloud Storage.
   """
-  if vertex_ai.serving_args and baseline_from_serving_dir:
-    raise ValueError('baseline_from_serving_dir needs the Pusher to write to '
-                     'serving_model_dir, which a push to Vertex AI does not.')
   data = _data_steps(data_path, data_gates)
   train = _training_steps(data, problem, training, vertex_ai)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
@@ -448,13 +440,15 @@ def _pusher(trainer: base_component.BaseComponent,
             vertex_ai: VertexAI) -> base_component.BaseComponent:
   """Pushes a blessed model; does nothing otherwise.
 
-  With Vertex AI serving args it deploys the model to a Vertex AI endpoint;
-  otherwise it copies it to `serving_model_dir`, atomically on a local disk
-  (pipeline/components/atomic_push.py).
+  It copies the model to `serving_model_dir`, atomically on a local disk
+  (pipeline/components/atomic_push.py); with a Vertex AI serving target it
+  then serves it there as a new version of one model on one endpoint
+  (pipeline/components/vertex_push.py).
 
   Args:
     trainer: gives the model.
-    evaluator: gives the blessing.
+    evaluator: gives the blessing, and the metrics a Vertex AI version is
+      labelled with.
     serving_model_dir: where blessed models are copied, one folder each.
     vertex_ai: the Vertex AI settings.
 
@@ -463,20 +457,15 @@ def _pusher(trainer: base_component.BaseComponent,
   """
   model = trainer.outputs['model']
   blessing = evaluator.outputs['blessing']
-  if not vertex_ai.serving_args:
-    return atomic_push.Pusher(
-        model=model,
-        model_blessing=blessing,
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=serving_model_dir))).with_id(ids.PUSHER)
-  vertex = _vertex()
-  return vertex.Pusher(
+  if vertex_ai.serving is not None:
+    return vertex_push.Pusher(
+        model=model, model_blessing=blessing,
+        model_evaluation=evaluator.outputs['evaluation'],
+        serving_model_dir=serving_model_dir,
+        target=vertex_ai.serving).with_id(ids.PUSHER)
+  return atomic_push.Pusher(
       model=model,
       model_blessing=blessing,
-      custom_config={
-          vertex.ENABLE_VERTEX_KEY: True,
-          vertex.VERTEX_REGION_KEY: vertex_ai.region,
-          vertex.VERTEX_CONTAINER_IMAGE_URI_KEY: vertex_ai.serving_image,
-          vertex.SERVING_ARGS_KEY: vertex_ai.serving_args,
-      }).with_id(ids.PUSHER)
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(
+              base_directory=serving_model_dir))).with_id(ids.PUSHER)

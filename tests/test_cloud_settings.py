@@ -1,6 +1,8 @@
 """Cloud settings: required ones named when missing, switches that turn
-Dataflow and Vertex AI off, and the image tag tied to the git commit."""
+Dataflow and Vertex AI off, the serving settings that reach both targets' Pusher,
+and the image tag tied to the git commit."""
 import dataclasses
+import json
 import subprocess
 
 import pytest
@@ -9,10 +11,12 @@ from tfx import v1 as tfx
 import kubeflow_runner
 from models import features
 from pipeline.components import atomic_push
+from pipeline.components import vertex_push
 from pipeline import cloud_settings
 from pipeline import configs
 from deploy import pipeline_image
 from pipeline.errors import ConfigError
+from pipeline.vertex_serving import target as vertex_target
 
 ENVIRONMENT = {
     'GOOGLE_CLOUD_PROJECT': 'test-project-123',
@@ -66,7 +70,6 @@ def test_switches_turn_dataflow_and_vertex_ai_off():
       _configs(USE_DATAFLOW='false', USE_VERTEX_AI='false'), 'abc1234')
   assert settings.beam_pipeline_args() == []
   assert settings.ai_platform_training_args() is None
-  assert settings.ai_platform_serving_args() is None
 
   pipeline = kubeflow_runner.create_pipeline(
       _configs(USE_DATAFLOW='false', USE_VERTEX_AI='false'), settings,
@@ -86,28 +89,58 @@ def test_switches_on_select_the_vertex_ai_components():
       CONFIGS, settings, kubeflow_runner.KUBEFLOW).components}
   ai_platform = tfx.extensions.google_cloud_ai_platform
   assert isinstance(vertex['Trainer'], ai_platform.Trainer)
-  assert isinstance(vertex['Pusher'], ai_platform.Pusher)
   assert isinstance(kubeflow['Trainer'], ai_platform.Trainer)
-  assert not isinstance(kubeflow['Pusher'], ai_platform.Pusher)
+  # One deploy step for both targets: the serving folder, then Vertex AI.
+  for pusher in (vertex['Pusher'], kubeflow['Pusher']):
+    assert isinstance(pusher, vertex_push.Pusher)
+    destination = json.loads(pusher.exec_properties['push_destination'])
+    assert destination == {
+        'filesystem': {'base_directory': settings.serving_model_dir}}
   assert 'LatestPushedModel' in kubeflow
   assert 'LatestBlessedModelResolver' not in kubeflow
 
 
-def test_vertex_serving_and_a_serving_folder_baseline_exclude_each_other():
-  settings = cloud_settings.from_settings(CONFIGS, 'abc1234')
-  with pytest.raises(ValueError, match='baseline_from_serving_dir'):
-    factory = kubeflow_runner.pipeline_factory
+def test_serving_settings_reach_the_pusher_of_both_targets():
+  configured = _configs(VERTEX_KEEP_DEPLOYED='2', VERTEX_MODEL_ID='tips',
+                        VERTEX_PRODUCTION_ALIAS='live',
+                        VERTEX_SERVING_MACHINE_TYPE='n1-standard-4',
+                        VERTEX_REQUEST_LOG_TABLE='logs.requests')
+  settings = cloud_settings.from_settings(configured, 'abc1234')
+  for target in kubeflow_runner.TARGETS:
+    pusher = {c.id: c for c in kubeflow_runner.create_pipeline(
+        configured, settings, target).components}['Pusher']
+    config = json.loads(pusher.exec_properties['custom_config'])
+    assert config[vertex_push.VERTEX_SERVING_KEY] == {
+        'project': 'test-project-123', 'region': 'europe-west3',
+        'pipeline_name': 'taxi-tips', 'model_id': 'tips',
+        'endpoint_name': 'taxi-endpoint', 'serving_image': 'serving-image',
+        'machine_type': 'n1-standard-4', 'alias': 'live', 'keep_deployed': 2,
+        'request_log_table': 'bq://test-project-123.logs.requests',
+        'request_log_sampling': 1.0, 'api_endpoint': '',
+        'min_replicas': 1, 'max_replicas': 1}
+
+
+def test_vertex_serving_can_be_turned_off_alone():
+  configured = _configs(VERTEX_SERVING='false')
+  settings = cloud_settings.from_settings(configured, 'abc1234')
+  nodes = {c.id: c for c in kubeflow_runner.create_pipeline(
+      configured, settings, kubeflow_runner.KUBEFLOW).components}
+  assert type(nodes['Pusher']) is atomic_push.Pusher  # pylint: disable=unidiomatic-typecheck
+  assert isinstance(nodes['Trainer'], tfx.extensions.google_cloud_ai_platform.Trainer)
+
+
+def test_vertex_serving_needs_a_serving_folder_on_cloud_storage():
+  factory = kubeflow_runner.pipeline_factory
+  target = vertex_target.from_settings(CONFIGS)
+  with pytest.raises(ValueError, match='gs:// serving folder'):
     factory.create_pipeline(
         pipeline_name='taxi-tips', pipeline_root='gs://b/r', data_path='gs://b/d',
-        serving_model_dir='gs://b/s',
+        serving_model_dir='/tmp/serving',
         problem=features.Problem('y', features.BINARY),
         training=factory.Training(steps=1, eval_steps=1, batch_size=1, seed=0),
         evaluation=factory.Evaluation(accuracy_threshold=0.5,
                                       baseline_tolerance=0.1),
-        vertex_ai=factory.VertexAI(
-            region='europe-west3',
-            serving_args=settings.ai_platform_serving_args(),
-            serving_image='image'),
+        vertex_ai=factory.VertexAI(serving=target),
         baseline_from_serving_dir=True)
 
 

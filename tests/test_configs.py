@@ -133,7 +133,7 @@ _CANDIDATES = {
     int: ('7', '3'),
     float: ('0.5', '0.25'),
     str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
-          'us-central1', 'europe-west3-b', 'payment_type'),
+          'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests'),
 }
 _COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'}}
 

@@ -257,18 +257,31 @@ def test_trainer_runs_on_vertex_ai(target, request):
   assert _constant(spec, 'Trainer', 'run_fn') == pipeline_factory.RUN_FN
 
 
-def test_vertex_pusher_deploys_to_an_endpoint(vertex_spec):
-  args = list(_executor(vertex_spec, 'Pusher').container.args)
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_both_pushers_write_the_folder_and_serve_on_vertex_ai(target,
+                                                             request):
+  spec = request.getfixturevalue(target)
+  args = list(_executor(spec, 'Pusher').container.args)
   assert args[args.index('--executor_class_path') + 1] == (
-      'tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor')
-  config = json.loads(_constant(vertex_spec, 'Pusher', 'custom_config'))
-  assert config['ai_platform_enable_vertex'] is True
-  assert config['ai_platform_vertex_region'] == 'europe-west3'
-  assert config['ai_platform_vertex_container_image_uri'] == (
+      'pipeline.components.vertex_push.Executor')
+  destination = json.loads(_constant(spec, 'Pusher', 'push_destination'))
+  assert destination == {'filesystem': {
+      'base_directory': f'gs://{BUCKET}/serving_model/taxi-tips'}}
+  config = json.loads(_constant(spec, 'Pusher', 'custom_config'))
+  serving = config['vertex_serving']
+  assert (serving['project'], serving['region']) == (PROJECT, 'europe-west3')
+  assert (serving['model_id'], serving['endpoint_name'], serving['alias'],
+          serving['keep_deployed']) == ('taxi-tips', 'taxi-tips',
+                                        'production', 0)
+  assert serving['serving_image'] == (
       'europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest')
-  serving = config['ai_platform_serving_args']
-  assert serving['project'] == PROJECT
-  assert serving['endpoint_name'] == 'taxi-tips'
+  assert serving['machine_type'] == 'n1-standard-2'
+  assert serving['api_endpoint'] == ''
+  # The version is labelled with the Evaluator's metrics.
+  evaluation = spec[0].root.dag.tasks['Pusher'].inputs.artifacts[
+      'model_evaluation'].task_output_artifact
+  assert (evaluation.producer_task, evaluation.output_artifact_key) == (
+      'Evaluator', 'evaluation')
 
 
 def test_kubeflow_pusher_and_baseline_share_the_serving_folder(kubeflow_spec):

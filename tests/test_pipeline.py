@@ -192,16 +192,9 @@ def test_the_pusher_pushes_atomically(components):
           atomic_push.AtomicPushExecutor)
 
 
-@pytest.mark.parametrize('settings, missing', [
-    (dict(training_args={'project': 'p'}), 'VertexAI.region'),
-    (dict(serving_args={'project': 'p'}, serving_image='image'),
-     'VertexAI.region'),
-    (dict(region='europe-west3', serving_args={'project': 'p'}),
-     'VertexAI.serving_image'),
-])
-def test_incomplete_vertex_ai_settings_are_refused_at_once(settings, missing):
-  with pytest.raises(ValueError, match=missing):
-    factory.VertexAI(**settings)
+def test_incomplete_vertex_ai_settings_are_refused_at_once():
+  with pytest.raises(ValueError, match='VertexAI.region'):
+    factory.VertexAI(training_args={'project': 'p'})
 
 
 def test_vertex_ai_without_args_changes_nothing(tmp_path):
