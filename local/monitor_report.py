@@ -22,6 +22,7 @@ from local import svg_plots
 _e = html_page.escape
 # A categorical feature's plot shows at most this many values.
 TOP_VALUES_SHOWN = 10
+CHART_WIDTH = 340  # pixels: the table stays within the page
 TRAINING, SERVED, PREVIOUS = 'training', 'served', 'previous window'
 
 
@@ -92,7 +93,8 @@ def distribution_chart(name: str, by_series: Dict[
     if not series:
       return ''
     return svg_plots.line_chart(
-        series, title=f'{name}: share of rows at or below', x_label=name)
+        series, title=f'{name}: share of rows at or below', x_label=name,
+        width=CHART_WIDTH)
   shares = {label: value_shares(f) for label, f in by_series.items()}
   top = sorted({v for s in shares.values() for v in s},
                key=lambda v: -max(s.get(v, 0.0) for s in shares.values()))
@@ -101,7 +103,7 @@ def distribution_chart(name: str, by_series: Dict[
     return ''
   return svg_plots.grouped_bars(
       top, {label: [s.get(v, 0.0) for v in top] for label, s in shares.items()},
-      title=f'{name}: share of the most frequent values')
+      title=f'{name}: share of the most frequent values', width=CHART_WIDTH)
 
 
 def _verdict(item: Optional[drift_comparison.Comparison]) -> Sequence[str]:

@@ -63,10 +63,17 @@ def _json(answer, status: int = 200) -> Response:
                   content_type='application/json')
 
 
+class _QuietHandler(serving.WSGIRequestHandler):
+
+  def log_request(self, *args, **kwargs):  # keep the test output clean
+    pass
+
+
 @contextlib.contextmanager
 def serve(standin: BigQueryStandin) -> Iterator[str]:
   """Serves `standin` on a free loopback port; yields its URL."""
-  server = serving.make_server('127.0.0.1', 0, standin, threaded=True)
+  server = serving.make_server('127.0.0.1', 0, standin, threaded=True,
+                               request_handler=_QuietHandler)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
   try:
