@@ -1,4 +1,4 @@
-"""Recurring pipeline runs on a cron schedule, on Kubeflow Pipelines or Vertex AI.
+"""Recurring runs on a cron schedule, on Kubeflow Pipelines or Vertex AI.
 
     python -m deploy.schedules create --target=kubeflow --cron='0 3 * * *' --endpoint=URL
     python -m deploy.schedules create --target=vertex --cron='0 3 * * *' \\
@@ -35,7 +35,7 @@ from deploy import kfp_cli
 from deploy import kfp_schedules
 from deploy import vertex_schedules
 from deploy.schedule_types import KUBEFLOW, TARGETS, VERTEX
-from deploy.schedule_types import Schedule, ScheduleError, target_cron
+from deploy.schedule_types import ScheduleError, target_cron
 from pipeline import configs
 
 COMMANDS = ('create', 'list', 'pause', 'resume', 'delete')

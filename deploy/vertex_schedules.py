@@ -1,4 +1,4 @@
-"""Pipeline job schedules on Vertex AI Pipelines (aiplatform.PipelineJobSchedule).
+"""Pipeline job schedules on Vertex AI Pipelines, through aiplatform.
 
 A schedule starts the compiled pipeline job (`make compile` writes it) at
 most one run at a time (`max_concurrent_run_count` 1), as the pipeline's
@@ -18,7 +18,8 @@ class VertexLocation:
   project: str
   region: str
   credentials: object = None  # default: the machine's default credentials
-  api_endpoint: Optional[str] = None  # default: <region>-aiplatform.googleapis.com
+  # Default: <region>-aiplatform.googleapis.com.
+  api_endpoint: Optional[str] = None
 
   def init(self):
     """Configures aiplatform for this location; returns the module."""

@@ -17,7 +17,7 @@ import datetime
 import math
 import os
 import sys
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional
 
 if __name__ == '__main__':
   from local.quiet import quiet  # pylint: disable=g-import-not-at-top

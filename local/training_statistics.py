@@ -23,7 +23,8 @@ _STATISTICS = 'ExampleStatistics'
 # Transform, ExampleGen and a resolver or two).
 _MAX_DEPTH = 6
 
-_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+_INPUTS = (metadata_store_pb2.Event.INPUT,
+           metadata_store_pb2.Event.DECLARED_INPUT)
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT,
             metadata_store_pb2.Event.DECLARED_OUTPUT)
 

@@ -168,8 +168,8 @@ def test_the_schemas_comparators_set_the_thresholds():
   assert not any(f.HasField('drift_comparator') for f in skew.feature)
   drift = drift_comparison.comparison_schema(schema, drift_comparison.DRIFT,
                                              ['company', 'payment_type'])
-  assert _feature(drift, 'company').drift_comparator.infinity_norm.threshold == (
-      0.4)
+  company = _feature(drift, 'company')
+  assert company.drift_comparator.infinity_norm.threshold == 0.4
   assert (_feature(drift, 'payment_type').drift_comparator.infinity_norm
           .threshold) == drift_comparison.DEFAULT_L_INFINITY
 
@@ -179,7 +179,8 @@ def test_the_schemas_comparators_set_the_thresholds():
 
 def _bigquery_client(url: str) -> bigquery.Client:
   return bigquery.Client(
-      project='road-admin-1', credentials=auth_credentials.AnonymousCredentials(),
+      project='road-admin-1',
+      credentials=auth_credentials.AnonymousCredentials(),
       client_options=client_options.ClientOptions(api_endpoint=url))
 
 
@@ -225,4 +226,14 @@ def test_bigquery_errors_are_one_line():
       served_rows.read_bigquery('bq://road-admin-1.logs.t',
                                 client=_bigquery_client(url))
   with pytest.raises(served_rows.ServedRowsError, match='is not JSON'):
-    list(served_rows._instances('bq://p', [['{not json']]))  # pylint: disable=protected-access
+    list(served_rows._instances(  # pylint: disable=protected-access
+        'bq://p', [['{not json']]))
+
+
+def test_a_bad_setting_is_a_one_line_error(monkeypatch, capsys):
+  monkeypatch.setenv('TRAIN_NUM_STEPS', 'abc')
+  with pytest.raises(SystemExit) as stopped:
+    monitor.main(['--input', 'rows.csv'])
+  assert stopped.value.code == 2
+  assert capsys.readouterr().err == (
+      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")

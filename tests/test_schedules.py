@@ -23,7 +23,7 @@ PROJECT = 'road-admin-1'
 CRON = '0 3 * * *'
 
 
-# --- Kubeflow Pipelines --------------------------------------------------------
+# --- Kubeflow Pipelines -----------------------------------------------------
 
 
 class FakeKfpWithSchedules(test_kfp_cli.FakeKfp):
@@ -73,8 +73,8 @@ def kfp_fake(monkeypatch, tmp_path):
   fake.pipelines['pipeline-0'] = {'display_name': 'taxi-tips', 'versions': []}
   fake.add_version('pipeline-0', 'taxi-tips', 'spec')
   fake.add_version('pipeline-0', 'taxi-tips-2', 'spec')
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                           test_kfp_cli._handler(fake))  # pylint: disable=protected-access
+  handler = test_kfp_cli._handler(fake)  # pylint: disable=protected-access
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
   threading.Thread(target=server.serve_forever,
                    kwargs={'poll_interval': 0.05}, daemon=True).start()
   try:
@@ -142,7 +142,7 @@ def test_kubeflow_refusals_are_one_line(kfp_fake, capsys):
       capsys.readouterr().err)
 
 
-# --- Vertex AI Pipelines ---------------------------------------------------------
+# --- Vertex AI Pipelines ----------------------------------------------------
 
 
 @pytest.fixture
@@ -233,3 +233,12 @@ def test_cron_expressions_per_target():
   for bad in ('', '0 3 * *', '0 0 3 * * *', '0 3 * * ; rm'):
     with pytest.raises(ScheduleError, match='not a cron expression'):
       target_cron(bad, 'vertex')
+
+
+def test_a_bad_setting_is_a_one_line_error(monkeypatch, capsys):
+  monkeypatch.setenv('TRAIN_NUM_STEPS', 'abc')
+  with pytest.raises(SystemExit) as stopped:
+    schedules.main(['list', '--target=vertex'])
+  assert stopped.value.code == 2
+  assert capsys.readouterr().err == (
+      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
