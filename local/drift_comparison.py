@@ -54,8 +54,8 @@ class Comparison:
   def describe(self) -> str:
     against = ('the training data' if self.kind == SKEW else
                'the previous window')
-    return (f'{self.feature}: {self.kind} {self.measure} {self.distance:.3f} '
-            f'against {against} is above the threshold {self.threshold:g}')
+    return (f'{self.kind} {self.measure} {self.distance:.3f} against '
+            f'{against} is above the threshold {self.threshold:g}')
 
 
 def default_comparator(feature: schema_pb2.Feature
@@ -133,3 +133,15 @@ def by_feature(comparisons: Sequence[Comparison]
   for item in comparisons:
     found.setdefault(item.feature, {})[item.kind] = item
   return found
+
+
+def over_threshold(comparisons: Sequence[Comparison]) -> List[str]:
+  """One line per feature over a threshold, naming the feature, each
+  distance over its threshold (skew first) and the threshold."""
+  lines = []
+  for feature, kinds in sorted(by_feature(comparisons).items()):
+    over = [kinds[kind].describe() for kind in (SKEW, DRIFT)
+            if kind in kinds and kinds[kind].over]
+    if over:
+      lines.append(f'{feature}: ' + '; '.join(over))
+  return lines

@@ -203,8 +203,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   except _ERRORS as error:
     print(f'monitor: {error}', file=sys.stderr)
     return CANNOT_MONITOR
-  for item in window.over:
-    print(item.describe())
+  for line in window.over:
+    print(line)
   if not window.over:
     print(f'No feature over its threshold: {window.rows} rows, '
           f'{len(drift_comparison.by_feature(window.comparisons))} features.')

@@ -41,8 +41,9 @@ class MonitoredWindow:
   # TRAINING, SERVED and (when there is one) PREVIOUS
 
   @property
-  def over(self) -> List[drift_comparison.Comparison]:
-    return [c for c in self.comparisons if c.over]
+  def over(self) -> List[str]:
+    """One line per feature over a threshold."""
+    return drift_comparison.over_threshold(self.comparisons)
 
 
 def _features(stats: statistics_pb2.DatasetFeatureStatisticsList
@@ -123,9 +124,10 @@ def _outcome(window: MonitoredWindow) -> str:
               'no previous window, so no drift measured (this is the first).')
            + '</p>']
   if window.over:
-    parts.append(f'<p class="fail">{len(window.over)} over the threshold:</p>'
-                 '<ul>' + ''.join(f'<li>{_e(c.describe())}</li>'
-                                  for c in window.over) + '</ul>')
+    parts.append(f'<p class="fail">{len(window.over)} feature(s) over a '
+                 'threshold:</p><ul>' + ''.join(f'<li>{_e(line)}</li>'
+                                                for line in window.over)
+                 + '</ul>')
   else:
     parts.append('<p class="pass">Every feature is within its skew and drift '
                  'thresholds.</p>')
