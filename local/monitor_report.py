@@ -108,11 +108,12 @@ def distribution_chart(name: str, by_series: Dict[
 
 
 def _verdict(item: Optional[drift_comparison.Comparison]) -> Sequence[str]:
+  """The distance with its verdict, and the threshold, as two cells."""
   if item is None:
-    return ('', '', '')
+    return ('', '')
   verdict = ('<span class="fail">OVER</span>' if item.over else
              '<span class="pass">ok</span>')
-  return (f'{item.distance:.4f}', f'{item.threshold:g}', verdict)
+  return (f'{item.distance:.4f} {verdict}', f'{item.threshold:g}')
 
 
 def _outcome(window: MonitoredWindow) -> str:
@@ -153,9 +154,9 @@ def _feature_rows(window: MonitoredWindow) -> str:
                  *_verdict(kinds.get(drift_comparison.SKEW)),
                  *_verdict(kinds.get(drift_comparison.DRIFT)), chart])
   return html_page.table(
-      ('feature', 'measure', 'missing (served)', 'skew', 'threshold', '',
-       'drift', 'threshold', '', 'distributions'), rows,
-      numeric=(2, 3, 4, 6, 7))
+      ('feature', 'measure', 'missing (served)', 'skew', 'threshold',
+       'drift', 'threshold', 'distributions'), rows,
+      numeric=(2, 3, 4, 5, 6))
 
 
 def render(window: MonitoredWindow) -> str:
