@@ -14,6 +14,7 @@ help:
 	@echo "make test-fast  the import rules and the unit tests, without whole pipeline runs (under 2 minutes)"
 	@echo "make report build the HTML report of the newest local run"
 	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
+	@echo "make monitor INPUT=rows.csv  check served rows (CSV or bq://project.dataset.table) for skew and drift; exit 1 when any"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
@@ -52,6 +53,13 @@ report: setup
 
 schema: setup
 	$(PY) -m local.schema_export
+
+# Exit status 1 when a feature of the served rows is over its skew or drift
+# threshold, so a scheduler can alert on it (docs/continuous_training.md).
+.PHONY: monitor
+monitor: setup
+	@test -n "$(INPUT)" || { echo "make monitor: set INPUT, e.g. make monitor INPUT=rows.csv or INPUT=bq://PROJECT.DATASET.TABLE" >&2; exit 2; }
+	$(PY) -m local.monitor --input "$(INPUT)"
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }

@@ -7,6 +7,8 @@ a run stay fast.
     metadata/<name>/metadata.db  the ML Metadata store
     serving_model/<name>/<n>/    each pushed model
     reports/<name>/<run>.html    the run reports
+    monitoring/<name>/<window>/  each monitoring window: its statistics and
+                                 report (make monitor)
 """
 import os
 import re
@@ -28,3 +30,8 @@ def report_path(output_dir: str, pipeline_name: str, run_id: str) -> str:
   """reports/<name>/<run id>.html, the run id made safe as a file name."""
   safe = re.sub(r'[^A-Za-z0-9._-]', '-', run_id)
   return os.path.join(output_dir, 'reports', pipeline_name, safe + '.html')
+
+
+def monitoring_dir(output_dir: str, pipeline_name: str) -> str:
+  """monitoring/<name>/: one folder per monitoring window, oldest first."""
+  return os.path.join(output_dir, 'monitoring', pipeline_name)

@@ -14,11 +14,10 @@ or plotting library: the plots are inline SVG. local_runner.py builds it at
 the end of every run.
 """
 import datetime
-import html
 import math
 import os
 import sys
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional
 
 if __name__ == '__main__':
   from local.quiet import quiet  # pylint: disable=g-import-not-at-top
@@ -28,6 +27,7 @@ from local import artifact_readers as readers  # pylint: disable=g-import-not-at
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import eval_config  # pylint: disable=g-import-not-at-top
+from local import html_page  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
 from local import svg_plots  # pylint: disable=g-import-not-at-top
@@ -51,30 +51,12 @@ SECTIONS = (
     ('components', 'Components'),
 )
 
-# A section that could not be read shows this class, so a test (or a reader)
-# can tell a broken report from a complete one.
-UNAVAILABLE_CLASS = 'unavailable'
-
-_STYLE = """
-body { font-family: sans-serif; margin: 1.5em auto; max-width: 1100px;
-       color: #222; background: #fff; }
-h1 { font-size: 1.5em; } h2 { border-bottom: 2px solid #1f77b4;
-     padding-bottom: .2em; margin-top: 2em; } h3 { margin-top: 1.4em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left;
-         vertical-align: top; font-size: .9em; }
-th { background: #eef3f8; } td.num { text-align: right; }
-.blessed { color: #1a7f37; font-weight: bold; }
-.not-blessed { color: #c62828; font-weight: bold; }
-.pass { color: #1a7f37; } .fail { color: #c62828; font-weight: bold; }
-.unavailable { color: #8a6d00; background: #fff8e1; padding: .4em; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; }
-nav a { margin-right: 1em; } code { background: #f4f4f4; padding: 0 .2em; }
-"""
-
-
-def _e(text) -> str:
-  return html.escape(str(text), quote=True)
+# A section that could not be read shows this class (local/html_page.py).
+UNAVAILABLE_CLASS = html_page.UNAVAILABLE_CLASS
+_STYLE = html_page.STYLE
+_e = html_page.escape
+_table = html_page.table
+_unavailable = html_page.unavailable
 
 
 def _num(value: Optional[float]) -> str:
@@ -83,22 +65,6 @@ def _num(value: Optional[float]) -> str:
   if value is None:
     return ''
   return 'n/a' if math.isnan(value) else f'{value:.4g}'
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]],
-           numeric: Sequence[int] = ()) -> str:
-  """An HTML table; cells are already-escaped HTML."""
-  parts = ['<table><tr>'] + [f'<th>{_e(h)}</th>' for h in headers] + ['</tr>']
-  for row in rows:
-    parts.append('<tr>' + ''.join(
-        f'<td class="num">{cell}</td>' if i in numeric else f'<td>{cell}</td>'
-        for i, cell in enumerate(row)) + '</tr>')
-  parts.append('</table>')
-  return ''.join(parts)
-
-
-def _unavailable(what: str) -> str:
-  return f'<p class="{UNAVAILABLE_CLASS}">{_e(what)}</p>'
 
 
 # --- Sections -------------------------------------------------------------------

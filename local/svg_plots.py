@@ -173,3 +173,39 @@ def _open(width: int, height: int, title: str) -> str:
 def _axes(left: float, top: float, plot_w: float, plot_h: float) -> str:
   return (f'<path d="M{left},{top} V{top + plot_h} H{left + plot_w}" '
           'fill="none" stroke="#555555"/>')
+
+
+def grouped_bars(labels: Sequence[str], series: Dict[str, Sequence[float]],
+                 title: str, width: int = 420) -> str:
+  """Horizontal bars, one group per label and one bar per series in it, with
+  a legend (e.g. the share of each value in two sets of rows)."""
+  if not labels or not series or any(
+      len(values) != len(labels) for values in series.values()):
+    raise ValueError('grouped_bars needs one value per label in each series')
+  bar, gap, left, right, top = 7, 5, 150, 60, 20
+  group = bar * len(series) + gap
+  legend_top = top + group * len(labels) + 6
+  height = legend_top + 14 * len(series)
+  plot_w = width - left - right
+  high = max(max(values) for values in series.values()) or 1.0
+  parts = [_open(width, height, title)]
+  for i, label in enumerate(labels):
+    y = top + i * group
+    shown = label if len(label) <= 24 else label[:23] + '\u2026'
+    parts.append(f'<text x="{left - 4}" y="{y + group / 2 + 2:.1f}" '
+                 f'text-anchor="end" {_FONT}>{_e(shown)}<title>{_e(label)}'
+                 '</title></text>')
+    for j, (name, values) in enumerate(series.items()):
+      bar_w = max(plot_w * values[i] / high, 0.5)
+      parts.append(
+          f'<rect class="bar" x="{left}" y="{y + j * bar:.1f}" '
+          f'width="{bar_w:.1f}" height="{bar - 1}" '
+          f'fill="{PALETTE[j % len(PALETTE)]}"><title>{_e(name)}, '
+          f'{_e(label)}: {_e(number(values[i]))}</title></rect>')
+  for j, name in enumerate(series):
+    y = legend_top + 14 * j
+    parts.append(f'<rect x="{left}" y="{y}" width="10" height="8" '
+                 f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{left + 14}" '
+                 f'y="{y + 8}" {_FONT}>{_e(name)}</text>')
+  parts.append('</svg>')
+  return ''.join(parts)
