@@ -27,7 +27,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh
+$(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh scripts/tfx_entry_point.py
 	@scripts/setup_venv.sh
 	@scripts/install_chromium.sh
 

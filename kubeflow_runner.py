@@ -10,8 +10,9 @@ Two targets from the same `create_pipeline` (see docs/kubeflow.md):
   compile|create|update --engine=vertex --pipeline_path=kubeflow_runner.py`
   expects.
 - kubeflow: a pipeline spec YAML for Kubeflow Pipelines 2.x on GKE, uploaded
-  with `python -m deploy.kfp_cli`. It holds container steps only: the
-  Evaluator's baseline comes from the serving folder, not from a Resolver.
+  with `tfx pipeline create|update --engine=kubeflow` (deploy/tfx_cli.py).
+  It holds container steps only: the Evaluator's baseline comes from the
+  serving folder, not from a Resolver.
 
 Both use the cloud settings of pipeline/configs.py: the bucket layout, the
 pipeline image built from the Dockerfile, Dataflow and Vertex AI.
