@@ -85,16 +85,22 @@ def _tfx(command: str, env, program: str = 'tfx'):
                         check=False)
 
 
+# The proof of concept's commands, verbatim from its README.
+SEED_COMMANDS = [
+    'tfx pipeline create --engine=kubeflow --endpoint=ENDPOINT '
+    '--pipeline-path=kubeflow_runner.py',
+    'tfx pipeline update --engine=kubeflow --endpoint=ENDPOINT '
+    '--pipeline-path=kubeflow_runner.py',
+    'tfx run create --pipeline_name=PIPELINE_NAME --endpoint=ENDPOINT '
+    '--engine=kubeflow',
+]
+SEED_INFRASTRUCTURE = 'python pipeline/gcp_infrastructure.py'
+
+
 def _seed_commands(endpoint):
-  """The proof of concept's commands, verbatim (its README)."""
-  return [
-      f'pipeline create --engine=kubeflow --endpoint={endpoint} '
-      '--pipeline-path=kubeflow_runner.py',
-      f'pipeline update --engine=kubeflow --endpoint={endpoint} '
-      '--pipeline-path=kubeflow_runner.py',
-      f'run create --pipeline_name=taxi-tips --endpoint={endpoint} '
-      '--engine=kubeflow',
-  ]
+  """The seed's `tfx` arguments for `endpoint` and the default pipeline."""
+  return [c.replace('ENDPOINT', endpoint).replace('PIPELINE_NAME', 'taxi-tips')
+          .split(' ', 1)[1] for c in SEED_COMMANDS]
 
 
 def _run_all(commands, env, program):
@@ -257,3 +263,20 @@ def test_each_checkout_runs_its_own_code_through_a_shared_venv(tmp_path):
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{name} ['run', 'list']\n"
+
+
+def _section(text, heading):
+  start = text.index(heading)
+  end = text.find('\n## ', start + len(heading))
+  return text[start:] if end < 0 else text[start:end]
+
+
+@pytest.mark.parametrize('doc,heading', [
+    ('README.md', '## On Google Cloud'),
+    ('README.md', '## Kom i gang'),
+    ('docs/kubeflow.md', '## 4b. Deploy to Kubeflow Pipelines'),
+])
+def test_the_docs_show_the_seed_commands_verbatim(doc, heading):
+  with open(os.path.join(helpers.REPO, doc)) as f:
+    lines = {line.strip() for line in _section(f.read(), heading).splitlines()}
+  assert set(SEED_COMMANDS + [SEED_INFRASTRUCTURE]) <= lines
