@@ -5,11 +5,14 @@ Pipelines stand-in (tests/kfp_standin.py), through the official kfp.Client;
 the stand-in records what it was sent. The entry point itself, in a
 subprocess, is tested in test_tfx_cli.py.
 """
+import os
+
 import kfp
 import pytest
 import yaml
 
 from deploy import tfx_cli
+from tests import helpers
 from tests import kfp_standin
 
 
@@ -209,3 +212,16 @@ def test_a_pipeline_file_that_fails_to_compile(kfp_api, tmp_path, capsys):
       f'Error: compiling {broken} failed (exit status 2); see the messages '
       'above']
   assert not fake.pipelines
+
+
+def test_compile_writes_the_kubeflow_target(tmp_path, monkeypatch, capsys):
+  monkeypatch.setenv('GOOGLE_CLOUD_PROJECT', 'test-project-123')
+  monkeypatch.setenv('PIPELINE_IMAGE_TAG', 'cli-test')
+  monkeypatch.setenv('LOCAL_OUTPUT_DIR', str(tmp_path))
+  runner = os.path.join(helpers.REPO, 'kubeflow_runner.py')
+  assert tfx(f'pipeline compile --engine=kubeflow --pipeline_path={runner}') == 0
+  spec = yaml.safe_load(
+      (tmp_path / 'compiled' / 'taxi-tips.kubeflow.yaml').read_text())
+  assert spec['pipelineInfo']['name'] == 'taxi-tips'
+  assert not (tmp_path / 'compiled' / 'taxi-tips.vertex.json').exists()
+  assert 'Pipeline compiled successfully.' in capsys.readouterr().out

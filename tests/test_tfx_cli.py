@@ -31,7 +31,7 @@ IMAGE = (f'europe-west3-docker.pkg.dev/{PROJECT}/tfx-pipelines/taxi-tips:'
          'cli-test')
 
 
-@pytest.fixture(autouse=True, scope='module')
+@pytest.fixture(scope='module')
 def installed_entry_point():
   """`make setup` installed scripts/tfx_entry_point.py as .venv/bin/tfx."""
   with open(TFX) as installed, open(ENTRY_POINT) as source:
@@ -40,7 +40,7 @@ def installed_entry_point():
 
 
 @pytest.fixture
-def kfp_api():
+def kfp_api(installed_entry_point):  # pylint: disable=unused-argument
   with kfp_standin.serve() as served:
     yield served
 
@@ -188,6 +188,7 @@ def _one_line_error(result):
   return lines[0]
 
 
+@pytest.mark.usefixtures('installed_entry_point')
 def test_unreachable_endpoint_is_one_line(tmp_path):
   endpoint = f'http://127.0.0.1:{_closed_port()}'
   result = _tfx(f'run create --pipeline_name=taxi-tips --endpoint={endpoint} '
@@ -221,6 +222,7 @@ def test_refused_upload_is_one_line(kfp_api, tmp_path, spec_file):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures('installed_entry_point')
 def test_vertex_compile_without_the_venv_on_path(tmp_path):
   # TFX's own CLI runs the first `pip` on PATH to look for kfp.
   result = _tfx('pipeline compile --engine=vertex '
