@@ -64,7 +64,7 @@ def _env(tmp_path, venv_on_path: bool):
   settings = set(configs.Settings.names())
   env = {k: v for k, v in os.environ.items()
          if k not in settings
-         and not k.startswith(('KF_PIPELINES_', 'VIRTUAL_ENV'))}
+         and not k.startswith(('KF_PIPELINES_', 'VIRTUAL_ENV', 'TF_CPP_'))}
   home = tmp_path / 'home'
   home.mkdir(exist_ok=True)
   env.update({
