@@ -30,6 +30,8 @@ def run_pipeline_file(pipeline_path: str, args: List[str]) -> None:
   """
   if not os.path.isfile(pipeline_path):
     raise KfpCliError(f'no pipeline file at {pipeline_path}')
+  if not pipeline_path.endswith('.py'):
+    raise KfpCliError(f'{pipeline_path} is not a .py pipeline file')
   path = os.path.abspath(pipeline_path)
   old_argv, old_path = sys.argv, list(sys.path)
   sys.argv = [path] + args
