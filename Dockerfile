@@ -9,7 +9,8 @@
 # versions: its entrypoint is the boot program Dataflow runs on each worker,
 # and Dataflow needs the worker's Beam SDK to equal the launcher's.
 #
-# Build it with Cloud Build, tagged with the git commit:  make image
+# Build it with Cloud Build, tagged with the git commit, and record the pushed
+# digest that compiled pipelines then name:  make image
 FROM apache/beam_python3.10_sdk:2.74.0
 
 WORKDIR /pipeline

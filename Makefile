@@ -18,7 +18,7 @@ help:
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
-	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit"
+	@echo "make image    build the pipeline image with Cloud Build, tagged with the commit; record its digest"
 	@echo "make bench  time this pipeline against the official TFX taxi template and a floor script"
 	@echo "make bench-scale  both at 100k and 1M rows: time and peak memory per component"
 	@echo "make lock   re-resolve python_requirements.txt into requirements.lock"
@@ -30,7 +30,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh
+$(STAMP): python_requirements.txt requirements.lock scripts/setup_venv.sh scripts/find_python.sh scripts/tfx_entry_point.py
 	@scripts/setup_venv.sh
 	@scripts/install_chromium.sh
 
@@ -73,7 +73,8 @@ image: setup
 	@IMAGE="$$($(PY) -m deploy.pipeline_image)" && \
 	  PROJECT="$${IMAGE#*docker.pkg.dev/}" && PROJECT="$${PROJECT%%/*}" && \
 	  echo "Building $$IMAGE with Cloud Build in project $$PROJECT" && \
-	  gcloud builds submit --project="$$PROJECT" --tag="$$IMAGE" .
+	  gcloud builds submit --project="$$PROJECT" --tag="$$IMAGE" . && \
+	  $(PY) -m deploy.pipeline_image --record-digest
 
 bench: setup
 	$(PY) bench/compare_with_template.py

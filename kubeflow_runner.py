@@ -10,11 +10,14 @@ Two targets from the same `create_pipeline` (see docs/kubeflow.md):
   compile|create|update --engine=vertex --pipeline_path=kubeflow_runner.py`
   expects.
 - kubeflow: a pipeline spec YAML for Kubeflow Pipelines 2.x on GKE, uploaded
-  with `python -m deploy.kfp_cli`. It holds container steps only: the
-  Evaluator's baseline comes from the serving folder, not from a Resolver.
+  with `tfx pipeline create|update --engine=kubeflow` (deploy/tfx_cli.py).
+  It holds container steps only: the Evaluator's baseline comes from the
+  serving folder, not from a Resolver.
 
 Both use the cloud settings of pipeline/configs.py: the bucket layout, the
-pipeline image built from the Dockerfile, Dataflow and Vertex AI.
+pipeline image built from the Dockerfile (by the digest `make image` recorded
+for its tag, when there is one: deploy/pipeline_image.py), Dataflow and
+Vertex AI.
 """
 import argparse
 import os
@@ -149,8 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
   try:
     settings = configs.load(os.environ)
-    cloud = cloud_settings.from_settings(
-        settings, pipeline_image.image_tag(settings.PIPELINE_IMAGE_TAG))
+    # By digest once `make image` has recorded one for this tag.
+    cloud = pipeline_image.resolve(settings)
     schema_file.read_text(settings.SCHEMA_PATH)  # a bad file stops here
   except (ConfigError, schema_file.SchemaFileError) as error:
     print(f'configuration error: {error}', file=sys.stderr)

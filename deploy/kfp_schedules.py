@@ -56,8 +56,8 @@ def create(client, name: str, cron: str, pipeline_name: str,
     client: a kfp.Client.
     name: the recurring run's display name.
     cron: a 6-field cron expression (seconds first), as Kubeflow reads them.
-    pipeline_name: the uploaded pipeline (`python -m deploy.kfp_cli pipeline
-      create`).
+    pipeline_name: the uploaded pipeline (`tfx pipeline create
+      --engine=kubeflow`).
     experiment: the experiment its runs belong to (default: the pipeline's).
     namespace: the Kubernetes namespace of a multi-user deployment.
   """
@@ -67,8 +67,9 @@ def create(client, name: str, cron: str, pipeline_name: str,
   pipeline_id = client.get_pipeline_id(pipeline_name)
   if not pipeline_id:
     raise ScheduleError(f'pipeline "{pipeline_name}" does not exist on '
-                        'Kubeflow Pipelines; upload it with `python -m '
-                        'deploy.kfp_cli pipeline create`')
+                        'Kubeflow Pipelines; upload it with `tfx pipeline '
+                        'create --engine=kubeflow --pipeline-path='
+                        'kubeflow_runner.py`')
   versions = client.list_pipeline_versions(
       pipeline_id=pipeline_id, sort_by='created_at desc', page_size=1)
   if not versions.pipeline_versions:

@@ -14,9 +14,9 @@ and starts at most one run at a time. `--cron` takes the usual five fields
 `CRON_TZ=Europe/Oslo ` prefix).
 
 Kubeflow Pipelines (deploy/kfp_schedules.py): a recurring run of the newest
-version of the uploaded pipeline PIPELINE_NAME (`python -m deploy.kfp_cli
-pipeline create|update`), reached and authenticated as deploy/kfp_cli.py
-does (--endpoint, --iap_client_id, --token). Vertex AI Pipelines
+version of the uploaded pipeline PIPELINE_NAME (`tfx pipeline create|update
+--engine=kubeflow`), reached and authenticated as that command does
+(--endpoint, --iap_client_id, a bearer token in KF_PIPELINES_TOKEN). Vertex AI Pipelines
 (deploy/vertex_schedules.py): a pipeline job schedule of the compiled job
 (`make compile`) in GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION, run as
 PIPELINE_SERVICE_ACCOUNT, with the machine's default credentials.
@@ -31,7 +31,7 @@ import sys
 from typing import List, Optional
 import warnings
 
-from deploy import kfp_cli
+from deploy import kfp_connection
 from deploy import kfp_schedules
 from deploy import vertex_schedules
 from deploy.schedule_types import KUBEFLOW, TARGETS, VERTEX
@@ -54,8 +54,6 @@ def _parser(settings: configs.Settings) -> argparse.ArgumentParser:
   kubeflow.add_argument('--endpoint', help='Kubeflow Pipelines URL (default: '
                         '$KF_PIPELINES_ENDPOINT)')
   kubeflow.add_argument('--iap_client_id', '--iap-client-id')
-  kubeflow.add_argument('--token', help='bearer token (default: '
-                        '$KF_PIPELINES_TOKEN)')
   kubeflow.add_argument('--namespace', default='kubeflow')
   kubeflow.add_argument('--experiment', help='create: the experiment of the '
                         'runs (default: PIPELINE_NAME)')
@@ -70,7 +68,8 @@ def _parser(settings: configs.Settings) -> argparse.ArgumentParser:
 
 def _kubeflow(args, settings: configs.Settings):
   cron = target_cron(args.cron, KUBEFLOW) if args.command == 'create' else ''
-  client = kfp_cli.connect(args)
+  client = kfp_connection.connect(args.endpoint, args.iap_client_id,
+                                  args.namespace)
   if args.command == 'create':
     return kfp_schedules.create(
         client, args.name, cron,
@@ -156,7 +155,7 @@ def main(argv: Optional[List[str]] = None, credentials=None) -> int:
       if line is None:
         raise
       raise ScheduleError(line) from None
-  except (ScheduleError, kfp_cli.CliError) as error:
+  except (ScheduleError, kfp_connection.KfpCliError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
   _report(args.command, args.target, result)

@@ -31,6 +31,10 @@ class CloudSettings:
   dataflow_max_workers: int
   use_vertex_ai: bool
   vertex_training_machine_type: str
+  # The digest `make image` recorded for this tag ('' if none): the image is
+  # then named by digest, so a re-pushed tag is never mistaken for the old
+  # one (Kubeflow Pipelines' cache keys on the image name).
+  image_digest: str = ''
 
   @property
   def pipeline_root(self) -> str:
@@ -45,10 +49,22 @@ class CloudSettings:
     return f'gs://{self.bucket}/serving_model/{self.pipeline_name}'
 
   @property
-  def image(self) -> str:
-    """The pipeline image in Artifact Registry (see the Dockerfile)."""
+  def image_name(self) -> str:
+    """The pipeline image in Artifact Registry, without tag (the Dockerfile)."""
     return (f'{self.region}-docker.pkg.dev/{self.project}/{self.repository}/'
-            f'{self.pipeline_name}:{self.image_tag}')
+            f'{self.pipeline_name}')
+
+  @property
+  def tagged_image(self) -> str:
+    """The image by tag: what `make image` builds and pushes."""
+    return f'{self.image_name}:{self.image_tag}'
+
+  @property
+  def image(self) -> str:
+    """The image every step runs: by digest when one is recorded."""
+    if self.image_digest:
+      return f'{self.image_name}@{self.image_digest}'
+    return self.tagged_image
 
   def beam_pipeline_args(self) -> List[str]:
     """Beam arguments: Dataflow when enabled, else Beam's in-process runner."""

@@ -23,5 +23,10 @@ echo "setup: installing python_requirements.txt pinned by requirements.lock (fir
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   -r python_requirements.txt -c requirements.lock
 "$venv/bin/python" -m pip check
+# `tfx` is the project's entry point (TFX's CLI with a Kubeflow Pipelines 2.x
+# engine), in place of TFX's console script that pip installed.
+{ echo "#!$("$venv/bin/python" -c 'import sys; print(sys.executable)')"
+  tail -n +2 scripts/tfx_entry_point.py; } > "$venv/bin/tfx"
+chmod +x "$venv/bin/tfx"
 date -u +%FT%TZ > "$venv/.installed"
 echo "setup: done"

@@ -5,7 +5,6 @@ and every network route pointing at a closed port, then parsed with KFP's own
 protobuf classes and checked against pipeline/configs.py's cloud settings.
 """
 import importlib
-import importlib
 import json
 import os
 import subprocess
@@ -332,27 +331,6 @@ def test_reviewed_schema_and_anomaly_gate_are_compiled_in(target, request):
   assert (transform_schema.producer_task,
           transform_schema.output_artifact_key) == ('AnomalyGate',
                                                     'checked_schema')
-
-
-@pytest.mark.slow
-def test_tfx_cli_compiles_for_vertex(tmp_path):
-  venv_bin = os.path.dirname(sys.executable)
-  # As in an activated venv: the tfx CLI looks for kfp with `pip freeze`.
-  result = _run(['tfx', 'pipeline', 'compile', '--engine=vertex',
-                 '--pipeline_path=kubeflow_runner.py'],
-                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
-                            PIPELINE_IMAGE_TAG='test-tag',
-                            LOCAL_OUTPUT_DIR=str(tmp_path),
-                            PATH=venv_bin + os.pathsep + os.environ['PATH']))
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'Pipeline taxi-tips compiled successfully' in result.stdout
-  with open(tmp_path / 'compiled' / 'taxi-tips.vertex.json') as job_file:
-    job = json_format.ParseDict(json.load(job_file),
-                                pipeline_spec_pb2.PipelineJob())
-  assert job.runtime_config.gcs_output_directory == (
-      f'gs://{BUCKET}/output/taxi-tips')
-  # Only the Vertex target: the tfx CLI allows one compilation per file.
-  assert not (tmp_path / 'compiled' / 'taxi-tips.kubeflow.yaml').exists()
 
 
 @pytest.mark.slow

@@ -1,13 +1,10 @@
 """Schedules (deploy/schedules.py) against stand-ins of both orchestrators.
 
-Kubeflow Pipelines: the fake API of test_kfp_cli.py, taught the v2beta1
-recurring-run routes; Vertex AI: tests/vertex_standin_schedules.py. Both on
+Kubeflow Pipelines: tests/kfp_standin.py (its v2beta1 recurring-run routes); Vertex AI: tests/vertex_standin_schedules.py. Both on
 127.0.0.1, driven by the official clients (kfp.Client; aiplatform over REST
 with anonymous credentials), so the tests assert the requests really sent.
 """
-import http.server
 import json
-import threading
 
 from google.auth import credentials as auth_credentials
 import kfp
@@ -15,10 +12,9 @@ import pytest
 
 from deploy import schedules
 from deploy.schedule_types import ScheduleError, target_cron
-from tests import test_kfp_cli
+from tests import kfp_standin
 from tests import vertex_standin_schedules
 
-_API = '/apis/v2beta1'
 PROJECT = 'road-admin-1'
 CRON = '0 3 * * *'
 
@@ -26,62 +22,21 @@ CRON = '0 3 * * *'
 # --- Kubeflow Pipelines -----------------------------------------------------
 
 
-class FakeKfpWithSchedules(test_kfp_cli.FakeKfp):
-  """test_kfp_cli.py's fake API plus recurring runs."""
-
-  def __init__(self):
-    super().__init__()
-    self.recurring_runs = {}  # id -> stored recurring run
-
-  def handle(self, method, path, query, body, content_type):
-    prefix = f'{_API}/recurringruns'
-    if not path.startswith(prefix):
-      return super().handle(method, path, query, body, content_type)
-    run_id, _, action = path[len(prefix):].strip('/').partition(':')
-    if not run_id and method == 'POST':
-      run_id = self.new_id('recurring')
-      self.recurring_runs[run_id] = dict(json.loads(body),
-                                         recurring_run_id=run_id)
-      return 200, self.recurring_runs[run_id]
-    if not run_id and method == 'GET':
-      found = list(self.recurring_runs.values())
-      if 'filter' in query:
-        wanted = json.loads(query['filter'][0])['predicates'][0]['stringValue']
-        found = [r for r in found if r['display_name'] == wanted]
-      return 200, {'recurringRuns': found, 'total_size': len(found)}
-    if run_id not in self.recurring_runs:
-      return 404, {'error': f'no recurring run {run_id}'}
-    if method == 'POST' and action in ('enable', 'disable'):
-      self.recurring_runs[run_id]['mode'] = action.upper()
-      return 200, {}
-    if method == 'DELETE' and not action:
-      del self.recurring_runs[run_id]
-      return 200, {}
-    return 404, {'error': f'not implemented: {method} {path}'}
-
-
 @pytest.fixture
 def kfp_fake(monkeypatch, tmp_path):
-  """The fake API on 127.0.0.1 with one pipeline of two versions; yields
-  (fake, endpoint)."""
+  """The stand-in API on 127.0.0.1 with one pipeline of two versions;
+  yields (fake, endpoint)."""
   for name in ('KF_PIPELINES_ENDPOINT', 'KF_PIPELINES_TOKEN'):
     monkeypatch.delenv(name, raising=False)
   monkeypatch.setenv('PIPELINE_NAME', 'taxi-tips')
   monkeypatch.setattr(kfp.Client, '_LOCAL_KFP_CONTEXT',
                       str(tmp_path / 'kfp_context.json'))
-  fake = FakeKfpWithSchedules()
-  fake.pipelines['pipeline-0'] = {'display_name': 'taxi-tips', 'versions': []}
-  fake.add_version('pipeline-0', 'taxi-tips', 'spec')
-  fake.add_version('pipeline-0', 'taxi-tips-2', 'spec')
-  handler = test_kfp_cli._handler(fake)  # pylint: disable=protected-access
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-  threading.Thread(target=server.serve_forever,
-                   kwargs={'poll_interval': 0.05}, daemon=True).start()
-  try:
-    yield fake, f'http://127.0.0.1:{server.server_address[1]}'
-  finally:
-    server.shutdown()
-    server.server_close()
+  with kfp_standin.serve() as (fake, endpoint):
+    fake.pipelines['pipeline-0'] = {'display_name': 'taxi-tips',
+                                    'versions': []}
+    fake.add_version('pipeline-0', 'taxi-tips', 'spec')
+    fake.add_version('pipeline-0', 'taxi-tips-2', 'spec')
+    yield fake, endpoint
 
 
 def _kfp(endpoint, *args):
@@ -92,8 +47,8 @@ def test_kubeflow_schedule_create_list_pause_resume_delete(kfp_fake, capsys):
   fake, endpoint = kfp_fake
   assert _kfp(endpoint, 'create', '--cron', CRON) == 0
 
-  (request,) = fake.requests_to('POST', f'{_API}/recurringruns')
-  sent = json.loads(request['body'])
+  (request,) = fake.requests_to('POST', '/recurringruns')
+  sent = request['json']
   newest = fake.pipelines['pipeline-0']['versions'][-1]
   (experiment_id,) = fake.experiments
   assert sent['display_name'] == 'taxi-tips-schedule'
@@ -118,7 +73,7 @@ def test_kubeflow_schedule_create_list_pause_resume_delete(kfp_fake, capsys):
   assert fake.recurring_runs[run_id]['mode'] == 'ENABLE'
   assert _kfp(endpoint, 'delete') == 0
   assert not fake.recurring_runs
-  assert len(fake.requests_to('DELETE', f'{_API}/recurringruns/{run_id}')) == 1
+  assert len(fake.requests_to('DELETE', f'/recurringruns/{run_id}')) == 1
 
 
 def test_kubeflow_refusals_are_one_line(kfp_fake, capsys):

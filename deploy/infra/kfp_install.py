@@ -167,8 +167,9 @@ def endpoint_lines(target: Target) -> List[str]:
       'Kubeflow Pipelines is ready. To open it from this machine:',
       f'  {gke.get_credentials_command(target)}',
       f'  kubectl port-forward -n {NAMESPACE} svc/ml-pipeline-ui 8080:80',
-      '  then open http://localhost:8080 (UI, and the API for '
-      "kfp.Client(host='http://localhost:8080')).",
+      '  then open http://localhost:8080 (the UI), and deploy with '
+      '`tfx pipeline create --engine=kubeflow --endpoint=http://localhost:8080 '
+      '--pipeline-path=kubeflow_runner.py`.',
       f'Inside the cluster: http://ml-pipeline-ui.{NAMESPACE}.svc.cluster.local'
       f' (UI) and http://ml-pipeline.{NAMESPACE}.svc.cluster.local:8888 (API).',
   ]
