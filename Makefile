@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 LINT_IMPORTS := $(VENV)/bin/lint-imports --no-logo --no-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test test-fast bench bench-scale lock clean compile image rehearse report schema
+.PHONY: help setup run test test-fast bench bench-scale lock clean compile image rehearse report schema serve
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-fast  the import rules and the unit tests, without whole pipeline runs (under 2 minutes)"
 	@echo "make report build the HTML report of the newest local run"
 	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
+	@echo "make serve  serve the newest pushed model on 127.0.0.1:SERVE_PORT (8501), TensorFlow Serving's REST API"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
@@ -50,6 +51,9 @@ report: setup
 
 schema: setup
 	$(PY) -m local.schema_export
+
+serve: setup
+	$(PY) -m local.serve
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }
