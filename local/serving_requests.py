@@ -10,6 +10,7 @@ request that works here works there: every instance has exactly the model's
 columns; a number column takes a JSON number (NaN when the value is missing),
 a text column a string ('' when missing); null is not a value. Anything else
 is a `RequestError` naming the instance and the column.
+`csv_row_to_instance` writes a CSV row as such an instance.
 """
 import json
 from typing import Any, Dict, List, Mapping
@@ -126,3 +127,29 @@ def predictions(outputs: Mapping[str, np.ndarray]) -> List[Any]:
   return [{name: _json_value(outputs[name][i]) for name in names}
           for i in range(count)]
 
+
+
+def csv_row_to_instance(row: Mapping[str, str],
+                        specs: Mapping[str, tf.TensorSpec]) -> Dict[str, Any]:
+  """A CSV row (column -> cell text) as one instance for `specs`: text as it
+  is, numbers parsed, an empty number cell NaN; columns `specs` lacks (the
+  label, dropped columns) left out.
+
+  Raises:
+    RequestError: a column is missing, or a number cell is not a number.
+  """
+  instance = {}
+  for column, spec in specs.items():
+    if column not in row:
+      raise RequestError(f'the row lacks column {column!r} that the model '
+                         'needs')
+    text = row[column]
+    if spec.dtype == tf.string:
+      instance[column] = text
+      continue
+    try:
+      instance[column] = float(text) if text.strip() else float('nan')
+    except ValueError:
+      raise RequestError(f'column {column!r}: {text!r} is not a number'
+                        ) from None
+  return instance
