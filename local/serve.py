@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import socket
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set
@@ -49,7 +50,7 @@ from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 
 HOST = '127.0.0.1'
-SIGNATURE = signatures.ROWS_SIGNATURE
+SIGNATURE = serving_requests.SIGNATURE
 MAX_BODY_BYTES = 32 * 2**20  # a larger request body gets HTTP 413
 # The message of a check inside the model (models/serving.py), e.g. an
 # integer column sent 1.5.
@@ -209,11 +210,26 @@ class ServingApp:
     return _json(200, {'predictions': serving_requests.predictions(outputs)})
 
 
+def _listen(host: str, port: int) -> socket.socket:
+  """A listening TCP socket on host:port (port 0: a free one); OSError if the
+  port is taken. Bound here rather than by werkzeug, which exits the process
+  on a busy port."""
+  listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+  try:
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(socket.SOMAXCONN)
+  except OSError:
+    listener.close()
+    raise
+  return listener
+
+
 def make_server(serving_dir: str, model_name: str, port: int,
                 host: str = HOST) -> serving.BaseWSGIServer:
   """A threaded werkzeug server of the newest model under `serving_dir` (not
   started: call serve_forever()). Port 0 picks a free port
-  (server.server_port).
+  (server.port).
 
   Raises:
     ServeError: no pushed model, or the newest does not load (the watcher
@@ -225,8 +241,10 @@ def make_server(serving_dir: str, model_name: str, port: int,
     raise ServeError(f'no model to serve under {serving_dir}: run the '
                      'pipeline until a model is blessed (make run), or pass '
                      '--model-base-dir')
-  return serving.make_server(host, port, ServingApp(watcher, model_name),
-                             threaded=True)
+  with _listen(host, port) as listener:  # the server keeps a duplicate
+    return serving.make_server(host, listener.getsockname()[1],
+                               ServingApp(watcher, model_name),
+                               threaded=True, fd=listener.fileno())
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -252,7 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'serve: cannot listen on {HOST}:{args.port}: {error.strerror}; '
           'set SERVE_PORT to a free port', file=sys.stderr)
     return 1
-  url = f'http://{HOST}:{server.server_port}/v1/models/{args.pipeline_name}'
+  url = f'http://{HOST}:{server.port}/v1/models/{args.pipeline_name}'
   print(f'Serving {serving_dir} at {url} (POST {url}:predict); Ctrl-C stops.',
         file=sys.stderr, flush=True)
   try:

@@ -18,6 +18,10 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 import tensorflow as tf
 
+from models import signatures
+
+SIGNATURE = signatures.ROWS_SIGNATURE  # the one signature served
+
 
 class RequestError(ValueError):
   """A bad request body: the message names the problem and the fix."""
@@ -88,6 +92,10 @@ def instances_to_columns(body: Mapping[str, Any],
   Raises:
     RequestError: no instances, or an instance that does not fit `specs`.
   """
+  signature = body.get('signature_name', SIGNATURE)
+  if signature != SIGNATURE:
+    raise RequestError(f'signature_name {signature!r}: this server answers '
+                       f'{SIGNATURE!r} only, the signature that takes rows')
   instances = body.get('instances')
   if not isinstance(instances, list) or not instances:
     raise RequestError('expected {"instances": [{column: value, ...}, ...]} '

@@ -79,6 +79,16 @@ def test_a_body_without_instances_is_refused(body):
     serving_requests.instances_to_columns(body, SPECS)
 
 
+def test_only_the_rows_signature_is_served():
+  body = {'instances': [{'fare': 1.0, 'company': 'A'}]}
+  assert serving_requests.instances_to_columns(
+      {**body, 'signature_name': 'serving_default'}, SPECS)
+  with pytest.raises(serving_requests.RequestError,
+                     match="signature_name 'predict'"):
+    serving_requests.instances_to_columns(
+        {**body, 'signature_name': 'predict'}, SPECS)
+
+
 def test_predictions_are_tensorflow_servings_row_format():
   outputs = {'probabilities': np.array([[0.1], [0.7]], np.float32),
              'predicted_class': np.array([b'0', b'1'])}
@@ -156,7 +166,7 @@ def server(pushed, tmp_path_factory):
   httpd = serve.make_server(serving_dir, NAME, port=0)
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()
-  yield f'http://{serve.HOST}:{httpd.server_port}/v1/models/{NAME}', (
+  yield f'http://{serve.HOST}:{httpd.port}/v1/models/{NAME}', (
       serving_dir)
   httpd.shutdown()
   httpd.server_close()

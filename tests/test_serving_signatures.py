@@ -75,8 +75,8 @@ def test_rows_with_missing_values_score_as_their_examples(pushed):
   probabilities = from_rows[signatures.PROBABILITIES].numpy()
   assert probabilities.shape == (len(rows), 1)
   assert 0 < probabilities.min() < 0.5 < probabilities.max() < 1
-  assert [n.decode() for n in from_rows[signatures.CLASS_NAMES][0]] == [
-      '0', '1']
+  names = from_rows[signatures.CLASS_NAMES].numpy()[0]
+  assert [n.decode() for n in names] == ['0', '1']
 
 
 @pytest.mark.slow
