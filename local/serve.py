@@ -98,8 +98,9 @@ def load_version(path: str) -> ServedModel:
 class ModelWatcher:
   """The newest model version under a serving folder, loaded.
 
-  `current()` looks for a newer version (a directory listing) and loads it;
-  while it loads, and if it fails to load, the version before is served.
+  `current()` looks for a newer version (a directory listing) and loads it
+  in the request that finds it; while it loads, and if it fails to load,
+  other requests get the version before.
   """
 
   def __init__(self, serving_dir: str,
@@ -119,9 +120,15 @@ class ModelWatcher:
     if newest is None or newest in self._failed or (
         self._model is not None and newest == self._model.path):
       return self._model
-    with self._lock:  # one load at a time; others serve the model before
-      if self._model is None or newest != self._model.path:
+    # One load at a time; meanwhile other requests get the model before.
+    if not self._lock.acquire(blocking=self._model is None):
+      return self._model
+    try:
+      if newest not in self._failed and (
+          self._model is None or newest != self._model.path):
         self._try_load(newest)
+    finally:
+      self._lock.release()
     return self._model
 
   def _try_load(self, path: str) -> None:

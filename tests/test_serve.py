@@ -116,6 +116,36 @@ def test_without_a_pushed_model_serve_stops_with_one_line(tmp_path, capsys):
                  '--model-base-dir']
 
 
+def _version_dir(serving_dir, version):
+  path = os.path.join(str(serving_dir), str(version))
+  os.makedirs(path)
+  open(os.path.join(path, 'saved_model.pb'), 'wb').close()
+  return path
+
+
+def test_watcher_serves_the_version_before_while_a_newer_one_loads(tmp_path):
+  loading, release = threading.Event(), threading.Event()
+
+  def load(path):
+    if os.path.basename(path) == '2':
+      loading.set()
+      release.wait(10)
+    return serve.ServedModel(int(os.path.basename(path)), path, None, {},
+                             None)
+
+  first = _version_dir(tmp_path, 1)
+  watcher = serve.ModelWatcher(str(tmp_path), load=load, log=lambda _: None)
+  assert watcher.current().path == first
+  second = _version_dir(tmp_path, 2)
+  loader = threading.Thread(target=watcher.current)
+  loader.start()
+  assert loading.wait(10)
+  assert watcher.current().path == first  # not blocked by the load
+  release.set()
+  loader.join(10)
+  assert watcher.current().path == second
+
+
 # --- The server over HTTP ----------------------------------------------------
 
 
