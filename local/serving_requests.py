@@ -92,7 +92,7 @@ def instances_to_columns(body: Mapping[str, Any],
   Raises:
     RequestError: no instances, or an instance that does not fit `specs`.
   """
-  signature = body.get('signature_name', SIGNATURE)
+  signature = body.get('signature_name') or SIGNATURE
   if signature != SIGNATURE:
     raise RequestError(f'signature_name {signature!r}: this server answers '
                        f'{SIGNATURE!r} only, the signature that takes rows')
