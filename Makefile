@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 LINT_IMPORTS := $(VENV)/bin/lint-imports --no-logo --no-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test test-fast bench bench-scale lock clean compile image rehearse report schema
+.PHONY: help setup run test test-fast bench bench-scale lock clean compile image rehearse report schema serve
 
 help:
 	@echo "make run    run the whole pipeline locally on data/ (sets up .venv first)"
@@ -15,6 +15,7 @@ help:
 	@echo "make report build the HTML report of the newest local run"
 	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
 	@echo "make monitor INPUT=rows.csv  check served rows (CSV or bq://project.dataset.table) for skew and drift; exit 1 when any"
+	@echo "make serve  serve the newest pushed model on 127.0.0.1:SERVE_PORT (8501), TensorFlow Serving's REST API"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"
@@ -54,12 +55,16 @@ report: setup
 schema: setup
 	$(PY) -m local.schema_export
 
-# Exit status 1 when a feature of the served rows is over its skew or drift
-# threshold, so a scheduler can alert on it (docs/continuous_training.md).
+# Fails when a feature of the served rows is over its skew or drift threshold,
+# so a scheduler can alert on it: `python -m local.monitor` exits 1 then, 2
+# when the rows cannot be checked; make reports either as its own status 2
+# (docs/continuous_training.md).
 .PHONY: monitor
 monitor: setup
 	@test -n "$(INPUT)" || { echo "make monitor: set INPUT, e.g. make monitor INPUT=rows.csv or INPUT=bq://PROJECT.DATASET.TABLE" >&2; exit 2; }
 	$(PY) -m local.monitor --input "$(INPUT)"
+serve: setup
+	$(PY) -m local.serve
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }

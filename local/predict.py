@@ -40,8 +40,8 @@ from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
-SIGNATURE = 'serving_default'
-EXAMPLES_INPUT = 'examples'
+SIGNATURE = signatures.EXAMPLES_SIGNATURE
+EXAMPLES_INPUT = signatures.EXAMPLES_INPUT
 BINARY_CUTOFF = 0.5  # a probability at least this predicts class 1
 BATCH_ROWS = 1024  # rows scored per call of the signature
 
@@ -81,12 +81,23 @@ def check_columns(header: Sequence[str], schema: schema_pb2.Schema,
                        f'{", ".join(missing)}')
 
 
+def examples_signature(loaded, model_dir: str):
+  """The signature of a loaded SavedModel that scores serialized
+  tf.Examples: SIGNATURE, or, in a model pushed before 'serving_default'
+  took rows, 'serving_default'."""
+  for name in (SIGNATURE, signatures.ROWS_SIGNATURE):
+    signature = loaded.signatures.get(name)
+    if signature is not None and list(
+        signature.structured_input_signature[1]) == [EXAMPLES_INPUT]:
+      return signature
+  raise PredictError(f'{model_dir} has no signature that takes serialized '
+                     f'tf.Examples ({SIGNATURE!r})')
+
+
 def score(model_dir: str, examples: List[bytes]) -> Dict[str, np.ndarray]:
-  """The serving signature's outputs for serialized tf.Examples."""
+  """The serialized-example signature's outputs for serialized tf.Examples."""
   loaded = tf.saved_model.load(model_dir)
-  if SIGNATURE not in loaded.signatures:
-    raise PredictError(f'{model_dir} has no {SIGNATURE!r} signature')
-  signature = loaded.signatures[SIGNATURE]
+  signature = examples_signature(loaded, model_dir)
   outputs: Dict[str, List[np.ndarray]] = {}
   for start in range(0, len(examples), BATCH_ROWS):
     batch = tf.constant(examples[start:start + BATCH_ROWS])

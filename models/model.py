@@ -3,9 +3,10 @@
 `run_fn` is a short adapter over plain functions that tests call directly:
 `build_model` (the network for a given set of transformed features),
 `make_dataset` (batched training data) and `make_serving_signatures` (raw
-serialized tf.Examples in, probabilities or predictions out). Nothing here
-names a column: the inputs come from the transformed feature spec and the
-output layer from the problem description (models/features.py).
+rows or serialized tf.Examples in, probabilities or predictions out; built in
+models/serving.py). Nothing here names a column: the inputs come from the
+transformed feature spec and the output layer from the problem description
+(models/features.py).
 """
 from typing import Any, Dict, List, Mapping, Tuple
 
@@ -19,6 +20,7 @@ from tfx_bsl.public import tfxio
 
 from models import autograph_compat  # pylint: disable=unused-import
 from models import features
+from models import serving
 from models import signatures
 
 _HIDDEN_UNITS = (64, 32)
@@ -174,58 +176,22 @@ def make_dataset(file_pattern: List[str],
 def make_serving_signatures(model: keras.Model,
                             tf_transform_output: tft.TFTransformOutput,
                             problem: features.Problem) -> Dict[str, Any]:
-  """The saved model's signatures, both over serialized raw tf.Examples.
+  """The saved model's signatures over raw data (models/serving.py).
 
-  'serving_default' scores examples with the CSV's columns (the label not
-  needed) and returns PROBABILITIES, CLASS_NAMES and PREDICTED_CLASS for a
+  ROWS_SIGNATURE ('serving_default') takes one named input per raw column
+  and EXAMPLES_SIGNATURE serialized tf.Examples (the label not needed in
+  either); both return PROBABILITIES, CLASS_NAMES and PREDICTED_CLASS for a
   classification, PREDICTIONS for a regression. TRANSFORM_SIGNATURE returns
   the transformed features, label included, for the Evaluator.
   """
-  # Attached to the model so that the Transform graph is saved with it.
-  model.tft_layer = tf_transform_output.transform_features_layer()
-  raw_spec = tf_transform_output.raw_feature_spec()
-  # Neither the label nor the dropped columns (e.g. the taxi data's `tips`,
-  # which a client cannot know before the trip ends) are required in a
-  # request.
-  unused = {problem.label_key, *problem.drop_columns}
-  feature_spec = {k: v for k, v in raw_spec.items() if k not in unused}
-  model_inputs = list(model.input_names)
-  names = class_names(tf_transform_output, problem)
-
-  @tf.function(input_signature=[
-      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')
-  ])
-  def serve_tf_examples(serialized):
-    raw = tf.io.parse_example(serialized, feature_spec)
-    transformed = model.tft_layer(raw)
-    output = model({k: transformed[k] for k in model_inputs})
-    if not problem.is_classification:
-      return {PREDICTIONS: output}
-    if problem.problem_type == features.BINARY:
-      per_class = tf.concat([1.0 - output, output], axis=1)
-    else:
-      per_class = output
-    batch = tf.shape(serialized)[0]
-    table = tf.constant(names)
-    return {
-        PROBABILITIES: output,
-        CLASS_NAMES: tf.tile(tf.expand_dims(table, 0), [batch, 1]),
-        PREDICTED_CLASS: tf.gather(table, tf.argmax(per_class, axis=1)),
-    }
-
-  @tf.function(input_signature=[
-      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')
-  ])
-  def transform_features(serialized):
-    raw = tf.io.parse_example(serialized, raw_spec)
-    return model.tft_layer(raw)
-
-  return {'serving_default': serve_tf_examples,
-          TRANSFORM_SIGNATURE: transform_features}
+  return serving.make_signatures(
+      model, tf_transform_output.transform_features_layer(),
+      tf_transform_output.raw_feature_spec(), problem,
+      class_names(tf_transform_output, problem))
 
 
 def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
-  """Trains the model and saves it with raw-example signatures.
+  """Trains the model and saves it with raw-data signatures.
 
   Called by the TFX Trainer. `fn_args.custom_config` carries `batch_size`,
   `seed` and the problem description (models/features.py) from

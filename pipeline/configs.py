@@ -91,6 +91,16 @@ VOCAB_SIZE_OVERRIDES = setting('')
 # Everything a local run writes (artifacts, metadata, served models) goes here.
 LOCAL_OUTPUT_DIR = setting(os.path.join(_REPO_ROOT, 'tfx_output'))
 
+# --- Local serving (make serve) ---------------------------------------------
+# The port `make serve` answers on, at 127.0.0.1 (TensorFlow Serving's REST
+# port by default).
+def _port(name: str, value: int) -> None:
+  if not 1 <= value <= 65535:
+    raise ConfigError(f'{name}={value!r} must be a TCP port, 1-65535.')
+
+
+SERVE_PORT = setting(8501, check=_port)
+
 # --- Training ---------------------------------------------------------------
 TRAIN_NUM_STEPS = setting(1000, check=positive)
 TRAINER_EVAL_NUM_STEPS = setting(50, check=positive)

@@ -108,9 +108,14 @@ def create_eval_config(problem: features.Problem,
 def _model_spec(problem: features.Problem) -> tfma.ModelSpec:
   """Where the Evaluator finds the predictions and the label.
 
-  The model's 'serving_default' signature gives the predictions. A numeric
-  binary or regression label is read from the examples as it is (as models
-  saved before the transform signature existed need, when they are the
+  The predictions come from the model's serialized-example signature: no
+  signature name is given, so TFMA calls 'predict' (EXAMPLES_SIGNATURE) when
+  the model has one, and 'serving_default' otherwise, which is where models
+  saved before 'serving_default' took JSON rows take examples; a baseline of
+  either kind is scored like the candidate. That needs the model loaded as a
+  plain SavedModel (TF_GENERIC: a Keras model would be called directly). A
+  numeric binary or regression label is read from the examples as it is (as
+  models saved before the transform signature existed need, when they are the
   baseline); any other label is the transformed one (a class index), read
   through the model's transform signature, so both sides use the same
   classes.
@@ -123,7 +128,7 @@ def _model_spec(problem: features.Problem) -> tfma.ModelSpec:
   """
   raw_label = problem.evaluates_raw_label
   return tfma.ModelSpec(
-      signature_name='serving_default',
+      model_type=tfma.TF_GENERIC,
       prediction_key=(model_outputs.PROBABILITIES if problem.is_classification
                       else model_outputs.PREDICTIONS),
       label_key=problem.label_key if raw_label else problem.label_feature,

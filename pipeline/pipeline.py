@@ -47,7 +47,7 @@ RUN_FN = 'models.model.run_fn'
 # The modules each of them runs; their fingerprint invalidates the cache.
 PREPROCESSING_MODULES = ('models.features', 'models.preprocessing')
 TRAINING_MODULES = ('models.features', 'models.autograph_compat',
-                    'models.signatures', 'models.model')
+                    'models.signatures', 'models.serving', 'models.model')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,8 +4,10 @@ Only settings change between them (environment overrides of
 pipeline/configs.py), never models/: a binary problem with numeric features
 (and a text label; the taxi test covers a 0/1 label), a multiclass problem
 with a string label and string features, and a regression. Each trains, evaluates, blesses, pushes, and the pushed model
-scores the raw CSV rows through serving_default.
+scores the raw CSV rows alike as serialized examples and as rows of named
+columns (the multiclass data's empty cells as NaN).
 """
+import csv
 import glob
 import os
 
@@ -15,6 +17,8 @@ import pytest
 import tensorflow as tf
 
 from local import csv_examples
+from local import serving_requests
+from models import signatures
 from tests import helpers
 
 pytestmark = pytest.mark.slow
@@ -38,15 +42,29 @@ def _run(tmp_path_factory, name, writer, **settings):
 
 
 def _serve(summary, csv_path):
-  """serving_default's outputs for every row of the CSV, label included."""
+  """The served outputs for every row of the CSV, label included, after
+  checking that both signatures give them: serialized examples ('predict')
+  and rows of named columns, empty cells as NaN or '' ('serving_default')."""
   schema_file = glob.glob(os.path.join(
       summary.components['SchemaGen'].outputs['schema'][0], '*.pbtxt'))[0]
   schema = csv_examples.load_schema(schema_file)
   with open(csv_path) as lines:
     examples = csv_examples.csv_to_examples(lines, schema)
   served = tf.saved_model.load(summary.pushed_to)
-  outputs = served.signatures['serving_default'](
+  outputs = served.signatures[signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))
+  rows = served.signatures[signatures.ROWS_SIGNATURE]
+  specs = rows.structured_input_signature[1]
+  with open(csv_path) as lines:
+    instances = [serving_requests.csv_row_to_instance(row, specs)
+                 for row in csv.DictReader(lines)]
+  columns = serving_requests.instances_to_columns({'instances': instances},
+                                                  specs)
+  from_rows = rows(**{name: tf.constant(values, specs[name].dtype)
+                      for name, values in columns.items()})
+  assert sorted(from_rows) == sorted(outputs)
+  for name, tensor in outputs.items():
+    np.testing.assert_array_equal(from_rows[name].numpy(), tensor.numpy())
   return {k: v.numpy() for k, v in outputs.items()}
 
 

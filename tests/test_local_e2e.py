@@ -10,6 +10,7 @@ import tensorflow as tf
 from pipeline import configs
 
 from local import csv_examples
+from models import signatures
 from pipeline import component_ids
 from tests import helpers
 
@@ -65,7 +66,7 @@ def test_pushed_model_scores_raw_csv_rows(runs, data_slice):
   with open(helpers.csv_path(data_slice)) as lines:
     examples = csv_examples.csv_to_examples(lines, schema)
   served = tf.saved_model.load(summary.pushed_to)
-  scores = served.signatures['serving_default'](
+  scores = served.signatures[signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   labels = pd.read_csv(helpers.csv_path(data_slice))[
       DEFAULTS.LABEL_KEY].to_numpy()

@@ -14,6 +14,7 @@ from pipeline import configs
 from local import csv_examples
 from local import predict
 from local import run_artifacts
+from models import signatures
 from tests import helpers
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings
@@ -67,7 +68,8 @@ def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
   schema = csv_examples.load_schema(served[3])
   with open(rows) as f:
     examples = csv_examples.csv_to_examples(f, schema)
-  expected = tf.saved_model.load(served[2]).signatures['serving_default'](
+  expected = tf.saved_model.load(served[2]).signatures[
+      signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   np.testing.assert_allclose(probabilities, expected, atol=1e-6)
 

@@ -20,6 +20,7 @@ from local import output_layout
 from local import run_artifacts
 from local import run_report
 from local import svg_plots
+from models import signatures as model_signatures
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings
 
@@ -116,9 +117,11 @@ def test_outcome_names_the_decision_model_and_signature(report, latest):
   assert summary.pushed_to in text
   signatures = {s.name: s for s in artifact_readers.signatures(
       summary.pushed_to)}
-  signature = signatures['serving_default']
-  assert [t.name for t in signature.inputs] == ['examples']
-  for tensor in signature.inputs + signature.outputs:
+  examples = signatures[model_signatures.EXAMPLES_SIGNATURE]
+  assert [t.name for t in examples.inputs] == ['examples']
+  rows = signatures[model_signatures.ROWS_SIGNATURE]
+  assert 'trip_miles' in [t.name for t in rows.inputs]
+  for tensor in examples.inputs + rows.inputs + rows.outputs:
     assert f'<code>{tensor.name}</code>' in report
 
 

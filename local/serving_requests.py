@@ -1,0 +1,163 @@
+"""TensorFlow Serving's REST request and response bodies, for `make serve`.
+
+`instances_to_columns` checks a `{"instances": [{column: value, ...}, ...]}`
+body against the inputs of the model's 'serving_default' signature (one
+[batch] input per raw column, models/serving.py) and turns it into one numpy
+array per column; `predictions` turns the signature's outputs into the
+`{"predictions": [...]}` answer. The rules are TensorFlow Serving's, which
+Vertex AI's prebuilt TensorFlow container applies to the same body, so a
+request that works here works there: every instance has exactly the model's
+columns; a number column takes a JSON number (NaN when the value is missing),
+a text column a string ('' when missing); null is not a value. Anything else
+is a `RequestError` naming the instance and the column.
+`csv_row_to_instance` writes a CSV row as such an instance.
+"""
+import json
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from models import signatures
+
+SIGNATURE = signatures.ROWS_SIGNATURE  # the one signature served
+
+
+class RequestError(ValueError):
+  """A bad request body: the message names the problem and the fix."""
+
+
+def parse_body(body: bytes) -> Dict[str, Any]:
+  """The JSON object of a request body (NaN and Infinity accepted, as
+  TensorFlow Serving accepts them)."""
+  try:
+    value = json.loads(body.decode('utf-8'))
+  except (UnicodeDecodeError, ValueError) as error:
+    raise RequestError(f'the body is not JSON: {error}') from None
+  if not isinstance(value, dict):
+    raise RequestError('the body must be a JSON object: '
+                       '{"instances": [{column: value, ...}, ...]}')
+  return value
+
+
+def _expected(dtype: tf.DType) -> str:
+  return ('text ("" when missing)' if dtype == tf.string else
+          'a number (NaN when missing)')
+
+
+def _value(instance: int, column: str, value: Any, dtype: tf.DType) -> Any:
+  """One cell, checked against the column's input type."""
+  if dtype == tf.string:
+    ok = isinstance(value, str)
+  else:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+  if not ok:
+    shown = 'null' if value is None else json.dumps(value)
+    raise RequestError(f'instance {instance}: column {column!r} is {shown}, '
+                       f'expected {_expected(dtype)}')
+  return value
+
+
+def _instance_columns(index: int, instance: Any,
+                      specs: Mapping[str, tf.TensorSpec]) -> None:
+  """Checks that an instance is an object with exactly the model's columns."""
+  if not isinstance(instance, dict):
+    raise RequestError(f'instance {index} is not a JSON object of '
+                       '{column: value}')
+  missing = sorted(c for c in specs if c not in instance)
+  if missing:
+    raise RequestError(f'instance {index} lacks column(s) '
+                       f'{", ".join(map(repr, missing))} that the model '
+                       'needs')
+  unknown = sorted(c for c in instance if c not in specs)
+  if unknown:
+    raise RequestError(f'instance {index} has column(s) '
+                       f'{", ".join(map(repr, unknown))} that the model '
+                       'does not take (it takes: '
+                       f'{", ".join(sorted(specs))})')
+
+
+def instances_to_columns(body: Mapping[str, Any],
+                         specs: Mapping[str, tf.TensorSpec]
+                        ) -> Dict[str, np.ndarray]:
+  """The signature's inputs for a request body's instances.
+
+  Args:
+    body: the parsed request body.
+    specs: the signature's inputs (name -> [batch] TensorSpec).
+
+  Returns:
+    Column -> [instances] array of the input's dtype.
+
+  Raises:
+    RequestError: no instances, or an instance that does not fit `specs`.
+  """
+  signature = body.get('signature_name') or SIGNATURE
+  if signature != SIGNATURE:
+    raise RequestError(f'signature_name {signature!r}: this server answers '
+                       f'{SIGNATURE!r} only, the signature that takes rows')
+  instances = body.get('instances')
+  if not isinstance(instances, list) or not instances:
+    raise RequestError('expected {"instances": [{column: value, ...}, ...]} '
+                       'with at least one instance')
+  for index, instance in enumerate(instances):
+    _instance_columns(index, instance, specs)
+  columns = {}
+  for column, spec in specs.items():
+    values = [_value(i, column, instance[column], spec.dtype)
+              for i, instance in enumerate(instances)]
+    columns[column] = np.array(values, dtype=(
+        object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
+  return columns
+
+
+def _json_value(value: Any) -> Any:
+  """A numpy cell or row as JSON: text decoded, float32 written as its
+  shortest form (as TensorFlow Serving writes it)."""
+  if isinstance(value, np.ndarray):
+    return [_json_value(v) for v in value]
+  if isinstance(value, bytes):
+    return value.decode('utf-8', errors='replace')
+  if isinstance(value, np.floating):
+    return float(str(value))
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
+
+
+def predictions(outputs: Mapping[str, np.ndarray]) -> List[Any]:
+  """TensorFlow Serving's row-format answer: one entry per instance, an
+  object of the outputs (or the value itself when there is one output)."""
+  names = sorted(outputs)
+  count = len(outputs[names[0]])
+  if len(names) == 1:
+    return [_json_value(outputs[names[0]][i]) for i in range(count)]
+  return [{name: _json_value(outputs[name][i]) for name in names}
+          for i in range(count)]
+
+
+
+def csv_row_to_instance(row: Mapping[str, str],
+                        specs: Mapping[str, tf.TensorSpec]) -> Dict[str, Any]:
+  """A CSV row (column -> cell text) as one instance for `specs`: text as it
+  is, numbers parsed, an empty number cell NaN; columns `specs` lacks (the
+  label, dropped columns) left out.
+
+  Raises:
+    RequestError: a column is missing, or a number cell is not a number.
+  """
+  instance = {}
+  for column, spec in specs.items():
+    if column not in row:
+      raise RequestError(f'the row lacks column {column!r} that the model '
+                         'needs')
+    text = row[column]
+    if spec.dtype == tf.string:
+      instance[column] = text
+      continue
+    try:
+      instance[column] = float(text) if text.strip() else float('nan')
+    except ValueError:
+      raise RequestError(f'column {column!r}: {text!r} is not a number'
+                        ) from None
+  return instance

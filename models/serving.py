@@ -1,0 +1,187 @@
+"""The saved model's signatures: raw data in, the served outputs out.
+
+Both serving signatures run the same Transform graph and the same Keras
+model; they differ only in how the raw columns arrive:
+
+- `rows` (ROWS_SIGNATURE, 'serving_default'): one named [batch] input per
+  raw column the model reads, as TensorFlow Serving's and Vertex AI's REST
+  API build them from `{"instances": [{column: value, ...}]}`;
+- `examples` (EXAMPLES_SIGNATURE): serialized tf.Examples, parsed with the
+  raw feature spec, as the Evaluator sends them.
+
+`rows` turns its inputs into exactly the tensors parsing tf.Examples gives
+(a missing value is an absent feature, as in an example and as CsvExampleGen
+writes an empty cell), so a row scores the same through either signature.
+Nothing here names a column: the inputs come from Transform's raw feature
+spec and the problem description (models/features.py).
+"""
+import re
+from typing import Any, Callable, Dict, List, Mapping
+
+import tensorflow as tf
+
+from models import features
+from models import signatures
+
+Tensor = Any  # a tf.Tensor or tf.SparseTensor
+FeatureSpec = Mapping[str, Any]  # column -> tf.io.FixedLenFeature/VarLen...
+
+# What TensorFlow accepts as a signature input name (an op name).
+_INPUT_NAME = re.compile(r'^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$')
+
+
+def request_feature_spec(raw_spec: FeatureSpec,
+                         problem: features.Problem) -> Dict[str, Any]:
+  """The raw columns a request carries: all but the label and the dropped
+  columns (e.g. the taxi data's `tips`, which a client cannot know before the
+  trip ends)."""
+  unused = {problem.label_key, *problem.drop_columns}
+  return {k: v for k, v in sorted(raw_spec.items()) if k not in unused}
+
+
+def row_input_dtype(dtype: tf.DType) -> tf.DType:
+  """The rows signature's input type for a column parsed as `dtype`: text
+  stays text, every number is a float64 (NaN when missing; exact for
+  integers up to 2**53)."""
+  return tf.string if dtype == tf.string else tf.float64
+
+
+def rows_input_signature(spec: FeatureSpec) -> Dict[str, tf.TensorSpec]:
+  """One [batch] TensorSpec per column of `spec`, named after the column.
+
+  Raises:
+    ValueError: a column name TensorFlow cannot name an input with, or a
+      feature that is neither fixed- nor variable-length.
+  """
+  inputs = {}
+  for column, feature in spec.items():
+    if not _INPUT_NAME.match(column):
+      raise ValueError(
+          f'column {column!r} cannot be a named input of the serving '
+          'signature: rename it to letters, digits and _ . - (starting with '
+          'a letter or digit)')
+    if not isinstance(feature, (tf.io.FixedLenFeature, tf.io.VarLenFeature)):
+      raise ValueError(f'column {column!r}: {type(feature).__name__} is not '
+                       'supported in the serving signature')
+    inputs[column] = tf.TensorSpec([None], row_input_dtype(feature.dtype),
+                                   name=column)
+  return inputs
+
+
+def _present(column: str, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+  """Whether each value is present ('' or NaN: missing). Asserts that an
+  integer column holds whole numbers."""
+  if values.dtype == tf.string:
+    return tf.not_equal(values, signatures.MISSING_TEXT)
+  present = tf.logical_not(tf.math.is_nan(values))
+  if dtype.is_integer:
+    whole = tf.logical_or(tf.logical_not(present),
+                          tf.equal(tf.math.floor(values), values))
+    tf.debugging.Assert(
+        tf.reduce_all(whole),
+        [f'column {column} holds integers: send a whole number, or NaN '
+         'when the value is missing'], name=f'whole_numbers_{column}')
+  return present
+
+
+def _as_parsed(column: str, values: tf.Tensor, feature) -> Tensor:
+  """A column's [batch] values as tf.io.parse_example gives them for
+  `feature`: a SparseTensor of the present values for a VarLenFeature, a
+  dense tensor (default where missing) for a FixedLenFeature."""
+  present = _present(column, values, feature.dtype)
+  typed = (values if feature.dtype == tf.string else
+           tf.cast(tf.where(present, values, tf.zeros_like(values)),
+                   feature.dtype))
+  if isinstance(feature, tf.io.VarLenFeature):
+    rows = tf.where(present)[:, 0]
+    return tf.SparseTensor(
+        indices=tf.stack([rows, tf.zeros_like(rows)], axis=1),
+        values=tf.gather(typed, rows),
+        dense_shape=tf.stack([tf.size(values, out_type=tf.int64), 1]))
+  if feature.default_value is None:
+    tf.debugging.Assert(
+        tf.reduce_all(present),
+        [f'column {column} needs a value in every row: the schema '
+         'requires it'], name=f'required_{column}')
+  else:
+    default = tf.reshape(tf.constant(feature.default_value, feature.dtype),
+                         [-1])[0]
+    typed = tf.where(present, typed, default)
+  return tf.reshape(typed, [-1] + list(feature.shape))
+
+
+def rows_to_parsed(rows: Mapping[str, tf.Tensor],
+                   spec: FeatureSpec) -> Dict[str, Tensor]:
+  """The rows signature's inputs as tf.io.parse_example(examples, spec)
+  would give them for the same rows."""
+  return {column: _as_parsed(column, rows[column], feature)
+          for column, feature in spec.items()}
+
+
+def _scorer(model, problem: features.Problem,
+            class_names: List[str]) -> Callable[[Dict[str, Tensor]],
+                                                Dict[str, tf.Tensor]]:
+  """raw parsed features -> the served outputs (models/signatures.py), through
+  the Transform layer attached to `model` and the model."""
+  model_inputs = list(model.input_names)
+
+  def score(raw: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+    transformed = model.tft_layer(raw)
+    output = model({k: transformed[k] for k in model_inputs})
+    if not problem.is_classification:
+      return {signatures.PREDICTIONS: output}
+    if problem.problem_type == features.BINARY:
+      per_class = tf.concat([1.0 - output, output], axis=1)
+    else:
+      per_class = output
+    table = tf.constant(class_names)
+    return {
+        signatures.PROBABILITIES: output,
+        signatures.CLASS_NAMES: tf.tile(tf.expand_dims(table, 0),
+                                        [tf.shape(output)[0], 1]),
+        signatures.PREDICTED_CLASS: tf.gather(table,
+                                              tf.argmax(per_class, axis=1)),
+    }
+
+  return score
+
+
+def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
+                    problem: features.Problem,
+                    class_names: List[str]) -> Dict[str, Any]:
+  """The saved model's signatures, keyed by name (models/signatures.py).
+
+  Args:
+    model: the trained Keras model over the transformed features.
+    tft_layer: Transform's layer (TFTransformOutput.
+      transform_features_layer()); attached to `model` so that the Transform
+      graph is saved with it.
+    raw_spec: Transform's raw feature spec (label included).
+    problem: the problem description.
+    class_names: the classes in the order of the model's class indices (empty
+      for a regression).
+
+  Returns:
+    ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE.
+  """
+  model.tft_layer = tft_layer
+  spec = request_feature_spec(raw_spec, problem)
+  score = _scorer(model, problem, class_names)
+  examples_input = tf.TensorSpec([None], tf.string,
+                                 name=signatures.EXAMPLES_INPUT)
+
+  @tf.function(input_signature=[rows_input_signature(spec)])
+  def rows(columns):
+    return score(rows_to_parsed(columns, spec))
+
+  @tf.function(input_signature=[examples_input])
+  def examples(serialized):
+    return score(tf.io.parse_example(serialized, spec))
+
+  @tf.function(input_signature=[examples_input])
+  def transform_features(serialized):
+    return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+  return {signatures.ROWS_SIGNATURE: rows,
+          signatures.EXAMPLES_SIGNATURE: examples,
+          signatures.TRANSFORM_SIGNATURE: transform_features}

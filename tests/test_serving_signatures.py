@@ -1,0 +1,129 @@
+"""The pushed model's signatures: JSON-style rows in 'serving_default',
+serialized examples in 'predict', one Transform graph behind both.
+
+The model is the suite's run's (the session fixture `local_runs`), scored on
+bundled rows it never saw, with their empty cells; the Evaluator's choice of
+signature is checked with TFMA's own resolution on small SavedModels.
+"""
+import csv
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_model_analysis.utils import model_util
+
+from local import csv_examples
+from local import run_artifacts
+from local import serving_requests
+from models import signatures
+from tests import helpers
+
+# Bundled rows after the suite's training slice (helpers.SLICE_ROWS rows).
+UNSEEN = slice(helpers.SLICE_ROWS + 1000, helpers.SLICE_ROWS + 1400)
+
+
+@pytest.fixture(scope='module')
+def pushed(local_runs):
+  """(the loaded newest pushed model, its run's schema file)."""
+  _, second = local_runs
+  model_dir = run_artifacts.newest_pushed_model(second.serving_model_dir)
+  assert model_dir, second.output[-2000:]
+  run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
+  return tf.saved_model.load(model_dir), run.schema_file
+
+
+def _unseen_rows():
+  with open(helpers.BUNDLED_CSV, newline='') as f:
+    return list(csv.DictReader(f))[UNSEEN]
+
+
+def _rows_inputs(signature, rows):
+  """The rows signature's input tensors for CSV rows (empty cells NaN/'')."""
+  specs = signature.structured_input_signature[1]
+  instances = [serving_requests.csv_row_to_instance(r, specs) for r in rows]
+  columns = serving_requests.instances_to_columns({'instances': instances},
+                                                  specs)
+  return {name: tf.constant(values, specs[name].dtype)
+          for name, values in columns.items()}
+
+
+@pytest.mark.slow
+def test_rows_with_missing_values_score_as_their_examples(pushed):
+  model, schema_file = pushed
+  rows = _unseen_rows()
+  rows_signature = model.signatures[signatures.ROWS_SIGNATURE]
+  inputs = _rows_inputs(rows_signature, rows)
+  # The label and the dropped columns are no inputs; the others all are.
+  assert 'big_tipper' not in inputs and 'tips' not in inputs
+  assert {'trip_miles', 'payment_type', 'company'} <= set(inputs)
+  with_gaps = [r for r in rows if any(r[c] == '' for c in inputs)]
+  assert len(with_gaps) > 50  # the bundled data's empty cells are here
+
+  from_rows = rows_signature(**inputs)
+  schema = csv_examples.load_schema(schema_file)
+  examples = [csv_examples.row_to_example(r, schema).SerializeToString()
+              for r in rows]
+  from_examples = model.signatures[signatures.EXAMPLES_SIGNATURE](
+      examples=tf.constant(examples))
+  assert sorted(from_rows) == sorted([
+      signatures.PROBABILITIES, signatures.CLASS_NAMES,
+      signatures.PREDICTED_CLASS])
+  for name in from_rows:
+    np.testing.assert_array_equal(from_rows[name].numpy(),
+                                  from_examples[name].numpy())
+  probabilities = from_rows[signatures.PROBABILITIES].numpy()
+  assert probabilities.shape == (len(rows), 1)
+  assert 0 < probabilities.min() < 0.5 < probabilities.max() < 1
+  names = from_rows[signatures.CLASS_NAMES].numpy()[0]
+  assert [n.decode() for n in names] == ['0', '1']
+
+
+@pytest.mark.slow
+def test_rows_signature_rejects_a_fraction_in_an_integer_column(pushed):
+  model, _ = pushed
+  rows_signature = model.signatures[signatures.ROWS_SIGNATURE]
+  inputs = _rows_inputs(rows_signature, _unseen_rows()[:3])
+  inputs['trip_seconds'] = tf.constant([60.0, 90.5, math.nan], tf.float64)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='column trip_seconds holds integers'):
+    rows_signature(**inputs)
+
+
+def _save_module(path, **functions):
+  module = tf.Module()
+  tf.saved_model.save(module, str(path), signatures=functions)
+  return model_util.model_construct_fn(str(path), tags=['serve'],
+                                       model_type='tf_generic')()
+
+
+def _examples_fn(value):
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name='examples')])
+  def score(examples):
+    return {'probabilities': tf.fill([tf.size(examples), 1], value)}
+  return score
+
+
+def test_the_evaluator_scores_examples_in_new_and_older_models(tmp_path):
+  """No signature name (pipeline/eval_config.py): TFMA calls 'predict' when a
+  model has it, else 'serving_default', the examples signature of models
+  saved before 'serving_default' took rows."""
+
+  @tf.function(input_signature=[{'x': tf.TensorSpec([None], tf.float64,
+                                                    name='x')}])
+  def rows(columns):
+    return {'probabilities': tf.expand_dims(tf.cast(columns['x'], tf.float32),
+                                            1)}
+
+  new = _save_module(tmp_path / 'new', serving_default=rows,
+                     predict=_examples_fn(0.25))
+  old = _save_module(tmp_path / 'old', serving_default=_examples_fn(0.75))
+  assert signatures.ROWS_SIGNATURE == 'serving_default'
+  assert signatures.EXAMPLES_SIGNATURE == 'predict'
+  for model, expected in ((new, 0.25), (old, 0.75)):
+    assert not model_util.is_callable_fn(model)
+    assert list(model_util.get_input_specs(model, '')) == ['examples']
+    scores = model_util.get_callable(model, '')(
+        examples=tf.constant([b'', b'']))['probabilities'].numpy()
+    np.testing.assert_allclose(scores, [[expected]] * 2)
