@@ -1,6 +1,8 @@
 """Reading the reviewed schema file (SCHEMA_PATH), without TensorFlow or TFX.
 
-local_runner.py reads it before anything heavy is imported, so a bad file or
+Each pipeline has its own reviewed schema (`pipeline_schema_path`), the
+default of SCHEMA_PATH. local_runner.py reads it before anything heavy is
+imported, so a bad file or
 bad data is reported within a second; pipeline/components/reviewed_schema.py
 builds the pipeline step from the same text.
 """
@@ -9,6 +11,15 @@ from typing import Optional
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pipeline_schema_path(pipeline_name: str) -> str:
+  """Where a pipeline's reviewed schema lives unless SCHEMA_PATH says
+  otherwise: schema/<pipeline name>/schema.pbtxt in the repository."""
+  return os.path.join(_REPO_ROOT, 'schema', pipeline_name, 'schema.pbtxt')
 
 
 class SchemaFileError(ValueError):

@@ -25,11 +25,14 @@ import pandas as pd
 from sklearn import datasets
 
 from local import output_layout
+from pipeline import bundled_data
 from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED_CSV = os.path.join(REPO, 'data', 'data.csv')
-REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'schema.pbtxt')
+# The bundled pipeline's reviewed schema; runs of a slice of the bundled data
+# under another pipeline name check against it too (local_runner_env).
+REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'taxi-tips', 'schema.pbtxt')
 LOCAL_RUNNER = os.path.join(REPO, 'local_runner.py')
 CSV_NAME = 'data.csv'  # the name every writer here gives its file
 
@@ -205,10 +208,14 @@ def local_runner_env(data_dir, output_dir, pipeline_name: str,
                      **env: str) -> Dict[str, str]:
   """This process's environment without any setting of pipeline/configs.py
   (the run sees the defaults the tests compare with), a small run's
-  settings, then `env`."""
+  settings, then `env`. A run of the bundled data's columns (a slice, a
+  copy) checks against the bundled pipeline's reviewed schema, as the
+  bundled pipeline does, whatever the test's pipeline name."""
   settings = set(configs.Settings.names())
   environment = {name: value for name, value in os.environ.items()
                  if name not in settings}
+  if bundled_data.is_bundled_data(str(data_dir)):
+    environment['SCHEMA_PATH'] = REVIEWED_SCHEMA
   environment.update({
       'PIPELINE_NAME': pipeline_name,
       'DATA_PATH': str(data_dir),

@@ -170,12 +170,16 @@ def test_the_local_runner_stops_on_bad_data_in_one_line(tmp_path):
   before = helpers.tree_digest(output)
 
   run = helpers.run_local_pipeline(os.path.dirname(data_file), output,
-                                   'preflight-test', timeout=300)
+                                   'preflight-test', timeout=300,
+                                   SCHEMA_PATH=helpers.REVIEWED_SCHEMA)
 
   assert 'Traceback' not in run.output, run.output
   assert run.output == (
       f'data error: {data_file} does not match the reviewed schema '
-      f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data, or '
-      'review and approve a new schema: see docs/data_quality.md)\n')
+      f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data; if '
+      'it is another data set, give it its own PIPELINE_NAME; if the data of '
+      "pipeline 'preflight-test' changed on purpose, review and approve a "
+      'new schema: `SCHEMA_PATH= make run`, then `make schema`; see '
+      'docs/data_quality.md)\n')
   assert run.returncode == 1
   assert helpers.tree_digest(output) == before
