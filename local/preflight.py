@@ -27,6 +27,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline import csv_format
+from pipeline import schema_file
 from pipeline.errors import DataError
 
 
@@ -161,7 +162,8 @@ def _parses(value: str, kind: int, fmt: csv_format.CsvFormat) -> bool:
 
 def _cell_advice(value: str, kind: int, fmt: csv_format.CsvFormat) -> str:
   """What to do about a cell that is not its column's type."""
-  if fmt.decimal == '.' and csv_format.CsvFormat(';', ',').is_number(value):
+  if (fmt.decimal == '.' and ',' in value and
+      csv_format.CsvFormat(';', ',').is_number(value)):
     return ": it reads as a number with decimal comma, CSV_DECIMAL=','"
   if kind == schema_pb2.INT and fmt.is_number(value):
     return (': correct the cell, or approve a schema that types the column as '
@@ -215,19 +217,14 @@ def _check_against_schema(sample: _FileSample, reviewed: ReviewedSchema,
             f'{schema_path} requires' + _cell_advice(value, feature.type, fmt))
 
 
-def check_label(samples: List[_FileSample], label_key: str,
-                reviewed: Optional[ReviewedSchema]) -> None:
-  """LABEL_KEY must be a column of the reviewed schema."""
-  if reviewed is None or not label_key:
-    return
-  names = [f.name for f in reviewed.schema.feature]
-  if label_key not in names and label_key not in samples[0].header:
-    return  # the problem's own check names the missing label
-  if label_key not in names:
+def _check_label(label_key: str, reviewed: ReviewedSchema) -> None:
+  """LABEL_KEY must be the label the reviewed schema was approved for."""
+  labels = schema_file.approved_labels(reviewed.schema)
+  if label_key and labels and label_key not in labels:
     raise DataError(
-        f'LABEL_KEY={label_key!r} is not a column of the reviewed schema '
-        f'{reviewed.path}: the schema no longer fits'
-        + reviewed.mismatch_advice())
+        f'LABEL_KEY={label_key!r}, but the reviewed schema {reviewed.path} '
+        f'was approved for the label {", ".join(map(repr, labels))}: the '
+        'schema no longer fits' + reviewed.mismatch_advice())
 
 
 def check_csv_folder(data_path: str,
@@ -246,7 +243,8 @@ def check_csv_folder(data_path: str,
     sample_rows: how many data rows of each file to check.
     fmt: CSV_DELIMITER and CSV_DECIMAL.
     pipeline_name: the pipeline the schema belongs to, for messages.
-    label_key: LABEL_KEY, which must be a column of the schema.
+    label_key: LABEL_KEY, which must be the label the schema was approved
+      for, if it names one.
 
   Returns:
     What was checked.
@@ -269,7 +267,7 @@ def check_csv_folder(data_path: str,
   reviewed = (None if schema is None else
               ReviewedSchema(schema, schema_path, pipeline_name))
   if reviewed is not None:
+    _check_label(label_key, reviewed)
     for sample in samples:
       _check_against_schema(sample, reviewed, fmt)
-    check_label(samples, label_key, reviewed)
   return CheckReport(paths, sum(len(s.rows) for s in samples))

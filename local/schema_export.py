@@ -7,7 +7,9 @@ pipeline's local metadata store (LOCAL_OUTPUT_DIR, PIPELINE_NAME) and writes
 it to SCHEMA_PATH, by default the pipeline's own reviewed schema
 schema/<PIPELINE_NAME>/schema.pbtxt, where the next run finds it. Review it
 (types, domains, presence), tighten or relax it by hand, and commit it: from
-then on every run of the pipeline checks new data against it. A pipeline
+then on every run of the pipeline checks new data against it. The export
+marks LABEL_KEY as the label (TFDV's environments: not in SERVING), so a
+run with another LABEL_KEY is told that the schema no longer fits. A pipeline
 without a reviewed schema infers one on every run; to infer a fresh one for a
 pipeline that has one, switch it off for a run: `SCHEMA_PATH= make run`, then
 `make schema`.
@@ -17,6 +19,7 @@ import os
 import sys
 from typing import List, Optional
 
+from google.protobuf import text_format
 from ml_metadata import metadata_store
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
@@ -59,6 +62,16 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
   return changes or ['no change']
 
 
+def _with_label_marked(text: str, label_key: str) -> str:
+  """The schema text with LABEL_KEY marked as its label (so a later run with
+  another LABEL_KEY is told the schema no longer fits); unchanged when it is
+  marked already."""
+  schema = reviewed_schema.parse(text)
+  if not schema_file.mark_label(schema, label_key):
+    return text
+  return text_format.MessageToString(schema)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -75,7 +88,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: no schema in {metadata_path}: run the pipeline first '
           '(make run)', file=sys.stderr)
     return 1
-  text = io_utils.read_string_file(io_utils.get_only_uri_in_dir(uri))
+  text = _with_label_marked(
+      io_utils.read_string_file(io_utils.get_only_uri_in_dir(uri)),
+      settings.LABEL_KEY)
   old = (open(args.output, encoding='utf-8').read()
          if os.path.exists(args.output) else None)
   changes = _feature_changes(old, text)

@@ -327,7 +327,7 @@ def _schema(statistics_gen: base_component.BaseComponent,
             ) -> base_component.BaseComponent:
   """The reviewed schema if there is one, else one inferred from the data."""
   if reviewed_schema_text is not None:
-    # The schema a person reviewed (schema/schema.pbtxt): new data is checked
+    # The schema a person reviewed (schema/<name>/): new data is checked
     # against it, not against a schema inferred from the new data itself.
     return reviewed_schema.ReviewedSchema(
         schema_text=reviewed_schema_text).with_id(ids.SCHEMA_GEN)
