@@ -13,7 +13,7 @@ help:
 	@echo "make test   run the test suite (sets up .venv first)"
 	@echo "make test-fast  the import rules and the unit tests, without whole pipeline runs (under 2 minutes)"
 	@echo "make report build the HTML report of the newest local run"
-	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
+	@echo "make schema copy the newest inferred schema to schema/<PIPELINE_NAME>/schema.pbtxt for review"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"
 	@echo "make compile  compile for Vertex AI and Kubeflow Pipelines (needs GOOGLE_CLOUD_PROJECT)"
 	@echo "make rehearse run the compiled Kubeflow spec locally, task by task, as Vertex AI and Kubeflow Pipelines would (twice each)"

@@ -133,13 +133,22 @@ def write_iris(folder) -> str:
 
 
 def write_diabetes(folder) -> str:
-  """Regression: 442 patients, 9 measurements (`sex` an integer code 1/2,
-  the rest numbers), and `progression`, a disease score from 25 to 346."""
+  """Regression with a text feature: 442 patients, 9 measurements, `sex` as
+  text ('female', 'male'), and `progression`, a disease score from 25 to
+  346."""
   data = datasets.load_diabetes(as_frame=True, scaled=False)
   frame = data.data.copy()
-  frame['sex'] = frame['sex'].astype(int)
+  frame['sex'] = np.where(frame['sex'].astype(int) == 1, 'female', 'male')
   frame['progression'] = data.target
   return _write_frame(frame, folder)
+
+
+def write_taxi_payments(folder, rows: int = 600) -> str:
+  """Multiclass, a variant of the bundled data: its first `rows` rows
+  without `big_tipper`, to predict `payment_type` (7 names, 'Cash' and
+  'Credit Card' most of them)."""
+  header, table = drop_columns(*bundled_rows(rows), ['big_tipper'])
+  return write_csv(folder, header, table)
 
 
 # --- Files a run leaves ------------------------------------------------------
@@ -227,12 +236,18 @@ def local_runner_env(data_dir, output_dir, pipeline_name: str,
   return environment
 
 
-def run_local_pipeline(data_dir, output_dir, pipeline_name: str,
+def run_local_pipeline(data_dir, output_dir, pipeline_name: Optional[str],
                        timeout: int = 900, **env: str) -> LocalRun:
-  """Runs local_runner.py in a subprocess with settings as env overrides."""
+  """Runs local_runner.py in a subprocess with settings as env overrides;
+  with `pipeline_name` None, PIPELINE_NAME is left unset (its default comes
+  from the data)."""
+  environment = local_runner_env(data_dir, output_dir, pipeline_name or '',
+                                 **env)
+  if pipeline_name is None:
+    del environment['PIPELINE_NAME']
+    pipeline_name = configs.load(environment).PIPELINE_NAME
   done = subprocess.run(
-      [sys.executable, LOCAL_RUNNER], cwd=REPO,
-      env=local_runner_env(data_dir, output_dir, pipeline_name, **env),
+      [sys.executable, LOCAL_RUNNER], cwd=REPO, env=environment,
       capture_output=True, text=True, timeout=timeout, check=False)
   return LocalRun(done.returncode, done.stdout + done.stderr, str(output_dir),
                   pipeline_name)
