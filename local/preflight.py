@@ -89,6 +89,14 @@ def _records(path: str, lines: Iterator[str],
     first = reader.line_num + 1
 
 
+def _field_count_advice(too_many: bool, fmt: csv_format.CsvFormat) -> str:
+  delimiter = csv_format.delimiter_name(fmt.delimiter)
+  if too_many:
+    return (f'quote a field that holds {delimiter!r} ("a{delimiter} b"), or '
+            'check CSV_DELIMITER')
+  return f'an empty field still needs its {delimiter!r}'
+
+
 def _check_header(path: str, header: List[str], line: str,
                   fmt: csv_format.CsvFormat) -> List[str]:
   """The column names, or a DataError for a header that cannot be one."""
@@ -101,11 +109,12 @@ def _check_header(path: str, header: List[str], line: str,
                     'its row index so; write the file with '
                     '`to_csv(..., index=False)`, or name the column')
   if any(not name for name in header):
-    raise DataError(f'{path}:1: the header has an empty column name')
+    raise DataError(f'{path}:1: the header has an empty column name: name '
+                    'every column')
   duplicates = {n for n in header if header.count(n) > 1}
   if duplicates:
     raise DataError(f'{path}:1: the header repeats column(s) '
-                    f'{_names(duplicates)}')
+                    f'{_names(duplicates)}: give each column its own name')
   return header
 
 
@@ -121,7 +130,8 @@ def _read_sample(path: str, sample_rows: int,
       if len(fields) != len(header):
         raise DataError(
             f'{path}:{number}: malformed row: {len(fields)} fields where the '
-            f'header has {len(header)}')
+            f'header has {len(header)}: '
+            + _field_count_advice(len(fields) > len(header), fmt))
       rows.append(fields)
       lines.append(number)
       if len(rows) >= sample_rows:
