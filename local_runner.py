@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -102,15 +103,25 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
   return lines
 
 
+# The settings `make schema` needs to find a run and mark its label, when a
+# run had them in its environment.
+_SCHEMA_EXPORT_SETTINGS = ('DATA_PATH', 'PIPELINE_NAME', 'LABEL_KEY',
+                           'LOCAL_OUTPUT_DIR')
+
+
 def _approve_schema_hint(settings: configs.Settings) -> str:
-  """How to approve the schema this run inferred (no reviewed one yet)."""
+  """How to approve the schema this run inferred (no reviewed one yet): the
+  `make schema` command with this run's settings."""
   where = settings.SCHEMA_PATH or schema_file.pipeline_schema_path(
       settings.PIPELINE_NAME)
+  command = ' '.join(
+      [f'{name}={shlex.quote(os.environ[name])}'
+       for name in _SCHEMA_EXPORT_SETTINGS if name in os.environ]
+      + ['make schema'])
   return (f'Schema: inferred from this data; pipeline '
           f'{settings.PIPELINE_NAME!r} has no reviewed schema yet. Review and '
-          f'approve it: `PIPELINE_NAME={settings.PIPELINE_NAME} make schema` '
-          f'writes it to {where}, where later runs find it and check new '
-          'data against it (docs/data_quality.md).')
+          f'approve it: `{command}` writes it to {where}, where later runs '
+          'find it and check new data against it (docs/data_quality.md).')
 
 
 def _describe_gate(summary: 'run_summary.RunSummary',

@@ -221,8 +221,10 @@ def test_taxi_variant_is_its_own_pipeline_and_is_pushed(taxi_variant):
           '(inferred: ') in run.output
   assert summary.blessed is True, summary.blessing_failures
   assert summary.pushed_to and os.path.isdir(summary.pushed_to)
-  assert (f'`PIPELINE_NAME={name} make schema` writes it to '
-          f'{schema_file.pipeline_schema_path(name)}') in run.output
+  # The command to approve its schema carries the run's settings.
+  assert (f'LABEL_KEY=payment_type LOCAL_OUTPUT_DIR={run.output_dir} make '
+          f'schema` writes it to {schema_file.pipeline_schema_path(name)}, '
+          'where later runs find it') in run.output
 
 
 def test_approved_schema_checks_the_next_data_and_the_label(
