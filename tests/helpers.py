@@ -145,8 +145,8 @@ def write_diabetes(folder) -> str:
 
 def write_taxi_payments(folder, rows: int = 600) -> str:
   """Multiclass, a variant of the bundled data: its first `rows` rows
-  without `big_tipper`, to predict `payment_type` (7 names, 'Cash' and
-  'Credit Card' most of them)."""
+  without `big_tipper`, to predict `payment_type` (in 600 rows 5 names,
+  71 % 'Cash', 28 % 'Credit Card')."""
   header, table = drop_columns(*bundled_rows(rows), ['big_tipper'])
   return write_csv(folder, header, table)
 
