@@ -97,10 +97,10 @@ def _field_count_advice(too_many: bool, fmt: csv_format.CsvFormat) -> str:
   return f'an empty field still needs its {delimiter!r}'
 
 
-def _check_header(path: str, header: List[str], line: str,
+def _check_header(path: str, header: List[str],
                   fmt: csv_format.CsvFormat) -> List[str]:
   """The column names, or a DataError for a header that cannot be one."""
-  advice = csv_format.delimiter_advice(path, line, fmt)
+  advice = csv_format.delimiter_advice(path, fmt.delimiter.join(header), fmt)
   if advice:
     raise DataError(advice)
   header = [name.strip() for name in header]
@@ -125,7 +125,7 @@ def _read_sample(path: str, sample_rows: int,
   with open(path, 'rb') as f:
     for number, fields in _records(path, _text_lines(path, f), fmt):
       if header is None:
-        header = _check_header(path, fields, fmt.delimiter.join(fields), fmt)
+        header = _check_header(path, fields, fmt)
         continue
       if len(fields) != len(header):
         raise DataError(
