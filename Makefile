@@ -13,7 +13,7 @@ help:
 	@echo "make test   run the test suite (sets up .venv first)"
 	@echo "make test-fast  the import rules and the unit tests, without whole pipeline runs (under 2 minutes)"
 	@echo "make report build the HTML report of the newest local run"
-	@echo "make schema copy the newest inferred schema to schema/schema.pbtxt for review"
+	@echo "make schema copy the newest inferred schema to schema/<PIPELINE_NAME>/schema.pbtxt for review"
 	@echo "make monitor INPUT=rows.csv  check served rows (CSV or bq://project.dataset.table) for skew and drift; exit 1 when any"
 	@echo "make serve  serve the newest pushed model on 127.0.0.1:SERVE_PORT (8501), TensorFlow Serving's REST API"
 	@echo "make setup  create .venv with Python 3.10 and the locked dependencies (and chromium, where apt-get may)"

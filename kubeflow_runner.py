@@ -33,6 +33,7 @@ import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
+from pipeline import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
@@ -84,6 +85,7 @@ def create_pipeline(settings: configs.Settings,
       # containers need no copy of the repository.
       data_gates=pipeline_factory.DataGates.from_settings(
           settings, schema_file.read_text(settings.SCHEMA_PATH)),
+      csv=csv_format.CsvFormat.from_settings(settings),
       vertex_ai=pipeline_factory.VertexAI(
           region=cloud.region,
           training_args=cloud.ai_platform_training_args(),

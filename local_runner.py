@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -31,7 +32,10 @@ if '--verbose' not in sys.argv:
   warnings.filterwarnings('ignore', category=RuntimeWarning,
                           module='tensorflow_model_analysis')
 
+from pipeline import bundled_data  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
+from pipeline import csv_format  # pylint: disable=g-import-not-at-top
+from pipeline import settings as settings_lib  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
@@ -75,7 +79,8 @@ class _Layout:
 
 
 def _describe(summary: 'run_summary.RunSummary', seconds: float,
-              problem_type: str, settings: configs.Settings) -> List[str]:
+              problem_type: str, settings: configs.Settings,
+              reviewed_schema: Optional[str] = '') -> List[str]:
   """The end-of-run summary: metrics against the thresholds, the blessing
   and the push, one line each."""
   from pipeline import eval_config  # pylint: disable=g-import-not-at-top
@@ -93,7 +98,30 @@ def _describe(summary: 'run_summary.RunSummary', seconds: float,
   else:
     lines.append('No model pushed; the served model is unchanged '
                  f'(serving folder: {_Layout.of(settings).serving_model_dir}).')
+  if reviewed_schema is None:
+    lines.append(_approve_schema_hint(settings))
   return lines
+
+
+# The settings `make schema` needs to find a run and mark its label, when a
+# run had them in its environment.
+_SCHEMA_EXPORT_SETTINGS = ('DATA_PATH', 'PIPELINE_NAME', 'LABEL_KEY',
+                           'LOCAL_OUTPUT_DIR')
+
+
+def _approve_schema_hint(settings: configs.Settings) -> str:
+  """How to approve the schema this run inferred (no reviewed one yet): the
+  `make schema` command with this run's settings."""
+  where = settings.SCHEMA_PATH or schema_file.pipeline_schema_path(
+      settings.PIPELINE_NAME)
+  command = ' '.join(
+      [f'{name}={shlex.quote(os.environ[name])}'
+       for name in _SCHEMA_EXPORT_SETTINGS if name in os.environ]
+      + ['make schema'])
+  return (f'Schema: inferred from this data; pipeline '
+          f'{settings.PIPELINE_NAME!r} has no reviewed schema yet. Review and '
+          f'approve it: `{command}` writes it to {where}, where later runs '
+          'find it and check new data against it (docs/data_quality.md).')
 
 
 def _describe_gate(summary: 'run_summary.RunSummary',
@@ -155,13 +183,16 @@ def _check_data(settings: configs.Settings) -> Optional[str]:
             schema_file.parse(schema_text, settings.SCHEMA_PATH))
   report = preflight.check_csv_folder(
       settings.DATA_PATH, schema, settings.SCHEMA_PATH,
-      settings.PREFLIGHT_SAMPLE_ROWS)
+      settings.PREFLIGHT_SAMPLE_ROWS, csv_format.CsvFormat.from_settings(
+          settings), settings.PIPELINE_NAME, settings.LABEL_KEY)
   if report.skipped:
     print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
           'it.', flush=True)
   else:
     against = (f'against the reviewed schema {settings.SCHEMA_PATH}'
-               if schema else 'no reviewed schema yet (make schema)')
+               if schema else
+               f'no reviewed schema yet for pipeline {settings.PIPELINE_NAME!r}'
+               ': this run infers one')
     print(f'Data checks passed: {len(report.files)} file(s), '
           f'{report.rows_checked} rows sampled; {against}.', flush=True)
   return schema_text
@@ -179,12 +210,14 @@ def _clean_up_metadata(connection, metadata_path: str) -> None:
 
 
 def _data_error(error: BaseException) -> Optional[BaseException]:
-  """The DataError in `error`'s chain of causes, if any."""
+  """The first DataError in `error`'s chain of causes, if any (Beam raises
+  a copy with its step's name appended; the first is the component's own)."""
+  found = None
   while error is not None:
     if isinstance(error, DataError):
-      return error
+      found = error
     error = error.__cause__ or error.__context__
-  return None
+  return found
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -257,6 +290,7 @@ def _create_pipeline(settings: configs.Settings,
       evaluation=pipeline_factory.Evaluation.from_settings(settings),
       data_gates=pipeline_factory.DataGates.from_settings(settings,
                                                           schema_text),
+      csv=csv_format.CsvFormat.from_settings(settings),
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
@@ -321,6 +355,9 @@ def _run(verbose: bool, settings: configs.Settings, connection,
   print(f'Running pipeline {settings.PIPELINE_NAME!r} on {settings.DATA_PATH} '
         f'(outputs in {settings.LOCAL_OUTPUT_DIR})', flush=True)
   print(resolved.describe(), flush=True)
+  for line in bundled_data.describe(
+      settings, settings_lib.defaulted(configs, os.environ)):
+    print(line, flush=True)
   start = time.monotonic()
   try:
     LocalDagRunner().run(pipeline)
@@ -332,7 +369,8 @@ def _run(verbose: bool, settings: configs.Settings, connection,
   summary = run_summary.summarize(connection, settings.PIPELINE_NAME)
   print()
   print('\n'.join(_describe(summary, time.monotonic() - start,
-                            resolved.problem.problem_type, settings)))
+                            resolved.problem.problem_type, settings,
+                            schema_text)))
   _print_report_path(settings, summary.run_id)
   return 0
 

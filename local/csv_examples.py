@@ -11,17 +11,22 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
+from pipeline import csv_format
+
 
 def load_schema(path: str) -> schema_pb2.Schema:
   """Reads a schema.pbtxt file (such as SchemaGen's output)."""
   return io_utils.SchemaReader().read(path)
 
 
-def row_to_example(row: Dict[str, str],
-                   schema: schema_pb2.Schema) -> tf.train.Example:
+def row_to_example(row: Dict[str, str], schema: schema_pb2.Schema,
+                   fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+                   ) -> tf.train.Example:
   """One CSV row (column -> cell text) as a tf.Example.
 
   Columns not in the schema are ignored; empty cells become absent features.
+  Numbers are read as ExampleGen reads them (`fmt`: a decimal comma; whole
+  numbers written as floats in an integer column).
 
   Raises:
     ValueError: a cell cannot be read as its column's type.
@@ -34,9 +39,12 @@ def row_to_example(row: Dict[str, str],
     target = example.features.feature[feature.name]
     try:
       if feature.type == schema_pb2.INT:
-        target.int64_list.value.append(int(text))
+        whole = fmt.whole_number(text)
+        if whole is None:
+          raise ValueError(text)
+        target.int64_list.value.append(whole)
       elif feature.type == schema_pb2.FLOAT:
-        target.float_list.value.append(float(text))
+        target.float_list.value.append(float(fmt.number_text(text)))
       else:
         target.bytes_list.value.append(text.encode())
     except ValueError:
@@ -45,8 +53,9 @@ def row_to_example(row: Dict[str, str],
   return example
 
 
-def csv_to_examples(lines: Iterable[str],
-                    schema: schema_pb2.Schema) -> List[bytes]:
+def csv_to_examples(lines: Iterable[str], schema: schema_pb2.Schema,
+                    fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+                    ) -> List[bytes]:
   """Serialized tf.Examples for the rows of CSV text with a header line."""
-  return [row_to_example(row, schema).SerializeToString()
-          for row in csv.DictReader(lines)]
+  return [row_to_example(row, schema, fmt).SerializeToString()
+          for row in csv.DictReader(lines, delimiter=fmt.delimiter)]

@@ -15,12 +15,15 @@ The model defaults to the newest version under
 <output dir>/serving_model/<pipeline>/ (LOCAL_OUTPUT_DIR and PIPELINE_NAME
 unless --output-dir and --pipeline-name say otherwise); the schema that types
 the columns to the newest run's SchemaGen output, found in the metadata
-store. Bad input stops with a one-line error and exit status 1; a bad setting
-with `configuration error: ...` and exit status 2.
+store. The input is read, and the output written, as CSV_DELIMITER and
+CSV_DECIMAL say (a `;`-separated spreadsheet export with decimal commas in,
+the same out). Bad input stops with a one-line error and exit status 1; a bad
+setting with `configuration error: ...` and exit status 2.
 """
 import csv
 import io
 import os
+import re
 import sys
 from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
@@ -37,6 +40,7 @@ from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
 from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
+from pipeline import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
@@ -57,20 +61,27 @@ def required_columns(schema: schema_pb2.Schema,
   return [f.name for f in schema.feature if f.name not in set(unused)]
 
 
-def read_rows(path: str) -> Tuple[List[str], List[Dict[str, str]]]:
-  """The header and rows of a CSV file, or PredictError naming the problem."""
+def read_rows(path: str,
+              fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+              ) -> Tuple[List[str], List[Dict[str, str]]]:
+  """The header and rows of a CSV file written in the format `fmt`
+  (CSV_DELIMITER, CSV_DECIMAL), or PredictError naming the problem."""
   try:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
+    with open(path, newline='', encoding='utf-8-sig') as f:
+      reader = csv.DictReader(f, delimiter=fmt.delimiter)
       rows = list(reader)
-      header = list(reader.fieldnames or [])
+      header = [name.strip() for name in reader.fieldnames or []]
   except (OSError, UnicodeDecodeError, csv.Error) as error:
     raise PredictError(f'cannot read {path}: {error}') from None
   if not header:
     raise PredictError(f'{path} is empty: expected a header row and data rows')
+  advice = csv_format.delimiter_advice(path, fmt.delimiter.join(header), fmt)
+  if advice:
+    raise PredictError(advice)
   if not rows:
     raise PredictError(f'{path} has a header but no data rows')
-  return header, rows
+  return header, [{(k or '').strip(): v for k, v in row.items()}
+                  for row in rows]
 
 
 def check_columns(header: Sequence[str], schema: schema_pb2.Schema,
@@ -146,10 +157,26 @@ def prediction_columns(outputs: Dict[str, np.ndarray]
       f'(it returns {", ".join(sorted(outputs))})')
 
 
+def _decimal_mark(column: str, cell: str, mark: str) -> str:
+  """The numbers of a prediction cell written with `mark` (class names
+  unchanged)."""
+  if column == 'predicted_class':
+    return cell
+  return re.sub(r'(\d)\.(\d)', rf'\1{mark}\2', cell)
+
+
 def write_predictions(out: TextIO, header: Sequence[str],
                       rows: List[Dict[str, str]],
-                      predictions: Dict[str, List[str]]) -> None:
-  writer = csv.writer(out, lineterminator='\n')
+                      predictions: Dict[str, List[str]],
+                      fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+                      ) -> None:
+  """The input rows and the prediction columns, as CSV in the input's
+  format (numbers with its decimal mark)."""
+  if fmt.decimal != '.':
+    predictions = {name: [_decimal_mark(name, cell, fmt.decimal)
+                          for cell in cells]
+                   for name, cells in predictions.items()}
+  writer = csv.writer(out, delimiter=fmt.delimiter, lineterminator='\n')
   writer.writerow(list(header) + list(predictions))
   for i, row in enumerate(rows):
     writer.writerow([row.get(c, '') for c in header] +
@@ -169,21 +196,24 @@ def newest_schema_file(output_dir: str, pipeline_name: str) -> str:
 
 
 def predict(input_path: str, model_dir: str, schema_file: str,
-            out: TextIO, unused_columns: Sequence[str] = ()) -> int:
+            out: TextIO, unused_columns: Sequence[str] = (),
+            fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> int:
   """Scores `input_path` into `out`; returns the number of rows.
 
-  `unused_columns` (the label, dropped columns) may be missing from the CSV.
+  `unused_columns` (the label, dropped columns) may be missing from the CSV;
+  `fmt` is how it is written (CSV_DELIMITER, CSV_DECIMAL), and the output is
+  written so too.
   """
   try:
     schema = csv_examples.load_schema(schema_file)
   except Exception as error:  # pylint: disable=broad-except
     raise PredictError(f'cannot read the schema {schema_file}: {error}'
                       ) from None
-  header, rows = read_rows(input_path)
+  header, rows = read_rows(input_path, fmt)
   check_columns(header, schema, input_path, unused_columns)
   try:
-    examples = [csv_examples.row_to_example(row, schema).SerializeToString()
-                for row in rows]
+    examples = [csv_examples.row_to_example(row, schema, fmt)
+                .SerializeToString() for row in rows]
   except ValueError as error:
     raise PredictError(f'{input_path}: {error}') from None
   predictions = prediction_columns(score(model_dir, examples))
@@ -192,7 +222,7 @@ def predict(input_path: str, model_dir: str, schema_file: str,
     raise PredictError(f'{input_path} already has the column(s) '
                        f'{", ".join(clashes)} that the predictions are '
                        'written to: rename or drop them')
-  write_predictions(out, header, rows, predictions)
+  write_predictions(out, header, rows, predictions, fmt)
   return len(rows)
 
 
@@ -210,6 +240,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       "(default: the newest run's SchemaGen output)")
   args = parser.parse_args(argv)
   output_dir, name = args.output_dir, args.pipeline_name
+  fmt = csv_format.CsvFormat.from_settings(settings)
   try:
     unused = [settings.LABEL_KEY, *problem_spec.parse_columns(
         'DROP_COLUMNS', settings.DROP_COLUMNS)]
@@ -231,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     schema_file = args.schema or newest_schema_file(output_dir, name)
     if args.output:
       buffer = io.StringIO()
-      count = predict(args.input, model_dir, schema_file, buffer, unused)
+      count = predict(args.input, model_dir, schema_file, buffer, unused, fmt)
       try:
         with open(args.output, 'w', encoding='utf-8', newline='') as f:
           f.write(buffer.getvalue())
@@ -240,7 +271,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       print(f'Scored {count} rows with {model_dir}: {args.output}',
             file=sys.stderr)
     else:
-      predict(args.input, model_dir, schema_file, sys.stdout, unused)
+      predict(args.input, model_dir, schema_file, sys.stdout, unused, fmt)
   except PredictError as error:
     print(f'predict: {error}', file=sys.stderr)
     return 1

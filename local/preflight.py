@@ -10,16 +10,24 @@ What the sample cannot see (bad values further down a big file, a shifted
 distribution) is caught later by ExampleValidator against the reviewed schema
 and the anomaly gate (pipeline/components/anomaly_gate.py), which read all rows.
 
+The files are read as ExampleGen reads them (pipeline/csv_format.py):
+CSV_DELIMITER and CSV_DECIMAL, a byte order mark, CRLF line ends, quoted
+fields spanning lines; whole numbers written as floats (`123.0`) pass in an
+integer column. A header that splits on another delimiter, text that is not
+UTF-8 and pandas' unnamed index column are refused with the fix.
+
 Cloud paths (gs://) are not read here: the pipeline's own gate checks them.
 """
 import csv
 import dataclasses
 import glob
 import os
-from typing import List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from pipeline import csv_format
+from pipeline import schema_file
 from pipeline.errors import DataError
 
 
@@ -43,40 +51,87 @@ def _names(columns: Sequence[str]) -> str:
   return ', '.join(sorted(columns))
 
 
-def _parse_line(path: str, number: int, line: str) -> List[str]:
-  """One CSV line as fields. The pipeline's CSV reader splits the file into
-  lines first, so a quoted field may not span lines."""
-  try:
-    return next(csv.reader([line.rstrip('\r\n')], strict=True))
-  except csv.Error as error:
-    if line.count('"') % 2:
-      raise DataError(f'{path}:{number}: malformed row: unbalanced quote (a '
-                      'quoted field is not closed on its line)') from None
-    raise DataError(f'{path}:{number}: malformed row: {error}') from None
+def _text_lines(path: str, raw_lines: Iterable[bytes]) -> Iterator[str]:
+  """The file's lines as text; a line that is not UTF-8 is a DataError
+  naming it and the fix (Excel's plain "CSV" is Windows-1252 text)."""
+  for number, raw in enumerate(raw_lines, start=1):
+    try:
+      text = raw.decode('utf-8')
+    except UnicodeDecodeError as error:
+      raise DataError(
+          f'{path}:{number}: not UTF-8 text (byte '
+          f'0x{raw[error.start]:02x} at character {error.start + 1}; '
+          'Windows-1252 or Latin-1, as a spreadsheet\'s plain "CSV" export '
+          'writes ø and å?): save it as "CSV UTF-8", or convert it with '
+          f'`iconv -f WINDOWS-1252 -t UTF-8`') from None
+    yield text.lstrip(csv_format.BYTE_ORDER_MARK) if number == 1 else text
 
 
-def _read_sample(path: str, sample_rows: int) -> _FileSample:
+def _records(path: str, lines: Iterator[str],
+             fmt: csv_format.CsvFormat) -> Iterator[Tuple[int, List[str]]]:
+  """(first line, fields) of each record, blank lines skipped. A quoted
+  field may span lines, as ExampleGen's reader allows."""
+  reader = fmt.reader(lines)
+  first = 1
+  while True:
+    try:
+      fields = next(reader)
+    except StopIteration:
+      return
+    except csv.Error as error:
+      if 'end of data' in str(error) or 'field larger' in str(error):
+        raise DataError(f'{path}:{first}: malformed row: unbalanced quote (a '
+                        'quoted field opened here is not closed): close or '
+                        'remove the quote') from None
+      raise DataError(f'{path}:{first}: malformed row: {error}') from None
+    if fields:  # not a blank line
+      yield first, fields
+    first = reader.line_num + 1
+
+
+def _field_count_advice(too_many: bool, fmt: csv_format.CsvFormat) -> str:
+  delimiter = csv_format.delimiter_name(fmt.delimiter)
+  if too_many:
+    return (f'quote a field that holds {delimiter!r} ("a{delimiter} b"), or '
+            'check CSV_DELIMITER')
+  return f'an empty field still needs its {delimiter!r}'
+
+
+def _check_header(path: str, header: List[str],
+                  fmt: csv_format.CsvFormat) -> List[str]:
+  """The column names, or a DataError for a header that cannot be one."""
+  advice = csv_format.delimiter_advice(path, fmt.delimiter.join(header), fmt)
+  if advice:
+    raise DataError(advice)
+  header = [name.strip() for name in header]
+  if header[0] == '' and len(header) > 1:
+    raise DataError(f'{path}:1: the first column has no name: pandas writes '
+                    'its row index so; write the file with '
+                    '`to_csv(..., index=False)`, or name the column')
+  if any(not name for name in header):
+    raise DataError(f'{path}:1: the header has an empty column name: name '
+                    'every column')
+  duplicates = {n for n in header if header.count(n) > 1}
+  if duplicates:
+    raise DataError(f'{path}:1: the header repeats column(s) '
+                    f'{_names(duplicates)}: give each column its own name')
+  return header
+
+
+def _read_sample(path: str, sample_rows: int,
+                 fmt: csv_format.CsvFormat) -> _FileSample:
   """Header and the first `sample_rows` data rows of one CSV file."""
   header, rows, lines = None, [], []
-  with open(path, encoding='utf-8', errors='replace') as f:
-    for number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue  # blank line
-      fields = _parse_line(path, number, line)
+  with open(path, 'rb') as f:
+    for number, fields in _records(path, _text_lines(path, f), fmt):
       if header is None:
-        header = [name.strip() for name in fields]
-        if any(not name for name in header):
-          raise DataError(f'{path}:{number}: the header has an empty column '
-                          'name')
-        duplicates = {n for n in header if header.count(n) > 1}
-        if duplicates:
-          raise DataError(f'{path}:{number}: the header repeats column(s) '
-                          f'{_names(duplicates)}')
+        header = _check_header(path, fields, fmt)
         continue
       if len(fields) != len(header):
         raise DataError(
             f'{path}:{number}: malformed row: {len(fields)} fields where the '
-            f'header has {len(header)}')
+            f'header has {len(header)}: '
+            + _field_count_advice(len(fields) > len(header), fmt))
       rows.append(fields)
       lines.append(number)
       if len(rows) >= sample_rows:
@@ -109,19 +164,43 @@ def _check_same_header(samples: List[_FileSample]) -> None:
 _NUMERIC = {schema_pb2.INT: 'an integer', schema_pb2.FLOAT: 'a number'}
 
 
-def _parses(value: str, kind: int) -> bool:
-  try:
-    if kind == schema_pb2.INT:
-      int(value)
-    else:
-      float(value)
-    return True
-  except ValueError:
-    return False
+def _parses(value: str, kind: int, fmt: csv_format.CsvFormat) -> bool:
+  if kind == schema_pb2.INT:
+    return fmt.whole_number(value) is not None
+  return fmt.is_number(value)
 
 
-def _check_against_schema(sample: _FileSample, schema: schema_pb2.Schema,
-                          schema_path: str) -> None:
+def _cell_advice(value: str, kind: int, fmt: csv_format.CsvFormat) -> str:
+  """What to do about a cell that is not its column's type."""
+  if (fmt.decimal == '.' and ',' in value and
+      csv_format.CsvFormat(';', ',').is_number(value)):
+    return ": it reads as a number with decimal comma, CSV_DECIMAL=','"
+  if kind == schema_pb2.INT and fmt.is_number(value):
+    return (': correct the cell, or approve a schema that types the column as '
+            'FLOAT (docs/data_quality.md)')
+  return ''
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewedSchema:
+  """The reviewed schema the data must match, and whose it is."""
+  schema: schema_pb2.Schema
+  path: str
+  pipeline_name: str = ''
+
+  def mismatch_advice(self) -> str:
+    """How to move on when the data's columns no longer fit the schema."""
+    owner = (f" of pipeline '{self.pipeline_name}'"
+             if self.pipeline_name else '')
+    return (f' (fix the data; if it is another data set, give it its own '
+            f'PIPELINE_NAME; if the data{owner} changed on purpose, review '
+            'and approve a new schema: `SCHEMA_PATH= make run`, then '
+            '`make schema`; see docs/data_quality.md)')
+
+
+def _check_against_schema(sample: _FileSample, reviewed: ReviewedSchema,
+                          fmt: csv_format.CsvFormat) -> None:
+  schema, schema_path = reviewed.schema, reviewed.path
   expected = [f.name for f in schema.feature]
   missing = set(expected) - set(sample.header)
   extra = set(sample.header) - set(expected)
@@ -133,8 +212,7 @@ def _check_against_schema(sample: _FileSample, schema: schema_pb2.Schema,
       details.append(f'extra column(s) {_names(extra)}')
     raise DataError(
         f'{sample.path} does not match the reviewed schema {schema_path}: '
-        + '; '.join(details) + ' (fix the data, or review and approve a new '
-        'schema: see docs/data_quality.md)')
+        + '; '.join(details) + reviewed.mismatch_advice())
   index = {name: i for i, name in enumerate(sample.header)}
   for feature in schema.feature:
     if feature.type not in _NUMERIC:
@@ -142,17 +220,30 @@ def _check_against_schema(sample: _FileSample, schema: schema_pb2.Schema,
     column = index[feature.name]
     for row, line in zip(sample.rows, sample.lines):
       value = row[column].strip()
-      if value and not _parses(value, feature.type):
+      if value and not _parses(value, feature.type, fmt):
         raise DataError(
             f'{sample.path}:{line}: column {feature.name} holds {value!r}, '
             f'not {_NUMERIC[feature.type]} as the reviewed schema '
-            f'{schema_path} requires')
+            f'{schema_path} requires' + _cell_advice(value, feature.type, fmt))
+
+
+def _check_label(label_key: str, reviewed: ReviewedSchema) -> None:
+  """LABEL_KEY must be the label the reviewed schema was approved for."""
+  labels = schema_file.approved_labels(reviewed.schema)
+  if label_key and labels and label_key not in labels:
+    raise DataError(
+        f'LABEL_KEY={label_key!r}, but the reviewed schema {reviewed.path} '
+        f'was approved for the label {", ".join(map(repr, labels))}: the '
+        'schema no longer fits' + reviewed.mismatch_advice())
 
 
 def check_csv_folder(data_path: str,
                      schema: Optional[schema_pb2.Schema] = None,
                      schema_path: str = '',
-                     sample_rows: int = 1000) -> CheckReport:
+                     sample_rows: int = 1000,
+                     fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
+                     pipeline_name: str = '',
+                     label_key: str = '') -> CheckReport:
   """Checks the *.csv files under `data_path` before the pipeline reads them.
 
   Args:
@@ -160,6 +251,10 @@ def check_csv_folder(data_path: str,
     schema: the reviewed schema the data must match, if there is one.
     schema_path: where `schema` came from, for messages.
     sample_rows: how many data rows of each file to check.
+    fmt: CSV_DELIMITER and CSV_DECIMAL.
+    pipeline_name: the pipeline the schema belongs to, for messages.
+    label_key: LABEL_KEY, which must be the label the schema was approved
+      for, if it names one.
 
   Returns:
     What was checked.
@@ -177,9 +272,12 @@ def check_csv_folder(data_path: str,
   for path in paths:
     if os.path.getsize(path) == 0:
       raise DataError(f'{path} is empty: expected a header row and data rows')
-  samples = [_read_sample(path, sample_rows) for path in paths]
+  samples = [_read_sample(path, sample_rows, fmt) for path in paths]
   _check_same_header(samples)
-  if schema is not None:
+  reviewed = (None if schema is None else
+              ReviewedSchema(schema, schema_path, pipeline_name))
+  if reviewed is not None:
+    _check_label(label_key, reviewed)
     for sample in samples:
-      _check_against_schema(sample, schema, schema_path)
+      _check_against_schema(sample, reviewed, fmt)
   return CheckReport(paths, sum(len(s.rows) for s in samples))

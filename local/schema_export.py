@@ -2,18 +2,24 @@
 
     make schema        # or: .venv/bin/python -m local.schema_export
 
-Takes the newest Schema artifact written by the SchemaGen step of the local
-metadata store (LOCAL_OUTPUT_DIR) and writes it to SCHEMA_PATH (default
-schema/schema.pbtxt). Review it (types, domains, presence), tighten or relax
-it by hand, and commit it: from then on every run checks new data against it.
-To infer a fresh schema from new data first, run with the reviewed schema
-switched off: `SCHEMA_PATH= make run`, then `make schema`.
+Takes the newest Schema artifact written by the SchemaGen step of the
+pipeline's local metadata store (LOCAL_OUTPUT_DIR, PIPELINE_NAME) and writes
+it to SCHEMA_PATH, by default the pipeline's own reviewed schema
+schema/<PIPELINE_NAME>/schema.pbtxt, where the next run finds it. Review it
+(types, domains, presence), tighten or relax it by hand, and commit it: from
+then on every run of the pipeline checks new data against it. The export
+marks LABEL_KEY as the label (TFDV's environments: not in SERVING), so a
+run with another LABEL_KEY is told that the schema no longer fits. A pipeline
+without a reviewed schema infers one on every run; to infer a fresh one for a
+pipeline that has one, switch it off for a run: `SCHEMA_PATH= make run`, then
+`make schema`.
 """
 import argparse
 import os
 import sys
 from typing import List, Optional
 
+from google.protobuf import text_format
 from ml_metadata import metadata_store
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
@@ -22,12 +28,9 @@ from local import output_layout
 from local import run_artifacts
 from pipeline import configs
 from pipeline import component_ids
+from pipeline import schema_file
 from pipeline.components import reviewed_schema
 
-# Where the export goes when SCHEMA_PATH is empty (reviewed schema switched off).
-DEFAULT_SCHEMA_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'schema',
-    'schema.pbtxt')
 
 
 def newest_schema_uri(metadata_path: str, pipeline_name: str) -> Optional[str]:
@@ -59,11 +62,24 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
   return changes or ['no change']
 
 
+def _with_label_marked(text: str, label_key: str) -> str:
+  """The schema text with LABEL_KEY marked as its label (so a later run with
+  another LABEL_KEY is told the schema no longer fits); unchanged when it is
+  marked already."""
+  schema = reviewed_schema.parse(text)
+  if not schema_file.mark_label(schema, label_key):
+    return text
+  return text_format.MessageToString(schema)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  # SCHEMA_PATH empty switched the reviewed schema off for a run: the export
+  # still goes where the pipeline's next run finds it.
   parser.add_argument('--output', default=settings.SCHEMA_PATH or
-                      DEFAULT_SCHEMA_PATH, help='where to write the schema')
+                      schema_file.pipeline_schema_path(settings.PIPELINE_NAME),
+                      help='where to write the schema (default: SCHEMA_PATH)')
   args = parser.parse_args(argv)
   metadata_path = output_layout.metadata_path(settings.LOCAL_OUTPUT_DIR,
                                               settings.PIPELINE_NAME)
@@ -72,7 +88,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: no schema in {metadata_path}: run the pipeline first '
           '(make run)', file=sys.stderr)
     return 1
-  text = io_utils.read_string_file(io_utils.get_only_uri_in_dir(uri))
+  text = _with_label_marked(
+      io_utils.read_string_file(io_utils.get_only_uri_in_dir(uri)),
+      settings.LABEL_KEY)
   old = (open(args.output, encoding='utf-8').read()
          if os.path.exists(args.output) else None)
   changes = _feature_changes(old, text)

@@ -14,6 +14,9 @@ import os
 import sys
 from typing import Mapping
 
+from pipeline import bundled_data
+from pipeline import csv_format
+from pipeline import schema_file
 from pipeline import settings as settings_lib
 from pipeline.errors import ConfigError
 from pipeline.settings import (comma_separated, derived, fraction, matches,
@@ -39,18 +42,30 @@ def _allow_list(name: str, value: str) -> None:
     raise ConfigError(f'{name}={value!r} is invalid: {error}') from None
 
 
-# --- Pipeline ---------------------------------------------------------------
-# Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
-# the name also becomes part of the bucket and cluster names.
-PIPELINE_NAME = setting(
-    'taxi-tips',
-    check=matches(r'[a-z0-9][a-z0-9-]{0,127}',
-                  'use 1-128 lower-case letters, digits and hyphens, '
-                  'starting with a letter or digit (Kubeflow Pipelines v2 rule)'))
-
 # --- Data -------------------------------------------------------------------
 # A folder of CSV files with a header row (all files share the same columns).
 DATA_PATH = setting(os.path.join(_REPO_ROOT, 'data'))
+
+def _csv_mark(name: str, value: str) -> None:
+  delimiter, decimal = ((csv_format.parse_delimiter(value), '.')
+                        if name == 'CSV_DELIMITER' else (';', value))
+  problem = csv_format.check_marks(delimiter, decimal)
+  if problem:
+    raise ConfigError(problem)
+
+
+# --- Pipeline ---------------------------------------------------------------
+# Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
+# the name also becomes part of the bucket and cluster names. Each data set
+# needs its own: the reviewed schema (SCHEMA_PATH) and the baseline model
+# belong to the pipeline. Unset: 'taxi-tips' for the bundled data (or a copy
+# or export of it), else the data folder's name (/data/road-works ->
+# 'road-works'); the run prints which (pipeline/bundled_data.py).
+PIPELINE_NAME = setting(
+    derived(lambda s: bundled_data.pipeline_name(s.DATA_PATH)),
+    check=matches(r'[a-z0-9][a-z0-9-]{0,127}',
+                  'use 1-128 lower-case letters, digits and hyphens, '
+                  'starting with a letter or digit (Kubeflow Pipelines v2 rule)'))
 
 # --- The problem: label, problem type and how columns are used ----------------
 # pipeline/problem_spec.py checks these against the CSV header and a sample of
@@ -64,17 +79,22 @@ LABEL_KEY = setting('big_tipper', check=non_empty)
 # classification (binary with 2 classes), a float label is a regression.
 PROBLEM_TYPE = setting(
     '', check=optional(one_of('binary', 'multiclass', 'regression')))
+# The defaults of DROP_COLUMNS, CATEGORICAL_COLUMNS and EVAL_SLICE_COLUMNS
+# below describe the bundled taxi data: they apply to it (and to a copy or
+# an export of it: CSV files with its columns) and are empty for any other
+# data, unless set (pipeline/bundled_data.py).
 # Columns that are never model inputs: identifiers, leaks of the label.
 # Taxi: `tips` (the label is computed from it), the raw timestamp (hour, day
 # and month are columns of their own), pickup_census_tract (empty in all but
 # one row).
-DROP_COLUMNS = setting('tips,trip_start_timestamp,pickup_census_tract')
+DROP_COLUMNS = setting(bundled_data.only_for_bundled_data(
+    'tips,trip_start_timestamp,pickup_census_tract'))
 # Integer columns that are codes, not quantities: mapped through a vocabulary
 # like string columns. Integer columns with at most 10 distinct values in the
 # sample are treated so without being listed.
-CATEGORICAL_COLUMNS = setting(
+CATEGORICAL_COLUMNS = setting(bundled_data.only_for_bundled_data(
     'trip_start_hour,trip_start_day,trip_start_month,pickup_community_area,'
-    'dropoff_community_area,dropoff_census_tract')
+    'dropoff_community_area,dropoff_census_tract'))
 # Numeric columns cut into N equally filled buckets (quantiles of the
 # training data) instead of being z-scored, as 'column:N,column2:M'.
 BUCKETIZE_COLUMNS = setting('')
@@ -86,6 +106,16 @@ OOV_BUCKETS = setting(10, check=positive)
 # Columns with a vocabulary of their own, of at most N values, as
 # 'column:N,column2:M' (e.g. for a column with very many values).
 VOCAB_SIZE_OVERRIDES = setting('')
+
+# --- CSV format (pipeline/csv_format.py) --------------------------------------
+# How the CSV files are written. A spreadsheet export in Norway (Excel,
+# LibreOffice: "CSV" with a Norwegian locale) separates fields with ';' and
+# writes decimal commas: CSV_DELIMITER=';' CSV_DECIMAL=','. Every reader of
+# the data uses these (ExampleGen, the checks before a run, predict).
+# The field delimiter: one character; '\t' (or 'tab') for tab.
+CSV_DELIMITER = setting(',', check=_csv_mark, parse=csv_format.parse_delimiter)
+# The decimal mark of numbers: '.' or ','.
+CSV_DECIMAL = setting('.', check=_csv_mark)
 
 # --- Local runs -------------------------------------------------------------
 # Everything a local run writes (artifacts, metadata, served models) goes here.
@@ -128,9 +158,9 @@ EVAL_BASELINE_TOLERANCE = setting(0.01, check=fraction)
 # (comma-separated raw column names; empty: the whole eval split only). The
 # run report shows them next to the overall metrics. Each value is a slice
 # with its own metrics: adding trip_start_hour (24 values) adds about 2.5 s to
-# the Evaluator on the bundled data.
+# the Evaluator on the bundled data. Taxi: payment_type (bundled data only).
 EVAL_SLICE_COLUMNS = setting(
-    'payment_type',
+    bundled_data.only_for_bundled_data('payment_type'),
     check=optional(matches(
         r'\s*([A-Za-z_][\w.-]*\s*(,\s*[A-Za-z_][\w.-]*\s*)*)?',
         'give comma-separated column names, e.g. '
@@ -139,9 +169,12 @@ EVAL_SLICE_COLUMNS = setting(
 
 # --- Data quality gates (docs/data_quality.md) ------------------------------
 # The reviewed schema: new data must match it (columns, types, domains,
-# presence). `make schema` exports the newest inferred schema here for review;
-# while the file does not exist, each run infers a schema from its own data.
-SCHEMA_PATH = setting(os.path.join(_REPO_ROOT, 'schema', 'schema.pbtxt'))
+# presence). Each pipeline has its own, schema/<PIPELINE_NAME>/schema.pbtxt
+# (the bundled data's: schema/taxi-tips/). `make schema` exports the newest
+# inferred schema there for review; while the file does not exist, each run
+# infers a schema from its own data. Set to use another file; empty: none.
+SCHEMA_PATH = setting(derived(
+    lambda s: schema_file.pipeline_schema_path(s.PIPELINE_NAME)))
 # Anomalies that do not stop the run: comma-separated `column` (anything in
 # that column), `column:TYPE` or `*:TYPE`, with TFDV anomaly types such as
 # ENUM_TYPE_UNEXPECTED_STRING_VALUES (named in the gate's message).
@@ -291,6 +324,12 @@ def _zone_in_region(settings) -> None:
         f'GOOGLE_CLOUD_REGION={settings.GOOGLE_CLOUD_REGION!r}.')
 
 
+def _csv_marks_differ(settings) -> None:
+  problem = csv_format.check_marks(settings.CSV_DELIMITER, settings.CSV_DECIMAL)
+  if problem:
+    raise ConfigError(problem)
+
+
 # One field per setting above, in the same order and with the same names.
 Settings = settings_lib.settings_class(sys.modules[__name__])
 
@@ -308,7 +347,7 @@ def load(environ: Mapping[str, str]) -> Settings:
     ConfigError: a value is invalid; the message names the setting.
   """
   return settings_lib.load(sys.modules[__name__], Settings, environ,
-                           checks=(_zone_in_region,))
+                           checks=(_zone_in_region, _csv_marks_differ))
 
 
 # Every command's exit status for a bad setting.

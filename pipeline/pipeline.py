@@ -27,12 +27,16 @@ from tfx.proto import trainer_pb2
 from tfx.types import channel
 from tfx.types import standard_artifacts
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features
 from pipeline import component_ids as ids
+from pipeline import csv_format
+from pipeline import schema_file
 from pipeline.code_version import source_fingerprint
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
+from pipeline.components import columnar_csv_example_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components import vertex_push
@@ -167,6 +171,7 @@ def create_pipeline(
     training: Training,
     evaluation: Evaluation,
     data_gates: DataGates = DataGates(),
+    csv: csv_format.CsvFormat = csv_format.CsvFormat(),
     vertex_ai: VertexAI = VertexAI(),
     baseline_from_serving_dir: bool = False,
     enable_cache: bool = True,
@@ -186,6 +191,7 @@ def create_pipeline(
     training: how the Trainer trains.
     evaluation: when the Evaluator blesses a model.
     data_gates: the reviewed schema and the anomalies that stop a run.
+    csv: how the CSV files are written (CSV_DELIMITER, CSV_DECIMAL).
     vertex_ai: train or serve on Vertex AI (default: neither).
     baseline_from_serving_dir: take the Evaluator's baseline from the newest
       model under `serving_model_dir` (a container step) instead of the
@@ -204,7 +210,7 @@ def create_pipeline(
       `evaluation.rmse_threshold`, or serving on Vertex AI from a
       `serving_model_dir` that is not on Cloud Storage.
   """
-  data = _data_steps(data_path, data_gates)
+  data = _data_steps(data_path, data_gates, csv)
   train = _training_steps(data, problem, training, vertex_ai)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                serving_model_dir, baseline_from_serving_dir)
@@ -242,9 +248,11 @@ class _DataSteps(NamedTuple):
     return self.anomaly_gate.outputs['checked_schema']
 
 
-def _data_steps(data_path: str, gates: DataGates) -> _DataSteps:
+def _data_steps(data_path: str, gates: DataGates,
+                csv: csv_format.CsvFormat) -> _DataSteps:
   """Reads the CSV files and stops the run on data that breaks the schema."""
-  example_gen = _example_gen(data_path)
+  example_gen = _example_gen(data_path, csv, _integer_columns(
+      gates.reviewed_schema_text))
   # Computes per-split statistics that the schema and validation build on.
   statistics_gen = tfx_components.StatisticsGen(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
@@ -265,7 +273,17 @@ def _data_steps(data_path: str, gates: DataGates) -> _DataSteps:
                     example_validator, gate)
 
 
-def _example_gen(data_path: str) -> base_component.BaseComponent:
+def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
+  """The columns the reviewed schema types as integers (none without one)."""
+  if reviewed_schema_text is None:
+    return []
+  return [f.name for f in schema_file.parse(reviewed_schema_text).feature
+          if f.type == schema_pb2.INT]
+
+
+def _example_gen(data_path: str, csv: csv_format.CsvFormat,
+                 integer_columns: Sequence[str]
+                 ) -> base_component.BaseComponent:
   """Reads the *.csv files under `data_path` into train and eval examples.
 
   Other files, such as a README, are ignored. The rows are split 2:1 into
@@ -275,12 +293,17 @@ def _example_gen(data_path: str) -> base_component.BaseComponent:
 
   Args:
     data_path: a folder of CSV files with a header row.
+    csv: how the files are written.
+    integer_columns: columns whose whole numbers written as floats (`3.0`)
+      are read as integers: those the reviewed schema types so.
 
   Returns:
     The ExampleGen component.
   """
   return ColumnarCsvExampleGen(
       input_base=data_path,
+      custom_config=columnar_csv_example_gen.custom_config(
+          csv, integer_columns),
       input_config=example_gen_pb2.Input(splits=[
           example_gen_pb2.Input.Split(name='all', pattern='*.csv')
       ]),
@@ -296,7 +319,7 @@ def _schema(statistics_gen: base_component.BaseComponent,
             ) -> base_component.BaseComponent:
   """The reviewed schema if there is one, else one inferred from the data."""
   if reviewed_schema_text is not None:
-    # The schema a person reviewed (schema/schema.pbtxt): new data is checked
+    # The schema a person reviewed (schema/<name>/): new data is checked
     # against it, not against a schema inferred from the new data itself.
     return reviewed_schema.ReviewedSchema(
         schema_text=reviewed_schema_text).with_id(ids.SCHEMA_GEN)

@@ -18,6 +18,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from models import features
+from pipeline import csv_format
 from pipeline.errors import ConfigError
 
 # Rows read (over all CSV files, in name order) to infer types and classes.
@@ -71,22 +72,28 @@ def parse_sizes(name: str, text: str, minimum: int) -> Dict[str, int]:
   return sizes
 
 
-def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS) -> Sample:
+def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
+                fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> Sample:
   """The header of the first *.csv file in `data_path` and up to `max_rows`
-  rows of all of them, in file name order."""
+  rows of all of them, in file name order, read in the format `fmt`
+  (numbers with a decimal comma as `12.5`)."""
   files = sorted(glob.glob(os.path.join(data_path, '*.csv')))
   if not files:
     raise ConfigError(f'DATA_PATH={data_path!r} has no *.csv files.')
   columns, rows = None, []
   for path in files:
-    with open(path, newline='', encoding='utf-8') as lines:
-      reader = csv.DictReader(lines)
+    with open(path, newline='', encoding='utf-8-sig') as lines:
+      reader = csv.DictReader(lines, delimiter=fmt.delimiter)
       if columns is None:
         columns = [c.strip() for c in reader.fieldnames or []]
+        advice = csv_format.delimiter_advice(
+            path, fmt.delimiter.join(columns), fmt)
+        if advice:
+          raise ConfigError(advice)
       for row in reader:
         if len(rows) >= max_rows:
           break
-        rows.append({(k or '').strip(): (v or '').strip()
+        rows.append({(k or '').strip(): fmt.number_text((v or '').strip())
                      for k, v in row.items()})
     if len(rows) >= max_rows:
       break
@@ -192,7 +199,8 @@ def resolve(data_path: str,
             vocab_size_overrides: str = '',
             rmse_threshold: float = 0.0,
             eval_slice_columns: Sequence[str] = (),
-            sample: Optional[Sample] = None) -> Resolved:
+            sample: Optional[Sample] = None,
+            fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> Resolved:
   """Checks the problem settings against the data in `data_path`.
 
   Args:
@@ -202,6 +210,7 @@ def resolve(data_path: str,
     rmse_threshold: EVAL_RMSE_THRESHOLD; must be > 0 for a regression.
     eval_slice_columns: EVAL_SLICE_COLUMNS; each must be a column.
     sample: the data's sample, if already read (tests).
+    fmt: CSV_DELIMITER and CSV_DECIMAL, to read the sample.
 
   Returns:
     The problem description and notes on what was inferred.
@@ -215,7 +224,7 @@ def resolve(data_path: str,
   if data_path.startswith('gs://'):
     found = _unchecked_cloud_data(data_path, problem_type)
   else:
-    found = _check_sample(sample or read_sample(data_path), label_key,
+    found = _check_sample(sample or read_sample(data_path, fmt=fmt), label_key,
                           problem_type, columns, eval_slice_columns)
   if found.problem_type == features.REGRESSION and rmse_threshold <= 0:
     raise ConfigError('EVAL_RMSE_THRESHOLD must be set (> 0) for a regression '
@@ -325,17 +334,20 @@ def _check_sample(sample: Sample, label_key: str, problem_type: str,
 
 def _check_columns_exist(sample: Sample, label_key: str,
                          listed: Dict[str, List[str]]) -> None:
-  """The label and every column a setting names must be in the CSV."""
+  """The label and every column a setting names must be in the CSV; one
+  message names every setting that names another column."""
   known = set(sample.columns)
+  wrong = []
   if label_key not in known:
-    raise ConfigError(f'LABEL_KEY={label_key!r} is not a column of the CSV '
-                      f'(columns: {", ".join(sample.columns)}).')
+    wrong.append(f'LABEL_KEY={label_key!r} is not a column of the CSV')
   for name, columns in listed.items():
     unknown = [c for c in columns if c not in known]
     if unknown:
-      raise ConfigError(f'{name} names {", ".join(map(repr, unknown))}, '
-                        'not a column of the CSV (columns: '
-                        f'{", ".join(sample.columns)}).')
+      wrong.append(f'{name} names {", ".join(map(repr, unknown))}, not a '
+                   'column of the CSV')
+  if wrong:
+    raise ConfigError('; '.join(wrong) + f' (columns: '
+                      f'{", ".join(sample.columns)}).')
 
 
 def _small_integer_codes(sample: Sample, inputs: Sequence[str],
@@ -363,4 +375,5 @@ def from_settings(settings, data_path: Optional[str] = None) -> Resolved:
       oov_buckets=settings.OOV_BUCKETS,
       vocab_size_overrides=settings.VOCAB_SIZE_OVERRIDES,
       rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
-      eval_slice_columns=settings.EVAL_SLICE_COLUMNS)
+      eval_slice_columns=settings.EVAL_SLICE_COLUMNS,
+      fmt=csv_format.CsvFormat.from_settings(settings))

@@ -83,6 +83,15 @@ def declarations(module: types.ModuleType) -> Dict[str, Setting]:
           if isinstance(value, Setting) and name.isupper()}
 
 
+def defaulted(module: types.ModuleType, environ: Mapping[str, str]
+              ) -> Tuple[str, ...]:
+  """The settings of `module` with a derived default that `environ` does
+  not override: those whose value was inferred, for a program to say so."""
+  return tuple(name for name, declared in declarations(module).items()
+               if isinstance(declared.default, Derived)
+               and name not in environ)
+
+
 def settings_class(module: types.ModuleType) -> type:
   """A frozen dataclass with one field per setting of `module`."""
   return dataclasses.make_dataclass(

@@ -25,11 +25,14 @@ import pandas as pd
 from sklearn import datasets
 
 from local import output_layout
+from pipeline import bundled_data
 from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED_CSV = os.path.join(REPO, 'data', 'data.csv')
-REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'schema.pbtxt')
+# The bundled pipeline's reviewed schema; runs of a slice of the bundled data
+# under another pipeline name check against it too (local_runner_env).
+REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'taxi-tips', 'schema.pbtxt')
 LOCAL_RUNNER = os.path.join(REPO, 'local_runner.py')
 CSV_NAME = 'data.csv'  # the name every writer here gives its file
 
@@ -130,13 +133,22 @@ def write_iris(folder) -> str:
 
 
 def write_diabetes(folder) -> str:
-  """Regression: 442 patients, 9 measurements (`sex` an integer code 1/2,
-  the rest numbers), and `progression`, a disease score from 25 to 346."""
+  """Regression with a text feature: 442 patients, 9 measurements, `sex` as
+  text ('female', 'male'), and `progression`, a disease score from 25 to
+  346."""
   data = datasets.load_diabetes(as_frame=True, scaled=False)
   frame = data.data.copy()
-  frame['sex'] = frame['sex'].astype(int)
+  frame['sex'] = np.where(frame['sex'].astype(int) == 1, 'female', 'male')
   frame['progression'] = data.target
   return _write_frame(frame, folder)
+
+
+def write_taxi_payments(folder, rows: int = 600) -> str:
+  """Multiclass, a variant of the bundled data: its first `rows` rows
+  without `big_tipper`, to predict `payment_type` (in 600 rows 5 names,
+  71 % 'Cash', 28 % 'Credit Card')."""
+  header, table = drop_columns(*bundled_rows(rows), ['big_tipper'])
+  return write_csv(folder, header, table)
 
 
 # --- Files a run leaves ------------------------------------------------------
@@ -205,10 +217,14 @@ def local_runner_env(data_dir, output_dir, pipeline_name: str,
                      **env: str) -> Dict[str, str]:
   """This process's environment without any setting of pipeline/configs.py
   (the run sees the defaults the tests compare with), a small run's
-  settings, then `env`."""
+  settings, then `env`. A run of the bundled data's columns (a slice, a
+  copy) checks against the bundled pipeline's reviewed schema, as the
+  bundled pipeline does, whatever the test's pipeline name."""
   settings = set(configs.Settings.names())
   environment = {name: value for name, value in os.environ.items()
                  if name not in settings}
+  if bundled_data.is_bundled_data(str(data_dir)):
+    environment['SCHEMA_PATH'] = REVIEWED_SCHEMA
   environment.update({
       'PIPELINE_NAME': pipeline_name,
       'DATA_PATH': str(data_dir),
@@ -220,12 +236,18 @@ def local_runner_env(data_dir, output_dir, pipeline_name: str,
   return environment
 
 
-def run_local_pipeline(data_dir, output_dir, pipeline_name: str,
+def run_local_pipeline(data_dir, output_dir, pipeline_name: Optional[str],
                        timeout: int = 900, **env: str) -> LocalRun:
-  """Runs local_runner.py in a subprocess with settings as env overrides."""
+  """Runs local_runner.py in a subprocess with settings as env overrides;
+  with `pipeline_name` None, PIPELINE_NAME is left unset (its default comes
+  from the data)."""
+  environment = local_runner_env(data_dir, output_dir, pipeline_name or '',
+                                 **env)
+  if pipeline_name is None:
+    del environment['PIPELINE_NAME']
+    pipeline_name = configs.load(environment).PIPELINE_NAME
   done = subprocess.run(
-      [sys.executable, LOCAL_RUNNER], cwd=REPO,
-      env=local_runner_env(data_dir, output_dir, pipeline_name, **env),
+      [sys.executable, LOCAL_RUNNER], cwd=REPO, env=environment,
       capture_output=True, text=True, timeout=timeout, check=False)
   return LocalRun(done.returncode, done.stdout + done.stderr, str(output_dir),
                   pipeline_name)

@@ -9,16 +9,22 @@ import collections
 import glob
 import os
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.example_gen.csv_example_gen import executor as stock_executor
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
+from pipeline import csv_format
+from pipeline import schema_file
 from pipeline.components import columnar_csv_example_gen as columnar
+from pipeline.errors import DataError
+from tests import helpers
 from tests.helpers import write_slice
 
 HEADER = 'id,fare,miles,company,note,empty,flag\n'
@@ -41,7 +47,8 @@ def _write(folder, name, rows):
     f.writelines(rows)
 
 
-def _run(executor_class, input_base, output_dir, input_splits=None):
+def _run(executor_class, input_base, output_dir, input_splits=None,
+         custom_config=None):
   examples = tfx.types.standard_artifacts.Examples()
   examples.uri = output_dir
   if input_splits:
@@ -65,6 +72,9 @@ def _run(executor_class, input_base, output_dir, input_splits=None):
       # What the component passes by default.
       specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
   }
+  if custom_config is not None:
+    exec_properties[specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(
+        custom_config)
   executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
   return examples
 
@@ -196,3 +206,69 @@ def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   rows = list(columnar.encode_file(path, names, kinds))
   assert len(rows) == 500
   assert len({row_hash for row_hash, _ in rows}) > 490
+
+
+# --- The CSVs people have: exports of the bundled data -----------------------
+
+
+def _reviewed_integer_columns():
+  with open(helpers.REVIEWED_SCHEMA) as f:
+    schema = schema_file.parse(f.read())
+  return [f.name for f in schema.feature if f.type == schema_pb2.INT]
+
+
+def _read_with(tmp_path, name, fmt=csv_format.CsvFormat()):
+  """The examples ExampleGen writes from tmp_path/name, told the reviewed
+  schema's integer columns, as the pipeline tells it."""
+  config = columnar.custom_config(fmt, _reviewed_integer_columns())
+  return _split_contents(_run(columnar.Executor, str(tmp_path / name),
+                              str(tmp_path / f'{name}_out'),
+                              custom_config=config).uri)
+
+
+@pytest.fixture(scope='module')
+def bundled_slice(tmp_path_factory):
+  """600 rows of the bundled data and the examples read from them."""
+  tmp_path = tmp_path_factory.mktemp('exports')
+  path = write_slice(str(tmp_path / 'original'), rows=600)
+  return tmp_path, path, _read_with(tmp_path, 'original')
+
+
+def test_a_pandas_round_trip_gives_the_original_examples(bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  frame = pd.read_csv(original_csv)
+  # pandas writes integer columns with empty cells as floats.
+  assert frame['dropoff_census_tract'].dtype == 'float64'
+  os.makedirs(tmp_path / 'pandas')
+  frame.to_csv(tmp_path / 'pandas' / 'data.csv', index=False)
+  assert '17031081500.0' in (tmp_path / 'pandas' / 'data.csv').read_text()
+  assert _read_with(tmp_path, 'pandas') == original  # the same split, too
+
+
+def test_a_semicolon_export_with_decimal_commas_gives_the_original_examples(
+    bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  os.makedirs(tmp_path / 'excel')
+  export = tmp_path / 'excel' / 'data.csv'
+  # What a Norwegian spreadsheet writes: ';', decimal commas, CRLF, a byte
+  # order mark ("CSV UTF-8"), and a blank line at the end.
+  pd.read_csv(original_csv).to_csv(export, sep=';', decimal=',', index=False,
+                                   lineterminator='\r\n',
+                                   encoding='utf-8-sig')
+  with open(export, 'a', newline='') as f:
+    f.write('\r\n')
+  assert '12,45' in export.read_text(encoding='utf-8-sig')
+  semicolons = _read_with(tmp_path, 'excel', csv_format.CsvFormat(';', ','))
+  assert semicolons == original
+
+
+def test_a_fraction_in_an_integer_column_is_refused_with_its_line(tmp_path):
+  header, rows = helpers.bundled_rows(400)
+  column = header.index('trip_seconds')
+  rows[350][column] = '123.5'  # past the pre-flight's sample of a big file
+  rows[10][column] = '300.0'  # a whole number written as a float is fine
+  helpers.write_csv(str(tmp_path / 'data'), header, rows)
+  with pytest.raises(DataError, match=r'data\.csv:352: column trip_seconds '
+                     r"holds '123\.5', not an integer as the reviewed schema "
+                     'requires'):
+    _read_with(tmp_path, 'data')

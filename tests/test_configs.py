@@ -117,7 +117,8 @@ def test_problem_settings_are_overridable_and_checked(load_configs):
 
 def test_data_gate_settings(load_configs):
   c = load_configs()
-  assert c.SCHEMA_PATH.endswith('schema/schema.pbtxt')
+  assert c.SCHEMA_PATH.endswith('schema/taxi-tips/schema.pbtxt')
+  assert os.path.isfile(c.SCHEMA_PATH)  # the bundled pipeline's own
   assert (c.ALLOWED_ANOMALIES, c.ANOMALY_MIN_SEVERITY) == ('', 'ERROR')
   c = load_configs(
       ALLOWED_ANOMALIES='company:ENUM_TYPE_UNEXPECTED_STRING_VALUES, fare',
@@ -133,9 +134,10 @@ _CANDIDATES = {
     int: ('7', '3'),
     float: ('0.5', '0.25'),
     str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
-          'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests'),
+          'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests', ';', ','),
 }
-_COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'}}
+_COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
+               'CSV_DECIMAL': {'CSV_DELIMITER': ';'}}
 
 
 def _changed_by_override(name: str, default) -> bool:

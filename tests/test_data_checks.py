@@ -7,6 +7,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from local import output_layout
 from local import preflight
+from pipeline import csv_format
+from pipeline import schema_file
 from pipeline.errors import DataError
 from tests import helpers
 
@@ -29,9 +31,10 @@ def _folder(tmp_path, **files):
   return str(tmp_path)
 
 
-def _check(folder, schema=None, sample_rows=1000):
+def _check(folder, schema=None, sample_rows=1000,
+           fmt=csv_format.CsvFormat()):
   return preflight.check_csv_folder(folder, schema, 'schema.pbtxt',
-                                      sample_rows)
+                                    sample_rows, fmt)
 
 
 def test_good_data_passes_and_reports_what_was_read(tmp_path):
@@ -131,11 +134,95 @@ def test_text_in_a_numeric_column(tmp_path):
     _check(folder, _schema())
 
 
-def test_a_float_in_an_integer_column(tmp_path):
-  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,0.5\n1,Acme,1\n'})
-  with pytest.raises(DataError, match=r"column label holds '0\.5', not an "
-                     'integer'):
+def test_a_fraction_in_an_integer_column_names_column_and_line(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + '1,Acme,0\n1,Acme,123.5\n'})
+  with pytest.raises(DataError, match=r"a\.csv:3: column label holds "
+                     r"'123\.5', not an integer as the reviewed schema "
+                     'schema.pbtxt requires: correct the cell, or approve'):
     _check(folder, _schema())
+
+
+def test_whole_numbers_written_as_floats_are_integers(tmp_path):
+  # pandas writes an integer column with empty cells as floats.
+  folder = _folder(tmp_path, **{
+      'a.csv': HEADER + '1.5,Acme,1.0\n2,Bolt,0.0\n,Acme,1.0e0\n3,X,\n'})
+  assert _check(folder, _schema()).rows_checked == 4
+
+
+def _spreadsheet_export(tmp_path):
+  """What a Norwegian spreadsheet writes: ';', decimal commas, a byte order
+  mark, CRLF, a quoted field over two lines and a blank last line."""
+  (tmp_path / 'a.csv').write_bytes(
+      '\ufefffare;company;label\r\n12,5;"Ås; Taxi";1\r\n'
+      '7;"Ørje\r\nTaxi";0\r\n-0,25;Acme;1\r\n\r\n'.encode('utf-8'))
+  return str(tmp_path)
+
+
+def test_a_spreadsheet_export_passes_with_its_two_settings(tmp_path):
+  report = _check(_spreadsheet_export(tmp_path), _schema(),
+                  fmt=csv_format.CsvFormat(';', ','))
+  assert report.rows_checked == 3
+
+
+def test_a_semicolon_header_names_the_delimiter_and_the_settings(tmp_path):
+  folder = _spreadsheet_export(tmp_path)
+  with pytest.raises(DataError) as error:
+    _check(folder, _schema())
+  assert str(error.value) == (
+      f"{folder}/a.csv:1: the header is one column 'fare;company;label' with "
+      "CSV_DELIMITER=',', but splits into 3 columns on ';': the file looks "
+      "';'-separated; set CSV_DELIMITER=';' (and CSV_DECIMAL=',' if its "
+      "numbers have decimal commas, as a spreadsheet's ';' export has)")
+
+
+def test_decimal_commas_without_the_setting_say_which_setting(tmp_path):
+  folder = _spreadsheet_export(tmp_path)
+  with pytest.raises(DataError, match=r"a\.csv:2: column fare holds '12,5', "
+                     r'not a number .*: it reads as a number with decimal '
+                     "comma, CSV_DECIMAL=','"):
+    _check(folder, _schema(), fmt=csv_format.CsvFormat(';', '.'))
+
+
+def test_text_that_is_not_utf8_names_the_line_and_the_fix(tmp_path):
+  (tmp_path / 'a.csv').write_bytes(
+      HEADER.encode() + 'Ørje,Acme,1\n'.encode('cp1252'))
+  with pytest.raises(DataError, match=r'a\.csv:2: not UTF-8 text \(byte 0xd8'
+                     r'.*"CSV UTF-8".*iconv -f WINDOWS-1252 -t UTF-8'):
+    _check(str(tmp_path))
+
+
+def test_pandas_row_index_column_says_how_to_write_without_it(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': ',' + HEADER + '0,' + GOOD_ROWS})
+  with pytest.raises(DataError, match=r'a\.csv:1: the first column has no '
+                     r'name: pandas writes its row index so; write the file '
+                     r'with `to_csv\(..., index=False\)`'):
+    _check(folder)
+
+
+def test_a_label_the_reviewed_schema_lacks_says_how_to_move_on(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS})
+  schema = _schema()
+  del schema.feature[2]  # the schema of a pipeline that predicted another
+  schema.feature.add(name='tip', type=schema_pb2.FLOAT)
+  with pytest.raises(DataError) as error:
+    preflight.check_csv_folder(folder, schema, 'schema.pbtxt', 10,
+                               pipeline_name='fares', label_key='label')
+  message = str(error.value)
+  assert 'missing column(s) tip; extra column(s) label' in message
+  assert ('give it its own PIPELINE_NAME; if the data of pipeline '
+          "'fares' changed on purpose, review and approve a new schema: "
+          '`SCHEMA_PATH= make run`, then `make schema`') in message
+  # The same columns, another label: the schema marks the one it was
+  # approved for (`make schema` does).
+  schema = _schema()
+  assert schema_file.mark_label(schema, 'label')
+  with pytest.raises(DataError, match="LABEL_KEY='fare', but the reviewed "
+                     "schema schema.pbtxt was approved for the label 'label': "
+                     'the schema no longer fits .*its own PIPELINE_NAME'):
+    preflight.check_csv_folder(folder, schema, 'schema.pbtxt', 10,
+                               pipeline_name='fares', label_key='fare')
+  preflight.check_csv_folder(folder, schema, 'schema.pbtxt', 10,
+                             pipeline_name='fares', label_key='label')
 
 
 def test_values_beyond_the_sample_are_left_to_the_gate(tmp_path):
@@ -170,12 +257,16 @@ def test_the_local_runner_stops_on_bad_data_in_one_line(tmp_path):
   before = helpers.tree_digest(output)
 
   run = helpers.run_local_pipeline(os.path.dirname(data_file), output,
-                                   'preflight-test', timeout=300)
+                                   'preflight-test', timeout=300,
+                                   SCHEMA_PATH=helpers.REVIEWED_SCHEMA)
 
   assert 'Traceback' not in run.output, run.output
   assert run.output == (
       f'data error: {data_file} does not match the reviewed schema '
-      f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data, or '
-      'review and approve a new schema: see docs/data_quality.md)\n')
+      f'{helpers.REVIEWED_SCHEMA}: missing column(s) fare (fix the data; if '
+      'it is another data set, give it its own PIPELINE_NAME; if the data of '
+      "pipeline 'preflight-test' changed on purpose, review and approve a "
+      'new schema: `SCHEMA_PATH= make run`, then `make schema`; see '
+      'docs/data_quality.md)\n')
   assert run.returncode == 1
   assert helpers.tree_digest(output) == before

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -72,6 +73,31 @@ def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
       signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_spreadsheet_export_is_scored_with_its_two_settings(
+    served, tmp_path, capsys, monkeypatch):
+  """A ';'-separated export with decimal commas (and integers written as
+  floats, as pandas writes them): the original rows' probabilities, written
+  back in the export's own format."""
+  rows = _rows_csv(str(tmp_path))
+  export = str(tmp_path / 'export.csv')
+  pd.read_csv(rows).to_csv(export, sep=';', decimal=',', index=False,
+                           encoding='utf-8-sig')
+  expected = tmp_path / 'expected.csv'
+  assert predict.main(_args(served, '--input', rows,
+                            '--output', str(expected))) == 0
+  monkeypatch.setenv('CSV_DELIMITER', ';')
+  monkeypatch.setenv('CSV_DECIMAL', ',')
+  target = tmp_path / 'predictions.csv'
+  assert predict.main(_args(served, '--input', export,
+                            '--output', str(target))) == 0
+  capsys.readouterr()
+  scored = pd.read_csv(target, sep=';', decimal=',')
+  np.testing.assert_allclose(scored['probability'],
+                             pd.read_csv(expected)['probability'], atol=1e-6)
+  assert ';0,' in target.read_text()  # probabilities with decimal commas
 
 
 @pytest.mark.slow

@@ -19,6 +19,16 @@ row hash) instead of a hash of the serialized example, whose feature order the
 C++ encoder does not keep stable; so the split is as stable from run to run
 as CsvExampleGen's, but not row-for-row the same as CsvExampleGen's.
 
+Beyond CsvExampleGen, the component's custom_config (`custom_config()`) says
+how the files are written (pipeline/csv_format.py: CSV_DELIMITER, and
+CSV_DECIMAL, so `12,5` reads as the number 12.5) and which columns the
+reviewed schema types as integers: in those, whole numbers written as floats
+(`17031832200.0`, as pandas writes an integer column with empty cells) are
+read as the integers they are, so such a file gives the same examples as the
+original, and a number with a fraction (`123.5`) stops the run with a
+DataError naming the file, the line and the column. A byte order mark before
+the header is ignored.
+
 Runs wherever the stock executor runs (DirectRunner or Dataflow): files are
 read with Beam's filesystems, one file per worker, as TFX does. On Beam's
 local runner the examples are written without TFX's Reshuffle before the
@@ -28,17 +38,21 @@ million taxi rows). Rows are shuffled within each block instead (seeded), and
 the Trainer shuffles its input as always.
 """
 import bisect
-import csv
 import io
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Tuple
+from typing import (Any, Collection, Dict, FrozenSet, Iterable, Iterator,
+                    List, Optional, Sequence, Tuple)
 
 import apache_beam as beam
+from google.protobuf import json_format
+from google.protobuf import struct_pb2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 import tensorflow as tf
+from tfx.components.example_gen import component
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.csv_example_gen import component as csv_component
 from tfx.components.example_gen import write_split
@@ -52,14 +66,26 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from pipeline import csv_format
+from pipeline.errors import DataError
+
 # Inferred column kinds, from narrowest to widest; a column takes the widest
-# kind any of its cells needs. EMPTY: no cell has a value (yet).
-EMPTY, INT, FLOAT, STRING = 0, 1, 2, 3
+# kind any of its cells needs. EMPTY: no cell has a value (yet). WHOLE: in a
+# column the reviewed schema types as integer, whole numbers some of which
+# are written as floats (`123.0`, as pandas writes integer columns with
+# empty cells); they are read as the integers they are.
+EMPTY, INT, WHOLE, FLOAT, STRING = 0, 1, 2, 3, 4
 _ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
 
 # About 1 MiB of CSV text per block: large enough that per-block overhead
 # vanishes, small enough that memory stays flat.
 BLOCK_BYTES = 1 << 20
+
+# The custom_config keys (an example_gen_pb2.CustomConfig holding a Struct):
+# the CSV format (pipeline/csv_format.py) and the columns the reviewed
+# schema types as integers.
+CSV_FORMAT_KEY = 'csv_format'
+INTEGER_COLUMNS_KEY = 'integer_columns'
 
 
 class CsvHeaderError(ValueError):
@@ -71,22 +97,26 @@ def _open(path: str):
       path, compression_type=beam.io.filesystems.CompressionTypes.UNCOMPRESSED)
 
 
-def _header(path: str) -> List[str]:
+def _header(path: str,
+            fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> List[str]:
   """The column names in the first line of the CSV file at `path`."""
   with _open(path) as f:
     line = io.TextIOWrapper(f, encoding='utf-8', newline='').readline()
-  return next(csv.reader([line]), [])
+  return csv_format.header_fields(line, fmt) if line.strip() else []
 
 
 def _blocks(path: str, column_names: List[str],
-            column_types: Dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+            column_types: Dict[str, pa.DataType],
+            fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+            ) -> Iterator[pa.RecordBatch]:
   """Record batches of the file's rows (header skipped), read as given."""
   with _open(path) as f:
     reader = pa_csv.open_csv(
         f,
         read_options=pa_csv.ReadOptions(
             column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        parse_options=pa_csv.ParseOptions(delimiter=fmt.delimiter,
+                                          newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
             column_types=column_types,
             strings_can_be_null=True,
@@ -97,17 +127,39 @@ def _blocks(path: str, column_names: List[str],
       yield batch
 
 
-def _cell_kind(column: pa.Array) -> int:
-  """The narrowest kind that holds every non-empty cell of a string column."""
-  values = column.drop_null()
+def _number_text(column: pa.Array, fmt: csv_format.CsvFormat) -> pa.Array:
+  """Text cells as numbers are written with a decimal point (`12,5` ->
+  `12.5` with a decimal comma), by csv_format's rule."""
+  if fmt.decimal == '.':
+    return column
+  return pc.replace_substring_regex(
+      column, pattern=csv_format.DECIMAL_COMMA_PATTERN,
+      replacement=csv_format.DECIMAL_COMMA_REPLACEMENT)
+
+
+def _whole(values: pa.Array) -> Optional[pa.Array]:
+  """Number text as int64 when every value is a whole number (`3`, `3.0`),
+  else None."""
+  try:
+    return values.cast(pa.float64()).cast(pa.int64())  # safe: no truncation
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    return None
+
+
+def _cell_kind(column: pa.Array, integer: bool = False,
+               fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> int:
+  """The narrowest kind that holds every non-empty cell of a string column
+  (WHOLE only for a column the reviewed schema types as `integer`)."""
+  values = _number_text(column.drop_null(), fmt)
   if not len(values):  # pylint: disable=g-explicit-length-test
     return EMPTY
   try:
-    ints = values.cast(pa.int64())
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-    ints = None
-  if ints is not None:
+    values.cast(pa.int64())
     return INT
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    pass
+  if integer and _whole(values) is not None:
+    return WHOLE
   try:
     values.cast(pa.float64())
   except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -115,15 +167,64 @@ def _cell_kind(column: pa.Array) -> int:
   return FLOAT
 
 
-def infer_kinds(path: str, column_names: List[str]) -> Tuple[int, ...]:
-  """Each column's kind over every row of the file at `path`."""
+def _line_of_row(path: str, row: int, fmt: csv_format.CsvFormat) -> int:
+  """The line the file's `row`-th data row (from 0) starts on."""
+  with _open(path) as f:
+    reader = fmt.reader(io.TextIOWrapper(f, encoding='utf-8', newline=''))
+    start, seen = 1, -2  # the header is row -1
+    for fields in reader:
+      if fields:
+        seen += 1
+        if seen == row:
+          return start
+      start = reader.line_num + 1
+  return start
+
+
+def _refuse_fraction(path: str, name: str, column: pa.Array, first_row: int,
+                     fmt: csv_format.CsvFormat) -> None:
+  """Raises DataError naming the first cell of an integer column that holds
+  a number with a fraction, and its line."""
+  for index, cell in enumerate(column.to_pylist()):
+    if cell is not None and fmt.whole_number(cell) is None:
+      line = _line_of_row(path, first_row + index, fmt)
+      raise DataError(
+          f'{path}:{line}: column {name} holds {cell!r}, not an integer as '
+          'the reviewed schema requires: correct the cell, or approve a '
+          'schema that types the column as FLOAT (docs/data_quality.md)')
+
+
+def infer_kinds(path: str, column_names: List[str],
+                fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
+                integer_columns: Collection[str] = ()) -> Tuple[int, ...]:
+  """Each column's kind over every row of the file at `path`.
+
+  Raises:
+    DataError: a column of `integer_columns` holds a number with a fraction.
+  """
   as_text = {name: pa.string() for name in column_names}
   kinds = [EMPTY] * len(column_names)
-  for batch in _blocks(path, column_names, as_text):
+  first_row = 0
+  for batch in _blocks(path, column_names, as_text, fmt):
     for i, column in enumerate(batch.columns):
-      if kinds[i] != STRING:
-        kinds[i] = max(kinds[i], _cell_kind(column))
+      if kinds[i] == STRING:
+        continue
+      integer = column_names[i] in integer_columns
+      kind = _cell_kind(column, integer, fmt)
+      if integer and kind == FLOAT:
+        _refuse_fraction(path, column_names[i], column, first_row, fmt)
+      kinds[i] = max(kinds[i], kind)
+    first_row += batch.num_rows
   return tuple(kinds)
+
+
+def _typed(column: pa.Array, kind: int,
+           fmt: csv_format.CsvFormat) -> pa.Array:
+  """A column read as text, as its kind's Arrow type."""
+  values = _number_text(column, fmt)
+  if kind == WHOLE:
+    return values.cast(pa.float64()).cast(pa.int64())
+  return values.cast(_ARROW_TYPES[kind])
 
 
 def _as_lists(column: pa.Array) -> pa.Array:
@@ -134,16 +235,26 @@ def _as_lists(column: pa.Array) -> pa.Array:
   return pa.ListArray.from_arrays(pa.array(offsets), column.drop_null())
 
 
-def encode_file(path: str, column_names: List[str],
-                kinds: Tuple[int, ...]) -> Iterator[Tuple[int, bytes]]:
+def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
+                fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+                ) -> Iterator[Tuple[int, bytes]]:
   """(row hash, serialized tf.Example) for each row of the file at `path`."""
   typed = [i for i, kind in enumerate(kinds) if kind != EMPTY]
   untyped = [column_names[i] for i, kind in enumerate(kinds) if kind == EMPTY]
-  read_as = {column_names[i]: _ARROW_TYPES[kinds[i]] for i in typed}
+  # Read as text and converted here: whole numbers written as floats, and
+  # numbers with a decimal comma. The rest Arrow types as it reads.
+  converted = {i for i in typed if kinds[i] == WHOLE or
+               (kinds[i] == FLOAT and fmt.decimal != '.')}
+  read_as = {column_names[i]: (pa.string() if i in converted else
+                               _ARROW_TYPES[kinds[i]]) for i in typed}
   read_as.update({name: pa.string() for name in untyped})
   names = [column_names[i] for i in typed]
   encoder = example_coder.RecordBatchToExamplesEncoder()
-  for block, batch in enumerate(_blocks(path, column_names, read_as)):
+  for block, batch in enumerate(_blocks(path, column_names, read_as, fmt)):
+    if converted:
+      batch = pa.RecordBatch.from_arrays(
+          [_typed(column, kinds[i], fmt) if i in converted else column
+           for i, column in enumerate(batch.columns)], column_names)
     # Rows in a random (seeded) order within the block: the local runner
     # writes them without a global shuffle (see the module docstring).
     batch = batch.take(pa.array(
@@ -196,12 +307,14 @@ def _matching_files(input_base: str, split_pattern: str) -> List[str]:
   return files
 
 
-def _check_headers(files: List[str]) -> List[str]:
-  names = _header(files[0])
+def _check_headers(files: List[str],
+                   fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+                   ) -> List[str]:
+  names = _header(files[0], fmt)
   if not names:
     raise CsvHeaderError(f'{files[0]} has no header row.')
   for path in files[1:]:
-    other = _header(path)
+    other = _header(path, fmt)
     if other != names:
       raise CsvHeaderError(
           f'CSV files of one split must share a header: {files[0]} has '
@@ -209,21 +322,50 @@ def _check_headers(files: List[str]) -> List[str]:
   return names
 
 
+def custom_config(fmt: csv_format.CsvFormat,
+                  integer_columns: Sequence[str]
+                  ) -> example_gen_pb2.CustomConfig:
+  """ExampleGen's custom_config: how to read the CSV files."""
+  config = example_gen_pb2.CustomConfig()
+  config.custom_config.Pack(json_format.ParseDict(
+      {CSV_FORMAT_KEY: fmt.to_config(),
+       INTEGER_COLUMNS_KEY: sorted(integer_columns)}, struct_pb2.Struct()))
+  return config
+
+
+def _reading(exec_properties: Dict[str, Any]
+             ) -> Tuple[csv_format.CsvFormat, FrozenSet[str]]:
+  """The CSV format and the integer columns of the custom_config (the
+  defaults and none without one)."""
+  text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+  if not text:
+    return csv_format.CsvFormat(), frozenset()
+  config = example_gen_pb2.CustomConfig()
+  proto_utils.json_to_proto(text, config)
+  values = struct_pb2.Struct()
+  if not config.custom_config.Unpack(values):
+    return csv_format.CsvFormat(), frozenset()
+  values = json_format.MessageToDict(values)
+  return (csv_format.CsvFormat.from_config(values.get(CSV_FORMAT_KEY)),
+          frozenset(values.get(INTEGER_COLUMNS_KEY, ())))
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(Tuple[int, bytes])
 def _CsvToHashedExamples(  # pylint: disable=invalid-name
-    pipeline: beam.Pipeline, input_base: str,
-    split_pattern: str) -> beam.pvalue.PCollection:
+    pipeline: beam.Pipeline, input_base: str, split_pattern: str,
+    exec_properties: Dict[str, Any]) -> beam.pvalue.PCollection:
   """(row hash, serialized tf.Example) for the rows of the split's files."""
+  fmt, integer_columns = _reading(exec_properties)
   files = _matching_files(input_base, split_pattern)
-  names = _check_headers(files)
+  names = _check_headers(files, fmt)
   paths = pipeline | 'Files' >> beam.Create(files)
   kinds = beam.pvalue.AsSingleton(
       paths
-      | 'InferKinds' >> beam.Map(infer_kinds, names)
+      | 'InferKinds' >> beam.Map(infer_kinds, names, fmt, integer_columns)
       | 'WidestKinds' >> beam.CombineGlobally(_InferKinds()))
-  return paths | 'Encode' >> beam.FlatMap(encode_file, names, kinds)
+  return paths | 'Encode' >> beam.FlatMap(encode_file, names, kinds, fmt)
 
 
 @beam.ptransform_fn
@@ -236,7 +378,7 @@ def _CsvToSerializedExamples(  # pylint: disable=invalid-name
   return (pipeline
           | 'Read' >> _CsvToHashedExamples(  # pylint: disable=no-value-for-parameter
               exec_properties[standard_component_specs.INPUT_BASE_KEY],
-              split_pattern)
+              split_pattern, exec_properties)
           | 'DropHashes' >> beam.Values())
 
 
@@ -312,7 +454,7 @@ class Executor(BaseExampleGenExecutor):
         pipeline
         | 'InputToRecord' >> _CsvToHashedExamples(  # pylint: disable=no-value-for-parameter
             exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            input_config.splits[0].pattern)
+            input_config.splits[0].pattern, exec_properties)
         | 'SplitData' >> beam.Partition(_bucket_split, len(bounds), bounds))
     return {
         name: part | f'DropHashes[{name}]' >> beam.Values()
@@ -342,6 +484,20 @@ def _runs_in_memory(beam_pipeline_args: List[str]) -> bool:
 
 
 class ColumnarCsvExampleGen(csv_component.CsvExampleGen):
-  """CsvExampleGen (same inputs, outputs and driver) with the faster executor."""
+  """CsvExampleGen (same inputs, outputs and driver) with the faster executor,
+  and CsvExampleGen's base class's `custom_config` (see `custom_config()`)."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+  def __init__(self,
+               input_base: Optional[str] = None,
+               input_config: Optional[example_gen_pb2.Input] = None,
+               output_config: Optional[example_gen_pb2.Output] = None,
+               custom_config: Optional[example_gen_pb2.CustomConfig] = None,
+               **kwargs):
+    """CsvExampleGen's arguments (range_config among `kwargs`), and the
+    CustomConfig that says how the files are written."""
+    # CsvExampleGen's own __init__ has no custom_config; its base's does.
+    component.FileBasedExampleGen.__init__(  # pylint: disable=non-parent-init-called
+        self, input_base=input_base, input_config=input_config,
+        output_config=output_config, custom_config=custom_config, **kwargs)

@@ -1,10 +1,11 @@
 """The reviewed schema: the data's columns, types and domains as a person approved them.
 
 The first run infers a schema with SchemaGen; `python -m local.schema_export`
-(`make schema`) copies it to SCHEMA_PATH (default schema/schema.pbtxt) for
-review. Once that file exists, every run uses it instead of re-inferring one
-from the new data, so ExampleValidator checks new data against what was
-approved, and the anomaly gate stops the run when it does not match.
+(`make schema`) copies it to SCHEMA_PATH (default: the pipeline's own,
+schema/<PIPELINE_NAME>/schema.pbtxt) for review. Once that file exists, every
+run uses it instead of re-inferring one from the new data, so ExampleValidator
+checks new data against what was approved, and the anomaly gate stops the run
+when it does not match.
 
 The schema travels inside the pipeline definition, as the text of a parameter
 of `ReviewedSchema`, not as a path: the same compiled pipeline then works in a
