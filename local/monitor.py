@@ -40,6 +40,7 @@ from local import served_rows  # pylint: disable=g-import-not-at-top
 from local import served_statistics  # pylint: disable=g-import-not-at-top
 from local import training_statistics  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
+from pipeline import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
@@ -104,12 +105,15 @@ def _load(path: str, what: str):
                       ) from None
 
 
-def monitor(args, unused_columns: List[str]) -> monitor_report.MonitoredWindow:
-  """Reads, measures and keeps one window; returns what it found."""
-  rows = served_rows.read(args.input, args.since, args.limit)
+def monitor(args, unused_columns: List[str],
+            fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+           ) -> monitor_report.MonitoredWindow:
+  """Reads, measures and keeps one window; returns what it found. A CSV
+  input is read in `fmt` (CSV_DELIMITER, CSV_DECIMAL)."""
+  rows = served_rows.read(args.input, args.since, args.limit, fmt)
   schema = _schema(args.schema, args.output_dir, args.pipeline_name)
   served_statistics.check_columns(rows, schema, args.input, unused_columns)
-  served = served_statistics.statistics(rows, schema)
+  served = served_statistics.statistics(rows, schema, fmt)
   model_dir = _served_model(args)
   training_path = _training_statistics(args, model_dir)
   stats = {monitor_report.TRAINING: _load(training_path,
@@ -196,7 +200,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'configuration error: {error}', file=sys.stderr)
     return configs.CONFIG_ERROR_STATUS
   try:
-    window = monitor(args, unused)
+    window = monitor(args, unused,
+                     csv_format.CsvFormat.from_settings(settings))
     report = args.report or os.path.join(
         _windows_dir(args), window.window_id, served_statistics.REPORT_FILE)
     _write_report(window, report)

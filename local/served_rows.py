@@ -20,6 +20,8 @@ import json
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
+from pipeline import csv_format
+
 BIGQUERY_SCHEME = 'bq://'
 # The request-response log's columns (Vertex AI fills them).
 PAYLOAD_COLUMN = 'request_payload'
@@ -46,18 +48,21 @@ def is_bigquery(source: str) -> bool:
   return source.startswith(BIGQUERY_SCHEME)
 
 
-def read_csv(path: str) -> List[Row]:
+def read_csv(path: str,
+             fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> List[Row]:
   """The data rows of a CSV file with a header row.
 
-  The one place the monitor parses CSV, so the delimiter and decimal mark of
-  the pipeline's own CSV settings apply here too.
+  The one place the monitor parses CSV: fields split on the pipeline's
+  CSV_DELIMITER (`fmt`); numbers keep their decimal mark until they are
+  typed by the schema (served_statistics.statistics).
 
   Raises:
-    ServedRowsError: the file cannot be read, or has no header or no rows.
+    ServedRowsError: the file cannot be read, has no header or no rows, or
+      its header splits on another delimiter than `fmt`'s.
   """
   try:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
+    with open(path, newline='', encoding='utf-8-sig') as f:
+      reader = csv.DictReader(f, delimiter=fmt.delimiter)
       rows = [Row(cells, f'{path} line {reader.line_num}')
               for cells in reader]
       header = reader.fieldnames
@@ -66,6 +71,9 @@ def read_csv(path: str) -> List[Row]:
   if not header:
     raise ServedRowsError(f'{path} is empty: expected a header row and data '
                           'rows')
+  advice = csv_format.delimiter_advice(path, fmt.delimiter.join(header), fmt)
+  if advice:
+    raise ServedRowsError(advice)
   if not rows:
     raise ServedRowsError(f'{path} has a header but no data rows')
   return rows
@@ -164,8 +172,10 @@ def _cell(value: Any) -> str:
 
 
 def read(source: str, since: Optional[datetime.datetime] = None,
-         limit: int = DEFAULT_BIGQUERY_LIMIT) -> List[Row]:
-  """The rows of a CSV file or of a bq:// request-response log table."""
+         limit: int = DEFAULT_BIGQUERY_LIMIT,
+         fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> List[Row]:
+  """The rows of a CSV file (written in `fmt`) or of a bq://
+  request-response log table."""
   if is_bigquery(source):
     return read_bigquery(source, since, limit)
-  return read_csv(source)
+  return read_csv(source, fmt)

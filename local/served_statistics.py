@@ -24,6 +24,7 @@ from tfx_bsl.coders import example_coder
 from local import csv_examples
 from local.served_rows import Row
 from local.training_statistics import STATISTICS_FILE
+from pipeline import csv_format
 
 REPORT_FILE = 'report.html'
 
@@ -47,14 +48,16 @@ def check_columns(rows: Sequence[Row], schema: schema_pb2.Schema,
         ' (send every input column the schema lists)')
 
 
-def statistics(rows: Sequence[Row], schema: schema_pb2.Schema
+def statistics(rows: Sequence[Row], schema: schema_pb2.Schema,
+               fmt: csv_format.CsvFormat = csv_format.CsvFormat()
               ) -> statistics_pb2.DatasetFeatureStatisticsList:
-  """TFDV statistics of `rows`, each column typed as the schema says."""
+  """TFDV statistics of `rows`, each column typed as the schema says and
+  numbers read as ExampleGen reads them (`fmt`: CSV_DECIMAL)."""
   examples = []
   for row in rows:
     try:
-      examples.append(
-          csv_examples.row_to_example(row.cells, schema).SerializeToString())
+      examples.append(csv_examples.row_to_example(
+          row.cells, schema, fmt).SerializeToString())
     except ValueError as error:
       raise ServedStatisticsError(
           f'{row.where}: {error}; fix the value or the reviewed schema'

@@ -43,7 +43,7 @@ BASELINE = 'baseline'
 DAG = {
     'CsvExampleGen': set(),
     'StatisticsGen': {'CsvExampleGen'},
-    # The reviewed schema (schema/schema.pbtxt) needs no statistics.
+    # The reviewed schema (schema/taxi-tips/schema.pbtxt) needs no statistics.
     'SchemaGen': set(),
     'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
     'AnomalyGate': {'ExampleValidator', 'SchemaGen'},

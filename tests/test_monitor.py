@@ -23,6 +23,7 @@ from local import drift_comparison
 from local import monitor
 from local import served_rows
 from local import served_statistics
+from pipeline import csv_format
 from pipeline import schema_file
 from tests import bigquery_standin
 from tests import helpers
@@ -236,3 +237,33 @@ def test_a_bad_setting_is_a_one_line_error(monkeypatch, capsys):
   assert stopped.value.code == 2
   assert capsys.readouterr().err == (
       "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
+
+
+def _decimal_comma(cell: str) -> str:
+  """A number as a Norwegian spreadsheet writes it; text unchanged."""
+  return cell.replace('.', ',') if re.fullmatch(r'-?\d+\.\d+', cell) else cell
+
+
+def test_a_spreadsheet_export_gives_the_same_statistics(tmp_path):
+  """Rows written with ';' and decimal commas (CSV_DELIMITER=';',
+  CSV_DECIMAL=',') measure as the same rows written with ',' and '.'; read
+  with the default format, the export is refused naming ';'."""
+  header, rows = _rows(label=False)
+  rows = rows[:50]
+  plain = helpers.write_csv(tmp_path / 'plain', header, rows)
+  export = tmp_path / 'export.csv'
+  with open(export, 'w', encoding='utf-8') as f:
+    for line in [header] + rows:
+      f.write(';'.join(_decimal_comma(cell) for cell in line) + '\n')
+  schema = schema_file.load(helpers.REVIEWED_SCHEMA)
+  spreadsheet = csv_format.CsvFormat(';', ',')
+
+  expected = served_statistics.statistics(served_rows.read_csv(plain), schema)
+  measured = served_statistics.statistics(
+      served_rows.read_csv(str(export), spreadsheet), schema, spreadsheet)
+  assert measured == expected
+  assert any(f.HasField('num_stats') and f.num_stats.mean > 0
+             for f in measured.datasets[0].features)
+
+  with pytest.raises(served_rows.ServedRowsError, match="';'"):
+    served_rows.read_csv(str(export))
