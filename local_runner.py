@@ -251,7 +251,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   # Before the store is touched: a second run must not mark the first one's
   # running executions as abandoned.
   try:
-    run_id = _hold_output_folder(settings, layout)
+    # Held while this frame lives, that is until the run has ended.
+    lock = _hold_output_folder(settings, layout)
   except run_lock.RunInProgress as error:
     print(f'error: {error}', file=sys.stderr)
     return BUSY
@@ -266,7 +267,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   # would be swallowed and the run would carry on.
   signal.signal(signal.SIGINT, lambda *unused: _stop(connection))
   return _run(args.verbose, settings, connection, schema_text, resolved,
-              _Ingest(run_id, spans, data_folder))
+              _Ingest(lock.run_id, spans, data_folder))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,9 +278,12 @@ class _Ingest:
   data_folder: str
 
 
-def _hold_output_folder(settings: configs.Settings, layout: _Layout) -> str:
+def _hold_output_folder(settings: configs.Settings,
+                        layout: _Layout) -> run_lock.RunLock:
   """Takes the pipeline's run lock on the output folder (local/run_lock.py)
-  for the rest of the process; returns this run's id, its start time.
+  and names this run after its start time. The lock is released when the
+  returned object is garbage-collected, or at the latest when the process
+  ends.
 
   Raises:
     run_lock.RunInProgress: another run holds it and CONCURRENT_RUNS is
@@ -293,9 +297,8 @@ def _hold_output_folder(settings: configs.Settings, layout: _Layout) -> str:
   lock = run_lock.RunLock(os.path.dirname(layout.metadata_path))
   lock.hold(settings.CONCURRENT_RUNS, on_wait=say_waiting)
   # The same form as TFX's own run ids: the start time.
-  run_id = datetime.datetime.now().isoformat()
-  lock.announce(run_id)
-  return run_id
+  lock.announce(datetime.datetime.now().isoformat())
+  return lock
 
 
 def _stop(connection) -> None:

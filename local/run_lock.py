@@ -60,8 +60,14 @@ def _write_holder(folder: str, holder: Holder) -> None:
 
 
 class RunLock:
-  """The output folder's run lock for one pipeline; held until the process
-  ends (or `release`)."""
+  """The output folder's run lock for one pipeline; held until `release`,
+  until this object is garbage-collected, or until the process ends.
+
+  Attributes:
+    folder: the folder of the lock file and the holder's description.
+    path: the lock file.
+    run_id: the run that holds it (`announce`), if any.
+  """
 
   def __init__(self, folder: str):
     """`folder`: the pipeline's metadata folder (created if absent)."""
@@ -69,6 +75,7 @@ class RunLock:
     self.folder = folder
     self.path = os.path.join(folder, LOCK_FILE_NAME)
     self._lock = fasteners.InterProcessLock(self.path)
+    self.run_id: Optional[str] = None
 
   def hold(self, mode: str = REFUSE,
            on_wait: Optional[Callable[[Optional[Holder]], None]] = None
@@ -98,6 +105,7 @@ class RunLock:
 
   def announce(self, run_id: str) -> None:
     """Writes who holds the lock, for the runs it keeps out."""
+    self.run_id = run_id
     _write_holder(self.folder, Holder(
         run_id=run_id, pid=os.getpid(), host=socket.gethostname(),
         started=datetime.datetime.now(datetime.timezone.utc).strftime(
