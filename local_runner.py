@@ -149,8 +149,8 @@ def _print_report_path(settings: configs.Settings,
 
 
 def _list_spans(data_path: str) -> List[int]:
-  """The span folders under DATA_PATH (pipeline/spans.py); [] for a folder
-  of CSV files, or one that does not exist (the data checks say so).
+  """The span folders under DATA_PATH (pipeline/spans.py), in Cloud Storage
+  too; [] for a folder of CSV files.
 
   Raises:
     DataError: the folder mixes span folders and CSV files.
@@ -158,16 +158,7 @@ def _list_spans(data_path: str) -> List[int]:
   if data_path.startswith('gs://'):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     return span_layout.list_spans(data_path, tf.io.gfile.listdir)
-  if not os.path.isdir(data_path):
-    return []
   return span_layout.list_spans(data_path)
-
-
-def _data_folder(settings: configs.Settings, spans: List[int]) -> str:
-  """The folder this run ingests: the newest span's, or DATA_PATH."""
-  if not spans:
-    return settings.DATA_PATH
-  return span_layout.newest_span_folder(settings.DATA_PATH, spans)
 
 
 def _check_data(settings: configs.Settings,
@@ -176,7 +167,7 @@ def _check_data(settings: configs.Settings,
 
   Args:
     settings: the settings.
-    data_folder: the folder this run ingests (_data_folder).
+    data_folder: the folder this run ingests (spans.ingested_folder).
 
   Returns:
     The reviewed schema's text, or None when there is none.
@@ -235,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     settings = configs.load(os.environ)
     spans = _list_spans(settings.DATA_PATH)
-    data_folder = _data_folder(settings, spans)
+    data_folder = span_layout.ingested_folder(settings.DATA_PATH, spans)
     schema_text = _check_data(settings, data_folder)
     resolved = problem_spec.from_settings(settings, data_folder)
   except ConfigError as error:

@@ -36,7 +36,8 @@ def span_numbers(names: Iterable[str]) -> List[int]:
 def list_spans(data_path: str,
                listdir: Optional[Callable[[str], List[str]]] = None
                ) -> List[int]:
-  """The spans under `data_path`, ascending; [] for a folder of CSV files.
+  """The spans under `data_path`, ascending; [] for a folder of CSV files
+  (or a local folder that does not exist: the data checks report it).
 
   Args:
     data_path: the data folder (a local path, or a gs:// URI with `listdir`).
@@ -46,6 +47,8 @@ def list_spans(data_path: str,
     DataError: the folder mixes span folders and CSV files of its own, which
       would leave the CSV files unread.
   """
+  if listdir is None and not os.path.isdir(data_path):
+    return []
   names = (listdir or os.listdir)(data_path)
   spans = span_numbers(names)
   loose = sorted(name for name in names if name.endswith('.csv'))
@@ -57,8 +60,11 @@ def list_spans(data_path: str,
   return spans
 
 
-def newest_span_folder(data_path: str, spans: List[int]) -> str:
-  """The folder of the newest span in `spans` (not empty) under `data_path`."""
+def ingested_folder(data_path: str, spans: List[int]) -> str:
+  """The folder a run ingests: the newest span's, or `data_path` itself
+  when there are no spans."""
+  if not spans:
+    return data_path
   return os.path.join(data_path, span_folder_name(spans[-1]))
 
 
