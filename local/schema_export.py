@@ -7,19 +7,23 @@ metadata store (LOCAL_OUTPUT_DIR) and writes it to SCHEMA_PATH (default
 schema/schema.pbtxt). Review it (types, domains, presence), tighten or relax
 it by hand, and commit it: from then on every run checks new data against it.
 To infer a fresh schema from new data first, run with the reviewed schema
-switched off: `SCHEMA_PATH= make run`, then `make schema`.
+switched off: `SCHEMA_PATH= make run`, then `make schema`. The drift
+comparators of the schema it replaces are kept, and new columns get the
+default ones (local/schema_comparators.py).
 """
 import argparse
 import os
 import sys
 from typing import List, Optional
 
+from google.protobuf import text_format
 from ml_metadata import metadata_store
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
 
 from local import output_layout
 from local import run_artifacts
+from local import schema_comparators
 from pipeline import configs
 from pipeline import component_ids
 from pipeline.components import reviewed_schema
@@ -59,6 +63,21 @@ def _feature_changes(old_text: Optional[str], new_text: str) -> List[str]:
   return changes or ['no change']
 
 
+def with_comparators(new_text: str, old_text: Optional[str],
+                     settings: configs.Settings) -> str:
+  """The exported text: `new_text` with the old schema's drift comparators
+  (schema_comparators.carry_over); unchanged when it already has them, as
+  after a run on the reviewed schema itself."""
+  new = reviewed_schema.parse(new_text)
+  old = None if old_text is None else reviewed_schema.parse(old_text)
+  uncompared = [settings.LABEL_KEY, *(
+      c.strip() for c in settings.DROP_COLUMNS.split(',') if c.strip())]
+  merged = schema_comparators.carry_over(new, old, uncompared)
+  if merged == new:
+    return new_text
+  return text_format.MessageToString(merged)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -75,6 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   text = io_utils.read_string_file(io_utils.get_only_uri_in_dir(uri))
   old = (open(args.output, encoding='utf-8').read()
          if os.path.exists(args.output) else None)
+  text = with_comparators(text, old, settings)
   changes = _feature_changes(old, text)
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
   with open(args.output, 'w', encoding='utf-8') as schema_file:
