@@ -49,7 +49,9 @@ PIPELINE_NAME = setting(
                   'starting with a letter or digit (Kubeflow Pipelines v2 rule)'))
 
 # --- Data -------------------------------------------------------------------
-# A folder of CSV files with a header row (all files share the same columns).
+# A folder of CSV files with a header row (all files share the same columns),
+# or of span folders span-1/, span-2/, ... of them, of which each run ingests
+# the newest (docs/continuous_training.md).
 DATA_PATH = setting(os.path.join(_REPO_ROOT, 'data'))
 
 # --- The problem: label, problem type and how columns are used ----------------
