@@ -6,7 +6,9 @@ freshly inferred schema the comparators of the schema it replaces: a column
 the old schema had keeps exactly what it had (a comparator, or none); a
 column new to it gets the default for its type: Jensen-Shannon divergence
 over quantile buckets for numbers, L-infinity distance for strings. The
-label and DROP_COLUMNS get none.
+label and DROP_COLUMNS get none. With no schema to replace, a schema that
+already has comparators (one a run took from a reviewed schema) stays as it
+is, and an inferred one gets the defaults.
 """
 from typing import Iterable, Optional
 
@@ -47,6 +49,8 @@ def carry_over(new: schema_pb2.Schema, old: Optional[schema_pb2.Schema],
   """
   merged = schema_pb2.Schema()
   merged.CopyFrom(new)
+  if old is None and any(f.HasField('drift_comparator') for f in new.feature):
+    return merged  # reviewed already
   previous = {f.name: f for f in old.feature} if old is not None else {}
   skipped = set(uncompared)
   for feature in merged.feature:

@@ -174,6 +174,14 @@ def test_comparators_are_carried_over_and_new_columns_get_defaults():
       schema_comparators.L_INFINITY_THRESHOLD)
   assert not merged['big_tipper'].HasField('drift_comparator')
   assert not new.feature[2].HasField('drift_comparator')  # a copy
+  # Nothing to replace: an inferred schema gets the defaults, a reviewed one
+  # (it has comparators) stays as it is.
+  inferred = {f.name: f for f in schema_comparators.carry_over(
+      new, None, uncompared=['big_tipper']).feature}
+  assert inferred['trip_start_month'].drift_comparator.\
+      jensen_shannon_divergence.threshold == (
+          schema_comparators.JENSEN_SHANNON_THRESHOLD)
+  assert schema_comparators.carry_over(old, None) == old
 
 
 def test_reviewed_schema_compares_the_model_inputs():
