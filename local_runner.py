@@ -148,19 +148,6 @@ def _print_report_path(settings: configs.Settings,
   print(f'Report: {path}', flush=True)
 
 
-def _list_spans(data_path: str) -> List[int]:
-  """The span folders under DATA_PATH (pipeline/spans.py), in Cloud Storage
-  too; [] for a folder of CSV files.
-
-  Raises:
-    DataError: the folder mixes span folders and CSV files.
-  """
-  if data_path.startswith('gs://'):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return span_layout.list_spans(data_path, tf.io.gfile.listdir)
-  return span_layout.list_spans(data_path)
-
-
 def _check_data(settings: configs.Settings,
                 data_folder: str) -> Optional[str]:
   """The reviewed schema and the pre-flight checks of the CSV files.
@@ -225,7 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   # before TensorFlow loads, and before anything is written.
   try:
     settings = configs.load(os.environ)
-    spans = _list_spans(settings.DATA_PATH)
+    spans = span_layout.list_spans(settings.DATA_PATH)
     data_folder = span_layout.ingested_folder(settings.DATA_PATH, spans)
     schema_text = _check_data(settings, data_folder)
     resolved = problem_spec.from_settings(settings, data_folder)
@@ -386,25 +373,6 @@ def _run_with_id(pipeline: 'tfx_pipeline.Pipeline', run_id: str) -> None:
   LocalDagRunner().run_with_ir(ir)
 
 
-def _describe_spans(connection, settings: configs.Settings,
-                    run_id: str) -> List[str]:
-  """The span the run ingested and the spans its model was trained on."""
-  # pylint: disable=g-import-not-at-top
-  from ml_metadata import metadata_store
-  from local import run_spans
-  # pylint: enable=g-import-not-at-top
-  store = metadata_store.MetadataStore(connection)
-  name = settings.PIPELINE_NAME
-  span = run_spans.ingested_span(store, name, run_id)
-  trained = run_spans.trained_spans(store, name, run_id)
-  line = f'Span {span} ingested'
-  if trained:
-    line += (f'; the model was trained on span(s) '
-             f'{", ".join(map(str, trained))} (TRAIN_WINDOW_SPANS='
-             f'{settings.TRAIN_WINDOW_SPANS})')
-  return [line + '.']
-
-
 def _run(verbose: bool, settings: configs.Settings, connection,
          schema_text: Optional[str], resolved: problem_spec.Resolved,
          ingest: _Ingest) -> int:
@@ -443,7 +411,10 @@ def _run(verbose: bool, settings: configs.Settings, connection,
   lines = _describe(summary, time.monotonic() - start,
                     resolved.problem.problem_type, settings)
   if ingest.spans:
-    lines[1:1] = _describe_spans(connection, settings, ingest.run_id)
+    from local import run_spans  # pylint: disable=g-import-not-at-top
+    lines.insert(1, run_spans.describe(connection, settings.PIPELINE_NAME,
+                                       ingest.run_id,
+                                       settings.TRAIN_WINDOW_SPANS))
   print('\n'.join(lines))
   _print_report_path(settings, summary.run_id)
   return 0

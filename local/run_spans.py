@@ -73,3 +73,16 @@ def trained_spans(store: metadata_store.MetadataStore, pipeline_name: str,
   writers = {e.execution_id for e in events if e.type == _OUTPUT}
   return sorted({_span(raw) for writer in writers
                  for raw in _artifacts(store, writer, _INPUT, 'examples')})
+
+
+def describe(connection: metadata_store_pb2.ConnectionConfig,
+             pipeline_name: str, run_id: str, window: int) -> str:
+  """The summary's line: 'Span 3 ingested; the model was trained on span(s)
+  2, 3 (TRAIN_WINDOW_SPANS=2).'"""
+  store = metadata_store.MetadataStore(connection)
+  line = f'Span {ingested_span(store, pipeline_name, run_id)} ingested'
+  trained = trained_spans(store, pipeline_name, run_id)
+  if trained:
+    line += (f'; the model was trained on span(s) '
+             f'{", ".join(map(str, trained))} (TRAIN_WINDOW_SPANS={window})')
+  return line + '.'

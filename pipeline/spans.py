@@ -7,7 +7,8 @@ pattern, resolved by ExampleGen's driver from the folder names, on a local
 disk or in Cloud Storage alike), and the Trainer trains on the newest
 TRAIN_WINDOW_SPANS spans (pipeline/components/span_inputs.py).
 
-Standard library only: the local runner's checks before a run use it.
+Standard library only (TensorFlow's file system, for gs://, is imported when
+listing one): the local runner's checks before a run use it.
 """
 import os
 import re
@@ -40,13 +41,17 @@ def list_spans(data_path: str,
   (or a local folder that does not exist: the data checks report it).
 
   Args:
-    data_path: the data folder (a local path, or a gs:// URI with `listdir`).
-    listdir: lists a folder's entries; default os.listdir (local paths).
+    data_path: the data folder, a local path or a gs:// URI.
+    listdir: lists a folder's entries; default os.listdir, or TensorFlow's
+      file system for gs://.
 
   Raises:
     DataError: the folder mixes span folders and CSV files of its own, which
       would leave the CSV files unread.
   """
+  if listdir is None and data_path.startswith('gs://'):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    listdir = tf.io.gfile.listdir
   if listdir is None and not os.path.isdir(data_path):
     return []
   names = (listdir or os.listdir)(data_path)
