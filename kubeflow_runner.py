@@ -34,12 +34,13 @@ import yaml  # pylint: disable=g-import-not-at-top
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import csv_format  # pylint: disable=g-import-not-at-top
-from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
+from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline import spans as span_layout  # pylint: disable=g-import-not-at-top
 from pipeline.vertex_serving import target as vertex_target  # pylint: disable=g-import-not-at-top
 
 VERTEX = 'vertex'
@@ -71,6 +72,8 @@ def create_pipeline(settings: configs.Settings,
     The pipeline to compile.
   """
   kubeflow = target == KUBEFLOW
+  # The layout of the local DATA_PATH, which `make infra` uploads as it is.
+  spans = span_layout.list_spans(settings.DATA_PATH)
   return pipeline_factory.create_pipeline(
       pipeline_name=settings.PIPELINE_NAME,
       pipeline_root=cloud.pipeline_root,
@@ -78,7 +81,9 @@ def create_pipeline(settings: configs.Settings,
       serving_model_dir=cloud.serving_model_dir,
       # Checked against the local DATA_PATH, the folder that
       # `make infra` uploads to the bucket's input/data.
-      problem=problem_spec.from_settings(settings).problem,
+      problem=problem_spec.from_settings(
+          settings, span_layout.ingested_folder(settings.DATA_PATH,
+                                                spans)).problem,
       training=pipeline_factory.Training.from_settings(settings),
       evaluation=pipeline_factory.Evaluation.from_settings(settings),
       # The reviewed schema goes into the compiled spec itself, so the
@@ -96,6 +101,12 @@ def create_pipeline(settings: configs.Settings,
       # Kubeflow: the baseline is the last pushed model in the serving
       # folder; Vertex: the Resolver finds it in ML Metadata.
       baseline_from_serving_dir=kubeflow,
+      # ExampleGen's driver resolves the newest span in the bucket at run
+      # time; the training window and the drift check between spans need
+      # input resolution from ML Metadata, which TFX does not compile for
+      # Kubeflow Pipelines 2.x or Vertex AI (docs/continuous_training.md).
+      spans=pipeline_factory.Spans.from_settings(settings, spans,
+                                                 from_metadata=False),
       beam_pipeline_args=cloud.beam_pipeline_args())
 
 
@@ -170,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if KUBEFLOW in targets:
       path = compile_kubeflow(settings, cloud, out_dir)
       print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
-  except ConfigError as error:
+  except (ConfigError, DataError) as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return configs.CONFIG_ERROR_STATUS
   return 0

@@ -7,10 +7,14 @@ local files.
 Everything a run writes goes under LOCAL_OUTPUT_DIR (default tfx_output/):
 artifacts in pipelines/<name>/, the metadata store in metadata/<name>/, blessed
 models in serving_model/<name>/<version>/. Prints one line per component and a
-summary; exits non-zero when a component fails.
+summary; exits non-zero when a component fails. With span folders under
+DATA_PATH it ingests the newest span (docs/continuous_training.md). One run
+of a pipeline at a time per output folder: a second one exits with status
+BUSY naming the running one, or waits for it (CONCURRENT_RUNS).
 """
 import argparse
 import dataclasses
+import datetime
 import logging
 import os
 import shlex
@@ -38,6 +42,7 @@ from pipeline import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline import settings as settings_lib  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline import spans as span_layout  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 
 # Light modules only: the checks before a run report bad input within a
@@ -48,6 +53,7 @@ from local import preflight  # pylint: disable=g-import-not-at-top
 from local import interrupted_runs  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import progress  # pylint: disable=g-import-not-at-top
+from local import run_lock  # pylint: disable=g-import-not-at-top
 
 if TYPE_CHECKING:  # loaded in _run only: they import TFX
   from local import run_summary  # pylint: disable=g-import-not-at-top
@@ -60,6 +66,7 @@ if TYPE_CHECKING:  # loaded in _run only: they import TFX
 BEAM_PIPELINE_ARGS: List[str] = []
 
 INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
+BUSY = 75  # another run holds the output folder (EX_TEMPFAIL: try again later)
 _progress: Optional[progress.ProgressPrinter] = None  # the running pipeline's, for _stop
 
 
@@ -169,8 +176,13 @@ def _print_report_path(settings: configs.Settings,
   print(f'Report: {path}', flush=True)
 
 
-def _check_data(settings: configs.Settings) -> Optional[str]:
+def _check_data(settings: configs.Settings,
+                data_folder: str) -> Optional[str]:
   """The reviewed schema and the pre-flight checks of the CSV files.
+
+  Args:
+    settings: the settings.
+    data_folder: the folder this run ingests (spans.ingested_folder).
 
   Returns:
     The reviewed schema's text, or None when there is none.
@@ -182,7 +194,7 @@ def _check_data(settings: configs.Settings) -> Optional[str]:
   schema = (None if schema_text is None else
             schema_file.parse(schema_text, settings.SCHEMA_PATH))
   report = preflight.check_csv_folder(
-      settings.DATA_PATH, schema, settings.SCHEMA_PATH,
+      data_folder, schema, settings.SCHEMA_PATH,
       settings.PREFLIGHT_SAMPLE_ROWS, csv_format.CsvFormat.from_settings(
           settings), settings.PIPELINE_NAME, settings.LABEL_KEY)
   if report.skipped:
@@ -233,8 +245,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   # before TensorFlow loads, and before anything is written.
   try:
     settings = configs.load(os.environ)
-    schema_text = _check_data(settings)
-    resolved = problem_spec.from_settings(settings)
+    spans = span_layout.list_spans(settings.DATA_PATH)
+    data_folder = span_layout.ingested_folder(settings.DATA_PATH, spans)
+    schema_text = _check_data(settings, data_folder)
+    resolved = problem_spec.from_settings(settings, data_folder)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return configs.CONFIG_ERROR_STATUS
@@ -245,6 +259,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: {error}', file=sys.stderr)
     return 1
   layout = _Layout.of(settings)
+  # Before the store is touched: a second run must not mark the first one's
+  # running executions as abandoned.
+  try:
+    # Held while this frame lives, that is until the run has ended.
+    lock = _hold_output_folder(settings, layout)
+  except run_lock.RunInProgress as error:
+    print(f'error: {error}', file=sys.stderr)
+    return BUSY
   connection = interrupted_runs.sqlite_connection(layout.metadata_path)
   try:
     _clean_up_metadata(connection, layout.metadata_path)
@@ -255,7 +277,39 @@ def main(argv: Optional[List[str]] = None) -> int:
   # KeyboardInterrupt raised inside a finalizer or a Beam thread's callback
   # would be swallowed and the run would carry on.
   signal.signal(signal.SIGINT, lambda *unused: _stop(connection))
-  return _run(args.verbose, settings, connection, schema_text, resolved)
+  return _run(args.verbose, settings, connection, schema_text, resolved,
+              _Ingest(lock.run_id, spans, data_folder))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ingest:
+  """This run: its id, the spans under DATA_PATH and the folder it reads."""
+  run_id: str
+  spans: List[int]
+  data_folder: str
+
+
+def _hold_output_folder(settings: configs.Settings,
+                        layout: _Layout) -> run_lock.RunLock:
+  """Takes the pipeline's run lock on the output folder (local/run_lock.py)
+  and names this run after its start time. The lock is released when the
+  returned object is garbage-collected, or at the latest when the process
+  ends.
+
+  Raises:
+    run_lock.RunInProgress: another run holds it and CONCURRENT_RUNS is
+      refuse.
+  """
+  def say_waiting(holder: Optional[run_lock.Holder]) -> None:
+    running = holder.describe() if holder else 'another run'
+    print(f'Waiting for {running} of this pipeline to finish '
+          '(CONCURRENT_RUNS=wait).', flush=True)
+
+  lock = run_lock.RunLock(os.path.dirname(layout.metadata_path))
+  lock.hold(settings.CONCURRENT_RUNS, on_wait=say_waiting)
+  # The same form as TFX's own run ids: the start time.
+  lock.announce(datetime.datetime.now().isoformat())
+  return lock
 
 
 def _stop(connection) -> None:
@@ -276,7 +330,8 @@ def _stop(connection) -> None:
 
 def _create_pipeline(settings: configs.Settings,
                      resolved: problem_spec.Resolved, connection,
-                     schema_text: Optional[str]) -> 'tfx_pipeline.Pipeline':
+                     schema_text: Optional[str],
+                     spans: List[int]) -> 'tfx_pipeline.Pipeline':
   """pipeline/pipeline.py's pipeline with this machine's paths and store."""
   from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
   layout = _Layout.of(settings)
@@ -291,6 +346,7 @@ def _create_pipeline(settings: configs.Settings,
       data_gates=pipeline_factory.DataGates.from_settings(settings,
                                                           schema_text),
       csv=csv_format.CsvFormat.from_settings(settings),
+      spans=pipeline_factory.Spans.from_settings(settings, spans),
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 
@@ -307,7 +363,8 @@ def _show_logs(verbose: bool) -> None:
 
 
 def _report_failure(error: Exception, printer: progress.ProgressPrinter,
-                    verbose: bool, settings: configs.Settings) -> int:
+                    verbose: bool, settings: configs.Settings,
+                    run_id: str) -> int:
   """Prints why the run failed, in one or two lines; returns the exit code."""
   if printer.current:
     printer.line(printer.current, 'FAILED')
@@ -329,19 +386,32 @@ def _report_failure(error: Exception, printer: progress.ProgressPrinter,
     print(f'Cause: {type(root).__name__}: {root}', file=sys.stderr)
   print('Run again with --verbose for the full logs.', file=sys.stderr)
   if printer.started:
-    _print_report_path(settings)
+    _print_report_path(settings, run_id)
   return 1
 
 
-def _run(verbose: bool, settings: configs.Settings, connection,
-         schema_text: Optional[str], resolved: problem_spec.Resolved) -> int:
-  """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
+def _run_with_id(pipeline: 'tfx_pipeline.Pipeline', run_id: str) -> None:
+  """LocalDagRunner's run, under the run id this process chose (and holds
+  the output folder's lock for), so its summary and report find its own
+  run."""
   # pylint: disable=g-import-not-at-top
   # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
+  from tfx.dsl.compiler import compiler
+  from tfx.dsl.compiler import constants
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-  from local import run_summary
+  from tfx.orchestration.portable import runtime_parameter_utils
   # pylint: enable=g-import-not-at-top
+  ir = compiler.Compiler().compile(pipeline)
+  runtime_parameter_utils.substitute_runtime_parameter(
+      ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+  LocalDagRunner().run_with_ir(ir)
+
+
+def _run(verbose: bool, settings: configs.Settings, connection,
+         schema_text: Optional[str], resolved: problem_spec.Resolved,
+         ingest: _Ingest) -> int:
+  """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
+  from local import run_summary  # pylint: disable=g-import-not-at-top
 
   _show_logs(verbose)
   printer = progress.ProgressPrinter(list(component_ids.COMPONENT_IDS))
@@ -351,26 +421,39 @@ def _run(verbose: bool, settings: configs.Settings, connection,
 
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  pipeline = _create_pipeline(settings, resolved, connection, schema_text)
+  pipeline = _create_pipeline(settings, resolved, connection, schema_text,
+                              ingest.spans)
   print(f'Running pipeline {settings.PIPELINE_NAME!r} on {settings.DATA_PATH} '
         f'(outputs in {settings.LOCAL_OUTPUT_DIR})', flush=True)
+  if ingest.spans:
+    print(f'Span {ingest.spans[-1]}: ingesting {ingest.data_folder}, the '
+          f'newest of {len(ingest.spans)} span folder(s); training on the '
+          f'newest {settings.TRAIN_WINDOW_SPANS} span(s) that passed the '
+          'checks.', flush=True)
   print(resolved.describe(), flush=True)
   for line in bundled_data.describe(
       settings, settings_lib.defaulted(configs, os.environ)):
     print(line, flush=True)
   start = time.monotonic()
   try:
-    LocalDagRunner().run(pipeline)
+    _run_with_id(pipeline, ingest.run_id)
   except Exception as error:  # pylint: disable=broad-except
-    return _report_failure(error, printer, verbose, settings)
+    return _report_failure(error, printer, verbose, settings, ingest.run_id)
   finally:
     logging.getLogger('absl').removeHandler(printer)
 
-  summary = run_summary.summarize(connection, settings.PIPELINE_NAME)
+  summary = run_summary.summarize(connection, settings.PIPELINE_NAME,
+                                  ingest.run_id)
   print()
-  print('\n'.join(_describe(summary, time.monotonic() - start,
-                            resolved.problem.problem_type, settings,
-                            schema_text)))
+  lines = _describe(summary, time.monotonic() - start,
+                    resolved.problem.problem_type, settings,
+                    schema_text)
+  if ingest.spans:
+    from local import run_spans  # pylint: disable=g-import-not-at-top
+    lines.insert(1, run_spans.describe(connection, settings.PIPELINE_NAME,
+                                       ingest.run_id,
+                                       settings.TRAIN_WINDOW_SPANS))
+  print('\n'.join(lines))
   _print_report_path(settings, summary.run_id)
   return 0
 

@@ -18,13 +18,15 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-# The defaults for a feature whose reviewed schema sets no comparator, in one
-# place. The divergence is taken over quantile histograms: over the standard
-# (equal-width) ones, a heavy-tailed column such as trip_miles measures about
+from local import schema_comparators
+
+# A feature whose reviewed schema sets no comparator takes the defaults
+# `make schema` writes (local/schema_comparators.py, the one place): the
+# divergence is taken over quantile histograms, as over the standard
+# (equal-width) ones a heavy-tailed column such as trip_miles measures about
 # 0.7 between two random samples of the same data.
-DEFAULT_JS_DIVERGENCE = 0.3  # numeric features (INT, FLOAT)
-DEFAULT_L_INFINITY = 0.3  # categorical (string) features
-DEFAULT_HISTOGRAM = schema_pb2.HistogramSelection.QUANTILES
+DEFAULT_JS_DIVERGENCE = schema_comparators.JENSEN_SHANNON_THRESHOLD
+DEFAULT_L_INFINITY = schema_comparators.L_INFINITY_THRESHOLD
 
 SKEW = 'skew'
 DRIFT = 'drift'
@@ -60,11 +62,11 @@ class Comparison:
 
 def default_comparator(feature: schema_pb2.Feature
                       ) -> schema_pb2.FeatureComparator:
-  comparator = schema_pb2.FeatureComparator()
-  if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
-    comparator.jensen_shannon_divergence.threshold = DEFAULT_JS_DIVERGENCE
-    comparator.jensen_shannon_divergence.source.type = DEFAULT_HISTOGRAM
-  else:
+  """The default comparator for the feature's type (L-infinity for any
+  type that is not a number)."""
+  comparator = schema_comparators.default_comparator(feature)
+  if comparator is None:
+    comparator = schema_pb2.FeatureComparator()
     comparator.infinity_norm.threshold = DEFAULT_L_INFINITY
   return comparator
 

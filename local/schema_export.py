@@ -12,7 +12,8 @@ marks LABEL_KEY as the label (TFDV's environments: not in SERVING), so a
 run with another LABEL_KEY is told that the schema no longer fits. A pipeline
 without a reviewed schema infers one on every run; to infer a fresh one for a
 pipeline that has one, switch it off for a run: `SCHEMA_PATH= make run`, then
-`make schema`.
+`make schema`. The drift comparators of the schema it replaces are kept, and
+new columns get the default ones (local/schema_comparators.py).
 """
 import argparse
 import os
@@ -26,6 +27,7 @@ from tfx.utils import io_utils
 
 from local import output_layout
 from local import run_artifacts
+from local import schema_comparators
 from pipeline import configs
 from pipeline import component_ids
 from pipeline import schema_file
@@ -72,6 +74,21 @@ def _with_label_marked(text: str, label_key: str) -> str:
   return text_format.MessageToString(schema)
 
 
+def with_comparators(new_text: str, old_text: Optional[str],
+                     settings: configs.Settings) -> str:
+  """The exported text: `new_text` with the old schema's drift comparators
+  (schema_comparators.carry_over); unchanged when it already has them, as
+  after a run on the reviewed schema itself."""
+  new = reviewed_schema.parse(new_text)
+  old = None if old_text is None else reviewed_schema.parse(old_text)
+  uncompared = [settings.LABEL_KEY, *(
+      c.strip() for c in settings.DROP_COLUMNS.split(',') if c.strip())]
+  merged = schema_comparators.carry_over(new, old, uncompared)
+  if merged == new:
+    return new_text
+  return text_format.MessageToString(merged)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -93,10 +110,11 @@ def main(argv: Optional[List[str]] = None) -> int:
       settings.LABEL_KEY)
   old = (open(args.output, encoding='utf-8').read()
          if os.path.exists(args.output) else None)
+  text = with_comparators(text, old, settings)
   changes = _feature_changes(old, text)
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  with open(args.output, 'w', encoding='utf-8') as schema_file:
-    schema_file.write(text)
+  with open(args.output, 'w', encoding='utf-8') as f:
+    f.write(text)
   print(f'Wrote {args.output} from {uri} ({", ".join(changes)}). Review it, '
         'then commit it: later runs check new data against it.')
   return 0

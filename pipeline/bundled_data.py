@@ -18,6 +18,8 @@ import re
 from typing import Collection, FrozenSet, List, Optional
 
 from pipeline import settings as settings_lib
+from pipeline import spans
+from pipeline.errors import DataError
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED_DATA_PATH = os.path.join(_REPO_ROOT, 'data')
@@ -31,10 +33,15 @@ _DELIMITERS = (',', ';', '\t')
 
 def _columns(data_path: str) -> Optional[FrozenSet[str]]:
   """The column names in the header of the first *.csv file in
-  `data_path`, or None when there is none to read."""
+  `data_path` (in its newest span folder, when it holds span folders), or
+  None when there is none to read."""
   if not data_path or data_path.startswith('gs://'):
     return None
-  files = sorted(glob.glob(os.path.join(data_path, '*.csv')))
+  try:
+    folder = spans.ingested_folder(data_path, spans.list_spans(data_path))
+  except DataError:
+    return None  # the run's data checks report the folder's layout
+  files = sorted(glob.glob(os.path.join(folder, '*.csv')))
   if not files:
     return None
   try:

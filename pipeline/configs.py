@@ -43,7 +43,9 @@ def _allow_list(name: str, value: str) -> None:
 
 
 # --- Data -------------------------------------------------------------------
-# A folder of CSV files with a header row (all files share the same columns).
+# A folder of CSV files with a header row (all files share the same columns),
+# or of span folders span-1/, span-2/, ... of them, of which each run ingests
+# the newest (docs/continuous_training.md).
 DATA_PATH = setting(os.path.join(_REPO_ROOT, 'data'))
 
 def _csv_mark(name: str, value: str) -> None:
@@ -186,6 +188,23 @@ ANOMALY_MIN_SEVERITY = setting(
 # The checks before any Beam job read the header and this many rows of each
 # CSV file; all rows are checked later by the schema and the anomaly gate.
 PREFLIGHT_SAMPLE_ROWS = setting(1000, check=positive)
+
+# --- Spans, drift and overlapping runs (docs/continuous_training.md) --------
+# When DATA_PATH holds span folders span-1/, span-2/, ..., each run ingests
+# the newest span, and Transform and the Trainer read the newest this many
+# spans that passed the anomaly gate (the new span included). Local runs
+# only: the compiled Kubeflow and Vertex AI specs train on the newest span.
+TRAIN_WINDOW_SPANS = setting(3, check=positive)
+# What drift between the new span and the previous one does when a column's
+# distance exceeds its drift_comparator threshold in the reviewed schema:
+# 'stop' stops the run before Transform, 'warn' prints it and goes on.
+DRIFT_ACTION = setting(
+    'stop', check=matches(r'stop|warn', 'use stop or warn'))
+# A second local run of the same pipeline on the same LOCAL_OUTPUT_DIR while
+# one is running: 'refuse' exits at once naming the running one, 'wait'
+# starts when it has finished.
+CONCURRENT_RUNS = setting(
+    'refuse', check=matches(r'refuse|wait', 'use refuse or wait'))
 
 # --- Google Cloud -----------------------------------------------------------
 # Only the cloud runners need these; they stop with a clear message when a

@@ -3,7 +3,8 @@
 `create_pipeline` assembles the logical DAG; runners decide where it runs
 (local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
 the physical settings in. The settings that belong together travel in small
-frozen dataclasses: `Training`, `Evaluation`, `DataGates` and `VertexAI`.
+frozen dataclasses: `Spans`, `Training`, `Evaluation`, `DataGates` and
+`VertexAI`.
 Component ids are in pipeline/component_ids.py and the Evaluator's metrics
 and configuration in pipeline/eval_config.py: the local tools read names
 there without importing this factory.
@@ -34,11 +35,15 @@ from pipeline import component_ids as ids
 from pipeline import csv_format
 from pipeline import schema_file
 from pipeline.code_version import source_fingerprint
+from pipeline import spans as span_layout
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
+from pipeline.components import span_drift_validator
+from pipeline.components import span_inputs
+from pipeline.components import span_statistics_gen
 from pipeline.components import vertex_push
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.eval_config import create_eval_config
@@ -52,6 +57,40 @@ RUN_FN = 'models.model.run_fn'
 PREPROCESSING_MODULES = ('models.features', 'models.preprocessing')
 TRAINING_MODULES = ('models.features', 'models.autograph_compat',
                     'models.signatures', 'models.serving', 'models.model')
+
+
+@dataclasses.dataclass(frozen=True)
+class Spans:
+  """Span folders under the data path (pipeline/spans.py); without them,
+  every run reads the whole folder.
+
+  Attributes:
+    enabled: the data folder holds span-<n>/ folders: ExampleGen ingests the
+      newest, the Evaluator judges on its eval split.
+    train_window: Transform and the Trainer read the newest this many spans
+      that passed the anomaly gate (TRAIN_WINDOW_SPANS).
+    from_metadata: the orchestrator resolves inputs from ML Metadata (the
+      local runner), which the training window and the drift check between
+      spans need; without it (the compiled Kubeflow and Vertex AI specs)
+      Transform reads the newest span only and no drift check runs.
+  """
+  enabled: bool = False
+  train_window: int = 1
+  from_metadata: bool = True
+
+  @classmethod
+  def from_settings(cls, settings: Any, spans: Sequence[int],
+                    from_metadata: bool = True) -> 'Spans':
+    """TRAIN_WINDOW_SPANS, with the spans the runner found under DATA_PATH
+    (pipeline/spans.py list_spans)."""
+    return cls(enabled=bool(spans),
+               train_window=settings.TRAIN_WINDOW_SPANS,
+               from_metadata=from_metadata)
+
+  @property
+  def resolved(self) -> bool:
+    """Whether earlier spans are read: the window and the drift check."""
+    return self.enabled and self.from_metadata
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,19 +155,24 @@ class DataGates:
     allowed_anomalies: anomalies that do not stop the run
       (pipeline/components/anomaly_rules.py parse_allow_list).
     min_severity: WARNING or ERROR; anomalies below it do not stop the run.
+    drift_action: 'stop' or 'warn': what drift between spans beyond the
+      schema's drift comparators does.
   """
   reviewed_schema_text: Optional[str] = None
   allowed_anomalies: str = ''
   min_severity: str = 'ERROR'
+  drift_action: str = 'stop'
 
   @classmethod
   def from_settings(cls, settings: Any,
                     reviewed_schema_text: Optional[str]) -> 'DataGates':
-    """ALLOWED_ANOMALIES and ANOMALY_MIN_SEVERITY, with the reviewed schema
-    the runner read from SCHEMA_PATH (None where there is none)."""
+    """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY and DRIFT_ACTION, with the
+    reviewed schema the runner read from SCHEMA_PATH (None where there is
+    none)."""
     return cls(reviewed_schema_text=reviewed_schema_text,
                allowed_anomalies=settings.ALLOWED_ANOMALIES,
-               min_severity=settings.ANOMALY_MIN_SEVERITY)
+               min_severity=settings.ANOMALY_MIN_SEVERITY,
+               drift_action=settings.DRIFT_ACTION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +217,7 @@ def create_pipeline(
     data_gates: DataGates = DataGates(),
     csv: csv_format.CsvFormat = csv_format.CsvFormat(),
     vertex_ai: VertexAI = VertexAI(),
+    spans: Spans = Spans(),
     baseline_from_serving_dir: bool = False,
     enable_cache: bool = True,
     metadata_connection_config: Optional[
@@ -184,7 +229,8 @@ def create_pipeline(
   Args:
     pipeline_name: the pipeline's name (Kubeflow rules, see configs.py).
     pipeline_root: where artifacts are written (a local folder or gs:// URI).
-    data_path: a folder of CSV files with a header row.
+    data_path: a folder of CSV files with a header row, or of span folders
+      of them (`spans`).
     serving_model_dir: where blessed models are pushed, one folder each.
     problem: what to predict and how to treat the columns
       (pipeline/problem_spec.py); handed to Transform and the Trainer.
@@ -193,6 +239,7 @@ def create_pipeline(
     data_gates: the reviewed schema and the anomalies that stop a run.
     csv: how the CSV files are written (CSV_DELIMITER, CSV_DECIMAL).
     vertex_ai: train or serve on Vertex AI (default: neither).
+    spans: span folders and the training window (default: a plain folder).
     baseline_from_serving_dir: take the Evaluator's baseline from the newest
       model under `serving_model_dir` (a container step) instead of the
       latest blessed model in ML Metadata (a Resolver), for orchestrators that
@@ -210,8 +257,8 @@ def create_pipeline(
       `evaluation.rmse_threshold`, or serving on Vertex AI from a
       `serving_model_dir` that is not on Cloud Storage.
   """
-  data = _data_steps(data_path, data_gates, csv)
-  train = _training_steps(data, problem, training, vertex_ai)
+  data = _data_steps(data_path, data_gates, csv, spans)
+  train = _training_steps(data, problem, training, vertex_ai, spans)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                serving_model_dir, baseline_from_serving_dir)
   pusher = _pusher(train.trainer, evaluate.evaluator, serving_model_dir,
@@ -249,26 +296,34 @@ class _DataSteps(NamedTuple):
 
 
 def _data_steps(data_path: str, gates: DataGates,
-                csv: csv_format.CsvFormat) -> _DataSteps:
+                csv: csv_format.CsvFormat, spans: Spans) -> _DataSteps:
   """Reads the CSV files and stops the run on data that breaks the schema."""
   example_gen = _example_gen(data_path, csv, _integer_columns(
-      gates.reviewed_schema_text))
-  # Computes per-split statistics that the schema and validation build on.
-  statistics_gen = tfx_components.StatisticsGen(
+      gates.reviewed_schema_text), spans)
+  # Computes per-split statistics that the schema and validation build on
+  # (with span folders, recording the span for the drift check).
+  statistics_gen_class = (span_statistics_gen.SpanStatisticsGen
+                          if spans.resolved else tfx_components.StatisticsGen)
+  statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
   schema_gen = _schema(statistics_gen, gates.reviewed_schema_text)
-  # Checks the statistics against the schema and records anomalies.
-  example_validator = tfx_components.ExampleValidator(
-      statistics=statistics_gen.outputs['statistics'],
-      schema=schema_gen.outputs['schema']).with_id(ids.EXAMPLE_VALIDATOR)
+  example_validator = _example_validator(statistics_gen, schema_gen, spans)
   # Stops the run on anomalies that are not allowed, naming each column;
   # otherwise passes the schema on. Transform and the Trainer read the
   # gate's copy, so nothing after it starts on bad data.
+  lineage = {}
+  if spans.resolved:
+    # Recorded in ML Metadata as the gate's inputs: the spans it passed are
+    # the ones later runs train on and compare with (span_inputs.py).
+    lineage = dict(examples=example_gen.outputs['examples'],
+                   statistics=statistics_gen.outputs['statistics'])
   gate = anomaly_gate.AnomalyGate(
       anomalies=example_validator.outputs['anomalies'],
       schema=schema_gen.outputs['schema'],
       allowed_anomalies=gates.allowed_anomalies,
-      min_severity=gates.min_severity).with_id(ids.ANOMALY_GATE)
+      min_severity=gates.min_severity,
+      drift_action=gates.drift_action,
+      **lineage).with_id(ids.ANOMALY_GATE)
   return _DataSteps(example_gen, statistics_gen, schema_gen,
                     example_validator, gate)
 
@@ -281,31 +336,57 @@ def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
           if f.type == schema_pb2.INT]
 
 
+def _example_validator(statistics_gen: base_component.BaseComponent,
+                       schema_gen: base_component.BaseComponent,
+                       spans: Spans) -> base_component.BaseComponent:
+  """Checks the statistics against the schema and records anomalies; with
+  span folders, also the drift from the previous span that passed the gate
+  (the schema's drift comparators)."""
+  statistics = statistics_gen.outputs['statistics']
+  schema = schema_gen.outputs['schema']
+  if not spans.resolved:
+    return tfx_components.ExampleValidator(
+        statistics=statistics, schema=schema).with_id(ids.EXAMPLE_VALIDATOR)
+  # Every run's statistics, not only this run's: a plain Channel of the
+  # pipeline, which input resolution reads from ML Metadata.
+  earlier = span_inputs.checked_statistics(channel.Channel(
+      type=standard_artifacts.ExampleStatistics,
+      producer_component_id=ids.STATISTICS_GEN, output_key='statistics'))
+  return span_drift_validator.SpanDriftValidator(
+      statistics=statistics, schema=schema,
+      previous_statistics=earlier).with_id(ids.EXAMPLE_VALIDATOR)
+
+
 def _example_gen(data_path: str, csv: csv_format.CsvFormat,
-                 integer_columns: Sequence[str]
-                 ) -> base_component.BaseComponent:
+                 integer_columns: Sequence[str],
+                 spans: Spans) -> base_component.BaseComponent:
   """Reads the *.csv files under `data_path` into train and eval examples.
 
-  Other files, such as a README, are ignored. The rows are split 2:1 into
-  train and eval by a hash of each row, so the split is stable. CsvExampleGen
-  with a columnar reader: the same examples, many times faster
+  Other files, such as a README, are ignored. With span folders, only the
+  newest span's files: ExampleGen's driver resolves `{SPAN}` in the pattern
+  to the highest span number present. The rows are split 2:1 into train and
+  eval by a hash of each row, so the split is stable. CsvExampleGen with a
+  columnar reader: the same examples, many times faster
   (pipeline/components/columnar_csv_example_gen.py).
 
   Args:
-    data_path: a folder of CSV files with a header row.
+    data_path: a folder of CSV files with a header row, or of span folders.
     csv: how the files are written.
     integer_columns: columns whose whole numbers written as floats (`3.0`)
       are read as integers: those the reviewed schema types so.
+    spans: whether `data_path` holds span folders.
 
   Returns:
     The ExampleGen component.
   """
+  pattern = (span_layout.SPAN_SPLIT_PATTERN if spans.enabled else
+             span_layout.PLAIN_SPLIT_PATTERN)
   return ColumnarCsvExampleGen(
       input_base=data_path,
       custom_config=columnar_csv_example_gen.custom_config(
           csv, integer_columns),
       input_config=example_gen_pb2.Input(splits=[
-          example_gen_pb2.Input.Split(name='all', pattern='*.csv')
+          example_gen_pb2.Input.Split(name='all', pattern=pattern)
       ]),
       output_config=example_gen_pb2.Output(
           split_config=example_gen_pb2.SplitConfig(splits=[
@@ -340,21 +421,34 @@ class _TrainingSteps(NamedTuple):
 
 
 def _training_steps(data: _DataSteps, problem: features.Problem,
-                    training: Training,
-                    vertex_ai: VertexAI) -> _TrainingSteps:
+                    training: Training, vertex_ai: VertexAI,
+                    spans: Spans) -> _TrainingSteps:
   """Transforms the checked examples and trains the model on them."""
-  transform = _transform(data, problem)
+  transform = _transform(data, problem, spans)
   return _TrainingSteps(
       transform, _trainer(transform, data.checked_schema, problem, training,
                           vertex_ai))
 
 
-def _transform(data: _DataSteps,
-               problem: features.Problem) -> base_component.BaseComponent:
+def _transform(data: _DataSteps, problem: features.Problem,
+               spans: Spans) -> base_component.BaseComponent:
   """Turns raw columns into model inputs (models/preprocessing.py); the same
-  graph is saved with the model, so serving sees the same transformation."""
+  graph is saved with the model, so serving sees the same transformation.
+
+  With span folders it reads the training window: the newest
+  `spans.train_window` spans that passed the anomaly gate, this run's
+  included (it runs after the gate). It analyses and transforms them all,
+  one transformed Examples artifact per span, which the Trainer reads.
+  """
+  examples = data.examples
+  if spans.resolved:
+    examples = span_inputs.training_window(
+        channel.Channel(type=standard_artifacts.Examples,
+                        producer_component_id=ids.EXAMPLE_GEN,
+                        output_key='examples'),
+        num_spans=spans.train_window)
   return tfx_components.Transform(
-      examples=data.examples,
+      examples=examples,
       schema=data.checked_schema,
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={

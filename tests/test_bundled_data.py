@@ -50,6 +50,21 @@ def test_a_slice_or_an_export_of_the_bundled_data_keeps_them(tmp_path):
     assert settings.PIPELINE_NAME == 'taxi-tips'
 
 
+def test_span_folders_of_the_bundled_data_keep_them(tmp_path):
+  """Spans of the bundled data (span-1/, span-2/) are the bundled data: the
+  newest span's header decides, as it is the one a run ingests."""
+  spans = tmp_path / 'taxi_spans'
+  helpers.write_slice(str(spans / 'span-1'), rows=20)
+  helpers.write_breast_cancer(str(spans / 'span-2'))
+  other = configs.load({'DATA_PATH': str(spans)})
+  assert not any(_column_settings(other).values())
+  assert other.PIPELINE_NAME == 'taxi-spans'  # the folder's name
+  helpers.write_slice(str(spans / 'span-3'), rows=20)
+  settings = configs.load({'DATA_PATH': str(spans)})
+  assert _column_settings(settings) == _TAXI_COLUMN_SETTINGS
+  assert settings.PIPELINE_NAME == 'taxi-tips'
+
+
 def test_other_data_gets_empty_column_settings_and_its_folder_name(tmp_path):
   folder = str(tmp_path / 'Road Works_2024')
   helpers.write_iris(folder)

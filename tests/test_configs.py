@@ -127,6 +127,16 @@ def test_data_gate_settings(load_configs):
   assert c.ANOMALY_MIN_SEVERITY == 'WARNING' and c.SCHEMA_PATH == ''
 
 
+def test_span_drift_and_concurrency_settings(load_configs):
+  c = load_configs()
+  assert (c.TRAIN_WINDOW_SPANS, c.DRIFT_ACTION, c.CONCURRENT_RUNS) == (
+      3, 'stop', 'refuse')
+  for name, bad in (('DRIFT_ACTION', 'ignore'), ('CONCURRENT_RUNS', 'queue'),
+                    ('TRAIN_WINDOW_SPANS', '0')):
+    with pytest.raises(ConfigError, match=name):
+      load_configs(**{name: bad})
+
+
 # Values that pass the checks, tried for each setting in turn, and the other
 # settings that must change with it.
 _CANDIDATES = {
@@ -134,7 +144,8 @@ _CANDIDATES = {
     int: ('7', '3'),
     float: ('0.5', '0.25'),
     str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
-          'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests', ';', ','),
+          'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests', ';', ',',
+          'warn', 'wait'),
 }
 _COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
                'CSV_DECIMAL': {'CSV_DELIMITER': ';'}}

@@ -166,6 +166,7 @@ def test_the_schemas_comparators_set_the_thresholds():
   # Only the features compared carry a comparator, and only of that kind.
   assert not _feature(skew, 'big_tipper').HasField('skew_comparator')
   assert not any(f.HasField('drift_comparator') for f in skew.feature)
+  _feature(schema, 'payment_type').ClearField('drift_comparator')
   drift = drift_comparison.comparison_schema(schema, drift_comparison.DRIFT,
                                              ['company', 'payment_type'])
   company = _feature(drift, 'company')

@@ -223,7 +223,8 @@ def test_settings_reach_the_factory_field_by_field():
       'TRAIN_BATCH_SIZE': '13', 'RANDOM_SEED': '14',
       'EVAL_ACCURACY_THRESHOLD': '0.61', 'EVAL_BASELINE_TOLERANCE': '0.02',
       'EVAL_RMSE_THRESHOLD': '3.5', 'EVAL_SLICE_COLUMNS': 'a,b',
-      'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING'})
+      'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING',
+      'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4'})
   assert factory.Training.from_settings(settings) == factory.Training(
       steps=11, eval_steps=12, batch_size=13, seed=14)
   assert factory.Evaluation.from_settings(settings) == factory.Evaluation(
@@ -231,5 +232,46 @@ def test_settings_reach_the_factory_field_by_field():
       slice_columns=('a', 'b'))
   assert factory.DataGates.from_settings(settings, 'schema text') == (
       factory.DataGates(reviewed_schema_text='schema text',
-                        allowed_anomalies='company', min_severity='WARNING'))
+                        allowed_anomalies='company', min_severity='WARNING',
+                        drift_action='warn'))
+  assert factory.Spans.from_settings(settings, [1, 2]) == factory.Spans(
+      enabled=True, train_window=4, from_metadata=True)
+  assert factory.Spans.from_settings(settings, [], from_metadata=False) == (
+      factory.Spans(enabled=False, train_window=4, from_metadata=False))
+
+
+def _input_pattern(example_gen) -> str:
+  return json.loads(example_gen.exec_properties['input_config'])[
+      'splits'][0]['pattern']
+
+
+def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
+    tmp_path):
+  components = {c.id: c for c in _create(
+      tmp_path, spans=factory.Spans(enabled=True, train_window=3)).components}
+  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+  assert type(components['StatisticsGen']).__name__ == 'SpanStatisticsGen'
+  validator = components['ExampleValidator']
+  assert type(validator).__name__ == 'SpanDriftValidator'
+  assert 'previous_statistics' in validator.inputs
+  gate = components['AnomalyGate']
+  # The gate records the span it passed; the window selects on that.
+  assert {'examples', 'statistics'} <= set(gate.inputs)
+  assert gate.exec_properties['drift_action'] == 'stop'
+  window = components['Transform'].inputs['examples']
+  assert type(window).__name__ == 'ResolvedChannel'
+  # The Evaluator judges the newest span: ExampleGen's own output.
+  assert (components['Evaluator'].inputs['examples'] is
+          components['CsvExampleGen'].outputs['examples'])
+
+
+def test_span_folders_without_metadata_resolution_read_the_newest_span(
+    tmp_path):
+  components = {c.id: c for c in _create(tmp_path, spans=factory.Spans(
+      enabled=True, train_window=3, from_metadata=False)).components}
+  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+  assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
+  assert 'examples' not in components['AnomalyGate'].inputs
+  assert (components['Transform'].inputs['examples'] is
+          components['CsvExampleGen'].outputs['examples'])
 

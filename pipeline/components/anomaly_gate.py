@@ -8,8 +8,17 @@ column and the anomaly in TFDV's words, and the path of the anomalies file
 schema on, so Transform and the Trainer (which read that copy) cannot start
 before the gate passed, with any orchestrator: in the local DAG and in the
 compiled Kubeflow and Vertex AI specs alike.
+
+Drift from the previous span (pipeline/components/span_drift_validator.py)
+stops the run the same way, with a message naming each column and its
+distance, or, with DRIFT_ACTION=warn, only prints that message. With span
+folders the gate also takes the span's examples and statistics: it reads
+neither, but consuming them records in ML Metadata that this span passed,
+which is what later runs' training window and drift reference select on
+(pipeline/components/span_inputs.py).
 """
 import os
+import sys
 from typing import List, Sequence
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -53,8 +62,13 @@ def AnomalyGate(  # pylint: disable=invalid-name
         standard_artifacts.Schema],
     checked_schema: OutputArtifact[
         standard_artifacts.Schema],
+    examples: InputArtifact[
+        standard_artifacts.Examples] = None,
+    statistics: InputArtifact[
+        standard_artifacts.ExampleStatistics] = None,
     allowed_anomalies: Parameter[str] = '',
     min_severity: Parameter[str] = 'ERROR',
+    drift_action: Parameter[str] = anomaly_rules.STOP,
 ) -> None:
   """Fails on anomalies that are not allowed; else passes the schema on.
 
@@ -62,18 +76,33 @@ def AnomalyGate(  # pylint: disable=invalid-name
     anomalies: ExampleValidator's output.
     schema: the schema the data was validated against.
     checked_schema: a copy of `schema`, for Transform and the Trainer.
+    examples: the span's examples (span folders only; recorded, not read).
+    statistics: the span's statistics (span folders only; recorded, not
+      read).
     allowed_anomalies: ALLOWED_ANOMALIES, see parse_allow_list.
     min_severity: WARNING or ERROR; anomalies below it pass.
+    drift_action: DRIFT_ACTION: 'stop' judges drift like any anomaly,
+      'warn' prints it and passes.
 
   Raises:
     AnomaliesFound: with the message of `describe`.
   """
+  del examples, statistics  # inputs for the lineage only
   splits = artifact_utils.decode_split_names(anomalies.split_names)
+  baseline_span = (
+      anomalies.get_int_custom_property(anomaly_rules.BASELINE_SPAN_PROPERTY)
+      if anomalies.has_custom_property(anomaly_rules.BASELINE_SPAN_PROPERTY)
+      else None)
+  judged, drift = anomaly_rules.split_drift(
+      read_anomalies(anomalies.uri, splits), drift_action)
   found = anomaly_rules.blocking(
-      read_anomalies(anomalies.uri, splits),
-      anomaly_rules.parse_allow_list(allowed_anomalies), min_severity)
+      judged, anomaly_rules.parse_allow_list(allowed_anomalies), min_severity)
   if found:
-    raise AnomaliesFound(anomaly_rules.describe(found))
+    raise AnomaliesFound(anomaly_rules.describe(found, baseline_span))
+  if drift:
+    print('Warning (DRIFT_ACTION=warn): '
+          + anomaly_rules.describe_drift(drift, baseline_span) + '.',
+          file=sys.stderr, flush=True)
   source = io_utils.get_only_uri_in_dir(schema.uri)
   fileio.makedirs(checked_schema.uri)  # object stores need none; disks may
   fileio.copy(source, os.path.join(checked_schema.uri,

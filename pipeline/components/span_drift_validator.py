@@ -1,0 +1,133 @@
+"""ExampleValidator that also checks drift from the previous span.
+
+TFX's ExampleValidator checks a span's statistics against the schema only.
+TFDV can also compare them with an earlier span's statistics, feature by
+feature, with the drift comparators the reviewed schema carries (Jensen-Shannon
+divergence for numeric features, L-infinity distance for categorical ones);
+a distance above its threshold is an anomaly like any other
+(COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH, COMPARATOR_L_INFTY_HIGH), which the
+anomaly gate reads.
+
+`SpanDriftValidator` is ExampleValidator with one more, optional input:
+`previous_statistics`, the statistics of earlier spans
+(pipeline/components/span_inputs.py). Its executor compares each split with
+the same split of the newest of them whose span is below the new span's, and
+records that span on the anomalies artifact (`drift_baseline_span`). Without
+an earlier span (the first run, or a folder of plain CSV files) it validates
+exactly as ExampleValidator does.
+"""
+import os
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+import tensorflow_data_validation as tfdv
+from tfx import types
+from tfx.components.example_validator import component as validator_component
+from tfx.components.example_validator import executor as validator_executor
+from tfx.components.example_validator import labels
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import writer_utils
+
+from pipeline.components.anomaly_rules import BASELINE_SPAN_PROPERTY
+from pipeline.components.span_statistics_gen import span_of
+
+PREVIOUS_STATISTICS_KEY = 'previous_statistics'
+
+
+def previous_span(candidates: List[types.Artifact],
+                  span: int) -> Optional[types.Artifact]:
+  """The newest of `candidates` whose span is below `span`, if any."""
+  earlier = [a for a in candidates if span_of(a) < span]
+  if not earlier:
+    return None
+  return max(earlier, key=lambda a: (
+      span_of(a), a.mlmd_artifact.create_time_since_epoch, a.id))
+
+
+def split_of(split_uri: str) -> str:
+  """'train' for an artifact's split folder '<uri>/Split-train'."""
+  return os.path.basename(split_uri.rstrip('/')).split('-', 1)[1]
+
+
+class Executor(validator_executor.Executor):
+  """ExampleValidator's executor, comparing with the previous span too."""
+
+  _previous: Optional[types.Artifact] = None
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]):
+    current = artifact_utils.get_single_instance(
+        input_dict[standard_component_specs.STATISTICS_KEY])
+    self._previous = previous_span(
+        input_dict.get(PREVIOUS_STATISTICS_KEY, []), span_of(current))
+    if self._previous is not None:
+      logging.info('Comparing span %d with span %d for drift.',
+                   span_of(current), span_of(self._previous))
+      anomalies = artifact_utils.get_single_instance(
+          output_dict[standard_component_specs.ANOMALIES_KEY])
+      anomalies.set_int_custom_property(BASELINE_SPAN_PROPERTY,
+                                        span_of(self._previous))
+    return super().Do(input_dict, output_dict, exec_properties)
+
+  def _Validate(self, inputs: Dict[str, Any], outputs: Dict[str, Any]):
+    """ExampleValidator's check of one split, with the previous span's."""
+    output_uri = outputs[labels.SCHEMA_DIFF_PATH]
+    split = split_of(output_uri)
+    if (self._previous is None or split not in
+        artifact_utils.decode_split_names(self._previous.split_names)):
+      return super()._Validate(inputs, outputs)
+    anomalies = tfdv.validate_statistics(
+        statistics=inputs[standard_component_specs.STATISTICS_KEY],
+        schema=inputs[standard_component_specs.SCHEMA_KEY],
+        previous_statistics=stats_artifact_utils.load_statistics(
+            self._previous, split).proto(),
+        custom_validation_config=inputs.get(
+            standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY))
+    writer_utils.write_anomalies(
+        os.path.join(output_uri, validator_executor.DEFAULT_FILE_NAME),
+        anomalies)
+    return anomalies
+
+
+class SpanDriftValidatorSpec(standard_component_specs.ExampleValidatorSpec):
+  """ExampleValidator's spec with the optional previous spans' statistics."""
+
+  INPUTS = {
+      **standard_component_specs.ExampleValidatorSpec.INPUTS,
+      PREVIOUS_STATISTICS_KEY: ChannelParameter(
+          type=standard_artifacts.ExampleStatistics, optional=True),
+  }
+
+
+class SpanDriftValidator(validator_component.ExampleValidator):
+  """ExampleValidator (same output) that also checks drift between spans."""
+
+  SPEC_CLASS = SpanDriftValidatorSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+  def __init__(self, statistics: types.BaseChannel,
+               schema: types.BaseChannel,
+               previous_statistics: types.BaseChannel):
+    """Validates `statistics` against `schema` and the previous span.
+
+    Args:
+      statistics: the new span's statistics (StatisticsGen).
+      schema: the schema with its drift comparators.
+      previous_statistics: statistics of earlier spans; the newest one below
+        the new span is the reference.
+    """
+    # ExampleValidator's __init__ takes no extra input: build the spec here.
+    super(validator_component.ExampleValidator, self).__init__(  # pylint: disable=bad-super-call
+        spec=SpanDriftValidatorSpec(
+            statistics=statistics,
+            schema=schema,
+            previous_statistics=previous_statistics,
+            exclude_splits='[]',
+            anomalies=types.Channel(
+                type=standard_artifacts.ExampleAnomalies)))
