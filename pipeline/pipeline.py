@@ -33,6 +33,7 @@ from pipeline import component_ids as ids
 from pipeline.code_version import source_fingerprint
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
+from pipeline.components import columnar_evaluator
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
@@ -437,7 +438,9 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool
       strategy_class=LatestBlessedModelStrategy,
       model=channel.Channel(type=standard_artifacts.Model),
       model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing))
-  return resolver.with_id(ids.MODEL_RESOLVER), tfx_components.Evaluator
+  # TFX's Evaluator, scoring the eval split in batches where TFMA's Beam
+  # pipeline is not needed (pipeline/components/columnar_evaluator.py).
+  return resolver.with_id(ids.MODEL_RESOLVER), columnar_evaluator.Evaluator
 
 
 # --- Push ---------------------------------------------------------------------
