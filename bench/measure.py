@@ -2,6 +2,7 @@
 of their whole process tree, and per-component windows from a metadata store.
 """
 import dataclasses
+import resource
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ _SAMPLE_SECONDS = 0.25
 @dataclasses.dataclass
 class Measured:
   seconds: float
+  cpu_seconds: float  # user + system, the command and its children
   peak_rss: int  # bytes, whole process tree
   samples: List[Tuple[float, int]]  # (epoch seconds, tree RSS in bytes)
   output: str
@@ -35,10 +37,15 @@ def _tree_rss(process: psutil.Process) -> int:
   return total
 
 
+def _children_cpu() -> float:
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(command: Sequence[str], cwd: str,
                  env: Dict[str, str]) -> Measured:
   """Runs `command`, sampling the RSS of its process tree; fails loudly."""
-  start = time.monotonic()
+  start, cpu = time.monotonic(), _children_cpu()
   child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
   samples: List[Tuple[float, int]] = []
@@ -53,12 +60,13 @@ def run_measured(command: Sequence[str], cwd: str,
   sampler.start()
   output, _ = child.communicate()
   seconds = time.monotonic() - start
+  cpu_seconds = _children_cpu() - cpu
   sampler.join()
   if child.returncode:
     raise RuntimeError(f'{" ".join(command)} failed ({child.returncode}):\n'
                        f'{output[-4000:]}')
-  return Measured(seconds, max((rss for _, rss in samples), default=0),
-                  samples, output)
+  return Measured(seconds, cpu_seconds,
+                  max((rss for _, rss in samples), default=0), samples, output)
 
 
 @dataclasses.dataclass

@@ -50,23 +50,39 @@ def _run_template(csv_path: str, template_dir: str, train_steps: int):
   return result, windows
 
 
+def _cell(seconds: float, peak) -> str:
+  return f'{seconds:7.1f} s {measure.gib(peak):>10}'
+
+
 def _print_size(rows: int, runs: Dict[str, tuple]) -> None:
+  """Per component and for the whole run: time and peak memory of each
+  pipeline, and this project's time over the template's."""
   print(f'\n=== {rows:,} rows ===')
   names: List[str] = []
   for _, windows in runs.values():
     names += [n for n in windows if n not in names]
+  both = len(runs) > 1
   header = ''.join(f'{label:>30}' for label in runs)
-  print(f'{"component":<28}{header}')
+  print(f'{"component":<28}{header}' + (f'{"ratio":>8}' if both else ''))
   for name in names:
-    cells = []
+    cells, seconds = [], []
     for result, windows in runs.values():
       window = windows.get(name)
+      seconds.append(None if window is None else window.seconds)
       cells.append('-' if window is None else
-                   f'{window.seconds:7.1f} s {measure.gib(window.peak_rss(result.samples)):>10}')
-    print(f'{name:<28}' + ''.join(f'{c:>30}' for c in cells))
+                   _cell(window.seconds, window.peak_rss(result.samples)))
+    ratio = ('-' if None in seconds or seconds[-1] < 0.5
+             else f'{seconds[0] / seconds[-1]:.2f}')
+    print(f'{name:<28}' + ''.join(f'{c:>30}' for c in cells) +
+          (f'{ratio:>8}' if both else ''))
+  results = [result for result, _ in runs.values()]
   print(f'{"whole run":<28}' + ''.join(
-      f'{result.seconds:7.1f} s {measure.gib(result.peak_rss):>10}'.rjust(30)
-      for result, _ in runs.values()))
+      _cell(r.seconds, r.peak_rss).rjust(30) for r in results) +
+        (f'{results[0].seconds / results[-1].seconds:>8.2f}' if both else ''))
+  print(f'{"CPU (user + system)":<28}' + ''.join(
+      f'{r.cpu_seconds:7.1f} s'.ljust(20).rjust(30) for r in results) +
+        (f'{results[0].cpu_seconds / results[-1].cpu_seconds:>8.2f}'
+         if both else ''))
 
 
 def main() -> int:
