@@ -106,11 +106,12 @@ def _single_values(batch: pa.RecordBatch, column: str,
 class _Model:
   """A saved model's prediction and (optionally) label signatures."""
 
-  def __init__(self, spec: tfma.ModelSpec, path: str):
+  def __init__(self, spec: tfma.ModelSpec, path: str, loaded=None):
     self.spec = spec
     self.path = path
-    loaded = tf.saved_model.load(path)
-    self._loaded = loaded  # keeps the signatures' variables alive
+    if loaded is None:
+      loaded = tf.saved_model.load(path)
+    self.loaded = loaded  # keeps the signatures' variables alive
     self._predict = self._signature(loaded, spec.signature_name or
                                     'serving_default')
     self._transform = None
@@ -170,21 +171,32 @@ def _check_model_specs(eval_config: tfma.EvalConfig) -> None:
 
 def score(models: Sequence[_Model], batches: Iterator[np.ndarray],
           slice_columns: Sequence[str]) -> columnar_metrics.Columns:
-  """Labels, predictions and slice values of every example in `batches`."""
+  """Labels, predictions and slice values of every example in `batches`.
+
+  A model that is both candidate and baseline (a rerun with nothing
+  changed) is scored once.
+  """
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   labels = {m.spec.name: [] for m in models}
   predictions = {m.spec.name: [] for m in models}
   slices = {c: [] for c in slice_columns}
   for serialized in batches:
     features = decoder.DecodeBatch(list(serialized))
+    scored, read = {}, {}  # a model's outputs, by what determines them
     for model in models:
-      name = model.spec.name
-      predictions[name].append(model.predictions(serialized))
-      label = model.transformed_labels(serialized)
-      if label is None:
-        label = np.asarray(_single_values(features, model.spec.label_key,
-                                          required=True), dtype=np.float64)
-      labels[name].append(label)
+      spec = model.spec
+      key = (model.path, spec.signature_name, spec.prediction_key)
+      if key not in scored:
+        scored[key] = model.predictions(serialized)
+      predictions[spec.name].append(scored[key])
+      key = (model.path, tuple(spec.preprocessing_function_names),
+             spec.label_key)
+      if key not in read:
+        read[key] = model.transformed_labels(serialized)
+        if read[key] is None:
+          read[key] = np.asarray(_single_values(
+              features, spec.label_key, required=True), np.float64)
+      labels[spec.name].append(read[key])
     for column in slice_columns:
       slices[column] += [v.decode() if isinstance(v, bytes) else v
                          for v in _single_values(features, column, False)]
@@ -309,7 +321,8 @@ class Executor(evaluator_executor.Executor):
       path = path_utils.serving_model_path(
           artifact.uri, path_utils.is_old_model_artifact(artifact))
       logging.info('Using %s as %s model.', path, spec.name)
-      models.append(_Model(spec, path))
+      same = next((m for m in models if m.path == path), None)
+      models.append(_Model(spec, path, same and same.loaded))
     return eval_config, models
 
 
