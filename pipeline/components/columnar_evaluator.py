@@ -180,6 +180,7 @@ def score(models: Sequence[_Model], batches: Iterator[np.ndarray],
   labels = {m.spec.name: [] for m in models}
   predictions = {m.spec.name: [] for m in models}
   slices = {c: [] for c in slice_columns}
+  distinct: Dict[Any, Any] = {}
   for serialized in batches:
     features = decoder.DecodeBatch(list(serialized))
     scored, read = {}, {}  # a model's outputs, by what determines them
@@ -198,8 +199,10 @@ def score(models: Sequence[_Model], batches: Iterator[np.ndarray],
               features, spec.label_key, required=True), np.float64)
       labels[spec.name].append(read[key])
     for column in slice_columns:
-      slices[column] += [v.decode() if isinstance(v, bytes) else v
-                         for v in _single_values(features, column, False)]
+      # One object per distinct value: memory grows by a pointer a row.
+      slices[column] += [distinct.setdefault(v, v) for v in (
+          v.decode() if isinstance(v, bytes) else v
+          for v in _single_values(features, column, False))]
   join = lambda parts: (np.concatenate(parts) if parts  # pylint: disable=g-long-lambda
                         else np.zeros(0, np.float64))
   return columnar_metrics.Columns(
