@@ -9,6 +9,7 @@ import math
 import os
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
@@ -115,6 +116,22 @@ def test_unsupported_options_are_left_to_tfma():
   config.slicing_specs.add().feature_values['payment_type'] = 'Cash'
   with pytest.raises(columnar_metrics.Unsupported, match='feature values'):
     columnar_metrics.computations(config)
+
+
+def test_slice_columns_hold_one_value_or_none_a_row():
+  batch = pa.RecordBatch.from_arrays(
+      [pa.array([[b'a'], [], None, [b'b']], pa.list_(pa.binary())),
+       pa.array([[1], [2, 3], [4], [5]], pa.list_(pa.int64()))],
+      ['one', 'several'])
+  assert columnar_evaluator._single_values(batch, 'one', False) == [  # pylint: disable=protected-access
+      b'a', None, None, b'b']
+  assert columnar_evaluator._single_values(batch, 'absent', False) == [  # pylint: disable=protected-access
+      None] * 4
+  # A multivalent column, an absent label: TFMA's Beam pipeline evaluates.
+  with pytest.raises(columnar_metrics.Unsupported, match='one value'):
+    columnar_evaluator._single_values(batch, 'several', False)  # pylint: disable=protected-access
+  with pytest.raises(columnar_metrics.Unsupported, match='no feature'):
+    columnar_evaluator._single_values(batch, 'absent', True)  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize('args,runner', [

@@ -267,23 +267,22 @@ class Executor(evaluator_executor.Executor):
          exec_properties: Dict[str, Any]) -> None:
     try:
       eval_config, models = self._plan(input_dict, exec_properties)
-    except Unsupported as reason:
+      splits = json_utils.loads(
+          exec_properties.get(specs.EXAMPLE_SPLITS_KEY, 'null')) or ['eval']
+      slice_columns = sorted({c for s in eval_config.slicing_specs
+                              for c in s.feature_keys})
+      columns = score(models, _record_batches(
+          input_dict[specs.EXAMPLES_KEY], splits), slice_columns)
+    except Unsupported as reason:  # nothing is written yet
       logging.info('Evaluating with TFMA\'s Beam pipeline: %s.', reason)
       super().Do(input_dict, output_dict, exec_properties)
       return
-    output_uri = artifact_utils.get_single_uri(
-        output_dict[specs.EVALUATION_KEY])
-    splits = json_utils.loads(
-        exec_properties.get(specs.EXAMPLE_SPLITS_KEY, 'null')) or ['eval']
-    separated = columnar_metrics.computations(eval_config)
-    slice_columns = sorted({c for s in eval_config.slicing_specs
-                            for c in s.feature_keys})
-    columns = score(models, _record_batches(
-        input_dict[specs.EXAMPLES_KEY], splits), slice_columns)
     logging.info('Scored %d examples; computing metrics.',
                  len(next(iter(columns.predictions.values()))))
-    results = columnar_metrics.sliced_metrics(eval_config, separated, columns)
-    write_evaluation(output_uri, eval_config, results,
+    output_uri = artifact_utils.get_single_uri(
+        output_dict[specs.EVALUATION_KEY])
+    write_evaluation(output_uri, eval_config, columnar_metrics.sliced_metrics(
+        eval_config, columnar_metrics.computations(eval_config), columns),
                      {m.spec.name: m.path for m in models})
     logging.info('Evaluation complete. Results written to %s.', output_uri)
     if tfma.metrics.metric_thresholds_from_metrics_specs(
