@@ -17,13 +17,11 @@ absolute seconds.
 import argparse
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
-import time
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -37,6 +35,7 @@ from models import features
 from pipeline import component_ids
 from pipeline import eval_config
 from local import run_summary
+from bench import measure
 import tensorflow as tf
 from tfx import v1 as tfx
 
@@ -76,26 +75,29 @@ def copy_template(destination: str, train_steps: int) -> str:
   return destination
 
 
-def _children_cpu() -> float:
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
-
-
-# CPU seconds (user + system) of each timed command and its children, by
-# label: on a shared machine they vary less than wall times.
-CPU_SECONDS: Dict[str, float] = {}
+# Each timed command (bench/measure.py), by label: wall and CPU seconds
+# (user + system, steadier than wall times on a shared machine) and samples
+# of its process tree's CPU time, which give each component's CPU time.
+MEASURED: Dict[str, measure.Measured] = {}
+# label -> component id -> CPU seconds (None: too short to sample).
+COMPONENT_CPU: Dict[str, Dict[str, Optional[float]]] = {}
 
 
 def _timed(command, cwd, env, label: str) -> float:
-  """Runs `command`; returns its wall time and records its CPU time."""
-  start, cpu = time.monotonic(), _children_cpu()
-  done = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
-                        text=True, check=False)
-  seconds = time.monotonic() - start
-  CPU_SECONDS[label] = _children_cpu() - cpu
-  if done.returncode:
-    sys.exit(f'{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}')
-  return seconds
+  """Runs `command`; returns its wall time and records its measurements."""
+  try:
+    MEASURED[label] = measure.run_measured(command, cwd, env)
+  except RuntimeError as error:
+    sys.exit(str(error))
+  return MEASURED[label].seconds
+
+
+def _component_cpu(label: str, metadata: str,
+                   pipeline_name: str) -> Dict[str, float]:
+  """Component id -> CPU seconds the run `label` used while it ran."""
+  windows = measure.component_windows(metadata, pipeline_name)
+  return {name: window.cpu_seconds(MEASURED[label].cpu_samples)
+          for name, window in windows.items()}
 
 
 def run_ours(workdir: str, train_steps: int, code_dir: str = REPO,
@@ -108,6 +110,7 @@ def run_ours(workdir: str, train_steps: int, code_dir: str = REPO,
   seconds = _timed([sys.executable, os.path.join(code_dir, 'local_runner.py')],
                    code_dir, env, label)
   metadata = os.path.join(workdir, 'metadata', OURS_NAME, 'metadata.db')
+  COMPONENT_CPU[label] = _component_cpu(label, metadata, OURS_NAME)
   summary = run_summary.summarize(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
       OURS_NAME)
@@ -128,16 +131,10 @@ def copy_with_model_change(destination: str) -> str:
 
 
 def run_floor(train_steps: int) -> Tuple[float, str]:
-  start, cpu = time.monotonic(), _children_cpu()
-  done = subprocess.run(
-      [sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
-       f'--train-steps={train_steps}'], cwd=REPO, env=clean_env(),
-      capture_output=True, text=True, check=False)
-  seconds = time.monotonic() - start
-  CPU_SECONDS['floor'] = _children_cpu() - cpu
-  if done.returncode:
-    sys.exit(f'bench/floor.py failed:\n{done.stderr[-4000:]}')
-  return seconds, done.stdout.strip().splitlines()[-1]
+  seconds = _timed([sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
+                    f'--train-steps={train_steps}'], REPO, clean_env(),
+                   'floor')
+  return seconds, MEASURED['floor'].output.strip().splitlines()[-1]
 
 
 def executed(summary) -> List[str]:
@@ -151,6 +148,8 @@ def run_template(template_dir: str) -> Tuple[float, Dict]:
                    clean_env(), 'template')
   metadata = os.path.join(template_dir, 'tfx_metadata', TEMPLATE_NAME,
                           'metadata.db')
+  COMPONENT_CPU['template'] = _component_cpu('template', metadata,
+                                             TEMPLATE_NAME)
   summary = run_summary.summarize(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
       TEMPLATE_NAME)
@@ -173,20 +172,30 @@ def _accuracy(summary, base_dir: str) -> float:
 
 
 def _breakdown(ours, template) -> None:
-  """Each component's seconds in both runs, and ours / the template's."""
+  """Each component's wall and CPU seconds in both cold runs, and this
+  project's over the template's."""
   names = list(component_ids.COMPONENT_IDS) + sorted(
       set(template.components) - set(component_ids.COMPONENT_IDS))
-  print(f'\n{"component":<28}{"this project":>14}{"template":>12}'
-        f'{"ratio":>8}')
+  print(f'\n{"component":<28}{"this project":>22}{"template":>22}'
+        f'{"ratio":>8}{"cpu":>8}')
   for name in names:
-    seconds = []
-    for summary in (ours, template):
+    wall, cpu = [], []
+    for label, summary in (('ours', ours), ('template', template)):
       component = summary.components.get(name)
-      seconds.append(None if component is None else component.seconds)
-    cells = ['-' if s is None else f'{s:.1f} s' for s in seconds]
-    ratio = ('-' if None in seconds or not seconds[1] or seconds[1] < 0.5
-             else f'{seconds[0] / seconds[1]:.2f}')
-    print(f'{name:<28}{cells[0]:>14}{cells[1]:>12}{ratio:>8}')
+      wall.append(None if component is None else component.seconds)
+      cpu.append(COMPONENT_CPU.get(label, {}).get(name))
+    cells = ['-' if w is None else f'{w:.1f} s' + (
+        '' if c is None else f', {c:.1f} cpu') for w, c in zip(wall, cpu)]
+    print(f'{name:<28}{cells[0]:>22}{cells[1]:>22}'
+          f'{_ratio(wall):>8}{_ratio(cpu):>8}')
+
+
+def _ratio(pair) -> str:
+  """ours / template, '-' when either is missing or the template's < 0.5."""
+  ours, template = pair
+  if ours is None or template is None or template < 0.5:
+    return '-'
+  return f'{ours / template:.2f}'
 
 
 def _ratios(wall: Dict[str, float]) -> None:
@@ -198,9 +207,8 @@ def _ratios(wall: Dict[str, float]) -> None:
       ('cached rerun / floor', 'cached', 'floor'),
       ('model-change rerun / floor', 'changed', 'floor'),
       ('model-change rerun / cold', 'changed', 'ours')):
-    cpu = (f'{CPU_SECONDS[top] / CPU_SECONDS[bottom]:.2f}'
-           if CPU_SECONDS.get(bottom) else '-')
-    print(f'  {label:<28}{wall[top] / wall[bottom]:>8.2f}{cpu:>8}')
+    cpu = MEASURED[top].cpu_seconds / MEASURED[bottom].cpu_seconds
+    print(f'  {label:<28}{wall[top] / wall[bottom]:>8.2f}{cpu:>8.2f}')
 
 
 def main() -> int:
@@ -244,7 +252,7 @@ def main() -> int:
   print(f'rerun after a model change: {changed_seconds:.1f} s; executed: '
         f'{", ".join(executed(changed))}')
   print('CPU seconds (user + system): ' + ', '.join(
-      f'{label} {seconds:.1f}' for label, seconds in CPU_SECONDS.items()))
+      f'{label} {m.cpu_seconds:.1f}' for label, m in MEASURED.items()))
   _ratios({'ours': ours_seconds, 'template': template_seconds,
            'floor': floor_seconds, 'cached': cached_seconds,
            'changed': changed_seconds})

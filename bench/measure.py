@@ -22,6 +22,9 @@ class Measured:
   peak_rss: int  # bytes, whole process tree
   samples: List[Tuple[float, int]]  # (epoch seconds, tree RSS in bytes)
   output: str
+  # (epoch seconds, CPU seconds the live process tree has used so far)
+  cpu_samples: List[Tuple[float, float]] = dataclasses.field(
+      default_factory=list)
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -30,6 +33,21 @@ def _tree_rss(process: psutil.Process) -> int:
     for member in [process] + process.children(recursive=True):
       try:
         total += member.memory_info().rss
+      except psutil.Error:
+        pass
+  except psutil.Error:
+    pass
+  return total
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+  """User + system seconds of the live members of `process`'s tree."""
+  total = 0.0
+  try:
+    for member in [process] + process.children(recursive=True):
+      try:
+        times = member.cpu_times()
+        total += times.user + times.system
       except psutil.Error:
         pass
   except psutil.Error:
@@ -49,11 +67,14 @@ def run_measured(command: Sequence[str], cwd: str,
   child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
   samples: List[Tuple[float, int]] = []
+  cpu_samples: List[Tuple[float, float]] = []
   watched = psutil.Process(child.pid)
 
   def sample():
     while child.poll() is None:
-      samples.append((time.time(), _tree_rss(watched)))
+      now = time.time()
+      samples.append((now, _tree_rss(watched)))
+      cpu_samples.append((now, _tree_cpu(watched)))
       time.sleep(_SAMPLE_SECONDS)
 
   sampler = threading.Thread(target=sample, daemon=True)
@@ -66,7 +87,8 @@ def run_measured(command: Sequence[str], cwd: str,
     raise RuntimeError(f'{" ".join(command)} failed ({child.returncode}):\n'
                        f'{output[-4000:]}')
   return Measured(seconds, cpu_seconds,
-                  max((rss for _, rss in samples), default=0), samples, output)
+                  max((rss for _, rss in samples), default=0), samples, output,
+                  cpu_samples)
 
 
 @dataclasses.dataclass
@@ -79,6 +101,13 @@ class ComponentWindow:
   @property
   def seconds(self) -> float:
     return self.end - self.start
+
+  def cpu_seconds(self, cpu_samples: List[Tuple[float, float]]
+                  ) -> Optional[float]:
+    """CPU seconds the process tree used while the component ran (to the
+    sampling interval); None for a window shorter than two samples."""
+    inside = [cpu for t, cpu in cpu_samples if self.start <= t <= self.end]
+    return inside[-1] - inside[0] if len(inside) > 1 else None
 
   def peak_rss(self, samples: List[Tuple[float, int]]) -> Optional[int]:
     inside = [rss for t, rss in samples if self.start <= t <= self.end]
