@@ -145,6 +145,7 @@ class _Model:
     return values.reshape(rows).astype(np.float64)
 
   def predictions(self, serialized: np.ndarray) -> np.ndarray:
+    """The model spec's prediction for each serialized example."""
     outputs = self._call(self._predict, serialized)
     key = self.spec.prediction_key
     if key not in outputs:
@@ -152,6 +153,8 @@ class _Model:
     return self._one_per_example(outputs[key], key, len(serialized))
 
   def transformed_labels(self, serialized: np.ndarray) -> Optional[np.ndarray]:
+    """The label as the preprocessing function returns it, or None when
+    the model spec reads the label from the raw examples."""
     if self._transform is None:
       return None
     outputs = self._call(self._transform, serialized)
@@ -162,6 +165,8 @@ class _Model:
 
 
 def _check_model_specs(eval_config: tfma.EvalConfig) -> None:
+  """Raises Unsupported unless each model spec has one label and one
+  prediction key and nothing else this module would ignore."""
   for spec in eval_config.model_specs:
     if (not spec.prediction_key or not spec.label_key or spec.label_keys or
         spec.prediction_keys or spec.model_type or spec.inference_batch_size or
