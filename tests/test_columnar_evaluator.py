@@ -148,7 +148,9 @@ def test_tfmas_executor_evaluates_on_dataflow(tmp_path, monkeypatch):
                       lambda self, *args: calls.append(args))
   executor = columnar_evaluator.Executor(
       columnar_evaluator.Executor.Context(
-          beam_pipeline_args=['--runner=DataflowRunner'],
+          # (With an image, TFX does not build a package of itself.)
+          beam_pipeline_args=['--runner=DataflowRunner',
+                              '--sdk_container_image=image'],
           tmp_dir=str(tmp_path), unique_id='1'))
   executor.Do({}, {}, {})
   assert calls == [({}, {}, {})]
