@@ -6,9 +6,13 @@ Both pipelines run cold (fresh output folders), one after the other, on the
 same 15,002 Chicago taxi trips with the same number of training steps. The
 template is copied with `tfx template copy --model=taxi` from the installed TFX
 and every one of its commented-out `components.append(...)` lines is enabled.
-Prints both wall times, their ratio, both models' eval accuracy and a
-per-component breakdown read from each run's metadata store. The machine is
-shared and noisy: compare the ratio, not the absolute seconds.
+Then this pipeline runs again with nothing changed and again after a change to
+models/model.py, and bench/floor.py runs. Prints both models' eval accuracy, a
+per-component breakdown read from each run's metadata store (with this
+project's time over the template's), and the ratios the performance goals
+name, of wall times and of CPU times (user + system, which vary less on a
+shared machine). The machine is shared and noisy: compare the ratios, not the
+absolute seconds.
 """
 import argparse
 import os
@@ -16,9 +20,8 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -32,6 +35,7 @@ from models import features
 from pipeline import component_ids
 from pipeline import eval_config
 from local import run_summary
+from bench import measure
 import tensorflow as tf
 from tfx import v1 as tfx
 
@@ -71,26 +75,42 @@ def copy_template(destination: str, train_steps: int) -> str:
   return destination
 
 
-def _timed(command, cwd, env) -> float:
-  start = time.monotonic()
-  done = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
-                        text=True, check=False)
-  seconds = time.monotonic() - start
-  if done.returncode:
-    sys.exit(f'{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}')
-  return seconds
+# Each timed command (bench/measure.py), by label: wall and CPU seconds
+# (user + system, steadier than wall times on a shared machine) and samples
+# of its process tree's CPU time, which give each component's CPU time.
+MEASURED: Dict[str, measure.Measured] = {}
+# label -> component id -> CPU seconds (None: too short to sample).
+COMPONENT_CPU: Dict[str, Dict[str, Optional[float]]] = {}
 
 
-def run_ours(workdir: str, train_steps: int,
-             code_dir: str = REPO) -> Tuple[float, Dict]:
+def _timed(command, cwd, env, label: str) -> float:
+  """Runs `command`; returns its wall time and records its measurements."""
+  try:
+    MEASURED[label] = measure.run_measured(command, cwd, env)
+  except RuntimeError as error:
+    sys.exit(str(error))
+  return MEASURED[label].seconds
+
+
+def _component_cpu(label: str, metadata: str,
+                   pipeline_name: str) -> Dict[str, float]:
+  """Component id -> CPU seconds the run `label` used while it ran."""
+  windows = measure.component_windows(metadata, pipeline_name)
+  return {name: window.cpu_seconds(MEASURED[label].cpu_samples)
+          for name, window in windows.items()}
+
+
+def run_ours(workdir: str, train_steps: int, code_dir: str = REPO,
+             label: str = 'ours') -> Tuple[float, Dict]:
   """Runs local_runner.py from `code_dir` with outputs under `workdir`."""
   env = clean_env()
   env.update(PIPELINE_NAME=OURS_NAME, LOCAL_OUTPUT_DIR=workdir,
              DATA_PATH=os.path.join(REPO, 'data'),
              TRAIN_NUM_STEPS=str(train_steps))
   seconds = _timed([sys.executable, os.path.join(code_dir, 'local_runner.py')],
-                   code_dir, env)
+                   code_dir, env, label)
   metadata = os.path.join(workdir, 'metadata', OURS_NAME, 'metadata.db')
+  COMPONENT_CPU[label] = _component_cpu(label, metadata, OURS_NAME)
   summary = run_summary.summarize(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
       OURS_NAME)
@@ -111,15 +131,10 @@ def copy_with_model_change(destination: str) -> str:
 
 
 def run_floor(train_steps: int) -> Tuple[float, str]:
-  start = time.monotonic()
-  done = subprocess.run(
-      [sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
-       f'--train-steps={train_steps}'], cwd=REPO, env=clean_env(),
-      capture_output=True, text=True, check=False)
-  seconds = time.monotonic() - start
-  if done.returncode:
-    sys.exit(f'bench/floor.py failed:\n{done.stderr[-4000:]}')
-  return seconds, done.stdout.strip().splitlines()[-1]
+  seconds = _timed([sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
+                    f'--train-steps={train_steps}'], REPO, clean_env(),
+                   'floor')
+  return seconds, MEASURED['floor'].output.strip().splitlines()[-1]
 
 
 def executed(summary) -> List[str]:
@@ -130,9 +145,11 @@ def executed(summary) -> List[str]:
 
 def run_template(template_dir: str) -> Tuple[float, Dict]:
   seconds = _timed([sys.executable, 'local_runner.py'], template_dir,
-                   clean_env())
+                   clean_env(), 'template')
   metadata = os.path.join(template_dir, 'tfx_metadata', TEMPLATE_NAME,
                           'metadata.db')
+  COMPONENT_CPU['template'] = _component_cpu('template', metadata,
+                                             TEMPLATE_NAME)
   summary = run_summary.summarize(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata),
       TEMPLATE_NAME)
@@ -155,16 +172,43 @@ def _accuracy(summary, base_dir: str) -> float:
 
 
 def _breakdown(ours, template) -> None:
+  """Each component's wall and CPU seconds in both cold runs, and this
+  project's over the template's."""
   names = list(component_ids.COMPONENT_IDS) + sorted(
       set(template.components) - set(component_ids.COMPONENT_IDS))
-  print(f'\n{"component":<28}{"this project":>14}{"template":>12}')
+  print(f'\n{"component":<28}{"this project":>22}{"template":>22}'
+        f'{"ratio":>8}{"cpu":>8}')
   for name in names:
-    cells = []
-    for summary in (ours, template):
+    wall, cpu = [], []
+    for label, summary in (('ours', ours), ('template', template)):
       component = summary.components.get(name)
-      cells.append('-' if component is None or component.seconds is None
-                   else f'{component.seconds:.1f} s')
-    print(f'{name:<28}{cells[0]:>14}{cells[1]:>12}')
+      wall.append(None if component is None else component.seconds)
+      cpu.append(COMPONENT_CPU.get(label, {}).get(name))
+    cells = ['-' if w is None else f'{w:.1f} s' + (
+        '' if c is None else f', {c:.1f} cpu') for w, c in zip(wall, cpu)]
+    print(f'{name:<28}{cells[0]:>22}{cells[1]:>22}'
+          f'{_ratio(wall):>8}{_ratio(cpu):>8}')
+
+
+def _ratio(pair) -> str:
+  """ours / template, '-' when either is missing or the template's < 0.5."""
+  ours, template = pair
+  if ours is None or template is None or template < 0.5:
+    return '-'
+  return f'{ours / template:.2f}'
+
+
+def _ratios(wall: Dict[str, float]) -> None:
+  """The issue's goals as ratios, of wall times and of CPU times."""
+  print(f'\n{"ratios":<30}{"wall":>8}{"CPU":>8}')
+  for label, top, bottom in (
+      ('cold run / template', 'ours', 'template'),
+      ('cold run / floor', 'ours', 'floor'),
+      ('cached rerun / floor', 'cached', 'floor'),
+      ('model-change rerun / floor', 'changed', 'floor'),
+      ('model-change rerun / cold', 'changed', 'ours')):
+    cpu = MEASURED[top].cpu_seconds / MEASURED[bottom].cpu_seconds
+    print(f'  {label:<28}{wall[top] / wall[bottom]:>8.2f}{cpu:>8.2f}')
 
 
 def main() -> int:
@@ -185,10 +229,12 @@ def main() -> int:
   print('running this project\'s pipeline, cold ...', flush=True)
   ours_seconds, ours = run_ours(ours_dir, args.train_steps)
   print('running it again, nothing changed ...', flush=True)
-  cached_seconds, cached = run_ours(ours_dir, args.train_steps)
+  cached_seconds, cached = run_ours(ours_dir, args.train_steps,
+                                    label='cached')
   print('running it again after a change to models/model.py ...', flush=True)
   changed_code = copy_with_model_change(os.path.join(args.workdir, 'changed'))
-  changed_seconds, changed = run_ours(ours_dir, args.train_steps, changed_code)
+  changed_seconds, changed = run_ours(ours_dir, args.train_steps, changed_code,
+                                      label='changed')
   print('running the floor (bench/floor.py) ...', flush=True)
   floor_seconds, floor_line = run_floor(args.train_steps)
 
@@ -205,11 +251,11 @@ def main() -> int:
         f'{", ".join(executed(cached)) or "nothing (all cached)"}')
   print(f'rerun after a model change: {changed_seconds:.1f} s; executed: '
         f'{", ".join(executed(changed))}')
-  print('\nratios')
-  print(f'  cold run / template:          {ours_seconds / template_seconds:.2f}')
-  print(f'  cold run / floor:             {ours_seconds / floor_seconds:.2f}')
-  print(f'  cached rerun / floor:         {cached_seconds / floor_seconds:.2f}')
-  print(f'  model-change rerun / cold:    {changed_seconds / ours_seconds:.2f}')
+  print('CPU seconds (user + system): ' + ', '.join(
+      f'{label} {m.cpu_seconds:.1f}' for label, m in MEASURED.items()))
+  _ratios({'ours': ours_seconds, 'template': template_seconds,
+           'floor': floor_seconds, 'cached': cached_seconds,
+           'changed': changed_seconds})
   return 0
 
 

@@ -2,6 +2,7 @@
 of their whole process tree, and per-component windows from a metadata store.
 """
 import dataclasses
+import resource
 import subprocess
 import threading
 import time
@@ -17,9 +18,13 @@ _SAMPLE_SECONDS = 0.25
 @dataclasses.dataclass
 class Measured:
   seconds: float
+  cpu_seconds: float  # user + system, the command and its children
   peak_rss: int  # bytes, whole process tree
   samples: List[Tuple[float, int]]  # (epoch seconds, tree RSS in bytes)
   output: str
+  # (epoch seconds, CPU seconds the live process tree has used so far)
+  cpu_samples: List[Tuple[float, float]] = dataclasses.field(
+      default_factory=list)
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -35,30 +40,55 @@ def _tree_rss(process: psutil.Process) -> int:
   return total
 
 
+def _tree_cpu(process: psutil.Process) -> float:
+  """User + system seconds of the live members of `process`'s tree."""
+  total = 0.0
+  try:
+    for member in [process] + process.children(recursive=True):
+      try:
+        times = member.cpu_times()
+        total += times.user + times.system
+      except psutil.Error:
+        pass
+  except psutil.Error:
+    pass
+  return total
+
+
+def _children_cpu() -> float:
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(command: Sequence[str], cwd: str,
                  env: Dict[str, str]) -> Measured:
   """Runs `command`, sampling the RSS of its process tree; fails loudly."""
-  start = time.monotonic()
+  start, cpu = time.monotonic(), _children_cpu()
   child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
   samples: List[Tuple[float, int]] = []
+  cpu_samples: List[Tuple[float, float]] = []
   watched = psutil.Process(child.pid)
 
   def sample():
     while child.poll() is None:
-      samples.append((time.time(), _tree_rss(watched)))
+      now = time.time()
+      samples.append((now, _tree_rss(watched)))
+      cpu_samples.append((now, _tree_cpu(watched)))
       time.sleep(_SAMPLE_SECONDS)
 
   sampler = threading.Thread(target=sample, daemon=True)
   sampler.start()
   output, _ = child.communicate()
   seconds = time.monotonic() - start
+  cpu_seconds = _children_cpu() - cpu
   sampler.join()
   if child.returncode:
     raise RuntimeError(f'{" ".join(command)} failed ({child.returncode}):\n'
                        f'{output[-4000:]}')
-  return Measured(seconds, max((rss for _, rss in samples), default=0),
-                  samples, output)
+  return Measured(seconds, cpu_seconds,
+                  max((rss for _, rss in samples), default=0), samples, output,
+                  cpu_samples)
 
 
 @dataclasses.dataclass
@@ -71,6 +101,13 @@ class ComponentWindow:
   @property
   def seconds(self) -> float:
     return self.end - self.start
+
+  def cpu_seconds(self, cpu_samples: List[Tuple[float, float]]
+                  ) -> Optional[float]:
+    """CPU seconds the process tree used while the component ran (to the
+    sampling interval); None for a window shorter than two samples."""
+    inside = [cpu for t, cpu in cpu_samples if self.start <= t <= self.end]
+    return inside[-1] - inside[0] if len(inside) > 1 else None
 
   def peak_rss(self, samples: List[Tuple[float, int]]) -> Optional[int]:
     inside = [rss for t, rss in samples if self.start <= t <= self.end]

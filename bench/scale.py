@@ -7,8 +7,10 @@ For each size, makes an N-row CSV (bench/make_rows.py: resampled bundled trips
 with noise, fixed seed), then runs, cold and one after the other, this
 project's local pipeline and the official template (copied and fully enabled
 as in bench/compare_with_template.py) on it with the same training steps.
-Prints wall time, peak memory of the whole process tree, and per component
-the time (from each metadata store) and the peak memory while it ran; then the
+Prints wall time, CPU time (user + system) and peak memory of the whole
+process tree, and per component the time (from each metadata store), the CPU
+time and the peak memory while it ran, with this project's wall and CPU time
+over the template's (CPU times vary less on a shared machine); then the
 cost per 100k rows, and how it grows from the smallest to the largest size.
 The machine is shared and noisy: compare figures within one run.
 """
@@ -50,23 +52,44 @@ def _run_template(csv_path: str, template_dir: str, train_steps: int):
   return result, windows
 
 
+def _cell(seconds: float, peak, cpu=None) -> str:
+  cpu_text = '' if cpu is None else f' {cpu:6.1f} cpu'
+  return f'{seconds:7.1f} s{cpu_text} {measure.gib(peak):>10}'
+
+
 def _print_size(rows: int, runs: Dict[str, tuple]) -> None:
+  """Per component and for the whole run: time and peak memory of each
+  pipeline, and this project's time over the template's."""
   print(f'\n=== {rows:,} rows ===')
   names: List[str] = []
   for _, windows in runs.values():
     names += [n for n in windows if n not in names]
-  header = ''.join(f'{label:>30}' for label in runs)
-  print(f'{"component":<28}{header}')
+  both = len(runs) > 1
+  header = ''.join(f'{label:>32}' for label in runs)
+  print(f'{"component":<28}{header}' +
+        (f'{"ratio":>8}{"cpu":>8}' if both else ''))
   for name in names:
-    cells = []
+    cells, seconds, cpu = [], [], []
     for result, windows in runs.values():
       window = windows.get(name)
+      seconds.append(None if window is None else window.seconds)
+      cpu.append(None if window is None else
+                 window.cpu_seconds(result.cpu_samples))
       cells.append('-' if window is None else
-                   f'{window.seconds:7.1f} s {measure.gib(window.peak_rss(result.samples)):>10}')
-    print(f'{name:<28}' + ''.join(f'{c:>30}' for c in cells))
+                   _cell(window.seconds, window.peak_rss(result.samples),
+                         cpu[-1]))
+    ratio = ('-' if None in seconds or seconds[-1] < 0.5
+             else f'{seconds[0] / seconds[-1]:.2f}')
+    cpu_ratio = ('-' if None in cpu or not cpu[-1]
+                 else f'{cpu[0] / cpu[-1]:.2f}')
+    print(f'{name:<28}' + ''.join(f'{c:>32}' for c in cells) +
+          (f'{ratio:>8}{cpu_ratio:>8}' if both else ''))
+  results = [result for result, _ in runs.values()]
   print(f'{"whole run":<28}' + ''.join(
-      f'{result.seconds:7.1f} s {measure.gib(result.peak_rss):>10}'.rjust(30)
-      for result, _ in runs.values()))
+      _cell(r.seconds, r.peak_rss, r.cpu_seconds).rjust(32) for r in results)
+        + (f'{results[0].seconds / results[-1].seconds:>8.2f}'
+           f'{results[0].cpu_seconds / results[-1].cpu_seconds:>8.2f}'
+           if both else ''))
 
 
 def main() -> int:

@@ -39,6 +39,7 @@ from pipeline import spans as span_layout
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
+from pipeline.components import columnar_evaluator
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components import span_drift_validator
@@ -546,7 +547,9 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool
       strategy_class=LatestBlessedModelStrategy,
       model=channel.Channel(type=standard_artifacts.Model),
       model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing))
-  return resolver.with_id(ids.MODEL_RESOLVER), tfx_components.Evaluator
+  # TFX's Evaluator, scoring the eval split in batches where TFMA's Beam
+  # pipeline is not needed (pipeline/components/columnar_evaluator.py).
+  return resolver.with_id(ids.MODEL_RESOLVER), columnar_evaluator.Evaluator
 
 
 # --- Push ---------------------------------------------------------------------

@@ -6,9 +6,11 @@ import sys
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
+from tfx import components as tfx_components
 
 from models import features
 from pipeline.components import atomic_push
+from pipeline.components import columnar_evaluator
 from pipeline import code_version
 from pipeline import component_ids
 from pipeline import configs
@@ -190,6 +192,15 @@ def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
 def test_the_pusher_pushes_atomically(components):
   assert (components['Pusher'].executor_spec.executor_class is
           atomic_push.AtomicPushExecutor)
+
+
+def test_the_evaluator_scores_in_columns(components):
+  # TFX's Evaluator component, with the columnar executor (which hands the
+  # work to TFMA's Beam pipeline where it does not cover it).
+  evaluator = components['Evaluator']
+  assert isinstance(evaluator, tfx_components.Evaluator)
+  assert (evaluator.executor_spec.executor_class is
+          columnar_evaluator.Executor)
 
 
 def test_incomplete_vertex_ai_settings_are_refused_at_once():

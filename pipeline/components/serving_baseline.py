@@ -21,7 +21,6 @@ from tfx.dsl.component.experimental.annotations import OutputArtifact
 from tfx.dsl.component.experimental.annotations import Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.components.evaluator import component as evaluator_component
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact
@@ -29,6 +28,8 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import path_utils
+
+from pipeline.components import columnar_evaluator
 
 _SAVED_MODEL = 'saved_model.pb'
 
@@ -105,8 +106,9 @@ def without_empty_baseline(
   return {k: v for k, v in input_dict.items() if k != key}
 
 
-class BaselineOptionalExecutor(evaluator_executor.Executor):
-  """TFX's Evaluator executor, tolerating an empty baseline model."""
+class BaselineOptionalExecutor(columnar_evaluator.Executor):
+  """The Evaluator's executor (columnar_evaluator.py), tolerating an empty
+  baseline model."""
 
   def Do(self, input_dict: Dict[str, List[artifact.Artifact]],
          output_dict: Dict[str, List[artifact.Artifact]],
@@ -116,6 +118,7 @@ class BaselineOptionalExecutor(evaluator_executor.Executor):
 
 
 class Evaluator(evaluator_component.Evaluator):
-  """TFX's Evaluator, tolerating an empty baseline model."""
+  """TFX's Evaluator (with the columnar executor), tolerating an empty
+  baseline model."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(BaselineOptionalExecutor)

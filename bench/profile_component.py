@@ -1,0 +1,105 @@
+"""Re-runs one component's executor from a finished local run, under cProfile.
+
+    .venv/bin/python bench/profile_component.py Evaluator
+    .venv/bin/python bench/profile_component.py Trainer --output-dir tfx_output --top 40
+    .venv/bin/python bench/profile_component.py Evaluator \\
+        --executor tfx.components.evaluator.executor.Executor   # TFX's own
+
+Takes the component's newest completed execution from the run's metadata
+store (local/recorded_execution.py) and runs the component's executor (the
+class the pipeline uses now, or --executor) once in this process on the same
+inputs and properties, writing its outputs under a temporary folder (the
+run's artifacts are not touched). Prints the executor's wall time and the
+functions that took the most time. One executor in-process measures that
+component alone, without the runner, the other components or the start-up;
+on a busy machine the profile's proportions are steadier than wall times.
+"""
+import argparse
+import cProfile
+import importlib
+import os
+import pstats
+import sys
+import tempfile
+import time
+import warnings
+
+warnings.filterwarnings('ignore', category=FutureWarning)
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.components.base import base_executor
+
+from local import recorded_execution
+from pipeline import configs
+
+import local_runner  # builds the pipeline as a local run does
+
+
+def executor_class(settings: configs.Settings, component_id: str):
+  """The executor class the pipeline built from `settings` gives
+  `component_id`."""
+  resolved = local_runner.problem_spec.from_settings(settings)
+  schema_text = local_runner.schema_file.read_text(settings.SCHEMA_PATH)
+  pipeline = local_runner._create_pipeline(  # pylint: disable=protected-access
+      settings, resolved, None, schema_text)
+  component = next((c for c in pipeline.components if c.id == component_id),
+                   None)
+  if component is None:
+    sys.exit(f'no component {component_id!r} in the pipeline')
+  return component.executor_spec.executor_class
+
+
+def make_executor(cls, scratch: str):
+  """An instance of executor class `cls` as the local runner makes it."""
+  context = dict(tmp_dir=os.path.join(scratch, 'tmp'), unique_id='profile')
+  if issubclass(cls, base_beam_executor.BaseBeamExecutor):
+    return cls(base_beam_executor.BaseBeamExecutor.Context(
+        beam_pipeline_args=local_runner.BEAM_PIPELINE_ARGS, **context))
+  return cls(base_executor.BaseExecutor.Context(**context))
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('component_id')
+  parser.add_argument('--output-dir', default=None,
+                      help='LOCAL_OUTPUT_DIR of the run (default: settings)')
+  parser.add_argument('--executor', default='',
+                      help='a dotted executor class to run instead, e.g. '
+                      'tfx.components.evaluator.executor.Executor')
+  parser.add_argument('--top', type=int, default=30)
+  parser.add_argument('--sort', default='cumulative',
+                      choices=['cumulative', 'tottime'])
+  parser.add_argument('--save', help='write the raw profile to this file')
+  args = parser.parse_args()
+
+  settings = configs.load_or_exit(os.environ)
+  scratch = tempfile.mkdtemp(prefix=f'profile-{args.component_id}-')
+  recorded = recorded_execution.newest(
+      args.output_dir or settings.LOCAL_OUTPUT_DIR, settings.PIPELINE_NAME,
+      args.component_id).redirect_outputs(scratch)
+  if args.executor:
+    module, name = args.executor.rsplit('.', 1)
+    cls = getattr(importlib.import_module(module), name)
+  else:
+    cls = executor_class(settings, args.component_id)
+  executor = make_executor(cls, scratch)
+
+  profile = cProfile.Profile()
+  start = time.monotonic()
+  profile.runcall(executor.Do, recorded.inputs, recorded.outputs,
+                  recorded.exec_properties)
+  seconds = time.monotonic() - start
+  print(f'{args.component_id} executor ({cls.__module__}.{cls.__name__}): '
+        f'{seconds:.2f} s under cProfile (outputs in {scratch})')
+  if args.save:
+    profile.dump_stats(args.save)
+  pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
