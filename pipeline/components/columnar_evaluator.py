@@ -170,11 +170,12 @@ class _Model:
 
 def _check_model_specs(eval_config: tfma.EvalConfig) -> None:
   """Raises Unsupported unless each model spec has one label and one
-  prediction key and nothing else this module would ignore."""
+  prediction key and nothing else this module would ignore. The model is
+  called through its signatures, as TFMA calls a TF_GENERIC model."""
   for spec in eval_config.model_specs:
     if (not spec.prediction_key or not spec.label_key or spec.label_keys or
-        spec.prediction_keys or spec.model_type or spec.inference_batch_size or
-        spec.HasField('padding_options')):
+        spec.prediction_keys or spec.model_type not in ('', tfma.TF_GENERIC) or
+        spec.inference_batch_size or spec.HasField('padding_options')):
       raise Unsupported('model specs without one label and prediction key')
 
 
