@@ -41,24 +41,25 @@ def transformed_name(key: str) -> str:
 # Letters that Unicode does not decompose into a base letter and a mark.
 _ASCII_LETTERS = str.maketrans({'æ': 'ae', 'Æ': 'AE', 'ø': 'o', 'Ø': 'O',
                                 'ß': 'ss'})
-_NOT_IN_NAME = re.compile(r'[^A-Za-z0-9_.\-]')
+_NOT_IN_NAME = re.compile(r'[^A-Za-z0-9_]')
 
 
 def input_name(column: str) -> str:
-  """The name TensorFlow knows column `column` by: its serving signature's
-  input and its Keras layers (TensorFlow names must match
-  `[A-Za-z0-9.][A-Za-z0-9_.-]*`).
+  """The name TensorFlow knows column `column` by: its input in the serving
+  signature, and its Keras layers.
 
-  The rule: letters lose their accents (Å -> A, é -> e; æ -> ae, ø -> o,
-  ß -> ss), every other character but A-Z a-z 0-9 _ . - becomes `_`, and a
-  name that then does not start with a letter, digit or `.` gets an `x` in
-  front. Valid names stay as they are: 'Vekt (kg)' -> 'Vekt__kg_',
-  'Årsdøgntrafikk' -> 'Arsdogntrafikk', 'trip-miles' -> 'trip-miles'.
+  A SavedModel renames a signature input that is not `[A-Za-z][A-Za-z0-9_]*`
+  ('trip-miles' becomes 'trip_miles') and Keras refuses layer names with
+  spaces, so every column gets such a name, by one rule: letters lose their
+  accents (Å -> A, é -> e; æ -> ae, ø -> o, ß -> ss), every other character
+  but A-Z a-z 0-9 _ becomes `_`, and a name that then does not start with a
+  letter gets an `x` in front. 'Vekt (kg)' -> 'Vekt__kg_', 'Årsdøgntrafikk'
+  -> 'Arsdogntrafikk', 'trip-miles' -> 'trip_miles'; 'trip_miles' stays.
   """
   decomposed = unicodedata.normalize('NFKD', column.translate(_ASCII_LETTERS))
   plain = ''.join(c for c in decomposed if not unicodedata.combining(c))
   name = _NOT_IN_NAME.sub('_', plain)
-  return name if re.match(r'[A-Za-z0-9.]', name) else 'x' + name
+  return name if name[:1].isalpha() else 'x' + name
 
 
 def input_names(columns: Iterable[str]) -> Dict[str, str]:

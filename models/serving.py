@@ -15,7 +15,7 @@ writes an empty cell), so a row scores the same through either signature.
 Nothing here names a column: the inputs come from Transform's raw feature
 spec and the problem description (models/features.py). A `rows` input is
 named `features.input_name(column)`: the column's name where TensorFlow
-accepts it ('trip-miles'), else one derived by a fixed rule ('Vekt (kg)' ->
+accepts it ('trip_miles'), else one derived by a fixed rule ('Vekt (kg)' ->
 'Vekt__kg_').
 """
 from typing import Any, Callable, Dict, List, Mapping
