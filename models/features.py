@@ -9,6 +9,7 @@ affects. Everything else (which columns exist and their types) comes from the
 data's schema.
 """
 import dataclasses
+import functools
 import re
 import unicodedata
 from typing import Any, Dict, Iterable, List, Mapping
@@ -44,6 +45,7 @@ _ASCII_LETTERS = str.maketrans({'æ': 'ae', 'Æ': 'AE', 'ø': 'o', 'Ø': 'O',
 _NOT_IN_NAME = re.compile(r'[^A-Za-z0-9_]')
 
 
+@functools.lru_cache(maxsize=4096)  # called per cell of a served request
 def input_name(column: str) -> str:
   """The name TensorFlow knows column `column` by: its input in the serving
   signature, and its Keras layers.
