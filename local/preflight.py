@@ -14,7 +14,9 @@ The files are read as ExampleGen reads them (pipeline/csv_format.py):
 CSV_DELIMITER and CSV_DECIMAL, a byte order mark, CRLF line ends, quoted
 fields spanning lines; whole numbers written as floats (`123.0`) pass in an
 integer column. A header that splits on another delimiter, text that is not
-UTF-8 and pandas' unnamed index column are refused with the fix.
+UTF-8, pandas' unnamed index column and two columns that TensorFlow would
+name alike ('Vekt (kg)' and 'Vekt _kg_', models/features.py input_name) are
+refused with the fix.
 
 Cloud paths (gs://) are not read here: the pipeline's own gate checks them.
 """
@@ -26,6 +28,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from models import features
 from pipeline import csv_format
 from pipeline import schema_file
 from pipeline.errors import DataError
@@ -115,6 +118,10 @@ def _check_header(path: str, header: List[str],
   if duplicates:
     raise DataError(f'{path}:1: the header repeats column(s) '
                     f'{_names(duplicates)}: give each column its own name')
+  try:
+    features.input_names(header)
+  except ValueError as error:
+    raise DataError(f'{path}:1: {error}') from None
   return header
 
 

@@ -13,7 +13,7 @@ with.
 """
 import datetime
 import os
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
@@ -24,6 +24,7 @@ from tfx_bsl.coders import example_coder
 from local import csv_examples
 from local.served_rows import Row
 from local.training_statistics import STATISTICS_FILE
+from models import features
 from pipeline import csv_format
 
 REPORT_FILE = 'report.html'
@@ -33,13 +34,23 @@ class ServedStatisticsError(ValueError):
   """A row does not fit the schema: the message names the row and column."""
 
 
+def _schema_cells(row: Row, schema: schema_pb2.Schema) -> Dict[str, str]:
+  """A row's cells keyed by the schema's column names: a Vertex AI caller
+  sends a column by its input name ('Vekt__kg_' for 'Vekt (kg)',
+  models/features.py input_name)."""
+  column_of = {features.input_name(f.name): f.name for f in schema.feature}
+  return {column_of.get(features.input_name(name), name): text
+          for name, text in row.cells.items()}
+
+
 def check_columns(rows: Sequence[Row], schema: schema_pb2.Schema,
                   source: str, unused: Sequence[str] = ()) -> None:
   """The rows must carry every column the model reads (all the schema's
   columns but `unused`: the label, dropped columns)."""
   present = set()
   for row in rows:
-    present.update(name for name, text in row.cells.items() if text != '')
+    present.update(name for name, text in _schema_cells(row, schema).items()
+                   if text != '')
   missing = [f.name for f in schema.feature
              if f.name not in set(unused) and f.name not in present]
   if missing:
@@ -57,7 +68,7 @@ def statistics(rows: Sequence[Row], schema: schema_pb2.Schema,
   for row in rows:
     try:
       examples.append(csv_examples.row_to_example(
-          row.cells, schema, fmt).SerializeToString())
+          _schema_cells(row, schema), schema, fmt).SerializeToString())
     except ValueError as error:
       raise ServedStatisticsError(
           f'{row.where}: {error}; fix the value or the reviewed schema'

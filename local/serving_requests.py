@@ -7,7 +7,9 @@ array per column; `predictions` turns the signature's outputs into the
 `{"predictions": [...]}` answer. The rules are TensorFlow Serving's, which
 Vertex AI's prebuilt TensorFlow container applies to the same body, so a
 request that works here works there: every instance has exactly the model's
-columns; a number column takes a JSON number (NaN when the value is missing),
+columns, each named by its signature input name (features.input_name: the
+column's own name where TensorFlow accepts it, 'Vekt__kg_' for 'Vekt (kg)');
+here, unlike on Vertex AI, the CSV's own column names are accepted too; a number column takes a JSON number (NaN when the value is missing),
 a text column a string ('' when missing); null is not a value. Anything else
 is a `RequestError` naming the instance and the column.
 `csv_row_to_instance` writes a CSV row as such an instance.
@@ -18,6 +20,7 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 import tensorflow as tf
 
+from models import features
 from models import signatures
 
 SIGNATURE = signatures.ROWS_SIGNATURE  # the one signature served
@@ -58,12 +61,21 @@ def _value(instance: int, column: str, value: Any, dtype: tf.DType) -> Any:
   return value
 
 
-def _instance_columns(index: int, instance: Any,
-                      specs: Mapping[str, tf.TensorSpec]) -> None:
-  """Checks that an instance is an object with exactly the model's columns."""
+def _by_input_name(where: str, instance: Any) -> Dict[str, Any]:
+  """An instance keyed by input name: column names as the CSV has them
+  ('Vekt (kg)') or as the signature has them ('Vekt__kg_')."""
   if not isinstance(instance, dict):
-    raise RequestError(f'instance {index} is not a JSON object of '
-                       '{column: value}')
+    raise RequestError(f'{where} is not a JSON object of {{column: value}}')
+  try:
+    names = features.input_names(instance)
+  except ValueError as error:
+    raise RequestError(f'{where}: {error}') from None
+  return {names[column]: value for column, value in instance.items()}
+
+
+def _instance_columns(index: int, instance: Dict[str, Any],
+                      specs: Mapping[str, tf.TensorSpec]) -> None:
+  """Checks that an instance has exactly the model's columns."""
   missing = sorted(c for c in specs if c not in instance)
   if missing:
     raise RequestError(f'instance {index} lacks column(s) '
@@ -100,6 +112,8 @@ def instances_to_columns(body: Mapping[str, Any],
   if not isinstance(instances, list) or not instances:
     raise RequestError('expected {"instances": [{column: value, ...}, ...]} '
                        'with at least one instance')
+  instances = [_by_input_name(f'instance {i}', instance)
+               for i, instance in enumerate(instances)]
   for index, instance in enumerate(instances):
     _instance_columns(index, instance, specs)
   columns = {}
@@ -139,13 +153,14 @@ def predictions(outputs: Mapping[str, np.ndarray]) -> List[Any]:
 
 def csv_row_to_instance(row: Mapping[str, str],
                         specs: Mapping[str, tf.TensorSpec]) -> Dict[str, Any]:
-  """A CSV row (column -> cell text) as one instance for `specs`: text as it
-  is, numbers parsed, an empty number cell NaN; columns `specs` lacks (the
-  label, dropped columns) left out.
+  """A CSV row (column -> cell text) as one instance for `specs`, keyed by
+  input name: text as it is, numbers parsed, an empty number cell NaN;
+  columns `specs` lacks (the label, dropped columns) left out.
 
   Raises:
     RequestError: a column is missing, or a number cell is not a number.
   """
+  row = _by_input_name('the row', dict(row))
   instance = {}
   for column, spec in specs.items():
     if column not in row:

@@ -9,7 +9,10 @@ affects. Everything else (which columns exist and their types) comes from the
 data's schema.
 """
 import dataclasses
-from typing import Any, Dict, List, Mapping
+import functools
+import re
+import unicodedata
+from typing import Any, Dict, Iterable, List, Mapping
 
 BINARY = 'binary'
 MULTICLASS = 'multiclass'
@@ -34,6 +37,49 @@ def column_vocabulary(column: str) -> str:
 def transformed_name(key: str) -> str:
   """The name Transform gives to the feature made from raw column `key`."""
   return key + '_xf'
+
+
+# Letters that Unicode does not decompose into a base letter and a mark.
+_ASCII_LETTERS = str.maketrans({'æ': 'ae', 'Æ': 'AE', 'ø': 'o', 'Ø': 'O',
+                                'ß': 'ss'})
+_NOT_IN_NAME = re.compile(r'[^A-Za-z0-9_]')
+
+
+@functools.lru_cache(maxsize=4096)  # called per cell of a served request
+def input_name(column: str) -> str:
+  """The name TensorFlow knows column `column` by: its input in the serving
+  signature, and its Keras layers.
+
+  A SavedModel renames a signature input that is not `[A-Za-z][A-Za-z0-9_]*`
+  ('trip-miles' becomes 'trip_miles') and Keras refuses layer names with
+  spaces, so every column gets such a name, by one rule: letters lose their
+  accents (Å -> A, é -> e; æ -> ae, ø -> o, ß -> ss), every other character
+  but A-Z a-z 0-9 _ becomes `_`, and a name that then does not start with a
+  letter gets an `x` in front. 'Vekt (kg)' -> 'Vekt__kg_', 'Årsdøgntrafikk'
+  -> 'Arsdogntrafikk', 'trip-miles' -> 'trip_miles'; 'trip_miles' stays.
+  """
+  decomposed = unicodedata.normalize('NFKD', column.translate(_ASCII_LETTERS))
+  plain = ''.join(c for c in decomposed if not unicodedata.combining(c))
+  name = _NOT_IN_NAME.sub('_', plain)
+  return name if name[:1].isalpha() else 'x' + name
+
+
+def input_names(columns: Iterable[str]) -> Dict[str, str]:
+  """{column: input_name(column)} for `columns`.
+
+  Raises:
+    ValueError: two columns get the same name; the message names both.
+  """
+  names, column_of = {}, {}
+  for column in columns:
+    name = input_name(column)
+    if name in column_of:
+      raise ValueError(
+          f'columns {column_of[name]!r} and {column!r} would both be the '
+          f'model input {name!r} (models/features.py input_name): rename '
+          'one of them')
+    names[column], column_of[name] = name, column
+  return names
 
 
 @dataclasses.dataclass(frozen=True)

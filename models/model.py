@@ -123,15 +123,17 @@ def build_model(buckets: Mapping[str, int],
   keras.utils.set_random_seed(seed)
   inputs, encoded = {}, []
   for name, num_buckets in buckets.items():
+    # The inputs are keyed by feature; layers need TensorFlow names.
+    layer = features.input_name(name)
     if num_buckets:
-      inputs[name] = keras.Input(shape=(), name=name, dtype=tf.int64)
+      inputs[name] = keras.Input(shape=(), name=layer, dtype=tf.int64)
       embedded = keras.layers.Embedding(
           num_buckets, _embedding_dim(num_buckets),
           embeddings_regularizer=keras.regularizers.l2(_EMBEDDING_L2),
-          name=f'{name}_embedding')(inputs[name])
+          name=f'{layer}_embedding')(inputs[name])
       encoded.append(embedded)
     else:
-      inputs[name] = keras.Input(shape=(), name=name, dtype=tf.float32)
+      inputs[name] = keras.Input(shape=(), name=layer, dtype=tf.float32)
       encoded.append(keras.layers.Reshape((1,))(inputs[name]))
   if not encoded:
     raise ValueError('no input features: every column but the label is '

@@ -13,9 +13,11 @@ model; they differ only in how the raw columns arrive:
 (a missing value is an absent feature, as in an example and as CsvExampleGen
 writes an empty cell), so a row scores the same through either signature.
 Nothing here names a column: the inputs come from Transform's raw feature
-spec and the problem description (models/features.py).
+spec and the problem description (models/features.py). A `rows` input is
+named `features.input_name(column)`: the column's name where TensorFlow
+accepts it ('trip_miles'), else one derived by a fixed rule ('Vekt (kg)' ->
+'Vekt__kg_').
 """
-import re
 from typing import Any, Callable, Dict, List, Mapping
 
 import tensorflow as tf
@@ -25,10 +27,6 @@ from models import signatures
 
 Tensor = Any  # a tf.Tensor or tf.SparseTensor
 FeatureSpec = Mapping[str, Any]  # column -> tf.io.FixedLenFeature/VarLen...
-
-# What TensorFlow accepts as a signature input name (an op name).
-_INPUT_NAME = re.compile(r'^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$')
-
 
 def request_feature_spec(raw_spec: FeatureSpec,
                          problem: features.Problem) -> Dict[str, Any]:
@@ -47,24 +45,21 @@ def row_input_dtype(dtype: tf.DType) -> tf.DType:
 
 
 def rows_input_signature(spec: FeatureSpec) -> Dict[str, tf.TensorSpec]:
-  """One [batch] TensorSpec per column of `spec`, named after the column.
+  """One [batch] TensorSpec per column of `spec`, keyed and named by the
+  column's input name (features.input_name).
 
   Raises:
-    ValueError: a column name TensorFlow cannot name an input with, or a
-      feature that is neither fixed- nor variable-length.
+    ValueError: two columns with the same input name, or a feature that is
+      neither fixed- nor variable-length.
   """
   inputs = {}
-  for column, feature in spec.items():
-    if not _INPUT_NAME.match(column):
-      raise ValueError(
-          f'column {column!r} cannot be a named input of the serving '
-          'signature: rename it to letters, digits and _ . - (starting with '
-          'a letter or digit)')
+  for column, name in features.input_names(spec).items():
+    feature = spec[column]
     if not isinstance(feature, (tf.io.FixedLenFeature, tf.io.VarLenFeature)):
       raise ValueError(f'column {column!r}: {type(feature).__name__} is not '
                        'supported in the serving signature')
-    inputs[column] = tf.TensorSpec([None], row_input_dtype(feature.dtype),
-                                   name=column)
+    inputs[name] = tf.TensorSpec([None], row_input_dtype(feature.dtype),
+                                 name=name)
   return inputs
 
 
@@ -80,7 +75,8 @@ def _present(column: str, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     tf.debugging.Assert(
         tf.reduce_all(whole),
         [f'column {column} holds integers: send a whole number, or NaN '
-         'when the value is missing'], name=f'whole_numbers_{column}')
+         'when the value is missing'],
+        name=f'whole_numbers_{features.input_name(column)}')
   return present
 
 
@@ -102,7 +98,7 @@ def _as_parsed(column: str, values: tf.Tensor, feature) -> Tensor:
     tf.debugging.Assert(
         tf.reduce_all(present),
         [f'column {column} needs a value in every row: the schema '
-         'requires it'], name=f'required_{column}')
+         'requires it'], name=f'required_{features.input_name(column)}')
   else:
     default = tf.reshape(tf.constant(feature.default_value, feature.dtype),
                          [-1])[0]
@@ -112,10 +108,11 @@ def _as_parsed(column: str, values: tf.Tensor, feature) -> Tensor:
 
 def rows_to_parsed(rows: Mapping[str, tf.Tensor],
                    spec: FeatureSpec) -> Dict[str, Tensor]:
-  """The rows signature's inputs as tf.io.parse_example(examples, spec)
-  would give them for the same rows."""
-  return {column: _as_parsed(column, rows[column], feature)
-          for column, feature in spec.items()}
+  """The rows signature's inputs (keyed by input name) as
+  tf.io.parse_example(examples, spec) would give them (keyed by column) for
+  the same rows."""
+  return {column: _as_parsed(column, rows[name], spec[column])
+          for column, name in features.input_names(spec).items()}
 
 
 def _scorer(model, problem: features.Problem,
@@ -123,7 +120,7 @@ def _scorer(model, problem: features.Problem,
                                                 Dict[str, tf.Tensor]]:
   """raw parsed features -> the served outputs (models/signatures.py), through
   the Transform layer attached to `model` and the model."""
-  model_inputs = list(model.input_names)
+  model_inputs = list(model.input)  # the features keying the input dict
 
   def score(raw: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     transformed = model.tft_layer(raw)

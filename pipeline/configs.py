@@ -164,7 +164,7 @@ EVAL_BASELINE_TOLERANCE = setting(0.01, check=fraction)
 EVAL_SLICE_COLUMNS = setting(
     bundled_data.only_for_bundled_data('payment_type'),
     check=optional(matches(
-        r'\s*([A-Za-z_][\w.-]*\s*(,\s*[A-Za-z_][\w.-]*\s*)*)?',
+        r'\s*[^,\s][^,]*(,\s*[^,\s][^,]*)*',  # any names but ''
         'give comma-separated column names, e.g. '
         "'payment_type,trip_start_hour'")),
     parse=comma_separated)

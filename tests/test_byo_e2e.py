@@ -4,7 +4,8 @@ threshold, which depends on the data).
 
 Never models/: a binary problem with numeric features (and a text label; the
 taxi test covers a 0/1 label), a multiclass problem with a string label and
-string features, a regression with a text feature, and a multiclass variant
+string features (its columns named as spreadsheets name them: spaces,
+brackets, a slash, Norwegian letters), a regression with a text feature, and a multiclass variant
 of the taxi data (its columns but the label, so none of the bundled data's
 settings or its reviewed schema apply). Each infers its schema (its pipeline
 has no reviewed one), trains, evaluates, blesses, pushes, and the pushed
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from local import artifact_readers
 from local import csv_examples
 from local import preflight
 from local import schema_export
@@ -113,14 +115,27 @@ def test_binary_model_scores_raw_rows_with_class_names(binary):
       'malignant' if p > 0.5 else 'benign' for p in probabilities]
 
 
+# Column names no TensorFlow name can be (models/features.py input_name).
+_SPREADSHEET_NAMES = {'sepal_length': 'Begerblad lengde (cm)',
+                      'petal_width': 'Kronbladbredde (cm)',
+                      'petal_size': 'petal-size', 'garden': 'Hage/område'}
+
+
+def _write_iris_export(folder) -> str:
+  path = helpers.write_iris(folder)
+  pd.read_csv(path, keep_default_na=False).rename(
+      columns=_SPREADSHEET_NAMES).to_csv(path, index=False)
+  return path
+
+
 @pytest.fixture(scope='module')
 def multiclass(tmp_path_factory):
   # 150 flowers in 3 equal classes: guessing scores 0.33; petal sizes
   # separate the species to about 0.95, and this model scores 0.93 on the
   # 43-row eval split (one error costs 0.023), so the gate is 0.8.
-  return _run(tmp_path_factory, 'byo-multiclass', helpers.write_iris,
+  return _run(tmp_path_factory, 'byo-multiclass', _write_iris_export,
               'byo-multiclass', LABEL_KEY='species',
-              EVAL_ACCURACY_THRESHOLD='0.8')
+              EVAL_ACCURACY_THRESHOLD='0.8', EVAL_SLICE_COLUMNS='Hage/område')
 
 
 def test_multiclass_string_csv_is_blessed_and_pushed(multiclass):
@@ -131,6 +146,9 @@ def test_multiclass_string_csv_is_blessed_and_pushed(multiclass):
   assert summary.metrics['sparse_categorical_accuracy'] >= 0.8
   assert 'Accuracy ' in run.output
   assert summary.pushed_to and os.path.isdir(summary.pushed_to)
+  evaluation = summary.components['Evaluator'].outputs['evaluation'][0]
+  slices = {s.name for s in artifact_readers.slice_metrics(evaluation)}
+  assert {'Hage/område = north', 'Hage/område = south'} <= slices, slices
 
 
 def test_multiclass_model_names_the_classes_of_raw_rows(multiclass):

@@ -96,6 +96,9 @@ def test_eval_slice_columns_are_a_comma_separated_list(load_configs):
   assert load_configs(EVAL_SLICE_COLUMNS=' company , fare').EVAL_SLICE_COLUMNS == (
       'company', 'fare')
   assert load_configs(EVAL_SLICE_COLUMNS='').EVAL_SLICE_COLUMNS == ()
+  assert load_configs(
+      EVAL_SLICE_COLUMNS='Antall km, Vekt (kg),Hage/område'
+  ).EVAL_SLICE_COLUMNS == ('Antall km', 'Vekt (kg)', 'Hage/område')
   with pytest.raises(ConfigError, match=r"EVAL_SLICE_COLUMNS='a,,b' is "
                      'invalid: give comma-separated column names'):
     load_configs(EVAL_SLICE_COLUMNS='a,,b')

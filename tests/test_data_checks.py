@@ -199,6 +199,22 @@ def test_pandas_row_index_column_says_how_to_write_without_it(tmp_path):
     _check(folder)
 
 
+def test_spreadsheet_column_names_pass(tmp_path):
+  header = 'Vekt (kg),Årsdøgntrafikk,label\n'
+  folder = _folder(tmp_path, **{'a.csv': header + GOOD_ROWS})
+  assert _check(folder)
+
+
+def test_two_columns_tensorflow_would_name_alike_are_named_with_the_fix(
+    tmp_path):
+  header = 'Vekt (kg),Vekt _kg_,label\n'
+  folder = _folder(tmp_path, **{'a.csv': header + GOOD_ROWS})
+  with pytest.raises(DataError, match=r"a\.csv:1: columns 'Vekt \(kg\)' and "
+                     r"'Vekt _kg_' would both be the model input 'Vekt__kg_'"
+                     r'.*: rename one of them'):
+    _check(folder)
+
+
 def test_a_label_the_reviewed_schema_lacks_says_how_to_move_on(tmp_path):
   folder = _folder(tmp_path, **{'a.csv': HEADER + GOOD_ROWS})
   schema = _schema()

@@ -109,3 +109,13 @@ def test_label_statistics_reads_the_labels_of_a_dataset():
 def test_a_model_without_inputs_is_refused():
   with pytest.raises(ValueError, match='no input features'):
     model.build_model({}, seed=1)
+
+
+def test_feature_names_tensorflow_refuses_get_layers_named_by_the_rule():
+  buckets = {'Antall km_xf': 3, 'Vekt (kg)_xf': 0}
+  net = model.build_model(buckets, seed=1)
+  out = net({'Antall km_xf': tf.constant([0, 2], tf.int64),
+             'Vekt (kg)_xf': tf.constant([0.5, -1.0])}).numpy()
+  assert out.shape == (2, 1)
+  assert sorted(net.input) == sorted(buckets)
+  assert 'Antall_km_xf_embedding' in [layer.name for layer in net.layers]

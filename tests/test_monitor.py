@@ -268,3 +268,18 @@ def test_a_spreadsheet_export_gives_the_same_statistics(tmp_path):
 
   with pytest.raises(served_rows.ServedRowsError, match="';'"):
     served_rows.read_csv(str(export))
+
+
+def test_rows_logged_with_input_names_measure_as_the_csvs_columns():
+  """A Vertex AI caller sends 'Vekt__kg_' for the column 'Vekt (kg)'
+  (models/features.py input_name); the log's rows count as that column."""
+  schema = schema_pb2.Schema()
+  schema.feature.add(name='Vekt (kg)', type=schema_pb2.FLOAT)
+  schema.feature.add(name='Antall km', type=schema_pb2.BYTES)
+  csv_rows = [served_rows.Row({'Vekt (kg)': '2.5', 'Antall km': 'nord'}, 'a'),
+              served_rows.Row({'Vekt (kg)': '', 'Antall km': 'sør'}, 'b')]
+  logged = [served_rows.Row({'Vekt__kg_': '2.5', 'Antall_km': 'nord'}, 'a'),
+            served_rows.Row({'Vekt__kg_': '', 'Antall_km': 'sør'}, 'b')]
+  served_statistics.check_columns(logged, schema, 'bq://p.d.t')
+  assert (served_statistics.statistics(logged, schema) ==
+          served_statistics.statistics(csv_rows, schema))

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import threading
@@ -106,6 +107,35 @@ def test_a_csv_row_becomes_an_instance_with_nan_for_empty_numbers():
   assert set(instance) == set(SPECS)
   with pytest.raises(serving_requests.RequestError, match="'fare'"):
     serving_requests.csv_row_to_instance({'fare': 'x', 'company': ''}, SPECS)
+
+
+# A model trained on a spreadsheet export: its inputs' names are derived from
+# the columns' names (models/features.py input_name).
+NORWEGIAN = {'Vekt__kg_': tf.TensorSpec([None], tf.float64, name='Vekt__kg_'),
+             'Arsdogntrafikk': tf.TensorSpec([None], tf.float64,
+                                             name='Arsdogntrafikk')}
+
+
+def test_instances_may_name_columns_as_the_csv_or_the_signature_does():
+  columns = serving_requests.instances_to_columns(
+      {'instances': [{'Vekt (kg)': 7, 'Årsdøgntrafikk': 1200},
+                     {'Vekt__kg_': 8, 'Arsdogntrafikk': 900}]}, NORWEGIAN)
+  assert list(columns['Vekt__kg_']) == [7, 8]
+  assert list(columns['Arsdogntrafikk']) == [1200, 900]
+  with pytest.raises(serving_requests.RequestError,
+                     match=re.escape("instance 0: columns 'Vekt (kg)' and "
+                                     "'Vekt__kg_' would both be")):
+    serving_requests.instances_to_columns(
+        {'instances': [{'Vekt (kg)': 7, 'Vekt__kg_': 7,
+                        'Årsdøgntrafikk': 1}]}, NORWEGIAN)
+
+
+def test_a_csv_row_with_spreadsheet_column_names_becomes_an_instance():
+  instance = serving_requests.csv_row_to_instance(
+      {'Vekt (kg)': '7.5', 'Årsdøgntrafikk': '', 'label': '1'}, NORWEGIAN)
+  assert instance['Vekt__kg_'] == 7.5
+  assert math.isnan(instance['Arsdogntrafikk'])
+  assert set(instance) == set(NORWEGIAN)
 
 
 def test_without_a_pushed_model_serve_stops_with_one_line(tmp_path, capsys):
