@@ -118,13 +118,16 @@ def run_ours(workdir: str, train_steps: int, code_dir: str = REPO,
 
 
 def copy_with_model_change(destination: str) -> str:
-  """A copy of the pipeline code, the local tools (and the reviewed schema)
-  whose models/model.py differs by a comment."""
+  """A copy of the pipeline code, the local tools, the reviewed schema and
+  (linked) the bundled data, whose models/model.py differs by a comment."""
   for folder in ('pipeline', 'models', 'local', 'schema'):
     shutil.copytree(os.path.join(REPO, folder),
                     os.path.join(destination, folder),
                     ignore=shutil.ignore_patterns('__pycache__'))
   shutil.copy(os.path.join(REPO, 'local_runner.py'), destination)
+  # The bundled data in its place, so the copy's settings that follow the
+  # bundled data (pipeline/bundled_data.py) are the checkout's.
+  os.symlink(os.path.join(REPO, 'data'), os.path.join(destination, 'data'))
   with open(os.path.join(destination, 'models', 'model.py'), 'a') as f:
     f.write('\n# bench: a change to the model code\n')
   return destination

@@ -7,16 +7,13 @@ so a test can assert the query text and its parameters. The client is pointed
 at it through `client_options={'api_endpoint': url}` with anonymous
 credentials; nothing leaves the machine.
 """
-import contextlib
-import json
-import threading
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
-from werkzeug import serving
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from local import served_rows
+from tests import loopback
 
 
 class BigQueryStandin:
@@ -35,7 +32,7 @@ class BigQueryStandin:
     self.queries.append(body)
     rows = [{'f': [{'v': [{'v': text} for text in instances]}]}
             for instances in self.logged]
-    return _json({
+    return loopback.json_response({
         'kind': 'bigquery#queryResponse',
         'jobReference': {'projectId': project, 'jobId': 'standin-job',
                          'location': 'EU'},
@@ -53,31 +50,6 @@ class BigQueryStandin:
       endpoint, values = adapter.match()
       response = endpoint(request, **values)
     except Exception as error:  # pylint: disable=broad-except
-      response = getattr(error, 'get_response', lambda: _json(
+      response = getattr(error, 'get_response', lambda: loopback.json_response(
           {'error': {'code': 500, 'message': str(error)}}, 500))()
     return response(environ, start_response)
-
-
-def _json(answer, status: int = 200) -> Response:
-  return Response(json.dumps(answer), status=status,
-                  content_type='application/json')
-
-
-class _QuietHandler(serving.WSGIRequestHandler):
-
-  def log_request(self, *args, **kwargs):  # keep the test output clean
-    pass
-
-
-@contextlib.contextmanager
-def serve(standin: BigQueryStandin) -> Iterator[str]:
-  """Serves `standin` on a free loopback port; yields its URL."""
-  server = serving.make_server('127.0.0.1', 0, standin, threaded=True,
-                               request_handler=_QuietHandler)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  try:
-    yield f'http://127.0.0.1:{server.server_port}'
-  finally:
-    server.shutdown()
-    server.server_close()

@@ -10,16 +10,14 @@ the test process; the CLI under test may run in another process.
 import contextlib
 import http
 import json
-import logging
-import threading
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from werkzeug import serving
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from tests import loopback
+
 API = '/apis/v2beta1'
-_SERVER_LIFETIME_S = 180  # a bounded lifetime, should a test hang
 
 Answer = Tuple[int, Dict[str, Any]]
 
@@ -269,18 +267,5 @@ def _application(fake: FakeKfp):
 def serve() -> Iterator[Tuple[FakeKfp, str]]:
   """Serves a new FakeKfp on a free loopback port; yields (fake, endpoint)."""
   fake = FakeKfp()
-  logging.getLogger('werkzeug').setLevel(logging.WARNING)  # no access log
-  server = serving.make_server('127.0.0.1', 0, _application(fake),
-                               threaded=True)
-  thread = threading.Thread(target=server.serve_forever,
-                            kwargs={'poll_interval': 0.05}, daemon=True)
-  thread.start()
-  timer = threading.Timer(_SERVER_LIFETIME_S, server.shutdown)
-  timer.daemon = True
-  timer.start()
-  try:
-    yield fake, f'http://127.0.0.1:{server.server_port}'
-  finally:
-    timer.cancel()
-    server.shutdown()
-    server.server_close()
+  with loopback.serve(_application(fake)) as endpoint:
+    yield fake, endpoint

@@ -27,6 +27,7 @@ from pipeline import csv_format
 from pipeline import schema_file
 from tests import bigquery_standin
 from tests import helpers
+from tests import loopback
 
 ROWS = 500
 DRIFTED = 'fare'
@@ -194,7 +195,7 @@ def test_bigquery_log_rows_are_read_as_instances():
   standin = bigquery_standin.BigQueryStandin(
       [instances[:2], instances[2:3], instances[3:]])
   since = datetime.datetime(2026, 11, 30, tzinfo=datetime.timezone.utc)
-  with bigquery_standin.serve(standin) as url:
+  with loopback.serve(standin) as url:
     found = served_rows.read_bigquery(
         'bq://road-admin-1.serving_logs.request_response_logging', since,
         limit=1000, client=_bigquery_client(url))
@@ -221,7 +222,7 @@ def test_bigquery_errors_are_one_line():
                      match=r"'bq://just-a-table' is not a BigQuery table"):
     served_rows.read_bigquery('bq://just-a-table')
   standin = bigquery_standin.BigQueryStandin([])
-  with bigquery_standin.serve(standin) as url:
+  with loopback.serve(standin) as url:
     with pytest.raises(served_rows.ServedRowsError,
                        match='bq://road-admin-1.logs.t has no logged requests'):
       served_rows.read_bigquery('bq://road-admin-1.logs.t',

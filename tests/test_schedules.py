@@ -13,6 +13,7 @@ import pytest
 from deploy import schedules
 from deploy.schedule_types import ScheduleError, target_cron
 from tests import kfp_standin
+from tests import loopback
 from tests import vertex_standin_schedules
 
 PROJECT = 'road-admin-1'
@@ -118,7 +119,7 @@ def vertex(monkeypatch, tmp_path):
       'runtimeConfig': {'gcsOutputDirectory':
                             f'gs://{PROJECT}-taxi-tips/output/taxi-tips'}}))
   standin = vertex_standin_schedules.VertexSchedulesStandin()
-  with vertex_standin_schedules.serve(standin) as url:
+  with loopback.serve(standin) as url:
 
     def command(*args):
       return schedules.main(

@@ -16,14 +16,14 @@ Built on werkzeug; one route table.
 """
 import datetime
 import itertools
-import json
 import re
 import threading
 from typing import Any, Dict, List, Optional
 
 from werkzeug import routing
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests import loopback
 
 PROJECT_NUMBER = '123456789012'
 _TYPE = 'type.googleapis.com/google.cloud.aiplatform.v1.'
@@ -36,13 +36,6 @@ class ApiError(Exception):
   def __init__(self, code: int, status: str, message: str):
     super().__init__(message)
     self.code, self.status, self.message = code, status, message
-
-
-class _QuietHandler(WSGIRequestHandler):
-  """Logs nothing: the tests read `calls`, and their output stays clean."""
-
-  def log(self, type, message, *args):  # pylint: disable=redefined-builtin
-    del type, message, args
 
 
 class _IdConverter(routing.BaseConverter):
@@ -104,26 +97,24 @@ class VertexModelsStandin:
   # --- Server ---------------------------------------------------------------
 
   def start(self) -> 'VertexModelsStandin':
-    self._server = make_server('127.0.0.1', 0, self._app, threaded=True,
-                               request_handler=_QuietHandler)
-    threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                     daemon=True).start()
+    self._server = loopback.LoopbackServer(self._app)
+    self._server.start()
     return self
 
   def stop(self) -> None:
-    self._server.shutdown()
+    self._server.stop()
 
   @property
   def url(self) -> str:
     """The api_endpoint to point the clients at."""
-    return f'http://127.0.0.1:{self._server.server_port}'
+    return self._server.url
 
   @Request.application
   def _app(self, request: Request) -> Response:
     try:
       rpc, params = _ROUTES.bind_to_environ(request.environ).match()
     except routing.exceptions.HTTPException as error:
-      return _json({'error': {'code': error.code, 'status': 'NOT_FOUND',
+      return loopback.json_response({'error': {'code': error.code, 'status': 'NOT_FOUND',
                               'message': f'no route {request.path}'}},
                    error.code)
     body = request.get_json(silent=True) or {}
@@ -134,9 +125,9 @@ class VertexModelsStandin:
         if self._failures.get(rpc):
           self._failures[rpc] -= 1
           raise ApiError(500, 'INTERNAL', f'{rpc} failed (injected).')
-        return _json(getattr(self, '_' + rpc)(params, request.args, body))
+        return loopback.json_response(getattr(self, '_' + rpc)(params, request.args, body))
       except ApiError as error:
-        return _json({'error': {'code': error.code, 'status': error.status,
+        return loopback.json_response({'error': {'code': error.code, 'status': error.status,
                                 'message': error.message}}, error.code)
 
   # --- Helpers --------------------------------------------------------------
@@ -310,11 +301,6 @@ class VertexModelsStandin:
     """The version id that has `alias`."""
     return next((v['versionId'] for v in self.models.get(model_id, [])
                  if alias in v['versionAliases']), None)
-
-
-def _json(payload: Dict[str, Any], status: int = 200) -> Response:
-  return Response(json.dumps(payload), status=status,
-                  content_type='application/json')
 
 
 def _camel(path: str) -> str:
