@@ -194,8 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   args = parser(settings).parse_args(argv)
   try:
-    unused = [settings.LABEL_KEY, *problem_spec.parse_columns(
-        'DROP_COLUMNS', settings.DROP_COLUMNS)]
+    unused = problem_spec.unread_columns(settings)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return configs.CONFIG_ERROR_STATUS

@@ -242,8 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   output_dir, name = args.output_dir, args.pipeline_name
   fmt = csv_format.CsvFormat.from_settings(settings)
   try:
-    unused = [settings.LABEL_KEY, *problem_spec.parse_columns(
-        'DROP_COLUMNS', settings.DROP_COLUMNS)]
+    unused = problem_spec.unread_columns(settings)
   except ConfigError as error:
     print(f'configuration error: {error}', file=sys.stderr)
     return configs.CONFIG_ERROR_STATUS

@@ -30,6 +30,7 @@ from local import run_artifacts
 from local import schema_comparators
 from pipeline import configs
 from pipeline import component_ids
+from pipeline import problem_spec
 from pipeline import schema_file
 from pipeline.components import reviewed_schema
 
@@ -81,8 +82,7 @@ def with_comparators(new_text: str, old_text: Optional[str],
   after a run on the reviewed schema itself."""
   new = reviewed_schema.parse(new_text)
   old = None if old_text is None else reviewed_schema.parse(old_text)
-  uncompared = [settings.LABEL_KEY, *(
-      c.strip() for c in settings.DROP_COLUMNS.split(',') if c.strip())]
+  uncompared = problem_spec.unread_columns(settings)
   merged = schema_comparators.carry_over(new, old, uncompared)
   if merged == new:
     return new_text

@@ -53,6 +53,17 @@ def parse_columns(name: str, text: str) -> List[str]:
   return columns
 
 
+def unread_columns(settings) -> List[str]:
+  """The CSV columns the model never takes as input: LABEL_KEY and
+  DROP_COLUMNS (of `settings`, configs.load(...)).
+
+  Raises:
+    ConfigError: DROP_COLUMNS lists a column twice.
+  """
+  return [settings.LABEL_KEY,
+          *parse_columns('DROP_COLUMNS', settings.DROP_COLUMNS)]
+
+
 def parse_sizes(name: str, text: str, minimum: int) -> Dict[str, int]:
   """'a:10,b:4' -> {'a': 10, 'b': 4}, each size at least `minimum`."""
   sizes = {}

@@ -3,6 +3,7 @@
 import pytest
 
 from models import features
+from pipeline import configs
 from pipeline import problem_spec
 from pipeline.errors import ConfigError
 from tests import helpers
@@ -168,3 +169,11 @@ def test_bundled_data_resolves_to_todays_taxi_problem():
   assert resolved.problem.label_key == 'big_tipper'
   assert 'tips' in resolved.problem.drop_columns  # the label's source
   assert 'trip_start_hour' in resolved.problem.categorical_columns
+
+
+def test_unread_columns_are_the_label_and_the_dropped_columns():
+  settings = configs.load({'LABEL_KEY': 'fare', 'DROP_COLUMNS': ' tips, company'})
+  assert problem_spec.unread_columns(settings) == ['fare', 'tips', 'company']
+  twice = configs.load({'DROP_COLUMNS': 'tips,tips'})
+  with pytest.raises(ConfigError, match='DROP_COLUMNS lists tips'):
+    problem_spec.unread_columns(twice)
