@@ -1,6 +1,7 @@
 """pipeline/configs.py: defaults, typed environment overrides and validation."""
 import csv
 import dataclasses
+import importlib
 import os
 
 import pytest
@@ -207,4 +208,20 @@ def test_load_or_exit_ends_a_command_with_one_line(capsys):
   assert capsys.readouterr().err == (
       "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
   assert configs.load_or_exit({}) == configs.load({})
+
+
+@pytest.mark.parametrize('command, argv', [
+    ('local.monitor', ['--input', 'rows.csv']),
+    ('local.schema_export', []),
+    ('deploy.schedules', ['list', '--target=vertex']),
+])
+def test_a_bad_setting_ends_each_command_with_one_line(command, argv,
+                                                       monkeypatch, capsys):
+  """The commands that read the settings in-process stop before any work."""
+  monkeypatch.setenv('TRAIN_NUM_STEPS', 'abc')
+  with pytest.raises(SystemExit) as stopped:
+    importlib.import_module(command).main(argv)
+  assert stopped.value.code == configs.CONFIG_ERROR_STATUS
+  assert capsys.readouterr().err == (
+      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
 

@@ -232,15 +232,6 @@ def test_bigquery_errors_are_one_line():
         'bq://p', [['{not json']]))
 
 
-def test_a_bad_setting_is_a_one_line_error(monkeypatch, capsys):
-  monkeypatch.setenv('TRAIN_NUM_STEPS', 'abc')
-  with pytest.raises(SystemExit) as stopped:
-    monitor.main(['--input', 'rows.csv'])
-  assert stopped.value.code == 2
-  assert capsys.readouterr().err == (
-      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
-
-
 def _decimal_comma(cell: str) -> str:
   """A number as a Norwegian spreadsheet writes it; text unchanged."""
   return cell.replace('.', ',') if re.fullmatch(r'-?\d+\.\d+', cell) else cell

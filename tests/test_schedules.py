@@ -189,12 +189,3 @@ def test_cron_expressions_per_target():
   for bad in ('', '0 3 * *', '0 0 3 * * *', '0 3 * * ; rm'):
     with pytest.raises(ScheduleError, match='not a cron expression'):
       target_cron(bad, 'vertex')
-
-
-def test_a_bad_setting_is_a_one_line_error(monkeypatch, capsys):
-  monkeypatch.setenv('TRAIN_NUM_STEPS', 'abc')
-  with pytest.raises(SystemExit) as stopped:
-    schedules.main(['list', '--target=vertex'])
-  assert stopped.value.code == 2
-  assert capsys.readouterr().err == (
-      "configuration error: TRAIN_NUM_STEPS='abc' is not an integer.\n")
