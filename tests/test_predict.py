@@ -14,7 +14,6 @@ from pipeline import configs
 
 from local import csv_examples
 from local import predict
-from local import run_artifacts
 from models import signatures
 from tests import helpers
 
@@ -24,16 +23,6 @@ ROWS = 25
 LABEL = DEFAULTS.LABEL_KEY  # the bundled data's label, big_tipper
 
 
-@pytest.fixture(scope='module')
-def served(local_runs):
-  """(output dir, pipeline name, newest pushed model, schema file)."""
-  _, second = local_runs
-  model = run_artifacts.newest_pushed_model(second.serving_model_dir)
-  assert model, second.output[-2000:]
-  run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
-  return second.output_dir, second.pipeline_name, model, run.schema_file
-
-
 def _rows_csv(folder, drop=(), name='rows.csv') -> str:
   """The first ROWS rows of the bundled data (the suite's run trained on the
   first SLICE_ROWS), without the columns in `drop`."""
@@ -41,18 +30,20 @@ def _rows_csv(folder, drop=(), name='rows.csv') -> str:
   return helpers.write_csv(folder, header, rows, name)
 
 
-def _args(served, *extra):
-  output_dir, name, _, _ = served
+def _args(pushed_model, *extra):
+  output_dir, name = pushed_model.output_dir, pushed_model.pipeline_name
   return ['--output-dir', output_dir, '--pipeline-name', name, *extra]
 
 
 @pytest.mark.slow
-def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
+def test_scores_rows_with_the_newest_pushed_model(pushed_model, tmp_path,
+                                                  capsys):
   rows = _rows_csv(str(tmp_path))
   target = tmp_path / 'predictions.csv'
-  assert predict.main(_args(served, '--input', rows,
+  assert predict.main(_args(pushed_model, '--input', rows,
                             '--output', str(target))) == 0
-  assert f'Scored {ROWS} rows with {served[2]}' in capsys.readouterr().err
+  assert (f'Scored {ROWS} rows with {pushed_model.model_dir}' in
+          capsys.readouterr().err)
   with open(target) as f:
     scored = list(csv.DictReader(f))
   with open(rows) as f:
@@ -66,10 +57,10 @@ def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
   assert np.all((probabilities >= 0) & (probabilities <= 1))
   assert np.array_equal(classes, (probabilities >= 0.5).astype(int))
   # The same numbers as the served signature on the same rows.
-  schema = csv_examples.load_schema(served[3])
+  schema = csv_examples.load_schema(pushed_model.schema_file)
   with open(rows) as f:
     examples = csv_examples.csv_to_examples(f, schema)
-  expected = tf.saved_model.load(served[2]).signatures[
+  expected = tf.saved_model.load(pushed_model.model_dir).signatures[
       signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()
   np.testing.assert_allclose(probabilities, expected, atol=1e-6)
@@ -77,7 +68,7 @@ def test_scores_rows_with_the_newest_pushed_model(served, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_spreadsheet_export_is_scored_with_its_two_settings(
-    served, tmp_path, capsys, monkeypatch):
+    pushed_model, tmp_path, capsys, monkeypatch):
   """A ';'-separated export with decimal commas (and integers written as
   floats, as pandas writes them): the original rows' probabilities, written
   back in the export's own format."""
@@ -86,12 +77,12 @@ def test_a_spreadsheet_export_is_scored_with_its_two_settings(
   pd.read_csv(rows).to_csv(export, sep=';', decimal=',', index=False,
                            encoding='utf-8-sig')
   expected = tmp_path / 'expected.csv'
-  assert predict.main(_args(served, '--input', rows,
+  assert predict.main(_args(pushed_model, '--input', rows,
                             '--output', str(expected))) == 0
   monkeypatch.setenv('CSV_DELIMITER', ';')
   monkeypatch.setenv('CSV_DECIMAL', ',')
   target = tmp_path / 'predictions.csv'
-  assert predict.main(_args(served, '--input', export,
+  assert predict.main(_args(pushed_model, '--input', export,
                             '--output', str(target))) == 0
   capsys.readouterr()
   scored = pd.read_csv(target, sep=';', decimal=',')
@@ -101,10 +92,10 @@ def test_a_spreadsheet_export_is_scored_with_its_two_settings(
 
 
 @pytest.mark.slow
-def test_command_line_writes_csv_to_stdout(served, tmp_path):
+def test_command_line_writes_csv_to_stdout(pushed_model, tmp_path):
   rows = _rows_csv(str(tmp_path), drop=(LABEL, 'tips'))
   done = subprocess.run(
-      [sys.executable, '-m', 'local.predict', *_args(served, '--input',
+      [sys.executable, '-m', 'local.predict', *_args(pushed_model, '--input',
                                                         rows)],
       cwd=helpers.REPO, capture_output=True, text=True, timeout=300,
       check=False)
@@ -115,9 +106,9 @@ def test_command_line_writes_csv_to_stdout(served, tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_column_is_named(served, tmp_path, capsys):
+def test_missing_column_is_named(pushed_model, tmp_path, capsys):
   rows = _rows_csv(str(tmp_path), drop=('fare', 'company'))
-  assert predict.main(_args(served, '--input', rows)) == 1
+  assert predict.main(_args(pushed_model, '--input', rows)) == 1
   error = capsys.readouterr().err.strip()
   prefix = f'predict: {rows} lacks the column(s) the model needs: '
   assert error.startswith(prefix) and '\n' not in error, error
@@ -125,14 +116,14 @@ def test_missing_column_is_named(served, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_bad_input_gets_one_line_errors(served, tmp_path, capsys):
+def test_bad_input_gets_one_line_errors(pushed_model, tmp_path, capsys):
   missing = str(tmp_path / 'nope.csv')
-  assert predict.main(_args(served, '--input', missing)) == 1
+  assert predict.main(_args(pushed_model, '--input', missing)) == 1
   assert capsys.readouterr().err.startswith(f'predict: cannot read {missing}')
 
   empty = tmp_path / 'empty.csv'
   empty.write_text('')
-  assert predict.main(_args(served, '--input', str(empty))) == 1
+  assert predict.main(_args(pushed_model, '--input', str(empty))) == 1
   assert 'is empty' in capsys.readouterr().err
 
   rows = _rows_csv(str(tmp_path))
@@ -144,13 +135,13 @@ def test_bad_input_gets_one_line_errors(served, tmp_path, capsys):
   cells = lines[1].split(',')
   cells[header.index('fare')] = 'twelve'
   bad.write_text('\n'.join([lines[0], ','.join(cells)]) + '\n')
-  assert predict.main(_args(served, '--input', str(bad))) == 1
+  assert predict.main(_args(pushed_model, '--input', str(bad))) == 1
   assert "column 'fare': 'twelve' is not FLOAT" in capsys.readouterr().err
 
   clash = tmp_path / 'clash.csv'
   clash.write_text(text.replace(lines[0], lines[0] + ',probability', 1)
                    .replace(lines[1], lines[1] + ',0.5', 1))
-  assert predict.main(_args(served, '--input', str(clash))) == 1
+  assert predict.main(_args(pushed_model, '--input', str(clash))) == 1
   assert 'already has the column(s) probability' in capsys.readouterr().err
 
   nowhere = ['--output-dir', str(tmp_path), '--pipeline-name', 'nothing']
@@ -158,7 +149,7 @@ def test_bad_input_gets_one_line_errors(served, tmp_path, capsys):
   error = capsys.readouterr().err
   assert error.startswith('predict: no pushed model under ') and (
       error.count('\n') == 1)
-  assert predict.main(_args(served, '--input', rows, '--model-dir',
+  assert predict.main(_args(pushed_model, '--input', rows, '--model-dir',
                             str(tmp_path))) == 1
   assert 'is not a SavedModel folder' in capsys.readouterr().err
 

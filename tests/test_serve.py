@@ -2,7 +2,7 @@
 
 The request rules on their own, then the server over real HTTP: a werkzeug
 server in a thread on a free loopback port, serving a copy of the suite's
-pushed model (the session fixture `local_runs`), asked with `requests`.
+pushed model (the session fixture `pushed_model`), asked with `requests`.
 """
 import csv
 import io
@@ -20,7 +20,6 @@ import requests
 import tensorflow as tf
 
 from local import predict
-from local import run_artifacts
 from local import serve
 from local import serving_requests
 from models import signatures
@@ -201,28 +200,18 @@ def _constant_model(path, inputs, probability):
 
 
 @pytest.fixture(scope='module')
-def pushed(local_runs):
-  """(the suite's newest pushed model, its run's schema file)."""
-  _, second = local_runs
-  model_dir = run_artifacts.newest_pushed_model(second.serving_model_dir)
-  assert model_dir, second.output[-2000:]
-  run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
-  return model_dir, run.schema_file
-
-
-@pytest.fixture(scope='module')
-def row_specs(pushed):
+def row_specs(pushed_model):
   """The inputs of the suite's model's rows signature."""
-  return tf.saved_model.load(pushed[0]).signatures[
+  return tf.saved_model.load(pushed_model.model_dir).signatures[
       signatures.ROWS_SIGNATURE].structured_input_signature[1]
 
 
 @pytest.fixture(scope='module')
-def server(pushed, tmp_path_factory):
+def server(pushed_model, tmp_path_factory):
   """(base URL, serving folder): a server of version 1, a copy of the
   suite's model, on a free port."""
   serving_dir = str(tmp_path_factory.mktemp('serving'))
-  _push(pushed[0], serving_dir, 1)
+  _push(pushed_model.model_dir, serving_dir, 1)
   httpd = serve.make_server(serving_dir, NAME, port=0)
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()
@@ -248,7 +237,7 @@ def _post(url, body):
 
 
 @pytest.mark.slow
-def test_predictions_equal_those_of_predict(server, pushed, row_specs,
+def test_predictions_equal_those_of_predict(server, pushed_model, row_specs,
                                             tmp_path):
   url, _ = server
   path, records = _unseen(tmp_path)
@@ -261,8 +250,8 @@ def test_predictions_equal_those_of_predict(server, pushed, row_specs,
   served = answer.json()['predictions']
 
   out = io.StringIO()
-  predict.predict(path, pushed[0], pushed[1], out,
-                  unused_columns=['big_tipper', 'tips'])
+  predict.predict(path, pushed_model.model_dir, pushed_model.schema_file,
+                  out, unused_columns=['big_tipper', 'tips'])
   expected = list(csv.DictReader(io.StringIO(out.getvalue())))
   assert len(served) == len(expected) == len(records)
   for row, want in zip(served, expected):
@@ -324,10 +313,10 @@ def test_a_new_push_is_served_without_a_restart(server, row_specs, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_busy_port_stops_serve_with_one_line(pushed, tmp_path, capsys):
+def test_a_busy_port_stops_serve_with_one_line(pushed_model, tmp_path, capsys):
   serving_dir = str(tmp_path / 'serving')
   os.makedirs(serving_dir)
-  _push(pushed[0], serving_dir, 1)
+  _push(pushed_model.model_dir, serving_dir, 1)
   with socket.socket() as busy:
     busy.bind((serve.HOST, 0))
     busy.listen()

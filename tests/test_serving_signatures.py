@@ -1,7 +1,7 @@
 """The pushed model's signatures: JSON-style rows in 'serving_default',
 serialized examples in 'predict', one Transform graph behind both.
 
-The model is the suite's run's (the session fixture `local_runs`), scored on
+The model is the suite's run's (the session fixture `pushed_model`), scored on
 bundled rows it never saw, with their empty cells; the Evaluator's choice of
 signature is checked with TFMA's own resolution on small SavedModels.
 """
@@ -14,7 +14,6 @@ import tensorflow as tf
 from tensorflow_model_analysis.utils import model_util
 
 from local import csv_examples
-from local import run_artifacts
 from local import serving_requests
 from models import signatures
 from tests import helpers
@@ -24,13 +23,10 @@ UNSEEN = slice(helpers.SLICE_ROWS + 1000, helpers.SLICE_ROWS + 1400)
 
 
 @pytest.fixture(scope='module')
-def pushed(local_runs):
+def pushed(pushed_model):
   """(the loaded newest pushed model, its run's schema file)."""
-  _, second = local_runs
-  model_dir = run_artifacts.newest_pushed_model(second.serving_model_dir)
-  assert model_dir, second.output[-2000:]
-  run = run_artifacts.load_run(second.output_dir, second.pipeline_name)
-  return tf.saved_model.load(model_dir), run.schema_file
+  return (tf.saved_model.load(pushed_model.model_dir),
+          pushed_model.schema_file)
 
 
 def _unseen_rows():
