@@ -45,7 +45,8 @@ def executor_class(settings: configs.Settings, component_id: str):
   resolved = local_runner.problem_spec.from_settings(settings)
   schema_text = local_runner.schema_file.read_text(settings.SCHEMA_PATH)
   pipeline = local_runner._create_pipeline(  # pylint: disable=protected-access
-      settings, resolved, None, schema_text)
+      settings, resolved, None, schema_text,
+      local_runner.span_layout.list_spans(settings.DATA_PATH))
   component = next((c for c in pipeline.components if c.id == component_id),
                    None)
   if component is None:
