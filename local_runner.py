@@ -412,8 +412,11 @@ def _run(verbose: bool, settings: configs.Settings, connection,
          ingest: _Ingest) -> int:
   """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
   from local import run_summary  # pylint: disable=g-import-not-at-top
+  from local import beam_signatures  # pylint: disable=g-import-not-at-top
 
   _show_logs(verbose)
+  # Beam's in-process runner re-reads DoFn signatures for every stage.
+  beam_signatures.remember_signatures()
   printer = progress.ProgressPrinter(list(component_ids.COMPONENT_IDS))
   global _progress
   _progress = printer

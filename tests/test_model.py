@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from models import features
 from models import model
@@ -119,3 +120,38 @@ def test_feature_names_tensorflow_refuses_get_layers_named_by_the_rule():
   assert out.shape == (2, 1)
   assert sorted(net.input) == sorted(buckets)
   assert 'Antall_km_xf_embedding' in [layer.name for layer in net.layers]
+
+
+def _batch_events(log_dir):
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  events = event_accumulator.EventAccumulator(
+      f'{log_dir}/train', size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  return {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto)))
+                for e in events.Tensors(tag)]
+          for tag in events.Tags()['tensors'] if tag.startswith('batch_')}
+
+
+def test_training_logs_write_what_keras_tensorboard_writes(tmp_path):
+  # Two epochs of 60 steps, logging every 2nd (train_steps // 50 = 2 for the
+  # TrainingLogs of a 100-step run): the loss and metrics of the same steps
+  # as Keras' own callback, across the epoch boundary.
+  features = _batch(256, seed=4)
+  labels = tf.cast(features['payment_type_xf'] == 2, tf.int64)
+  data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(32)
+  written = {}
+  for name, callback in [
+      ('keras', lambda d: keras.callbacks.TensorBoard(
+          d, update_freq=2, write_steps_per_second=True)),
+      ('ours', lambda d: model.TrainingLogs(d, train_steps=100))]:
+    log_dir = str(tmp_path / name)
+    net = model.build_model(_BUCKETS, seed=4)
+    net.fit(data.repeat(), steps_per_epoch=60, epochs=2, verbose=0,
+            callbacks=[callback(log_dir)])
+    written[name] = _batch_events(log_dir)
+  keras_logs, ours = written['keras'], written['ours']
+  assert set(ours) == set(keras_logs) >= {'batch_loss', 'batch_accuracy',
+                                          'batch_steps_per_second'}
+  assert [s for s, _ in ours['batch_loss']] == list(range(2, 121, 2))
+  for tag in ('batch_loss', 'batch_accuracy', 'batch_auc'):
+    np.testing.assert_allclose(ours[tag], keras_logs[tag], rtol=1e-6)
