@@ -89,6 +89,18 @@ def _as_text(x: Tensor) -> tf.Tensor:
   return tf.where(tf.math.is_nan(filled), '', tf.strings.as_string(filled))
 
 
+def _token_weights(tokens: tf.Tensor) -> tf.Tensor:
+  """A weight of 1 per token, for TFT's frequency vocabularies.
+
+  With weights, TFT counts each batch's distinct tokens inside the graph and
+  hands Beam one (token, count) pair per distinct token; without, it hands
+  Beam every token of every row to count in Python: 5.3 million tokens for
+  the shared vocabulary of a million-row data set's training split. Weights
+  of 1 sum to the same counts, so the vocabulary is the same.
+  """
+  return tf.ones_like(tokens, dtype=tf.float32)
+
+
 def _encode_label(x: Tensor, problem: features.Problem) -> tf.Tensor:
   """The label as the model sees it (see models/features.py)."""
   if problem.problem_type == features.REGRESSION:
@@ -101,8 +113,10 @@ def _encode_label(x: Tensor, problem: features.Problem) -> tf.Tensor:
   # order is by frequency, so for a binary string label the positive class
   # (index 1) is the rarer one. Rows with an empty label (or a class the
   # training split never had) get class 0 rather than failing the transform.
+  text = _as_text(x)
   return tft.compute_and_apply_vocabulary(
-      _as_text(x), default_value=0, vocab_filename=features.LABEL_VOCABULARY)
+      text, default_value=0, weights=_token_weights(text),
+      vocab_filename=features.LABEL_VOCABULARY)
 
 
 def preprocessing_fn(inputs: Dict[str, Tensor],
@@ -145,8 +159,9 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
     if x.dtype == tf.string or key in categorical or key in (
         problem.vocab_sizes):
       if key in problem.vocab_sizes:
+        text = _as_text(x)
         outputs[name] = tft.compute_and_apply_vocabulary(
-            _as_text(x), top_k=problem.vocab_sizes[key],
+            text, top_k=problem.vocab_sizes[key], weights=_token_weights(text),
             num_oov_buckets=problem.oov_buckets,
             vocab_filename=features.column_vocabulary(key))
       else:
@@ -162,9 +177,9 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
   # several times faster, and the column prefix keeps equal values of
   # different columns apart.
   if shared_tokens:
+    tokens = tf.stack(list(shared_tokens.values()), axis=1)
     vocabulary = tft.vocabulary(
-        tf.stack(list(shared_tokens.values()), axis=1),
-        top_k=problem.vocab_size,
+        tokens, top_k=problem.vocab_size, weights=_token_weights(tokens),
         vocab_filename=features.CATEGORY_VOCABULARY)
     for key, column_tokens in shared_tokens.items():
       outputs[features.transformed_name(key)] = tft.apply_vocabulary(
