@@ -1,10 +1,9 @@
 """Which spans a run ingested and trained on, read back from ML Metadata.
 
 With span folders (pipeline/spans.py) ExampleGen records the span on its
-Examples artifact. The Trainer reads Transform's transformed examples, one
-per span of the training window; following each back to the Transform
-execution that wrote it gives the raw spans the model was trained on. Used by
-local_runner.py for the summary, and by the tests. Reads only.
+Examples artifact. The Trainer reads those examples, one artifact per span of
+the training window. Used by local_runner.py for the summary, and by the
+tests. Reads only.
 """
 from typing import List, Optional
 
@@ -63,16 +62,13 @@ def ingested_span(store: metadata_store.MetadataStore, pipeline_name: str,
 
 def trained_spans(store: metadata_store.MetadataStore, pipeline_name: str,
                   run_id: str) -> List[int]:
-  """The spans of the raw examples behind what the run's Trainer read,
-  ascending; [] when the Trainer did not run."""
+  """The spans of the examples the run's Trainer read, ascending; [] when
+  the Trainer did not run."""
   trainer = _execution(store, pipeline_name, run_id, component_ids.TRAINER)
   if trainer is None:
     return []
-  transformed = _artifacts(store, trainer.id, _INPUT, 'examples')
-  events = store.get_events_by_artifact_ids([a.id for a in transformed])
-  writers = {e.execution_id for e in events if e.type == _OUTPUT}
-  return sorted({_span(raw) for writer in writers
-                 for raw in _artifacts(store, writer, _INPUT, 'examples')})
+  return sorted({_span(examples) for examples in
+                 _artifacts(store, trainer.id, _INPUT, 'examples')})
 
 
 def describe(connection: metadata_store_pb2.ConnectionConfig,

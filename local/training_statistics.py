@@ -2,8 +2,8 @@
 
 The served model is a folder the Pusher wrote (`serving_model/<name>/<n>/`).
 Its PushedModel artifact records that folder as `pushed_destination`; the
-lineage from there runs Pusher <- Model <- Trainer <- Transform <- the
-Examples ExampleGen wrote, and StatisticsGen's statistics of those Examples
+lineage from there runs Pusher <- Model <- Trainer <- the Examples ExampleGen
+wrote, and StatisticsGen's statistics of those Examples
 are what the model was trained on. With several Examples (a window of spans)
 the newest one's statistics are taken. Reads the store only.
 """

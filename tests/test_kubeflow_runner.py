@@ -48,7 +48,8 @@ DAG = {
     'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
     'AnomalyGate': {'ExampleValidator', 'SchemaGen'},
     'Transform': {'CsvExampleGen', 'AnomalyGate'},
-    'Trainer': {'Transform', 'AnomalyGate'},
+    # Transform analyses the examples; the Trainer reads them itself.
+    'Trainer': {'CsvExampleGen', 'Transform', 'AnomalyGate'},
     'Evaluator': {'CsvExampleGen', 'Trainer', BASELINE},
     'Pusher': {'Trainer', 'Evaluator'},
 }

@@ -7,6 +7,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx import components as tfx_components
+from tfx.types import standard_artifacts
 
 from models import features
 from pipeline.components import atomic_push
@@ -64,7 +65,7 @@ def test_dependencies(components):
       'ExampleValidator': ['SchemaGen', 'StatisticsGen'],
       'AnomalyGate': ['ExampleValidator', 'SchemaGen'],
       'Transform': ['AnomalyGate', 'CsvExampleGen'],
-      'Trainer': ['AnomalyGate', 'Transform'],
+      'Trainer': ['AnomalyGate', 'CsvExampleGen', 'Transform'],
       'LatestBlessedModelResolver': [],
       'Evaluator': ['CsvExampleGen', 'LatestBlessedModelResolver', 'Trainer'],
       'Pusher': ['Evaluator', 'Trainer'],
@@ -81,6 +82,10 @@ def test_settings_reach_the_components(components):
   transform = components['Transform'].exec_properties
   assert transform['preprocessing_fn'] == (
       'models.preprocessing.preprocessing_fn')
+  # Transform writes the graph only; the Trainer transforms raw examples.
+  assert 'transformed_examples' not in components['Transform'].outputs
+  assert (components['Trainer'].inputs['examples'] is
+          components['CsvExampleGen'].outputs['examples'])
   pusher = json.loads(components['Pusher'].exec_properties['push_destination'])
   assert pusher['filesystem']['base_directory'].endswith('serving')
 
@@ -271,6 +276,10 @@ def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
   assert gate.exec_properties['drift_action'] == 'stop'
   window = components['Transform'].inputs['examples']
   assert type(window).__name__ == 'ResolvedChannel'
+  # The Trainer reads the same window of raw examples Transform analysed.
+  trainer_window = components['Trainer'].inputs['examples']
+  assert type(trainer_window).__name__ == 'ResolvedChannel'
+  assert trainer_window.type == window.type == standard_artifacts.Examples
   # The Evaluator judges the newest span: ExampleGen's own output.
   assert (components['Evaluator'].inputs['examples'] is
           components['CsvExampleGen'].outputs['examples'])
@@ -283,6 +292,7 @@ def test_span_folders_without_metadata_resolution_read_the_newest_span(
   assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
   assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
   assert 'examples' not in components['AnomalyGate'].inputs
-  assert (components['Transform'].inputs['examples'] is
-          components['CsvExampleGen'].outputs['examples'])
+  for reader in ('Transform', 'Trainer'):
+    assert (components[reader].inputs['examples'] is
+            components['CsvExampleGen'].outputs['examples'])
 
