@@ -169,8 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     cloud = pipeline_image.resolve(settings)
     schema_file.read_text(settings.SCHEMA_PATH)  # a bad file stops here
   except (ConfigError, schema_file.SchemaFileError) as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   out_dir = args.output_dir or output_dir(settings)
   print(f'Pipeline image: {cloud.image}')
   targets = TARGETS if args.target == 'all' else (args.target,)
@@ -182,8 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       path = compile_kubeflow(settings, cloud, out_dir)
       print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
   except (ConfigError, DataError) as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   return 0
 
 

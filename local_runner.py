@@ -250,8 +250,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     schema_text = _check_data(settings, data_folder)
     resolved = problem_spec.from_settings(settings, data_folder)
   except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   except DataError as error:
     print(f'data error: {error}', file=sys.stderr)
     return 1

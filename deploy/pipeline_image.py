@@ -159,8 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     cloud = cloud_settings.from_settings(
         settings, image_tag(settings.PIPELINE_IMAGE_TAG))
   except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   if not args.record_digest:
     print(cloud.tagged_image)
     return 0

@@ -97,8 +97,7 @@ def main(argv: Optional[List[str]] = None,
   try:
     target = vertex_target.from_settings(settings)
   except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   # pylint: disable=g-import-not-at-top
   from google.api_core import exceptions as api_exceptions
   from google.auth import exceptions as auth_exceptions

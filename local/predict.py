@@ -244,8 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     unused = problem_spec.unread_columns(settings)
   except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    return configs.CONFIG_ERROR_STATUS
+    return configs.config_error_status(error)
   try:
     model_dir = args.model_dir
     if model_dir is None:

@@ -373,12 +373,18 @@ def load(environ: Mapping[str, str]) -> Settings:
 CONFIG_ERROR_STATUS = 2
 
 
+def config_error_status(error: Exception) -> int:
+  """Says `error` as every command of the project does, one line
+  `configuration error: ...` on stderr, and returns the exit status for it,
+  CONFIG_ERROR_STATUS."""
+  print(f'configuration error: {error}', file=sys.stderr)
+  return CONFIG_ERROR_STATUS
+
+
 def load_or_exit(environ: Mapping[str, str]) -> Settings:
   """`load(environ)` for a command-line tool: a bad setting ends the process
-  with one line, `configuration error: ...`, on stderr and exit status
-  CONFIG_ERROR_STATUS, as every command of the project does."""
+  (config_error_status)."""
   try:
     return load(environ)
   except ConfigError as error:
-    print(f'configuration error: {error}', file=sys.stderr)
-    raise SystemExit(CONFIG_ERROR_STATUS) from None
+    raise SystemExit(config_error_status(error)) from None
