@@ -50,10 +50,10 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 report: setup
-	$(PY) -m local.run_report
+	$(PY) -m local.report
 
 schema: setup
-	$(PY) -m local.schema_export
+	$(PY) -m local.schema
 
 # Fails when a feature of the served rows is over its skew or drift threshold,
 # so a scheduler can alert on it: `python -m local.monitor` exits 1 then, 2
@@ -64,7 +64,7 @@ monitor: setup
 	@test -n "$(INPUT)" || { echo "make monitor: set INPUT, e.g. make monitor INPUT=rows.csv or INPUT=bq://PROJECT.DATASET.TABLE" >&2; exit 2; }
 	$(PY) -m local.monitor --input "$(INPUT)"
 serve: setup
-	$(PY) -m local.serve
+	$(PY) -m local.serving.serve
 
 compile: setup
 	@test -n "$$GOOGLE_CLOUD_PROJECT" || { echo "make compile: set GOOGLE_CLOUD_PROJECT (e.g. GOOGLE_CLOUD_PROJECT=my-project make compile)" >&2; exit 2; }

@@ -33,14 +33,14 @@ import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline import csv_format  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
-from pipeline import schema_file  # pylint: disable=g-import-not-at-top
-from pipeline import spans as span_layout  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import spans as span_layout  # pylint: disable=g-import-not-at-top
 from pipeline.vertex_serving import target as vertex_target  # pylint: disable=g-import-not-at-top
 
 VERTEX = 'vertex'

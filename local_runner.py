@@ -36,24 +36,24 @@ if '--verbose' not in sys.argv:
   warnings.filterwarnings('ignore', category=RuntimeWarning,
                           module='tensorflow_model_analysis')
 
-from pipeline import bundled_data  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import bundled_data  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline import csv_format  # pylint: disable=g-import-not-at-top
-from pipeline import settings as settings_lib  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
+from pipeline import setting_types  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
-from pipeline import schema_file  # pylint: disable=g-import-not-at-top
-from pipeline import spans as span_layout  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import spans as span_layout  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 
 # Light modules only: the checks before a run report bad input within a
 # second; TensorFlow, TFX and Beam (seconds to import) load in _run.
 from models import features  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
-from local import preflight  # pylint: disable=g-import-not-at-top
-from local import interrupted_runs  # pylint: disable=g-import-not-at-top
+from local.run import preflight  # pylint: disable=g-import-not-at-top
+from local.run import interrupted_runs  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
-from local import progress  # pylint: disable=g-import-not-at-top
-from local import run_lock  # pylint: disable=g-import-not-at-top
+from local.run import progress  # pylint: disable=g-import-not-at-top
+from local.run import run_lock  # pylint: disable=g-import-not-at-top
 
 if TYPE_CHECKING:  # loaded in _run only: they import TFX
   from local import run_summary  # pylint: disable=g-import-not-at-top
@@ -166,7 +166,7 @@ def _print_report_path(settings: configs.Settings,
                        run_id: Optional[str] = None) -> None:
   """Builds the run's HTML report; failing to only prints a warning."""
   try:
-    from local import run_report  # pylint: disable=g-import-not-at-top
+    from local.report import run_report  # pylint: disable=g-import-not-at-top
     path = run_report.write_report(settings.LOCAL_OUTPUT_DIR,
                                    settings.PIPELINE_NAME, run_id)
   except Exception as error:  # pylint: disable=broad-except
@@ -290,7 +290,7 @@ class _Ingest:
 
 def _hold_output_folder(settings: configs.Settings,
                         layout: _Layout) -> run_lock.RunLock:
-  """Takes the pipeline's run lock on the output folder (local/run_lock.py)
+  """Takes the pipeline's run lock on the output folder (local/run/run_lock.py)
   and names this run after its start time. The lock is released when the
   returned object is garbage-collected, or at the latest when the process
   ends.
@@ -411,7 +411,7 @@ def _run(verbose: bool, settings: configs.Settings, connection,
          ingest: _Ingest) -> int:
   """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
   from local import run_summary  # pylint: disable=g-import-not-at-top
-  from local import beam_signatures  # pylint: disable=g-import-not-at-top
+  from local.run import beam_signatures  # pylint: disable=g-import-not-at-top
 
   _show_logs(verbose)
   # Beam's in-process runner re-reads DoFn signatures for every stage.
@@ -434,7 +434,7 @@ def _run(verbose: bool, settings: configs.Settings, connection,
           'checks.', flush=True)
   print(resolved.describe(), flush=True)
   for line in bundled_data.describe(
-      settings, settings_lib.defaulted(configs, os.environ)):
+      settings, setting_types.defaulted(configs, os.environ)):
     print(line, flush=True)
   start = time.monotonic()
   try:
@@ -451,7 +451,7 @@ def _run(verbose: bool, settings: configs.Settings, connection,
                     resolved.problem.problem_type, settings,
                     schema_text)
   if ingest.spans:
-    from local import run_spans  # pylint: disable=g-import-not-at-top
+    from local.run import run_spans  # pylint: disable=g-import-not-at-top
     lines.insert(1, run_spans.describe(connection, settings.PIPELINE_NAME,
                                        ingest.run_id,
                                        settings.TRAIN_WINDOW_SPANS))

@@ -126,7 +126,7 @@ def copy_with_model_change(destination: str) -> str:
                     ignore=shutil.ignore_patterns('__pycache__'))
   shutil.copy(os.path.join(REPO, 'local_runner.py'), destination)
   # The bundled data in its place, so the copy's settings that follow the
-  # bundled data (pipeline/bundled_data.py) are the checkout's.
+  # bundled data (pipeline/data_files/bundled_data.py) are the checkout's.
   os.symlink(os.path.join(REPO, 'data'), os.path.join(destination, 'data'))
   with open(os.path.join(destination, 'models', 'model.py'), 'a') as f:
     f.write('\n# bench: a change to the model code\n')

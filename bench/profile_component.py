@@ -7,11 +7,11 @@
     .venv/bin/python bench/profile_component.py Transform --as-released
 
 Takes the component's newest completed execution from the run's metadata
-store (local/recorded_execution.py) and runs the component's executor (the
+store (bench/recorded_execution.py) and runs the component's executor (the
 class the pipeline uses now, or --executor) once in this process on the same
 inputs and properties, writing its outputs under a temporary folder (the
 run's artifacts are not touched), with Beam's signature cache as the local
-runner applies it (local/beam_signatures.py; --as-released: without).
+runner applies it (local/run/beam_signatures.py; --as-released: without).
 Prints the executor's wall time and the functions that took the most time. One executor in-process measures that
 component alone, without the runner, the other components or the start-up;
 on a busy machine the profile's proportions are steadier than wall times.
@@ -35,8 +35,8 @@ sys.path.insert(0, REPO)
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.components.base import base_executor
 
-from local import beam_signatures
-from local import recorded_execution
+from local.run import beam_signatures
+from bench import recorded_execution
 from pipeline import configs
 
 import local_runner  # builds the pipeline as a local run does
@@ -80,7 +80,7 @@ def main() -> int:
   parser.add_argument('--save', help='write the raw profile to this file')
   parser.add_argument('--as-released', action='store_true',
                       help="Beam as released, without the local runner's "
-                      'signature cache (local/beam_signatures.py)')
+                      'signature cache (local/run/beam_signatures.py)')
   args = parser.parse_args()
 
   settings = configs.load_or_exit(os.environ)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 
 
 def load_schema(path: str) -> schema_pb2.Schema:

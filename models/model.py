@@ -272,7 +272,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
       callbacks=[TrainingLogs(log_dir=fn_args.model_run_dir,
                               train_steps=fn_args.train_steps)])
 
-  # Serving, the Evaluator and local.predict call the signatures; without
+  # Serving, the Evaluator and local.serving.predict call the signatures; without
   # each layer's traced call functions (save_traces) the export takes about
   # 40 % less time, and tf_keras still reloads the model from its config.
   model.save(fn_args.serving_model_dir, save_format='tf',

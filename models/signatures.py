@@ -10,7 +10,7 @@ The model has three signatures over one Transform graph:
   ...}]}` feed (Vertex AI's prebuilt TensorFlow container calls only
   'serving_default');
 - EXAMPLES_SIGNATURE ('predict'): serialized raw tf.Examples, which the
-  Evaluator and `python -m local.predict` score. Models saved before the rows
+  Evaluator and `python -m local.serving.predict` score. Models saved before the rows
   signature existed take examples in 'serving_default' and have no 'predict';
   TensorFlow Model Analysis, given no signature name, calls 'predict' when a
   model has one and 'serving_default' otherwise, so it scores both kinds

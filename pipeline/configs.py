@@ -14,12 +14,12 @@ import os
 import sys
 from typing import Mapping
 
-from pipeline import bundled_data
-from pipeline import csv_format
-from pipeline import schema_file
-from pipeline import settings as settings_lib
+from pipeline.data_files import bundled_data
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
+from pipeline import setting_types
 from pipeline.errors import ConfigError
-from pipeline.settings import (comma_separated, derived, fraction, matches,
+from pipeline.setting_types import (comma_separated, derived, fraction, matches,
                                non_empty, non_negative, one_of, optional,
                                positive, setting)
 
@@ -62,7 +62,7 @@ def _csv_mark(name: str, value: str) -> None:
 # needs its own: the reviewed schema (SCHEMA_PATH) and the baseline model
 # belong to the pipeline. Unset: 'taxi-tips' for the bundled data (or a copy
 # or export of it), else the data folder's name (/data/road-works ->
-# 'road-works'); the run prints which (pipeline/bundled_data.py).
+# 'road-works'); the run prints which (pipeline/data_files/bundled_data.py).
 PIPELINE_NAME = setting(
     derived(lambda s: bundled_data.pipeline_name(s.DATA_PATH)),
     check=matches(r'[a-z0-9][a-z0-9-]{0,127}',
@@ -84,7 +84,7 @@ PROBLEM_TYPE = setting(
 # The defaults of DROP_COLUMNS, CATEGORICAL_COLUMNS and EVAL_SLICE_COLUMNS
 # below describe the bundled taxi data: they apply to it (and to a copy or
 # an export of it: CSV files with its columns) and are empty for any other
-# data, unless set (pipeline/bundled_data.py).
+# data, unless set (pipeline/data_files/bundled_data.py).
 # Columns that are never model inputs: identifiers, leaks of the label.
 # Taxi: `tips` (the label is computed from it), the raw timestamp (hour, day
 # and month are columns of their own), pickup_census_tract (empty in all but
@@ -109,7 +109,7 @@ OOV_BUCKETS = setting(10, check=positive)
 # 'column:N,column2:M' (e.g. for a column with very many values).
 VOCAB_SIZE_OVERRIDES = setting('')
 
-# --- CSV format (pipeline/csv_format.py) --------------------------------------
+# --- CSV format (pipeline/data_files/csv_format.py) --------------------------------------
 # How the CSV files are written. A spreadsheet export in Norway (Excel,
 # LibreOffice: "CSV" with a Norwegian locale) separates fields with ';' and
 # writes decimal commas: CSV_DELIMITER=';' CSV_DECIMAL=','. Every reader of
@@ -350,7 +350,7 @@ def _csv_marks_differ(settings) -> None:
 
 
 # One field per setting above, in the same order and with the same names.
-Settings = settings_lib.settings_class(sys.modules[__name__])
+Settings = setting_types.settings_class(sys.modules[__name__])
 
 
 def load(environ: Mapping[str, str]) -> Settings:
@@ -365,7 +365,7 @@ def load(environ: Mapping[str, str]) -> Settings:
   Raises:
     ConfigError: a value is invalid; the message names the setting.
   """
-  return settings_lib.load(sys.modules[__name__], Settings, environ,
+  return setting_types.load(sys.modules[__name__], Settings, environ,
                            checks=(_zone_in_region, _csv_marks_differ))
 
 

@@ -4,7 +4,7 @@ One table, `METRICS`, names for each problem type (models/features.py) the
 gate metric, which decides the blessing, and the extra metrics reported with
 it: the class the Evaluator computes, the key it reports the value under and
 the label the end-of-run summary prints. `create_eval_config` builds the
-EvalConfig from it; local/run_summary.py, local/run_report.py, the runner's
+EvalConfig from it; local/run_summary.py, local/report/run_report.py, the runner's
 summary and the benchmarks read metric names from it.
 """
 import dataclasses

@@ -32,10 +32,10 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features
 from pipeline import component_ids as ids
-from pipeline import csv_format
-from pipeline import schema_file
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
 from pipeline.code_version import source_fingerprint
-from pipeline import spans as span_layout
+from pipeline.data_files import spans as span_layout
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
@@ -62,7 +62,7 @@ TRAINING_MODULES = ('models.features', 'models.autograph_compat',
 
 @dataclasses.dataclass(frozen=True)
 class Spans:
-  """Span folders under the data path (pipeline/spans.py); without them,
+  """Span folders under the data path (pipeline/data_files/spans.py); without them,
   every run reads the whole folder.
 
   Attributes:
@@ -83,7 +83,7 @@ class Spans:
   def from_settings(cls, settings: Any, spans: Sequence[int],
                     from_metadata: bool = True) -> 'Spans':
     """TRAIN_WINDOW_SPANS, with the spans the runner found under DATA_PATH
-    (pipeline/spans.py list_spans)."""
+    (pipeline/data_files/spans.py list_spans)."""
     return cls(enabled=bool(spans),
                train_window=settings.TRAIN_WINDOW_SPANS,
                from_metadata=from_metadata)

@@ -18,7 +18,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from models import features
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 from pipeline.errors import ConfigError
 
 # Rows read (over all CSV files, in name order) to infer types and classes.

@@ -12,7 +12,7 @@ from typing import Dict, List
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from local import served_rows
+from local.monitor import served_rows
 from tests import loopback
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn import datasets
 
 from local import output_layout
-from pipeline import bundled_data
+from pipeline.data_files import bundled_data
 from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

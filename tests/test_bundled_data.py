@@ -1,18 +1,18 @@
 """A new data set needs only DATA_PATH and LABEL_KEY: the bundled taxi data's
-settings (pipeline/bundled_data.py) stay with it, and each pipeline has its
-own reviewed schema (pipeline/schema_file.py)."""
+settings (pipeline/data_files/bundled_data.py) stay with it, and each pipeline has its
+own reviewed schema (pipeline/data_files/schema_file.py)."""
 import os
 
 import pandas as pd
 import pytest
 
-from local import preflight
-from pipeline import bundled_data
+from local.run import preflight
+from pipeline.data_files import bundled_data
 from pipeline import configs
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 from pipeline import problem_spec
-from pipeline import schema_file
-from pipeline import settings as settings_lib
+from pipeline.data_files import schema_file
+from pipeline import setting_types
 from pipeline.errors import ConfigError
 from tests import helpers
 
@@ -99,7 +99,7 @@ def test_what_followed_from_the_data_is_printed(tmp_path):
   helpers.write_iris(folder)
   environ = {'DATA_PATH': folder, 'LABEL_KEY': 'species'}
   lines = bundled_data.describe(
-      configs.load(environ), settings_lib.defaulted(configs, environ))
+      configs.load(environ), setting_types.defaulted(configs, environ))
   assert lines == [
       "Pipeline name 'iris': from the data folder's name (set PIPELINE_NAME "
       'to choose another).',
@@ -108,7 +108,7 @@ def test_what_followed_from_the_data_is_printed(tmp_path):
       'from the data instead.']
   environ.update(PIPELINE_NAME='flowers', DROP_COLUMNS='garden')
   assert bundled_data.describe(
-      configs.load(environ), settings_lib.defaulted(configs, environ)) == [
+      configs.load(environ), setting_types.defaulted(configs, environ)) == [
           'Column settings: CATEGORICAL_COLUMNS, EVAL_SLICE_COLUMNS empty '
           '(their defaults describe the bundled taxi data only); inferred '
           'from the data instead.']

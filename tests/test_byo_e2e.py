@@ -23,11 +23,11 @@ import tensorflow as tf
 
 from local import artifact_readers
 from local import csv_examples
-from local import preflight
-from local import schema_export
-from local import serving_requests
+from local.run import preflight
+from local.schema import schema_export
+from local.serving import serving_requests
 from models import signatures
-from pipeline import schema_file
+from pipeline.data_files import schema_file
 from pipeline.errors import DataError
 from tests import helpers
 

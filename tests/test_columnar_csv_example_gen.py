@@ -20,8 +20,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from pipeline import csv_format
-from pipeline import schema_file
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
 from pipeline.components import columnar_csv_example_gen as columnar
 from pipeline.errors import DataError
 from tests import helpers

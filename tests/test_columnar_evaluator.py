@@ -17,7 +17,7 @@ from google.protobuf import text_format
 from tensorflow_model_analysis.metrics import metric_types
 from tfx.components.evaluator import executor as tfx_evaluator
 
-from local import recorded_execution
+from bench import recorded_execution
 from models import features
 from pipeline import component_ids
 from pipeline import eval_config

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pipeline import configs
-from pipeline import settings
+from pipeline import setting_types
 from pipeline.errors import ConfigError
 
 
@@ -76,7 +76,7 @@ def test_bad_values_name_the_setting(load_configs, env, message):
 
 
 def test_boolean_settings():
-  switch = settings.setting(False)
+  switch = setting_types.setting(False)
   for raw, expected in (('true', True), ('1', True), ('No', False),
                         ('off', False)):
     assert switch.value('SOME_SWITCH', {'SOME_SWITCH': raw}, None) is expected
@@ -173,7 +173,7 @@ def _changed_by_override(name: str, default) -> bool:
 def test_every_setting_declared_in_configs_is_overridable():
   names = configs.Settings.names()
   declared = [name for name, value in vars(configs).items()
-              if isinstance(value, settings.Setting)]
+              if isinstance(value, setting_types.Setting)]
   assert list(names) == declared and len(names) > 40
   defaults = configs.load({})
   for name in names:
@@ -211,8 +211,8 @@ def test_load_or_exit_ends_a_command_with_one_line(capsys):
 
 
 @pytest.mark.parametrize('command, argv', [
-    ('local.monitor', ['--input', 'rows.csv']),
-    ('local.schema_export', []),
+    ('local.monitor.monitor', ['--input', 'rows.csv']),
+    ('local.schema.schema_export', []),
     ('deploy.schedules', ['list', '--target=vertex']),
 ])
 def test_a_bad_setting_ends_each_command_with_one_line(command, argv,

@@ -1,10 +1,10 @@
-"""pipeline/csv_format.py: numbers as written by pandas and spreadsheets, the
+"""pipeline/data_files/csv_format.py: numbers as written by pandas and spreadsheets, the
 delimiter a header was written with, and the settings' rules."""
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 
 COMMA = csv_format.CsvFormat(';', ',')
 POINT = csv_format.CsvFormat()

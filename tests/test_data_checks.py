@@ -1,4 +1,4 @@
-"""local/preflight.py: the pre-flight checks, one bad input each, and once
+"""local/run/preflight.py: the pre-flight checks, one bad input each, and once
 through local_runner.py's command line."""
 import os
 
@@ -6,9 +6,9 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from local import output_layout
-from local import preflight
-from pipeline import csv_format
-from pipeline import schema_file
+from local.run import preflight
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
 from pipeline.errors import DataError
 from tests import helpers
 

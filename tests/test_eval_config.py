@@ -54,7 +54,7 @@ def test_every_problem_type_has_a_case():
 
 @pytest.mark.parametrize('problem_type', features.PROBLEM_TYPES)
 def test_table_keys_are_the_ones_tfma_reports_for_its_classes(problem_type):
-  # local/run_summary.py, local/run_report.py and local_runner.py read
+  # local/run_summary.py, local/report/run_report.py and local_runner.py read
   # metrics by these keys.
   config = _config(problem_type)
   reported = {key.name: metric_config.class_name

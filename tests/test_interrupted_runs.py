@@ -1,9 +1,9 @@
-"""local/interrupted_runs.py: what a killed run leaves behind is cleaned up."""
+"""local/run/interrupted_runs.py: what a killed run leaves behind is cleaned up."""
 import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from local import interrupted_runs
+from local.run import interrupted_runs
 
 _Execution = metadata_store_pb2.Execution
 _Artifact = metadata_store_pb2.Artifact

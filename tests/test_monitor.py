@@ -1,11 +1,11 @@
-"""`make monitor` (local/monitor.py): skew and drift of served rows.
+"""`make monitor` (local/monitor/monitor.py): skew and drift of served rows.
 
 The served model is the suite's small end-to-end run's (`local_runs`); the
 rows are bundled-data rows the run never saw (like the training data), and
 the same rows with every fare three times higher and without the label
 (drifted). The windows go to a temporary folder, so each test starts with no
 previous window. The schema is the reviewed one without comparators, so
-these tests check the defaults of local/drift_comparison.py; the schema's
+these tests check the defaults of local/monitor/drift_comparison.py; the schema's
 own comparators are checked on their own below.
 """
 import datetime
@@ -19,12 +19,12 @@ from google.cloud import bigquery
 import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from local import drift_comparison
-from local import monitor
-from local import served_rows
-from local import served_statistics
-from pipeline import csv_format
-from pipeline import schema_file
+from local.monitor import drift_comparison
+from local.monitor import monitor
+from local.monitor import served_rows
+from local.monitor import served_statistics
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
 from tests import bigquery_standin
 from tests import helpers
 from tests import loopback
@@ -106,7 +106,7 @@ def test_rows_like_the_training_data_pass_then_drifted_rows_fail(
 def test_the_training_statistics_come_from_the_served_models_lineage(
     local_runs):
   from local import run_artifacts  # pylint: disable=g-import-not-at-top
-  from local import training_statistics  # pylint: disable=g-import-not-at-top
+  from local.monitor import training_statistics  # pylint: disable=g-import-not-at-top
   first, second = local_runs
   served = run_artifacts.newest_pushed_model(second.serving_model_dir)
   found = training_statistics.statistics_uri(

@@ -1,4 +1,4 @@
-"""python -m local.predict on rows of the bundled data and on bad input."""
+"""python -m local.serving.predict on rows of the bundled data and on bad input."""
 import csv
 import io
 import os
@@ -13,7 +13,7 @@ import tensorflow as tf
 from pipeline import configs
 
 from local import csv_examples
-from local import predict
+from local.serving import predict
 from models import signatures
 from tests import helpers
 
@@ -95,7 +95,7 @@ def test_a_spreadsheet_export_is_scored_with_its_two_settings(
 def test_command_line_writes_csv_to_stdout(pushed_model, tmp_path):
   rows = _rows_csv(str(tmp_path), drop=(LABEL, 'tips'))
   done = subprocess.run(
-      [sys.executable, '-m', 'local.predict', *_args(pushed_model, '--input',
+      [sys.executable, '-m', 'local.serving.predict', *_args(pushed_model, '--input',
                                                         rows)],
       cwd=helpers.REPO, capture_output=True, text=True, timeout=300,
       check=False)
@@ -179,7 +179,7 @@ def test_output_shapes_other_than_one_probability():
                     'predicted_class': ['1', '0']}
 
 
-@pytest.mark.parametrize('module', ['local.predict', 'local.run_report'])
+@pytest.mark.parametrize('module', ['local.serving.predict', 'local.report'])
 def test_a_bad_setting_is_a_one_line_error(module):
   env = dict(os.environ, TRAIN_NUM_STEPS='abc')
   done = subprocess.run(

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from local import interrupted_runs
-from local import schema_export
+from local.run import interrupted_runs
+from local.schema import schema_export
 from tests import helpers
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ from pipeline import component_ids
 from pipeline import eval_config
 from local import output_layout
 from local import run_artifacts
-from local import run_report
-from local import svg_plots
+from local.report import run_report
+from local.html import svg_plots
 from models import signatures as model_signatures
 
 DEFAULTS = configs.load({})  # the bundled taxi data's settings

@@ -1,4 +1,4 @@
-"""`make serve` (local/serve.py, local/serving_requests.py).
+"""`make serve` (local/serving/serve.py, local/serving/serving_requests.py).
 
 The request rules on their own, then the server over real HTTP: a werkzeug
 server in a thread on a free loopback port, serving a copy of the suite's
@@ -19,9 +19,9 @@ import pytest
 import requests
 import tensorflow as tf
 
-from local import predict
-from local import serve
-from local import serving_requests
+from local.serving import predict
+from local.serving import serve
+from local.serving import serving_requests
 from models import signatures
 from tests import helpers
 

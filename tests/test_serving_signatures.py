@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow_model_analysis.utils import model_util
 
 from local import csv_examples
-from local import serving_requests
+from local.serving import serving_requests
 from models import signatures
 from tests import helpers
 

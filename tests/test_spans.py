@@ -13,10 +13,10 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import standard_artifacts
 
-from local import run_lock
-from local import schema_comparators
-from pipeline import schema_file
-from pipeline import spans
+from local.run import run_lock
+from local.schema import schema_comparators
+from pipeline.data_files import schema_file
+from pipeline.data_files import spans
 from pipeline.components import anomaly_rules
 from pipeline.components import span_drift_validator
 from pipeline.components import span_inputs
@@ -196,7 +196,7 @@ def test_reviewed_schema_compares_the_model_inputs():
 
 _HOLD = '''
 import sys, time
-from local import run_lock
+from local.run import run_lock
 lock = run_lock.RunLock(sys.argv[1])
 lock.hold()
 lock.announce('first-run')

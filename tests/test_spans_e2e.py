@@ -17,7 +17,7 @@ import pytest
 from ml_metadata import metadata_store
 from tfx.orchestration import metadata
 
-from local import run_spans
+from local.run import run_spans
 from pipeline import component_ids
 from pipeline import eval_config
 from tests import helpers

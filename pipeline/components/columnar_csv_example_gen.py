@@ -20,7 +20,7 @@ C++ encoder does not keep stable; so the split is as stable from run to run
 as CsvExampleGen's, but not row-for-row the same as CsvExampleGen's.
 
 Beyond CsvExampleGen, the component's custom_config (`custom_config()`) says
-how the files are written (pipeline/csv_format.py: CSV_DELIMITER, and
+how the files are written (pipeline/data_files/csv_format.py: CSV_DELIMITER, and
 CSV_DECIMAL, so `12,5` reads as the number 12.5) and which columns the
 reviewed schema types as integers: in those, whole numbers written as floats
 (`17031832200.0`, as pandas writes an integer column with empty cells) are
@@ -66,7 +66,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 from pipeline.errors import DataError
 
 # Inferred column kinds, from narrowest to widest; a column takes the widest
@@ -82,7 +82,7 @@ _ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
 BLOCK_BYTES = 1 << 20
 
 # The custom_config keys (an example_gen_pb2.CustomConfig holding a Struct):
-# the CSV format (pipeline/csv_format.py) and the columns the reviewed
+# the CSV format (pipeline/data_files/csv_format.py) and the columns the reviewed
 # schema types as integers.
 CSV_FORMAT_KEY = 'csv_format'
 INTEGER_COLUMNS_KEY = 'integer_columns'

@@ -1,6 +1,6 @@
 """The reviewed schema: the data's columns, types and domains as a person approved them.
 
-The first run infers a schema with SchemaGen; `python -m local.schema_export`
+The first run infers a schema with SchemaGen; `python -m local.schema`
 (`make schema`) copies it to SCHEMA_PATH (default: the pipeline's own,
 schema/<PIPELINE_NAME>/schema.pbtxt) for review. Once that file exists, every
 run uses it instead of re-inferring one from the new data, so ExampleValidator
@@ -22,7 +22,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from pipeline.schema_file import parse
+from pipeline.data_files.schema_file import parse
 
 # The file name SchemaGen and ImportSchemaGen give the schema in their output.
 SCHEMA_FILE_NAME = 'schema.pbtxt'

@@ -1,6 +1,6 @@
 """Which spans Transform, the Trainer and the drift check read, from ML Metadata.
 
-With span folders (pipeline/spans.py) each run's ExampleGen ingests one span;
+With span folders (pipeline/data_files/spans.py) each run's ExampleGen ingests one span;
 the spans of earlier runs are artifacts in ML Metadata. TFX's input
 resolution picks them when a component starts:
 

@@ -1,6 +1,6 @@
 """Copies the newest schema of a local run into the repository for review.
 
-    make schema        # or: .venv/bin/python -m local.schema_export
+    make schema        # or: .venv/bin/python -m local.schema
 
 Takes the newest Schema artifact written by the SchemaGen step of the
 pipeline's local metadata store (LOCAL_OUTPUT_DIR, PIPELINE_NAME) and writes
@@ -13,7 +13,7 @@ run with another LABEL_KEY is told that the schema no longer fits. A pipeline
 without a reviewed schema infers one on every run; to infer a fresh one for a
 pipeline that has one, switch it off for a run: `SCHEMA_PATH= make run`, then
 `make schema`. The drift comparators of the schema it replaces are kept, and
-new columns get the default ones (local/schema_comparators.py).
+new columns get the default ones (local/schema/schema_comparators.py).
 """
 import argparse
 import os
@@ -27,11 +27,11 @@ from tfx.utils import io_utils
 
 from local import output_layout
 from local import run_artifacts
-from local import schema_comparators
+from local.schema import schema_comparators
 from pipeline import configs
 from pipeline import component_ids
 from pipeline import problem_spec
-from pipeline import schema_file
+from pipeline.data_files import schema_file
 from pipeline.components import reviewed_schema
 
 

@@ -1,6 +1,6 @@
 """Scores a CSV of raw rows with the newest pushed model.
 
-    python -m local.predict --input rows.csv [--output preds.csv]
+    python -m local.serving.predict --input rows.csv [--output preds.csv]
                                [--model-dir DIR] [--schema schema.pbtxt]
 
 The rows need the columns the model reads (the label and the excluded columns
@@ -40,7 +40,7 @@ from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
 from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline import csv_format  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
@@ -229,7 +229,7 @@ def predict(input_path: str, model_dir: str, schema_file: str,
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = run_artifacts.run_argument_parser(
-      'python -m local.predict',
+      'python -m local.serving.predict',
       'Score a CSV of raw rows with the newest pushed model.', settings)
   parser.add_argument('--input', required=True, help='CSV with a header row')
   parser.add_argument('--output', help='CSV to write (default: stdout)')

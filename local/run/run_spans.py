@@ -1,6 +1,6 @@
 """Which spans a run ingested and trained on, read back from ML Metadata.
 
-With span folders (pipeline/spans.py) ExampleGen records the span on its
+With span folders (pipeline/data_files/spans.py) ExampleGen records the span on its
 Examples artifact. The Trainer reads those examples, one artifact per span of
 the training window. Used by local_runner.py for the summary, and by the
 tests. Reads only.

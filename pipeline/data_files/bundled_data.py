@@ -17,8 +17,8 @@ import os
 import re
 from typing import Collection, FrozenSet, List, Optional
 
-from pipeline import settings as settings_lib
-from pipeline import spans
+from pipeline import setting_types
+from pipeline.data_files import spans
 from pipeline.errors import DataError
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,9 +62,9 @@ def is_bundled_data(data_path: str) -> bool:
   return columns is not None and columns == _columns(BUNDLED_DATA_PATH)
 
 
-def only_for_bundled_data(value: str) -> settings_lib.Derived:
+def only_for_bundled_data(value: str) -> setting_types.Derived:
   """A default that is `value` for the bundled data, empty for other data."""
-  return settings_lib.derived(
+  return setting_types.derived(
       lambda s: value if is_bundled_data(s.DATA_PATH) else '')
 
 

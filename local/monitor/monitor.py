@@ -8,7 +8,7 @@ Computes TFDV statistics of the rows (a CSV file, or a Vertex AI endpoint's
 request-response log table in BigQuery; the label may be absent) and
 compares them with the served model's training statistics (skew) and with
 the previous monitoring window's rows (drift), feature by feature, with the
-thresholds of the reviewed schema's comparators (local/drift_comparison.py).
+thresholds of the reviewed schema's comparators (local/monitor/drift_comparison.py).
 Prints one line per feature over its threshold and the path of an HTML
 report, and keeps the window's statistics for the next run.
 
@@ -32,17 +32,17 @@ if __name__ == '__main__':
   from local.quiet import quiet  # pylint: disable=g-import-not-at-top
   quiet()
 
-from local import drift_comparison  # pylint: disable=g-import-not-at-top
-from local import monitor_report  # pylint: disable=g-import-not-at-top
+from local.monitor import drift_comparison  # pylint: disable=g-import-not-at-top
+from local.monitor import monitor_report  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
-from local import served_rows  # pylint: disable=g-import-not-at-top
-from local import served_statistics  # pylint: disable=g-import-not-at-top
-from local import training_statistics  # pylint: disable=g-import-not-at-top
+from local.monitor import served_rows  # pylint: disable=g-import-not-at-top
+from local.monitor import served_statistics  # pylint: disable=g-import-not-at-top
+from local.monitor import training_statistics  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline import csv_format  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
-from pipeline import schema_file  # pylint: disable=g-import-not-at-top
+from pipeline.data_files import schema_file  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
 
 OK, OVER_THRESHOLD, CANNOT_MONITOR = 0, 1, 2

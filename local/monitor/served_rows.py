@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 
 BIGQUERY_SCHEME = 'bq://'
 # The request-response log's columns (Vertex AI fills them).

@@ -18,10 +18,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from local import schema_comparators
+from local.schema import schema_comparators
 
 # A feature whose reviewed schema sets no comparator takes the defaults
-# `make schema` writes (local/schema_comparators.py, the one place): the
+# `make schema` writes (local/schema/schema_comparators.py, the one place): the
 # divergence is taken over quantile histograms, as over the standard
 # (equal-width) ones a heavy-tailed column such as trip_miles measures about
 # 0.7 between two random samples of the same data.

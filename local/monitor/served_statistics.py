@@ -22,10 +22,10 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx_bsl.coders import example_coder
 
 from local import csv_examples
-from local.served_rows import Row
-from local.training_statistics import STATISTICS_FILE
+from local.monitor.served_rows import Row
+from local.monitor.training_statistics import STATISTICS_FILE
 from models import features
-from pipeline import csv_format
+from pipeline.data_files import csv_format
 
 REPORT_FILE = 'report.html'
 

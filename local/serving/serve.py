@@ -1,6 +1,6 @@
 """Serves the newest pushed model over TensorFlow Serving's REST API.
 
-    make serve        (python -m local.serve [--port PORT] [--model-base-dir DIR])
+    make serve        (python -m local.serving.serve [--port PORT] [--model-base-dir DIR])
 
 One process on 127.0.0.1:SERVE_PORT (8501, TensorFlow Serving's REST port),
 with the REST contract of TensorFlow Serving and of a Vertex AI endpoint's
@@ -11,7 +11,7 @@ prebuilt TensorFlow container, for the model named PIPELINE_NAME:
                                                 ...}]} -> {"predictions": [...]}
 
 Each instance is one raw row, every column the model reads by name (a number,
-NaN when missing; text, "" when missing: local/serving_requests.py); the
+NaN when missing; text, "" when missing: local/serving/serving_requests.py); the
 answer per row is the model's 'serving_default' outputs (probabilities,
 class names and the predicted class, or the predicted value). A bad request
 gets HTTP 400 and {"error": "..."} naming the instance and the column, and
@@ -45,7 +45,7 @@ from werkzeug import wrappers  # pylint: disable=g-import-not-at-top
 
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
-from local import serving_requests  # pylint: disable=g-import-not-at-top
+from local.serving import serving_requests  # pylint: disable=g-import-not-at-top
 from models import signatures  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 
@@ -257,7 +257,7 @@ def make_server(serving_dir: str, model_name: str, port: int,
 def main(argv: Optional[List[str]] = None) -> int:
   settings = configs.load_or_exit(os.environ)
   parser = run_artifacts.run_argument_parser(
-      'python -m local.serve',
+      'python -m local.serving.serve',
       'Serve the newest pushed model over the REST API of TensorFlow Serving '
       'and Vertex AI.', settings)
   parser.add_argument('--port', type=int, default=settings.SERVE_PORT,

@@ -10,7 +10,7 @@ What the sample cannot see (bad values further down a big file, a shifted
 distribution) is caught later by ExampleValidator against the reviewed schema
 and the anomaly gate (pipeline/components/anomaly_gate.py), which read all rows.
 
-The files are read as ExampleGen reads them (pipeline/csv_format.py):
+The files are read as ExampleGen reads them (pipeline/data_files/csv_format.py):
 CSV_DELIMITER and CSV_DECIMAL, a byte order mark, CRLF line ends, quoted
 fields spanning lines; whole numbers written as floats (`123.0`) pass in an
 integer column. A header that splits on another delimiter, text that is not
@@ -29,8 +29,8 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features
-from pipeline import csv_format
-from pipeline import schema_file
+from pipeline.data_files import csv_format
+from pipeline.data_files import schema_file
 from pipeline.errors import DataError
 
 

@@ -3,8 +3,8 @@ forms common tools write.
 
 Every reader of the data uses this module, so a file reads the same way in
 ExampleGen's executor (pipeline/components/columnar_csv_example_gen.py), the
-pre-flight checks (local/preflight.py), the problem's sample
-(pipeline/problem_spec.py) and `python -m local.predict`:
+pre-flight checks (local/run/preflight.py), the problem's sample
+(pipeline/problem_spec.py) and `python -m local.serving.predict`:
 
 - `CsvFormat(delimiter, decimal)` holds the settings CSV_DELIMITER (`,`
   unless set; a Norwegian spreadsheet exports `;`) and CSV_DECIMAL (`.`, or

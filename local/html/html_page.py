@@ -1,8 +1,8 @@
 """The pieces of the tools' self-contained HTML pages: style, escaping, tables.
 
-Shared by the run report (local/run_report.py) and the monitoring report
-(local/monitor_report.py), so both look alike. No script, no network: the
-plots are inline SVG (local/svg_plots.py).
+Shared by the run report (local/report/run_report.py) and the monitoring report
+(local/monitor/monitor_report.py), so both look alike. No script, no network: the
+plots are inline SVG (local/html/svg_plots.py).
 """
 import html
 from typing import Iterable, Sequence

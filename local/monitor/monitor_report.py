@@ -1,6 +1,6 @@
 """The monitoring report: one HTML page per monitoring window.
 
-Like the run report (local/run_report.py), self-contained, plots as inline
+Like the run report (local/report/run_report.py), self-contained, plots as inline
 SVG. The outcome first (which features are over their thresholds), then one
 row per feature: the skew against the served model's training data and the
 drift against the previous window (distance, threshold, verdict), and the
@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from local import drift_comparison
-from local import html_page
-from local import svg_plots
+from local.monitor import drift_comparison
+from local.html import html_page
+from local.html import svg_plots
 
 _e = html_page.escape
 # A categorical feature's plot shows at most this many values.

@@ -1,7 +1,7 @@
 """One self-contained HTML report per pipeline run: data, training, evaluation.
 
-    python -m local.run_report                  # the newest run
-    python -m local.run_report --run-id 2026-11-28T15:00:12.345678
+    python -m local.report                  # the newest run
+    python -m local.report --run-id 2026-11-28T15:00:12.345678
     make report
 
 Reads the run's ML Metadata store and artifacts under a local output folder
@@ -27,10 +27,10 @@ from local import artifact_readers as readers  # pylint: disable=g-import-not-at
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline import eval_config  # pylint: disable=g-import-not-at-top
-from local import html_page  # pylint: disable=g-import-not-at-top
+from local.html import html_page  # pylint: disable=g-import-not-at-top
 from local import output_layout  # pylint: disable=g-import-not-at-top
 from local import run_artifacts  # pylint: disable=g-import-not-at-top
-from local import svg_plots  # pylint: disable=g-import-not-at-top
+from local.html import svg_plots  # pylint: disable=g-import-not-at-top
 
 # The metric shown in the per-slice charts: the run's gate metric when it has
 # one; any other metric works (the first with a threshold, else the first
@@ -51,7 +51,7 @@ SECTIONS = (
     ('components', 'Components'),
 )
 
-# A section that could not be read shows this class (local/html_page.py).
+# A section that could not be read shows this class (local/html/html_page.py).
 UNAVAILABLE_CLASS = html_page.UNAVAILABLE_CLASS
 _STYLE = html_page.STYLE
 _e = html_page.escape
@@ -361,7 +361,7 @@ def write_report(output_dir: str, pipeline_name: str,
 
 def main(argv: Optional[List[str]] = None) -> int:
   parser = run_artifacts.run_argument_parser(
-      'python -m local.run_report',
+      'python -m local.report',
       'Build the HTML report of one pipeline run.',
       configs.load_or_exit(os.environ))
   parser.add_argument('--run-id', help='default: the newest run')

@@ -1,0 +1,2 @@
+"""The self-contained HTML page and SVG plots both reports draw (make report,
+make monitor)."""

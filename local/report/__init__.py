@@ -1,0 +1,1 @@
+"""`make report` (python -m local.report): one HTML page per pipeline run."""
