@@ -35,21 +35,22 @@ sys.path.insert(0, REPO)
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.components.base import base_executor
 
-from local.run import beam_signatures
 from bench import recorded_execution
+from local.run import beam_signatures
+from local.run import local_pipeline
 from pipeline import configs
-
-import local_runner  # builds the pipeline as a local run does
+from pipeline import problem_spec
+from pipeline.data_files import schema_file
+from pipeline.data_files import spans as span_layout
 
 
 def executor_class(settings: configs.Settings, component_id: str):
   """The executor class the pipeline built from `settings` gives
   `component_id`."""
-  resolved = local_runner.problem_spec.from_settings(settings)
-  schema_text = local_runner.schema_file.read_text(settings.SCHEMA_PATH)
-  pipeline = local_runner._create_pipeline(  # pylint: disable=protected-access
-      settings, resolved, None, schema_text,
-      local_runner.span_layout.list_spans(settings.DATA_PATH))
+  pipeline = local_pipeline.create_pipeline(
+      settings, problem_spec.from_settings(settings), None,
+      schema_file.read_text(settings.SCHEMA_PATH),
+      span_layout.list_spans(settings.DATA_PATH))
   component = next((c for c in pipeline.components if c.id == component_id),
                    None)
   if component is None:
@@ -62,7 +63,7 @@ def make_executor(cls, scratch: str):
   context = dict(tmp_dir=os.path.join(scratch, 'tmp'), unique_id='profile')
   if issubclass(cls, base_beam_executor.BaseBeamExecutor):
     return cls(base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=local_runner.BEAM_PIPELINE_ARGS, **context))
+        beam_pipeline_args=local_pipeline.BEAM_PIPELINE_ARGS, **context))
   return cls(base_executor.BaseExecutor.Context(**context))
 
 
@@ -95,7 +96,7 @@ def main() -> int:
     cls = executor_class(settings, args.component_id)
   executor = make_executor(cls, scratch)
   if not args.as_released:
-    beam_signatures.remember_signatures()  # as local_runner.py does
+    beam_signatures.remember_signatures()  # as a local run does
 
   profile = cProfile.Profile()
   start = time.monotonic()

@@ -10,6 +10,7 @@ a run stay fast.
     monitoring/<name>/<window>/  each monitoring window: its statistics and
                                  report (make monitor)
 """
+import dataclasses
 import os
 import re
 
@@ -35,3 +36,18 @@ def report_path(output_dir: str, pipeline_name: str, run_id: str) -> str:
 def monitoring_dir(output_dir: str, pipeline_name: str) -> str:
   """monitoring/<name>/: one folder per monitoring window, oldest first."""
   return os.path.join(output_dir, 'monitoring', pipeline_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineLayout:
+  """Where one pipeline's run writes: its artifacts, its metadata store and
+  its pushed models."""
+  pipeline_root: str
+  metadata_path: str
+  serving_model_dir: str
+
+  @classmethod
+  def of(cls, output_dir: str, pipeline_name: str) -> 'PipelineLayout':
+    return cls(pipeline_root(output_dir, pipeline_name),
+               metadata_path(output_dir, pipeline_name),
+               serving_model_dir(output_dir, pipeline_name))

@@ -302,13 +302,13 @@ def test_failed_run_reports_what_it_has(latest):
 
 
 def test_a_report_failure_does_not_fail_the_run(monkeypatch, capsys):
-  import local_runner  # pylint: disable=g-import-not-at-top
+  from local.run import outcome  # pylint: disable=g-import-not-at-top
 
   def broken(*unused_args, **unused_kwargs):
     raise OSError('disk full')
 
   monkeypatch.setattr(run_report, 'write_report', broken)
-  local_runner._print_report_path(DEFAULTS, 'some-run')  # pylint: disable=protected-access
+  outcome.print_report_path(DEFAULTS, 'some-run')
   captured = capsys.readouterr()
   assert captured.err == 'Warning: no run report: OSError: disk full\n'
   assert 'Report:' not in captured.out

@@ -14,6 +14,7 @@ same pipeline may be in progress then (the local runner runs one at a time).
 import datetime
 import os
 import sqlite3
+import sys
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -92,3 +93,35 @@ def mark_abandoned(
     store.put_artifacts(pending)
   store.put_executions(stale)
   return len(stale)
+
+
+def clean_up(connection_config: metadata_store_pb2.ConnectionConfig,
+             sqlite_path: str) -> None:
+  """Before a run: checks the store's integrity and marks executions a
+  killed run left RUNNING as abandoned, saying so.
+
+  Raises:
+    MetadataStoreError: the database is damaged.
+  """
+  check_integrity(sqlite_path)
+  abandoned = mark_abandoned(connection_config)
+  if abandoned:
+    print(f'Marked {abandoned} execution(s) left running by an interrupted '
+          'run as abandoned; finished components come from the cache.',
+          flush=True)
+
+
+def stop_run(connection_config: metadata_store_pb2.ConnectionConfig,
+             status: int) -> None:
+  """On Ctrl-C: marks the running executions abandoned and ends the process
+  with `status` at once. Not sys.exit: Beam's worker threads would finish
+  the interrupted job first, and a KeyboardInterrupt raised inside a
+  finalizer or a Beam thread's callback would be swallowed."""
+  abandoned = mark_abandoned(connection_config)
+  print(f'\nInterrupted; marked {abandoned} running execution(s) as '
+        'abandoned. Run again to resume: finished components come from the '
+        'cache. A push is all or nothing: the serving folder holds no half-'
+        'written model.', file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access

@@ -44,3 +44,15 @@ class ProgressPrinter(logging.Handler):
     width = len(str(self._total))
     print(f'[{self._done:>{width}}/{self._total}] {component_id:<28} '
           f'{outcome:<7}{seconds:6.1f} s', flush=True)
+
+
+def show_logs(verbose: bool) -> None:
+  """TFX's, Beam's and TensorFlow's logs only with --verbose; absl's INFO
+  records reach the ProgressPrinter either way."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.INFO)
+  shown = logging.INFO if verbose else logging.ERROR
+  for handler in logging.getLogger().handlers:
+    handler.setLevel(shown)
+  for name in ('apache_beam', 'tensorflow'):
+    logging.getLogger(name).setLevel(shown)

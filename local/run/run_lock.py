@@ -118,3 +118,23 @@ class RunLock:
     except OSError:
       pass
     self._lock.release()
+
+
+def hold_for_run(folder: str, mode: str) -> RunLock:
+  """Takes the pipeline's run lock in `folder` (its metadata folder) and
+  names this run after its start time, as TFX names its own runs. Prints a
+  line when it has to wait. The lock is released when the returned object is
+  garbage-collected, or at the latest when the process ends.
+
+  Raises:
+    RunInProgress: another run holds it and `mode` is REFUSE.
+  """
+  def say_waiting(holder: Optional[Holder]) -> None:
+    running = holder.describe() if holder else 'another run'
+    print(f'Waiting for {running} of this pipeline to finish '
+          '(CONCURRENT_RUNS=wait).', flush=True)
+
+  lock = RunLock(folder)
+  lock.hold(mode, on_wait=say_waiting)
+  lock.announce(datetime.datetime.now().isoformat())
+  return lock

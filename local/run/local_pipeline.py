@@ -1,0 +1,72 @@
+"""The pipeline as a local run builds and runs it.
+
+pipeline/pipeline.py's factory with this machine's paths
+(local/output_layout.py), the SQLite metadata store and Beam's DirectRunner,
+run by TFX's LocalDagRunner under the run id the runner chose.
+local_runner.py runs it; bench/profile_component.py builds the same pipeline
+to find a component's executor.
+"""
+from typing import List, Optional
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import pipeline as tfx_pipeline
+
+from local import output_layout
+from pipeline import configs
+from pipeline import pipeline as pipeline_factory
+from pipeline import problem_spec
+from pipeline.data_files import csv_format
+
+# Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
+# argument list makes every Beam component build an sdist of TFX first, to
+# ship to remote workers, which costs seconds and is useless locally.)
+BEAM_PIPELINE_ARGS: List[str] = []
+
+
+def create_pipeline(
+    settings: configs.Settings, resolved: problem_spec.Resolved,
+    connection: Optional[metadata_store_pb2.ConnectionConfig],
+    schema_text: Optional[str], spans: List[int]) -> tfx_pipeline.Pipeline:
+  """The factory's pipeline with this machine's paths and store.
+
+  Args:
+    settings: the settings.
+    resolved: the problem (pipeline/problem_spec.py).
+    connection: the metadata store; None for a pipeline that is only
+      inspected, not run.
+    schema_text: the reviewed schema; None infers one.
+    spans: the span numbers under DATA_PATH (empty: a plain folder).
+  """
+  layout = output_layout.PipelineLayout.of(settings.LOCAL_OUTPUT_DIR,
+                                           settings.PIPELINE_NAME)
+  return pipeline_factory.create_pipeline(
+      pipeline_name=settings.PIPELINE_NAME,
+      pipeline_root=layout.pipeline_root,
+      data_path=settings.DATA_PATH,
+      serving_model_dir=layout.serving_model_dir,
+      problem=resolved.problem,
+      training=pipeline_factory.Training.from_settings(settings),
+      evaluation=pipeline_factory.Evaluation.from_settings(settings),
+      data_gates=pipeline_factory.DataGates.from_settings(settings,
+                                                          schema_text),
+      csv=csv_format.CsvFormat.from_settings(settings),
+      spans=pipeline_factory.Spans.from_settings(settings, spans),
+      metadata_connection_config=connection,
+      beam_pipeline_args=BEAM_PIPELINE_ARGS)
+
+
+def run(pipeline: tfx_pipeline.Pipeline, run_id: str) -> None:
+  """LocalDagRunner's run, under the run id this process chose (and holds
+  the output folder's lock for), so its summary and report find its own
+  run."""
+  # pylint: disable=g-import-not-at-top
+  # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
+  from tfx.dsl.compiler import compiler
+  from tfx.dsl.compiler import constants
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+  from tfx.orchestration.portable import runtime_parameter_utils
+  # pylint: enable=g-import-not-at-top
+  ir = compiler.Compiler().compile(pipeline)
+  runtime_parameter_utils.substitute_runtime_parameter(
+      ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+  LocalDagRunner().run_with_ir(ir)
