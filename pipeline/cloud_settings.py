@@ -15,7 +15,7 @@ from pipeline.errors import ConfigError
 class CloudSettings:
   """What a cloud target of the pipeline runs with.
 
-  Bucket layout (as in the original proof of concept):
+  Bucket layout:
   gs://<bucket>/input/data for the CSV files, gs://<bucket>/output/<pipeline>
   for artifacts, gs://<bucket>/serving_model/<pipeline> for pushed models,
   gs://<bucket>/tmp and gs://<bucket>/staging for Dataflow.

@@ -1,4 +1,4 @@
-"""The cloud set-up command, where the proof of concept had it:
+"""The cloud set-up command, at the path the docs and users' scripts name:
 
     python pipeline/gcp_infrastructure.py --dry-run   # or: make infra-plan
     python pipeline/gcp_infrastructure.py             # or: make infra

@@ -13,8 +13,8 @@ import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 # TFX's own modules rather than its public `tfx.v1`: importing `tfx.v1` also
-# imports its Google Cloud extensions and the Vertex AI SDK, 3.6 s of every
-# local run; they are imported only when a cloud target needs them.
+# imports its Google Cloud extensions and the Vertex AI SDK, seconds that a
+# local run does not need; they are imported only for a cloud target.
 from tfx import components as tfx_components
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import base_node
@@ -473,9 +473,9 @@ def _transform(data: _DataSteps, examples: channel.BaseChannel,
       # The analyzer cache only pays off for incremental runs over growing
       # span-based data; writing it costs Beam stages on every run.
       disable_analyzer_cache=True,
-      # Tracing preprocessing_fn as a TF1 graph halves Transform's time here
-      # (17 s instead of 30 s on the bundled data); the saved transform graph
-      # loads the same way in the Trainer and at serving time.
+      # Tracing preprocessing_fn as a TF1 graph about halves Transform's time
+      # (docs/performance.md); the saved transform graph loads the same way
+      # in the Trainer and at serving time.
       force_tf_compat_v1=True,
       # No transformed copy of the data: the Trainer applies the saved
       # transform graph to the batches it reads (models/model.py

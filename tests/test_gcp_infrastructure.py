@@ -527,7 +527,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing():
 
 
 def test_the_seed_script_and_the_module_print_the_same_plan():
-  # `python pipeline/gcp_infrastructure.py` (the proof of concept's command)
+  # `python pipeline/gcp_infrastructure.py` (the documented command)
   # and `python -m pipeline.gcp_infrastructure` run the same steps.
   plans = []
   for command in (['pipeline/gcp_infrastructure.py'],

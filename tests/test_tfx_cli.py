@@ -85,7 +85,7 @@ def _tfx(command: str, env, program: str = 'tfx'):
                         check=False)
 
 
-# The proof of concept's commands, verbatim from its README.
+# The commands users of the AI Platform Pipelines template run, verbatim.
 SEED_COMMANDS = [
     'tfx pipeline create --engine=kubeflow --endpoint=ENDPOINT '
     '--pipeline-path=kubeflow_runner.py',

@@ -1,8 +1,7 @@
 """The pipeline's own service account, with the fewest roles that work.
 
-The proof of concept ran everything as the Compute Engine default account,
-which holds Editor on the whole project. Here one dedicated account is the
-identity of the pipeline's pods (through Workload Identity), its Dataflow
+Not the Compute Engine default account, which holds Editor on the whole
+project: one dedicated account is the identity of the pipeline's pods (through Workload Identity), its Dataflow
 workers and Vertex AI jobs, and the cluster's nodes; it holds only the roles
 below, the storage and image roles on this bucket and repository only.
 """

@@ -122,7 +122,8 @@ class RunnerIdentity:
 
 
 class DisableCache:
-  """Turns KFP's cache webhook off, as the proof of concept did by hand."""
+  """Turns KFP's cache webhook off, so TFX's own cache decides what reruns
+  (docs/kubeflow.md)."""
   name = 'kfp cache'
 
   def __init__(self, cloud: Cloud, attempts: int = 18):
