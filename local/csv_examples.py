@@ -4,8 +4,7 @@ This is how a client (or a test) sends raw rows to the served model's
 `serving_default` signature: each column becomes the feature type the schema
 gives it, and empty cells are left out, exactly as CsvExampleGen does.
 """
-import csv
-from typing import Dict, Iterable, List
+from typing import Dict
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -51,11 +50,3 @@ def row_to_example(row: Dict[str, str], schema: schema_pb2.Schema,
       raise ValueError(f'column {feature.name!r}: {text!r} is not '
                        f'{schema_pb2.FeatureType.Name(feature.type)}') from None
   return example
-
-
-def csv_to_examples(lines: Iterable[str], schema: schema_pb2.Schema,
-                    fmt: csv_format.CsvFormat = csv_format.CsvFormat()
-                    ) -> List[bytes]:
-  """Serialized tf.Examples for the rows of CSV text with a header line."""
-  return [row_to_example(row, schema, fmt).SerializeToString()
-          for row in csv.DictReader(lines, delimiter=fmt.delimiter)]

@@ -14,16 +14,16 @@ import os
 import sys
 from typing import Mapping
 
+from pipeline import data_files
+from pipeline import setting_types
 from pipeline.data_files import bundled_data
 from pipeline.data_files import csv_format
 from pipeline.data_files import schema_file
-from pipeline import setting_types
 from pipeline.errors import ConfigError
-from pipeline.setting_types import (comma_separated, derived, fraction, matches,
-                               non_empty, non_negative, one_of, optional,
-                               positive, setting)
+from pipeline.setting_types import (comma_separated, derived, fraction,
+                                    matches, non_empty, non_negative, one_of,
+                                    optional, positive, setting)
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _derived_id(name: str, suffix: str, max_length: int) -> str:
@@ -46,7 +46,7 @@ def _allow_list(name: str, value: str) -> None:
 # A folder of CSV files with a header row (all files share the same columns),
 # or of span folders span-1/, span-2/, ... of them, of which each run ingests
 # the newest (docs/continuous_training.md).
-DATA_PATH = setting(os.path.join(_REPO_ROOT, 'data'))
+DATA_PATH = setting(bundled_data.BUNDLED_DATA_PATH)
 
 def _csv_mark(name: str, value: str) -> None:
   delimiter, decimal = ((csv_format.parse_delimiter(value), '.')
@@ -121,7 +121,8 @@ CSV_DECIMAL = setting('.', check=_csv_mark)
 
 # --- Local runs -------------------------------------------------------------
 # Everything a local run writes (artifacts, metadata, served models) goes here.
-LOCAL_OUTPUT_DIR = setting(os.path.join(_REPO_ROOT, 'tfx_output'))
+LOCAL_OUTPUT_DIR = setting(os.path.join(data_files.REPO_ROOT,
+                                        'tfx_output'))
 
 # --- Local serving (make serve) ---------------------------------------------
 # The port `make serve` answers on, at 127.0.0.1 (TensorFlow Serving's REST

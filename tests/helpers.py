@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import sys
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -169,6 +169,14 @@ def tree_digest(folder: str) -> Dict[str, str]:
   return digest
 
 
+def csv_to_examples(lines: Iterable[str], schema) -> List[bytes]:
+  """Serialized tf.Examples for the rows of CSV text with a header line,
+  typed by `schema` as a client of the served model types them
+  (local/csv_examples.py)."""
+  from local import csv_examples  # pylint: disable=g-import-not-at-top
+  return [csv_examples.row_to_example(row, schema).SerializeToString()
+          for row in csv.DictReader(lines)]
+
 # --- Local runs --------------------------------------------------------------
 
 
@@ -237,17 +245,20 @@ def local_runner_env(data_dir, output_dir, pipeline_name: str,
 
 
 def run_local_pipeline(data_dir, output_dir, pipeline_name: Optional[str],
-                       timeout: int = 900, **env: str) -> LocalRun:
-  """Runs local_runner.py in a subprocess with settings as env overrides;
-  with `pipeline_name` None, PIPELINE_NAME is left unset (its default comes
-  from the data)."""
+                       timeout: int = 900, runner: str = LOCAL_RUNNER,
+                       **env: str) -> LocalRun:
+  """Runs local_runner.py (or `runner`, a copy of it in a copy of the
+  project, from its own folder) in a subprocess with settings as env
+  overrides; with `pipeline_name` None, PIPELINE_NAME is left unset (its
+  default comes from the data)."""
   environment = local_runner_env(data_dir, output_dir, pipeline_name or '',
                                  **env)
   if pipeline_name is None:
     del environment['PIPELINE_NAME']
     pipeline_name = configs.load(environment).PIPELINE_NAME
+  runner = os.path.abspath(runner)
   done = subprocess.run(
-      [sys.executable, LOCAL_RUNNER], cwd=REPO, env=environment,
+      [sys.executable, runner], cwd=os.path.dirname(runner), env=environment,
       capture_output=True, text=True, timeout=timeout, check=False)
   return LocalRun(done.returncode, done.stdout + done.stderr, str(output_dir),
                   pipeline_name)

@@ -58,7 +58,7 @@ def _serve(summary, csv_path):
       summary.components['SchemaGen'].outputs['schema'][0], '*.pbtxt'))[0]
   schema = csv_examples.load_schema(schema_path)
   with open(csv_path) as lines:
-    examples = csv_examples.csv_to_examples(lines, schema)
+    examples = helpers.csv_to_examples(lines, schema)
   served = tf.saved_model.load(summary.pushed_to)
   outputs = served.signatures[signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))

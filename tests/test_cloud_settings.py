@@ -14,6 +14,7 @@ from pipeline.components import atomic_push
 from pipeline.components import vertex_push
 from pipeline import cloud_settings
 from pipeline import configs
+from pipeline import pipeline as pipeline_factory
 from deploy import pipeline_image
 from pipeline.errors import ConfigError
 from pipeline.vertex_serving import target as vertex_target
@@ -130,17 +131,17 @@ def test_vertex_serving_can_be_turned_off_alone():
 
 
 def test_vertex_serving_needs_a_serving_folder_on_cloud_storage():
-  factory = kubeflow_runner.pipeline_factory
   target = vertex_target.from_settings(CONFIGS)
   with pytest.raises(ValueError, match='gs:// serving folder'):
-    factory.create_pipeline(
+    pipeline_factory.create_pipeline(
         pipeline_name='taxi-tips', pipeline_root='gs://b/r', data_path='gs://b/d',
         serving_model_dir='/tmp/serving',
         problem=features.Problem('y', features.BINARY),
-        training=factory.Training(steps=1, eval_steps=1, batch_size=1, seed=0),
-        evaluation=factory.Evaluation(accuracy_threshold=0.5,
-                                      baseline_tolerance=0.1),
-        vertex_ai=factory.VertexAI(serving=target),
+        training=pipeline_factory.Training(steps=1, eval_steps=1, batch_size=1,
+                                           seed=0),
+        evaluation=pipeline_factory.Evaluation(accuracy_threshold=0.5,
+                                               baseline_tolerance=0.1),
+        vertex_ai=pipeline_factory.VertexAI(serving=target),
         baseline_from_serving_dir=True)
 
 

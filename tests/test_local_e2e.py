@@ -64,7 +64,7 @@ def test_pushed_model_scores_raw_csv_rows(runs, data_slice):
       summary.components['SchemaGen'].outputs['schema'][0], '*.pbtxt'))[0]
   schema = csv_examples.load_schema(schema_file)
   with open(helpers.csv_path(data_slice)) as lines:
-    examples = csv_examples.csv_to_examples(lines, schema)
+    examples = helpers.csv_to_examples(lines, schema)
   served = tf.saved_model.load(summary.pushed_to)
   scores = served.signatures[signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()

@@ -59,7 +59,7 @@ def test_scores_rows_with_the_newest_pushed_model(pushed_model, tmp_path,
   # The same numbers as the served signature on the same rows.
   schema = csv_examples.load_schema(pushed_model.schema_file)
   with open(rows) as f:
-    examples = csv_examples.csv_to_examples(f, schema)
+    examples = helpers.csv_to_examples(f, schema)
   expected = tf.saved_model.load(pushed_model.model_dir).signatures[
       signatures.EXAMPLES_SIGNATURE](
       examples=tf.constant(examples))['probabilities'].numpy().ravel()

@@ -17,12 +17,12 @@ import os
 import re
 from typing import Collection, FrozenSet, List, Optional
 
+from pipeline import data_files
 from pipeline import setting_types
 from pipeline.data_files import spans
 from pipeline.errors import DataError
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLED_DATA_PATH = os.path.join(_REPO_ROOT, 'data')
+BUNDLED_DATA_PATH = os.path.join(data_files.REPO_ROOT, 'data')
 BUNDLED_PIPELINE_NAME = 'taxi-tips'
 # The settings whose defaults describe the bundled data's columns.
 COLUMN_SETTINGS = ('DROP_COLUMNS', 'CATEGORICAL_COLUMNS', 'EVAL_SLICE_COLUMNS')

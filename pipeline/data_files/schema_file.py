@@ -12,14 +12,16 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from pipeline import data_files
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 
 def pipeline_schema_path(pipeline_name: str) -> str:
   """Where a pipeline's reviewed schema lives unless SCHEMA_PATH says
   otherwise: schema/<pipeline name>/schema.pbtxt in the repository."""
-  return os.path.join(_REPO_ROOT, 'schema', pipeline_name, 'schema.pbtxt')
+  return os.path.join(data_files.REPO_ROOT, 'schema', pipeline_name,
+                      'schema.pbtxt')
 
 
 class SchemaFileError(ValueError):

@@ -39,15 +39,6 @@ def versions(api: Api, target: ServingTarget) -> List[vertex.Model]:
   return sorted(found, key=lambda version: int(version.version_id))
 
 
-def get_version(api: Api, target: ServingTarget,
-                version_id: str) -> Optional[vertex.Model]:
-  """One version, or None when the model has no such version."""
-  try:
-    return api.models.get_model(name=target.version_name(version_id))
-  except exceptions.NotFound:
-    return None
-
-
 def upload(api: Api, target: ServingTarget, artifact_uri: str,
            provenance: provenance_lib.Provenance,
            first: bool) -> vertex.Model:
