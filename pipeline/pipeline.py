@@ -34,7 +34,7 @@ from models import features
 from pipeline import component_ids as ids
 from pipeline.data_files import csv_format
 from pipeline.data_files import schema_file
-from pipeline import code_version
+from pipeline import code_fingerprint
 from pipeline.data_files import spans as span_layout
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
@@ -56,12 +56,12 @@ PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.model.run_fn'
 
 
-def code_fingerprint(dotted_function: str) -> str:
+def _user_code_fingerprint(dotted_function: str) -> str:
   """The fingerprint of the project code a dotted function path runs: its
   module and every project module that imports, found from the sources
-  (pipeline/code_version.py). Transform and the Trainer carry it, so TFX's
+  (pipeline/code_fingerprint.py). Transform and the Trainer carry it, so TFX's
   cache reruns them when that code changes, and only then."""
-  return code_version.import_closure_fingerprint(
+  return code_fingerprint.import_closure_fingerprint(
       dotted_function.rpartition('.')[0])
 
 
@@ -470,7 +470,7 @@ def _transform(data: _DataSteps, examples: channel.BaseChannel,
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={
           features.PROBLEM_CONFIG_KEY: problem.to_config(),
-          'code_version': code_fingerprint(PREPROCESSING_FN),
+          'code_version': _user_code_fingerprint(PREPROCESSING_FN),
       },
       # StatisticsGen already describes the data; skipping Transform's own
       # pre- and post-transform statistics saves a full pass over it.
@@ -502,7 +502,7 @@ def _trainer(examples: channel.BaseChannel,
       'batch_size': training.batch_size,
       'seed': training.seed,
       features.PROBLEM_CONFIG_KEY: problem.to_config(),
-      'code_version': code_fingerprint(RUN_FN),
+      'code_version': _user_code_fingerprint(RUN_FN),
   }
   trainer_args = dict(
       run_fn=RUN_FN,

@@ -1,5 +1,5 @@
 """The code fingerprint in the cache key: the project modules a component's
-entry module imports, read from the sources (pipeline/code_version.py).
+entry module imports, read from the sources (pipeline/code_fingerprint.py).
 
 Unit tests build throwaway projects under tmp_path; the end-to-end test runs
 a copy of this project twice, editing a module only the model imports.
@@ -13,7 +13,7 @@ from typing import Dict
 
 import pytest
 
-from pipeline import code_version
+from pipeline import code_fingerprint
 from pipeline import component_ids
 from tests import helpers
 
@@ -28,11 +28,11 @@ def _write(root, files: Dict[str, str]) -> None:
 
 
 def _closure(root, entry: str = 'models.model'):
-  return code_version.project_modules_imported_by(entry, root=str(root))
+  return code_fingerprint.project_modules_imported_by(entry, root=str(root))
 
 
 def _fingerprint(root, entry: str = 'models.model') -> str:
-  return code_version.import_closure_fingerprint(entry, root=str(root))
+  return code_fingerprint.import_closure_fingerprint(entry, root=str(root))
 
 
 @pytest.fixture
@@ -188,17 +188,17 @@ def test_the_default_root_holds_the_entry_modules_package(tmp_path,
       'fingerprint_pkg/layers.py': '',
   })
   monkeypatch.syspath_prepend(str(tmp_path))
-  assert code_version.project_root('fingerprint_pkg.model') == str(tmp_path)
-  assert code_version.project_modules_imported_by('fingerprint_pkg.model') == [
+  assert code_fingerprint.project_root('fingerprint_pkg.model') == str(tmp_path)
+  assert code_fingerprint.project_modules_imported_by('fingerprint_pkg.model') == [
       'fingerprint_pkg', 'fingerprint_pkg.layers', 'fingerprint_pkg.model']
-  assert code_version.import_closure_fingerprint('fingerprint_pkg.model') == (
+  assert code_fingerprint.import_closure_fingerprint('fingerprint_pkg.model') == (
       _fingerprint(tmp_path, 'fingerprint_pkg.model'))
   # Nothing was imported to find them.
   assert not any(name.startswith('fingerprint_pkg') for name in sys.modules)
   with pytest.raises(ValueError, match='no_such_module'):
-    code_version.import_closure_fingerprint('no_such_module.model')
+    code_fingerprint.import_closure_fingerprint('no_such_module.model')
   with pytest.raises(ValueError, match='installed package'):
-    code_version.import_closure_fingerprint('numpy.linalg')
+    code_fingerprint.import_closure_fingerprint('numpy.linalg')
 
 
 # --- What changes the fingerprint ---------------------------------------------
@@ -289,7 +289,7 @@ def _models_named_in_imports(path: str):
 
 
 def test_the_models_closure_is_what_models_model_imports():
-  closure = set(code_version.project_modules_imported_by('models.model'))
+  closure = set(code_fingerprint.project_modules_imported_by('models.model'))
   named = _models_named_in_imports(
       os.path.join(helpers.REPO, 'models', 'model.py'))
   assert {'models.features', 'models.serving'} <= named
@@ -299,15 +299,15 @@ def test_the_models_closure_is_what_models_model_imports():
       os.path.join(helpers.REPO, 'models', 'serving.py')) <= closure
   assert all(name == 'models' or name.startswith('models.')
              for name in closure), closure
-  assert code_version.project_root('models.model') == helpers.REPO
+  assert code_fingerprint.project_root('models.model') == helpers.REPO
 
 
 def test_the_preprocessing_closure_leaves_the_model_out():
-  closure = code_version.project_modules_imported_by('models.preprocessing')
+  closure = code_fingerprint.project_modules_imported_by('models.preprocessing')
   assert {'models', 'models.features', 'models.preprocessing'} <= set(closure)
   assert 'models.model' not in closure
-  assert code_version.import_closure_fingerprint('models.preprocessing') != (
-      code_version.import_closure_fingerprint('models.model'))
+  assert code_fingerprint.import_closure_fingerprint('models.preprocessing') != (
+      code_fingerprint.import_closure_fingerprint('models.model'))
 
 
 # --- End to end -----------------------------------------------------------------

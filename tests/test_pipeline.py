@@ -12,7 +12,7 @@ from tfx.types import standard_artifacts
 from models import features
 from pipeline.components import atomic_push
 from pipeline.components import columnar_evaluator
-from pipeline import code_version
+from pipeline import code_fingerprint
 from pipeline import component_ids
 from pipeline import configs
 from pipeline import eval_config
@@ -121,9 +121,9 @@ def test_transform_and_trainer_carry_their_own_code_version(components):
       'custom_config'])['code_version']
   # The project modules each dotted path's module imports, found from the
   # sources: a helper module the model imports counts without being listed.
-  assert transform == code_version.import_closure_fingerprint(
+  assert transform == code_fingerprint.import_closure_fingerprint(
       pipeline_factory.PREPROCESSING_FN.rpartition('.')[0])
-  assert trainer == code_version.import_closure_fingerprint(
+  assert trainer == code_fingerprint.import_closure_fingerprint(
       pipeline_factory.RUN_FN.rpartition('.')[0])
   assert transform != trainer
 
