@@ -114,9 +114,7 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   logging.getLogger('absl').addHandler(printer)
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  pipeline = local_pipeline.create_pipeline(
-      settings, checked.resolved, connection, checked.schema_text,
-      checked.spans)
+  pipeline = local_pipeline.create_pipeline(checked, connection)
   print(f'Running pipeline {settings.PIPELINE_NAME!r} on {settings.DATA_PATH} '
         f'(outputs in {settings.LOCAL_OUTPUT_DIR})', flush=True)
   if checked.spans:

@@ -38,19 +38,16 @@ from tfx.dsl.components.base import base_executor
 from bench import recorded_execution
 from local.run import beam_signatures
 from local.run import local_pipeline
+from local.run import inputs as run_inputs
 from pipeline import configs
-from pipeline import problem_spec
 from pipeline.data_files import schema_file
-from pipeline.data_files import spans as span_layout
+from pipeline.errors import ConfigError, DataError
 
 
-def executor_class(settings: configs.Settings, component_id: str):
-  """The executor class the pipeline built from `settings` gives
-  `component_id`."""
-  pipeline = local_pipeline.create_pipeline(
-      settings, problem_spec.from_settings(settings), None,
-      schema_file.read_text(settings.SCHEMA_PATH),
-      span_layout.list_spans(settings.DATA_PATH))
+def executor_class(checked: run_inputs.RunInputs, component_id: str):
+  """The executor class that the pipeline a local run builds from the
+  same settings and data gives `component_id`."""
+  pipeline = local_pipeline.create_pipeline(checked, None)
   component = next((c for c in pipeline.components if c.id == component_id),
                    None)
   if component is None:
@@ -93,7 +90,11 @@ def main() -> int:
     module, name = args.executor.rsplit('.', 1)
     cls = getattr(importlib.import_module(module), name)
   else:
-    cls = executor_class(settings, args.component_id)
+    try:
+      checked = run_inputs.check(os.environ)
+    except (ConfigError, DataError, schema_file.SchemaFileError) as error:
+      sys.exit(f'error: {error}')
+    cls = executor_class(checked, args.component_id)
   executor = make_executor(cls, scratch)
   if not args.as_released:
     beam_signatures.remember_signatures()  # as a local run does

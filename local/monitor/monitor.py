@@ -28,22 +28,18 @@ import os
 import sys
 from typing import List, Optional
 
-if __name__ == '__main__':
-  from local.quiet import quiet  # pylint: disable=g-import-not-at-top
-  quiet()
-
-from local.monitor import drift_comparison  # pylint: disable=g-import-not-at-top
-from local.monitor import monitor_report  # pylint: disable=g-import-not-at-top
-from local import output_layout  # pylint: disable=g-import-not-at-top
-from local import run_artifacts  # pylint: disable=g-import-not-at-top
-from local.monitor import served_rows  # pylint: disable=g-import-not-at-top
-from local.monitor import served_statistics  # pylint: disable=g-import-not-at-top
-from local.monitor import training_statistics  # pylint: disable=g-import-not-at-top
-from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
-from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
-from pipeline.data_files import schema_file  # pylint: disable=g-import-not-at-top
-from pipeline.errors import ConfigError  # pylint: disable=g-import-not-at-top
+from local.monitor import drift_comparison
+from local.monitor import monitor_report
+from local import output_layout
+from local import run_artifacts
+from local.monitor import served_rows
+from local.monitor import served_statistics
+from local.monitor import training_statistics
+from pipeline import configs
+from pipeline.data_files import csv_format
+from pipeline import problem_spec
+from pipeline.data_files import schema_file
+from pipeline.errors import ConfigError
 
 OK, OVER_THRESHOLD, CANNOT_MONITOR = 0, 1, 2
 
@@ -213,7 +209,3 @@ def main(argv: Optional[List[str]] = None) -> int:
           f'{len(drift_comparison.by_feature(window.comparisons))} features.')
   print(f'Report: {report}')
   return OVER_THRESHOLD if window.over else OK
-
-
-if __name__ == '__main__':
-  sys.exit(main())

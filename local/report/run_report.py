@@ -19,18 +19,14 @@ import os
 import sys
 from typing import Callable, Dict, Iterable, List, Optional
 
-if __name__ == '__main__':
-  from local.quiet import quiet  # pylint: disable=g-import-not-at-top
-  quiet()
-
-from local import artifact_readers as readers  # pylint: disable=g-import-not-at-top
-from pipeline import component_ids  # pylint: disable=g-import-not-at-top
-from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline import eval_config  # pylint: disable=g-import-not-at-top
-from local.html import html_page  # pylint: disable=g-import-not-at-top
-from local import output_layout  # pylint: disable=g-import-not-at-top
-from local import run_artifacts  # pylint: disable=g-import-not-at-top
-from local.html import svg_plots  # pylint: disable=g-import-not-at-top
+from local import artifact_readers as readers
+from pipeline import component_ids
+from pipeline import configs
+from pipeline import eval_config
+from local.html import html_page
+from local import output_layout
+from local import run_artifacts
+from local.html import svg_plots
 
 # The metric shown in the per-slice charts: the run's gate metric when it has
 # one; any other metric works (the first with a threshold, else the first
@@ -376,7 +372,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 1
   print(path)
   return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

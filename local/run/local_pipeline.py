@@ -12,9 +12,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from local import output_layout
-from pipeline import configs
+from local.run import inputs as run_inputs
 from pipeline import pipeline as pipeline_factory
-from pipeline import problem_spec
 from pipeline.data_files import csv_format
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
@@ -24,19 +23,18 @@ BEAM_PIPELINE_ARGS: List[str] = []
 
 
 def create_pipeline(
-    settings: configs.Settings, resolved: problem_spec.Resolved,
-    connection: Optional[metadata_store_pb2.ConnectionConfig],
-    schema_text: Optional[str], spans: List[int]) -> tfx_pipeline.Pipeline:
+    checked: run_inputs.RunInputs,
+    connection: Optional[metadata_store_pb2.ConnectionConfig]
+) -> tfx_pipeline.Pipeline:
   """The factory's pipeline with this machine's paths and store.
 
   Args:
-    settings: the settings.
-    resolved: the problem (pipeline/problem_spec.py).
+    checked: the settings and what the checks before the run found
+      (local/run/inputs.py): the problem, the reviewed schema, the spans.
     connection: the metadata store; None for a pipeline that is only
       inspected, not run.
-    schema_text: the reviewed schema; None infers one.
-    spans: the span numbers under DATA_PATH (empty: a plain folder).
   """
+  settings = checked.settings
   layout = output_layout.PipelineLayout.of(settings.LOCAL_OUTPUT_DIR,
                                            settings.PIPELINE_NAME)
   return pipeline_factory.create_pipeline(
@@ -44,13 +42,13 @@ def create_pipeline(
       pipeline_root=layout.pipeline_root,
       data_path=settings.DATA_PATH,
       serving_model_dir=layout.serving_model_dir,
-      problem=resolved.problem,
+      problem=checked.resolved.problem,
       training=pipeline_factory.Training.from_settings(settings),
       evaluation=pipeline_factory.Evaluation.from_settings(settings),
-      data_gates=pipeline_factory.DataGates.from_settings(settings,
-                                                          schema_text),
+      data_gates=pipeline_factory.DataGates.from_settings(
+          settings, checked.schema_text),
       csv=csv_format.CsvFormat.from_settings(settings),
-      spans=pipeline_factory.Spans.from_settings(settings, spans),
+      spans=pipeline_factory.Spans.from_settings(settings, checked.spans),
       metadata_connection_config=connection,
       beam_pipeline_args=BEAM_PIPELINE_ARGS)
 

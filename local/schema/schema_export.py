@@ -118,7 +118,3 @@ def main(argv: Optional[List[str]] = None) -> int:
   print(f'Wrote {args.output} from {uri} ({", ".join(changes)}). Review it, '
         'then commit it: later runs check new data against it.')
   return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())
