@@ -9,7 +9,8 @@
 
 In order: the APIs, the bucket and its uploads, the VPC network and firewall
 rules, the Artifact Registry repository, the pipeline service account and its
-roles, the GKE cluster, Workload Identity, and Kubeflow Pipelines. Each step
+roles, the GKE cluster, Workload Identity, and Kubeflow Pipelines; with
+WORKBENCH=true, a Vertex AI Workbench instance to drive it from. Each step
 creates only what is missing, so running it again reports every resource as
 already present. Names and sizes come from pipeline/configs.py; see
 docs/cloud_setup.md for a walk-through.
@@ -21,8 +22,8 @@ import time
 from typing import Callable, List, Mapping, Optional
 
 from deploy.infra import apis, errors, gke, iam, kfp_install, network
-from deploy.infra import registry, storage
-from deploy.infra.context import Clients, Cloud, Target
+from deploy.infra import registry, storage, workbench
+from deploy.infra.context import Clients, Cloud, Target, Workbench
 from pipeline import configs
 from pipeline.errors import ConfigError
 
@@ -64,7 +65,13 @@ def target_from(settings) -> Target:
       node_count=settings.GKE_NODE_COUNT,
       kfp_version=settings.KFP_VERSION,
       data_dir=settings.DATA_PATH,
-      models_dir=os.path.join(root, 'models'))
+      models_dir=os.path.join(root, 'models'),
+      workbench=Workbench(
+          instance=settings.WORKBENCH_INSTANCE_NAME,
+          machine_type=settings.WORKBENCH_MACHINE_TYPE,
+          idle_shutdown_minutes=settings.WORKBENCH_IDLE_SHUTDOWN_MINUTES,
+          service_account_id=settings.WORKBENCH_SERVICE_ACCOUNT)
+      if settings.WORKBENCH else None)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -94,21 +101,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   return args
 
 
-def steps_for(args: argparse.Namespace) -> list:
+def steps_for(args: argparse.Namespace, target: Target) -> list:
   """The step classes to run, in order."""
+  with_workbench = target.workbench is not None
   if args.destroy:
-    return [gke.DeleteCluster] + (
-        [storage.DeleteBucket] if args.delete_bucket else [])
+    return ([workbench.DeleteInstance] if with_workbench else []) + [
+        gke.DeleteCluster] + ([storage.DeleteBucket] if args.delete_bucket
+                              else [])
   steps = [] if args.skip_apis else [apis.EnableApis]
   steps += [storage.Bucket, storage.Uploads, network.Network,
             network.Firewalls, registry.Repository, iam.ServiceAccount,
             iam.Roles]
+  if with_workbench:
+    steps.append(workbench.Account)
   if not args.skip_cluster:
     steps += [gke.Cluster, iam.WorkloadIdentity]
     if not args.skip_kfp:
       steps += [kfp_install.KfpInstall, kfp_install.RunnerIdentity]
       if args.disable_kfp_cache:
         steps.append(kfp_install.DisableCache)
+      if with_workbench:
+        steps.append(workbench.KfpAccess)
+  if with_workbench:
+    steps.append(workbench.Instance)
   return steps
 
 
@@ -134,6 +149,9 @@ def apply(target: Target, steps: list, clients: Clients,
   if kfp_install.KfpInstall in steps:
     for line in kfp_install.endpoint_lines(target):
       out(line)
+  if workbench.Instance in steps:
+    for line in workbench.next_steps(target):
+      out(line)
   return cloud
 
 
@@ -153,7 +171,7 @@ def main(argv: Optional[List[str]] = None,
   args = parse_args(argv)
   try:
     target = target_from(load_settings(args.project))
-    steps = steps_for(args)
+    steps = steps_for(args, target)
     if args.dry_run:
       print_plan(target, steps, out)
       return 0

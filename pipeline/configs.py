@@ -33,6 +33,12 @@ def _derived_id(name: str, suffix: str, max_length: int) -> str:
   return stem[:max_length - len(suffix)].rstrip('-') + suffix
 
 
+def _idle_minutes(name: str, value: int) -> None:
+  if not 10 <= value <= 1440:
+    raise ConfigError(f'{name}={value!r} is invalid: Workbench stops an idle '
+                      'instance after 10 to 1440 minutes.')
+
+
 def _allow_list(name: str, value: str) -> None:
   # Imported here: the parser lives with the gate that uses it.
   from pipeline.components.anomaly_rules import parse_allow_list  # pylint: disable=g-import-not-at-top
@@ -331,6 +337,27 @@ KFP_VERSION = setting(
     '2.3.0',
     check=matches(r'2\.\d+\.\d+', 'pin a Kubeflow Pipelines 2.x release '
                   'such as 2.3.0'))
+# A Vertex AI Workbench instance (JupyterLab) to drive the pipeline from,
+# with notebooks/kubeflow_quickstart.ipynb (docs/cloud_setup.md). Off: none is
+# created, and `--destroy` leaves an existing one alone.
+WORKBENCH = setting(False)
+# The instance, in GOOGLE_CLOUD_ZONE on NETWORK_NAME.
+WORKBENCH_INSTANCE_NAME = setting(
+    derived(lambda s: _derived_id(s.PIPELINE_NAME, '-workbench', 63)),
+    check=matches(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?',
+                  'an instance name has 1-63 lower-case letters, digits and '
+                  'hyphens, starting with a letter'))
+WORKBENCH_MACHINE_TYPE = setting('e2-standard-4')
+# The instance stops itself after this many minutes without a running kernel
+# or terminal activity (Workbench's idle shutdown: 10 to 1440 minutes).
+WORKBENCH_IDLE_SHUTDOWN_MINUTES = setting(60, check=_idle_minutes)
+# The instance's own identity: it may upload and run the pipeline and read
+# its outputs, nothing more (deploy/infra/workbench.py lists its roles).
+WORKBENCH_SERVICE_ACCOUNT = setting(
+    derived(lambda s: _derived_id(s.PIPELINE_NAME, '-workbench', 30)),
+    check=matches(r'[a-z][-a-z0-9]{4,28}[a-z0-9]',
+                  'a service account id has 6-30 lower-case letters, digits '
+                  'and hyphens, starting with a letter'))
 
 
 # --- Loading -------------------------------------------------------------------

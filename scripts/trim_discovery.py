@@ -55,6 +55,12 @@ KEEP = {
         'projects.locations.repositories.setIamPolicy',
         'projects.locations.operations.get',
     ],
+    'notebooks.v2': [
+        'projects.locations.instances.get',
+        'projects.locations.instances.create',
+        'projects.locations.instances.delete',
+        'projects.locations.operations.get',
+    ],
 }
 
 # Top-level fields that googleapiclient reads (or that identify the document).

@@ -145,7 +145,7 @@ def test_span_drift_and_concurrency_settings(load_configs):
 # settings that must change with it.
 _CANDIDATES = {
     bool: ('false', 'true'),
-    int: ('7', '3'),
+    int: ('7', '3', '30'),
     float: ('0.5', '0.25'),
     str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
           'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests', ';', ',',

@@ -15,8 +15,15 @@ SERVICES = (
     'cloudresourcemanager.googleapis.com',  # Project IAM policy.
     'storage.googleapis.com',  # The bucket.
 )
-# batchEnable takes at most 20 services per call; SERVICES is shorter.
+# With WORKBENCH=true: the Vertex AI Workbench instance.
+WORKBENCH_SERVICES = ('notebooks.googleapis.com',)
+# batchEnable takes at most 20 services per call; these are fewer.
 _ROLE = 'roles/serviceusage.serviceUsageAdmin'
+
+
+def services_for(target: Target) -> tuple:
+  """The APIs the command and the pipeline need for `target`."""
+  return SERVICES + (WORKBENCH_SERVICES if target.workbench else ())
 
 
 class EnableApis:
@@ -29,19 +36,20 @@ class EnableApis:
   @staticmethod
   def plan(target: Target) -> List[str]:
     return [f'enable APIs in project {target.project}: ' + ', '.join(
-        s.split('.')[0] for s in SERVICES)]
+        s.split('.')[0] for s in services_for(target))]
 
   def apply(self) -> None:
     cloud = self.cloud
+    wanted = services_for(cloud.target)
     parent = f'projects/{cloud.target.project}'
     services = cloud.api('serviceusage').services()
     found = cloud.call(
         services.batchGet(parent=parent,
-                          names=[f'{parent}/services/{s}' for s in SERVICES]),
+                          names=[f'{parent}/services/{s}' for s in wanted]),
         'check which APIs are enabled', 'roles/serviceusage.serviceUsageViewer')
     enabled = {s['name'].rsplit('/', 1)[-1] for s in found.get('services', [])
                if s.get('state') == 'ENABLED'}
-    missing = [s for s in SERVICES if s not in enabled]
+    missing = [s for s in wanted if s not in enabled]
     if missing:
       operation = cloud.call(
           services.batchEnable(parent=parent, body={'serviceIds': missing}),
@@ -50,6 +58,6 @@ class EnableApis:
       cloud.wait_operation(operation,
                            lambda op: operations.get(name=op['name']),
                            'enabling APIs', 'enable APIs', _ROLE)
-    for service in SERVICES:
+    for service in wanted:
       cloud.report(f'API {service}',
                    ENABLED if service in missing else PRESENT)

@@ -36,7 +36,17 @@ DOCUMENTS = {
     'iam': 'iam.v1.json',
     'cloudresourcemanager': 'cloudresourcemanager.v1.json',
     'artifactregistry': 'artifactregistry.v1.json',
+    'notebooks': 'notebooks.v2.json',
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Workbench:
+  """The Vertex AI Workbench instance, when the settings ask for one."""
+  instance: str
+  machine_type: str
+  idle_shutdown_minutes: int
+  service_account_id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +66,15 @@ class Target:
   kfp_version: str
   data_dir: str
   models_dir: str
+  workbench: Optional[Workbench] = None  # None: WORKBENCH is off
 
   @property
   def service_account_email(self) -> str:
-    return f'{self.service_account_id}@{self.project}.iam.gserviceaccount.com'
+    return self.account_email(self.service_account_id)
+
+  def account_email(self, account_id: str) -> str:
+    """The email of the project's service account `account_id`."""
+    return f'{account_id}@{self.project}.iam.gserviceaccount.com'
 
   @property
   def workload_pool(self) -> str:

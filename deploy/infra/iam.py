@@ -89,8 +89,13 @@ def _sa_member(target: Target) -> str:
 
 
 def _sa_resource(target: Target) -> str:
+  return account_resource(target, target.service_account_id)
+
+
+def account_resource(target: Target, account_id: str) -> str:
+  """The IAM API's name of the project's service account `account_id`."""
   return (f'projects/{target.project}/serviceAccounts/'
-          f'{target.service_account_email}')
+          f'{target.account_email(account_id)}')
 
 
 def ensure_policy(cloud: Cloud, label: str, read: Callable[[], list],
@@ -125,8 +130,8 @@ def ensure_policy(cloud: Cloud, label: str, read: Callable[[], list],
                  GRANTED if (role, member) in added else PRESENT)
 
 
-def _googleapi_policy(cloud: Cloud, label: str, resource, name: str,
-                      role: str, **read_args):
+def googleapi_policy(cloud: Cloud, label: str, resource, name: str,
+                     role: str, **read_args):
   """read/write functions for APIs with getIamPolicy and setIamPolicy."""
   state = {}
 
@@ -150,6 +155,34 @@ def _googleapi_policy(cloud: Cloud, label: str, resource, name: str,
   return read, write
 
 
+def bucket_policy(cloud: Cloud):
+  """read/write functions for the IAM policy of the pipeline's bucket."""
+  target = cloud.target
+  bucket = cloud.clients.storage().bucket(target.bucket)
+  label = f'gs://{target.bucket}'
+  state = {}
+
+  def read() -> list:
+    state['policy'] = cloud.storage_call(
+        lambda: bucket.get_iam_policy(requested_policy_version=3),
+        f'read the IAM policy of {label}', 'roles/storage.admin')
+    return state['policy'].bindings
+
+  def write() -> None:
+    action, role = f'grant roles on {label}', 'roles/storage.admin'
+    try:
+      bucket.set_iam_policy(state['policy'])
+    except (api_exceptions.BadRequest, api_exceptions.Conflict,
+            api_exceptions.PreconditionFailed) as exc:
+      raise _Retryable(errors.from_api_core(exc, action, target.project,
+                                            role)) from None
+    except api_exceptions.GoogleAPICallError as exc:
+      raise errors.from_api_core(exc, action, target.project,
+                                 role) from None
+
+  return read, write
+
+
 class ServiceAccount:
   """Creates the pipeline service account if missing."""
   name = 'service account'
@@ -162,26 +195,37 @@ class ServiceAccount:
     return [f'service account {target.service_account_email}']
 
   def apply(self) -> None:
-    cloud, target = self.cloud, self.cloud.target
-    accounts = cloud.api('iam').projects().serviceAccounts()
-    what = f'service account {target.service_account_email}'
-    if cloud.get(accounts.get(name=_sa_resource(target)), f'read {what}',
-                 _SA_ROLE):
-      cloud.report(what, PRESENT)
-      return
-    body = {'accountId': target.service_account_id,
-            'serviceAccount': {
-                'displayName': f'{target.pipeline_name} pipeline',
-                'description': 'Runs the pipeline pods, Dataflow workers '
-                               'and GKE nodes (pipeline/gcp_infrastructure.py)',
-            }}
-    try:
-      cloud.call(accounts.create(name=f'projects/{target.project}', body=body),
-                 f'create {what}', _SA_ROLE, passthrough=(409,))
-    except http_errors.HttpError:
-      cloud.report(what, PRESENT)
-      return
-    cloud.report(what, CREATED)
+    target = self.cloud.target
+    ensure_account(self.cloud, target.service_account_id, {
+        'displayName': f'{target.pipeline_name} pipeline',
+        'description': 'Runs the pipeline pods, Dataflow workers '
+                       'and GKE nodes (pipeline/gcp_infrastructure.py)',
+    })
+
+
+def ensure_account(cloud: Cloud, account_id: str, details: dict) -> None:
+  """Creates the project's service account `account_id` unless it exists.
+
+  Args:
+    cloud: the shared context.
+    account_id: the account's id (before the @).
+    details: its `displayName` and `description`.
+  """
+  target = cloud.target
+  accounts = cloud.api('iam').projects().serviceAccounts()
+  what = f'service account {target.account_email(account_id)}'
+  if cloud.get(accounts.get(name=account_resource(target, account_id)),
+               f'read {what}', _SA_ROLE):
+    cloud.report(what, PRESENT)
+    return
+  body = {'accountId': account_id, 'serviceAccount': details}
+  try:
+    cloud.call(accounts.create(name=f'projects/{target.project}', body=body),
+               f'create {what}', _SA_ROLE, passthrough=(409,))
+  except http_errors.HttpError:
+    cloud.report(what, PRESENT)
+    return
+  cloud.report(what, CREATED)
 
 
 class Roles:
@@ -214,36 +258,13 @@ class Roles:
              'dataflow-service-producer-prod.iam.gserviceaccount.com')
     wanted = [(role, _sa_member(target)) for role in PROJECT_ROLES]
     wanted.append((DATAFLOW_AGENT_ROLE, agent))
-    read, write = _googleapi_policy(
-        cloud, f'project {target.project}', projects, target.project,
-        _PROJECT_IAM_ROLE, body={'options': {'requestedPolicyVersion': 3}})
-    ensure_policy(cloud, f'project {target.project}', read, write, wanted)
+    ensure_policy(cloud, f'project {target.project}', *project_policy(cloud),
+                  wanted)
 
   def _bucket(self) -> None:
     cloud, target = self.cloud, self.cloud.target
-    bucket = cloud.clients.storage().bucket(target.bucket)
     label = f'gs://{target.bucket}'
-    state = {}
-
-    def read() -> list:
-      state['policy'] = cloud.storage_call(
-          lambda: bucket.get_iam_policy(requested_policy_version=3),
-          f'read the IAM policy of {label}', 'roles/storage.admin')
-      return state['policy'].bindings
-
-    def write() -> None:
-      action, role = f'grant roles on {label}', 'roles/storage.admin'
-      try:
-        bucket.set_iam_policy(state['policy'])
-      except (api_exceptions.BadRequest, api_exceptions.Conflict,
-              api_exceptions.PreconditionFailed) as exc:
-        raise _Retryable(errors.from_api_core(exc, action, target.project,
-                                              role)) from None
-      except api_exceptions.GoogleAPICallError as exc:
-        raise errors.from_api_core(exc, action, target.project,
-                                   role) from None
-
-    ensure_policy(cloud, label, read, write,
+    ensure_policy(cloud, label, *bucket_policy(cloud),
                   [(BUCKET_ROLE, _sa_member(target))])
 
   def _repository(self) -> None:
@@ -251,23 +272,33 @@ class Roles:
     repositories = (cloud.api('artifactregistry').projects().locations()
                     .repositories())
     label = f'repository {target.repository}'
-    read, write = _googleapi_policy(cloud, label, repositories,
-                                    target.repository_name,
-                                    'roles/artifactregistry.admin')
+    read, write = googleapi_policy(cloud, label, repositories,
+                                   target.repository_name,
+                                   'roles/artifactregistry.admin')
     ensure_policy(cloud, label, read, write,
                   [(REPOSITORY_ROLE, _sa_member(target))])
 
   def _self(self) -> None:
     cloud, target = self.cloud, self.cloud.target
     ensure_policy(cloud, target.service_account_id,
-                  *_sa_policy(cloud, target),
+                  *pipeline_account_policy(cloud, target),
                   [(SELF_ROLE, _sa_member(target))])
 
 
-def _sa_policy(cloud: Cloud, target: Target):
+def pipeline_account_policy(cloud: Cloud, target: Target):
+  """read/write functions for the IAM policy of the pipeline's account."""
   accounts = cloud.api('iam').projects().serviceAccounts()
-  return _googleapi_policy(cloud, f'service account {target.service_account_id}',
-                           accounts, _sa_resource(target), _SA_ROLE)
+  return googleapi_policy(cloud, f'service account {target.service_account_id}',
+                          accounts, _sa_resource(target), _SA_ROLE)
+
+
+def project_policy(cloud: Cloud):
+  """read/write functions for the IAM policy of the project."""
+  project = cloud.target.project
+  return googleapi_policy(
+      cloud, f'project {project}', cloud.api('cloudresourcemanager').projects(),
+      project, _PROJECT_IAM_ROLE,
+      body={'options': {'requestedPolicyVersion': 3}})
 
 
 def workload_identity_member(target: Target) -> str:
@@ -294,5 +325,5 @@ class WorkloadIdentity:
   def apply(self) -> None:
     cloud, target = self.cloud, self.cloud.target
     ensure_policy(cloud, target.service_account_id,
-                  *_sa_policy(cloud, target),
+                  *pipeline_account_policy(cloud, target),
                   [(WORKLOAD_IDENTITY_ROLE, workload_identity_member(target))])

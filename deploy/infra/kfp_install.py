@@ -37,7 +37,7 @@ def wait_ready_command() -> List[str]:
           'deployment', '--all', '-n', NAMESPACE]
 
 
-def _kubectl(cloud: Cloud):
+def cluster_kubectl(cloud: Cloud):
   """The kubectl runner, pointed at the cluster on first use."""
   kubectl = cloud.clients.kubectl()
   if getattr(kubectl, 'kubeconfig', None) is None:
@@ -74,7 +74,7 @@ class KfpInstall:
 
   def apply(self) -> None:
     cloud, version = self.cloud, self.cloud.target.kfp_version
-    kubectl = _kubectl(cloud)
+    kubectl = cluster_kubectl(cloud)
     found = installed_version(kubectl)
     what = f'Kubeflow Pipelines {version}'
     if found == version:
@@ -106,7 +106,7 @@ class RunnerIdentity:
 
   def apply(self) -> None:
     cloud = self.cloud
-    kubectl = _kubectl(cloud)
+    kubectl = cluster_kubectl(cloud)
     email = cloud.target.service_account_email
     escaped = self.annotation.replace('.', '\\.')
     current = kubectl.run(['get', 'serviceaccount', iam.KFP_RUNNER_KSA, '-n',
@@ -138,7 +138,7 @@ class DisableCache:
 
   def apply(self) -> None:
     cloud = self.cloud
-    kubectl = _kubectl(cloud)
+    kubectl = cluster_kubectl(cloud)
     what = f'KFP cache webhook {CACHE_WEBHOOK} off'
     # KFP's cache-deployer creates the webhook shortly after installation.
     for attempt in range(self.attempts):
