@@ -123,6 +123,7 @@ def cloud_standins(jupyter_path, tmp_path):
     patch.delenv(name, raising=False)
   patch.setenv('JUPYTER_PATH', jupyter_path)
   patch.setenv('GOOGLE_CLOUD_PROJECT', 'test-project-123')
+  patch.setenv('PIPELINE_IMAGE_TAG', 'quickstart-test')
   patch.setenv('LOCAL_OUTPUT_DIR', str(tmp_path / 'tfx_output'))
   patch.setenv('VERTEX_API_ENDPOINT', vertex.url)
   patch.setenv('NO_PROXY', '127.0.0.1')
@@ -151,6 +152,8 @@ def test_kubeflow_quickstart_notebook(cloud_standins):
   assert fake.pipelines[pipeline_id]['display_name'] == 'taxi-tips'
   (version,) = fake.pipelines[pipeline_id]['versions']
   assert 'pipelineInfo:\n  name: taxi-tips' in version['spec']
+  assert ('europe-west3-docker.pkg.dev/test-project-123/tfx-pipelines/'
+          'taxi-tips:quickstart-test') in version['spec']
   (run_id, body), = fake.runs.items()
   assert body['pipeline_version_reference']['pipeline_id'] == pipeline_id
   # Its link is printed, and the notebook waited until it succeeded.
