@@ -170,15 +170,21 @@ def _run(executor_class, recorded, folder):
   return evaluation, blessing
 
 
-def _run_columnar(recorded, folder):
-  """`_run` of the columnar executor, failing if it hands the evaluation to
+def _run_columnar_case(run):
+  """`run()`, failing if the columnar executor hands the evaluation to
   TFMA's Beam pipeline (TFX's own executor, its base class)."""
   def hand_over(*unused_args, **unused_kwargs):
     raise AssertionError('the columnar Evaluator handed over to TFMA')
 
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(tfx_evaluator.Executor, 'Do', hand_over)
-    return _run(columnar_evaluator.Executor, recorded, folder)
+    return run()
+
+
+def _run_columnar(recorded, folder):
+  """`_run` of the columnar executor, which must not hand over to TFMA."""
+  return _run_columnar_case(
+      lambda: _run(columnar_evaluator.Executor, recorded, folder))
 
 
 def _metrics(evaluation_uri):
