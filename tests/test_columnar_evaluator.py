@@ -17,6 +17,7 @@ from google.protobuf import text_format
 from tensorflow_model_analysis.metrics import metric_types
 from tfx.components.evaluator import executor as tfx_evaluator
 
+from bench import evaluator as bench_evaluator
 from bench import recorded_execution
 from models import features
 from pipeline import component_ids
@@ -204,8 +205,7 @@ def _assert_same_evaluation(ours, theirs):
   for key, value in their_metrics.items():
     assert (math.isnan(value) and math.isnan(our_metrics[key])) or (
         abs(our_metrics[key] - value) <= 1e-6), key
-  assert (tfma.load_validation_result(our_uri) ==
-          tfma.load_validation_result(their_uri))
+  assert bench_evaluator.same_validation(our_uri, their_uri)
   assert sorted(os.listdir(our_blessing.uri)) == sorted(
       os.listdir(their_blessing.uri))
   assert (our_blessing.mlmd_artifact.custom_properties ==

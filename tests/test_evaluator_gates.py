@@ -74,6 +74,14 @@ def test_the_trivial_model_is_the_bar_without_an_absolute_threshold(
   assert sum(row['examples'] for row in gates['rows'][1:]) == _EVAL_ROWS
   assert all(row['baseline'] is None for row in gates['rows'])
   assert gates['held_slices'] == []
+  # The summary's lines: the gate, then a row per slice with the three
+  # models' values (no last blessed model yet).
+  lines = outcome.describe_gates(gates, '.4g')
+  assert lines[0].startswith('Gate: beat the trivial model (always ')
+  assert lines[0].endswith(f'{gates["bound"]:.4g}.')
+  assert [line.split() for line in lines[2:]] == [
+      [row['slice'] or 'all', str(row['examples']), f'{row["model"]:.4g}',
+       f'{row["trivial"]:.4g}', '-'] for row in gates['rows']]
 
   # A model that barely beats the trivial one is refused: here the margin
   # asks for more than this model does.

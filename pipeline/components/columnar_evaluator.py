@@ -21,8 +21,11 @@ It steps aside, and TFX's executor runs TFMA as always, where it does not
 cover the work: a Beam runner other than the local DirectRunner (Dataflow
 keeps its scale-out), an EvalConfig with metrics, slices or options it does
 not compute (only binary classification's example count, confusion-matrix
-metrics and AUC are covered), custom extractors or model loaders, or models
-whose signatures it does not recognise. The log says which.
+metrics and AUC are covered: multiclass and regression metrics go to TFMA),
+custom extractors or model loaders, or models whose signatures it does not
+recognise. The log says which. Thresholds of every kind (value, change, per
+slice) it validates with TFMA's own validator, so they never make it step
+aside.
 
 Either way the component first settles the gates that depend on the data
 (the trivial model's bar, the slices held to the baseline;
