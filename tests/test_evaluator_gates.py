@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
+from tensorflow_model_analysis.slicer import slicer_lib
 from tfx.components.evaluator import executor as tfx_evaluator
 
 from bench import evaluator_cases
@@ -183,3 +184,13 @@ def test_small_slices_are_not_held_to_the_baseline(tmp_path):
   assert 'segment=small' not in gates['held_slices']
   assert gates['held_slices'] == ['segment=large', 'segment=medium']
   assert _blessed(blessing)
+
+
+@pytest.mark.parametrize('value,addressable', [
+    ('Cash', True), ('007', True), (5, True), (2.5, True), (1e-05, False)])
+def test_a_slice_is_held_only_where_tfma_can_name_its_value(value,
+                                                            addressable):
+  spec = tfma.SlicingSpec(feature_values={'c': str(value)})
+  matches = slicer_lib.SingleSliceSpec(spec=spec).is_slice_applicable(
+      (('c', value),))
+  assert quality_gates._addressable(value) == matches == addressable  # pylint: disable=protected-access

@@ -195,8 +195,10 @@ def _whole_split_threshold(metric) -> tfma.MetricThreshold:
 
 def _addressable(value: Any) -> bool:
   """Whether a PerSliceMetricThreshold can name the slice of `value`: TFMA
-  reads a feature value's text back as a number where it parses as one."""
-  return slicer_lib._to_type(str(value)) == value  # pylint: disable=protected-access
+  matches a slice to a threshold's value (text) after reading both as
+  numbers where they parse as one ('1e-05' does not)."""
+  to_type = slicer_lib._to_type  # pylint: disable=protected-access
+  return to_type(str(value)) == to_type(value)
 
 
 @dataclasses.dataclass
@@ -316,8 +318,9 @@ def plan(gates: eval_config_lib.QualityGates, eval_config: tfma.EvalConfig,
         if _addressable(value):
           large.setdefault(column, []).append(value)
         else:
-          logging.warning('Slice %s is not held to the baseline: TFMA reads '
-                          'the value %r back as a number.', name, value)
+          logging.warning('Slice %s is not held to the baseline: TFMA '
+                          'cannot name the value %r in a threshold.', name,
+                          value)
 
   config = tfma.EvalConfig()
   config.CopyFrom(eval_config)
