@@ -73,6 +73,28 @@ def same_validation(ours: str, theirs: str) -> bool:
           _sorted_validation(tfma.load_validation_result(theirs)))
 
 
+def for_tfx(inputs, exec_properties):
+  """The properties TFX's Evaluator executor, which has no quality gates, is
+  given to evaluate as the pipeline's does: the EvalConfig the gates
+  complete from the data (pipeline/components/quality_gates.py).
+
+  Returns:
+    (the quality gates' plan or None, the properties).
+  """
+  if not exec_properties.get(quality_gates.PARAMETER):
+    return None, exec_properties
+  plan = quality_gates.plan(
+      eval_config.QualityGates.from_json(
+          exec_properties[quality_gates.PARAMETER]),
+      json_format.Parse(exec_properties['eval_config'], tfma.EvalConfig()),
+      inputs['examples'], ['eval'],
+      has_baseline=bool(inputs.get('baseline_model')))
+  properties = {k: v for k, v in exec_properties.items()
+                if k != quality_gates.PARAMETER}
+  properties['eval_config'] = json_format.MessageToJson(plan.eval_config)
+  return plan, properties
+
+
 def _columnar_path(plan: quality_gates.Plan) -> str:
   config = tfma.utils.update_eval_config_with_defaults(
       plan.eval_config, has_baseline=True, rubber_stamp=True)
@@ -100,18 +122,9 @@ def compare(problem_type: str, rows: int, folder: str) -> List[str]:
                               baseline_wrong_share=0.0,
                               baseline_tolerance=0.02, slice_tolerance=0.05,
                               slice_min_examples=200)
-  gates = eval_config.QualityGates.from_json(
-      case.exec_properties['quality_gates'])
-  plan = quality_gates.plan(
-      gates, json_format.Parse(case.exec_properties['eval_config'],
-                               tfma.EvalConfig()),
-      case.inputs['examples'], ['eval'], has_baseline=True)
+  plan, theirs_properties = for_tfx(case.inputs, case.exec_properties)
   ours_s, ours, ours_blessing = _run(columnar_evaluator.Executor, case,
                                      folder, 'ours', case.exec_properties)
-  theirs_properties = {k: v for k, v in case.exec_properties.items()
-                       if k != quality_gates.PARAMETER}
-  theirs_properties['eval_config'] = json_format.MessageToJson(
-      plan.eval_config)
   theirs_s, theirs, theirs_blessing = _run(
       tfx_evaluator.Executor, case, folder, 'tfma', theirs_properties)
   same = same_validation(ours, theirs)

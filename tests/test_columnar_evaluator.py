@@ -218,6 +218,16 @@ def _assert_same_evaluation(ours, theirs):
   assert result.slicing_metrics
 
 
+def _for_tfx(recorded):
+  """`recorded` as TFX's executor, which has no quality gates, is given it:
+  with the EvalConfig they complete (bench/evaluator.py)."""
+  plan, properties = bench_evaluator.for_tfx(recorded.inputs,
+                                             recorded.exec_properties)
+  assert plan is not None  # the pipeline's Evaluator has quality gates
+  return recorded_execution.RecordedExecution(
+      recorded.inputs, recorded.outputs, properties)
+
+
 @pytest.fixture(scope='module')
 def recorded(local_runs):
   _, second = local_runs
@@ -229,7 +239,7 @@ def recorded(local_runs):
 def test_same_evaluation_with_a_baseline(recorded, tmp_path):
   assert recorded.inputs.get('baseline_model')
   ours = _run_columnar(recorded, tmp_path / 'ours')
-  theirs = _run(tfx_evaluator.Executor, recorded, tmp_path / 'tfma')
+  theirs = _run(tfx_evaluator.Executor, _for_tfx(recorded), tmp_path / 'tfma')
   _assert_same_evaluation(ours, theirs)
   assert os.listdir(ours[1].uri) == ['BLESSED']
 
@@ -245,6 +255,6 @@ def test_same_failed_blessing_without_a_baseline(recorded, tmp_path):
       recorded.outputs, {**recorded.exec_properties,
                          'eval_config': json_format.MessageToJson(config)})
   ours = _run_columnar(recorded, tmp_path / 'ours')
-  theirs = _run(tfx_evaluator.Executor, recorded, tmp_path / 'tfma')
+  theirs = _run(tfx_evaluator.Executor, _for_tfx(recorded), tmp_path / 'tfma')
   _assert_same_evaluation(ours, theirs)
   assert os.listdir(ours[1].uri) == ['NOT_BLESSED']

@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
-from google.protobuf import json_format
 from tensorflow_model_analysis.slicer import slicer_lib
 from tfx.components.evaluator import executor as tfx_evaluator
 
+from bench import evaluator as bench_evaluator
 from bench import evaluator_cases
 from local import run_summary
 from local.run import outcome
@@ -120,18 +120,8 @@ def _slice_case(folder, candidate_wrong_share):
 
 
 def _planned_properties(case):
-  """The case's properties with the EvalConfig the quality gates complete,
-  which is what TFX's executor (without them) is given."""
-  gates = eval_config.QualityGates.from_json(
-      case.exec_properties['quality_gates'])
-  plan = quality_gates.plan(
-      gates, json_format.Parse(case.exec_properties['eval_config'],
-                               tfma.EvalConfig()),
-      case.inputs['examples'], ['eval'], has_baseline=True)
-  properties = {k: v for k, v in case.exec_properties.items()
-                if k != 'quality_gates'}
-  properties['eval_config'] = json_format.MessageToJson(plan.eval_config)
-  return properties
+  """What TFX's executor (without the quality gates) is given."""
+  return bench_evaluator.for_tfx(case.inputs, case.exec_properties)[1]
 
 
 def test_a_slice_ten_points_worse_is_refused_by_name_as_by_tfma(tmp_path):
