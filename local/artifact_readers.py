@@ -317,7 +317,9 @@ def thresholds(evaluation_uri: str) -> Dict[str, Threshold]:
       eval_config.metrics_specs, eval_config)
   for key, entries in specs.items():
     entry = found.setdefault(key.name, Threshold(key.name))
-    for _, threshold in entries:
+    for spec, threshold in entries:
+      if spec is not None and spec != tfma.SlicingSpec():
+        continue  # a slice's (quality_gates.py): the whole split's only
       if isinstance(threshold, tfma.GenericValueThreshold):
         if threshold.HasField('lower_bound'):
           entry.lower = threshold.lower_bound.value

@@ -4,13 +4,14 @@ Used by local_runner.py for the end-of-run summary and by the tests to check
 that every component ran. Reads only; never writes to the store.
 """
 import dataclasses
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import component_ids
+from pipeline.components import quality_gates
 
 _STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()
@@ -36,6 +37,10 @@ class RunSummary:
   blessed: Optional[bool]  # None when the Evaluator did not run
   blessing_failures: List[str]  # why not blessed, in words
   pushed_to: Optional[str]  # the pushed model's folder, if pushed
+  # Which gate applied, and the gate metric of the model, the trivial model
+  # and the baseline per slice (pipeline/components/quality_gates.py); None
+  # for an evaluation without them.
+  gates: Optional[Dict[str, Any]] = None
 
 
 def _node_id(store, execution_id: int, pipeline_name: str) -> Optional[str]:
@@ -94,12 +99,24 @@ def component_runs(store: metadata_store.MetadataStore, pipeline_name: str,
   return runs
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
-  """model name ('candidate'/'baseline') -> metric name -> value."""
-  by_model: Dict[str, Dict[str, float]] = {}
+def _slice_name(slice_key) -> str:
+  """'' for the whole split, 'column=value' (joined by ', ') for a slice."""
+  names = []
+  for single in slice_key.single_slice_keys:
+    value = getattr(single, single.WhichOneof('kind'))
+    names.append(quality_gates.slice_name(
+        single.column, value.decode('utf-8', 'replace')
+        if isinstance(value, bytes) else value))
+  return ', '.join(names)
+
+
+def sliced_metrics(evaluation_uri: str
+                   ) -> Dict[str, Dict[str, Dict[str, float]]]:
+  """slice name ('' for the whole split) -> model name ('candidate' or
+  'baseline') -> metric name -> value."""
+  by_slice: Dict[str, Dict[str, Dict[str, float]]] = {}
   for slice_metrics in tfma.load_metrics(evaluation_uri):
-    if slice_metrics.slice_key.single_slice_keys:
-      continue  # only the overall slice
+    by_model = by_slice.setdefault(_slice_name(slice_metrics.slice_key), {})
     for kv in slice_metrics.metric_keys_and_values:
       if kv.key.is_diff:
         continue
@@ -107,7 +124,12 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
         continue
       model = kv.key.model_name or 'candidate'
       by_model.setdefault(model, {})[kv.key.name] = kv.value.double_value.value
-  return by_model
+  return by_slice
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+  """model name ('candidate'/'baseline') -> metric name -> value."""
+  return sliced_metrics(evaluation_uri).get('', {})
 
 
 def _describe_failure(failure,
@@ -151,12 +173,18 @@ def _describe_failure(failure,
   return f'{name} {value:.4f} failed {failure.message or "its threshold"}'
 
 
-def _failures(evaluation_uri: str,
-              baseline: Dict[str, float]) -> List[str]:
+def _failures(evaluation_uri: str) -> List[str]:
+  """Every failed threshold in words, naming the slice where not the whole
+  split."""
   result = tfma.load_validation_result(evaluation_uri)
-  reasons = [_describe_failure(f, baseline)
-             for per_slice in result.metric_validations_per_slice
-             for f in per_slice.failures]
+  baselines = {name: by_model.get('baseline', {})
+               for name, by_model in sliced_metrics(evaluation_uri).items()}
+  reasons = []
+  for per_slice in result.metric_validations_per_slice:
+    name = _slice_name(per_slice.slice_key)
+    for failure in per_slice.failures:
+      reason = _describe_failure(failure, baselines.get(name, {}))
+      reasons.append(f'on slice {name}, {reason}' if name else reason)
   if result.missing_thresholds:
     reasons.append('thresholds could not be checked: '
                    f'{len(result.missing_thresholds)} metric(s) missing')
@@ -174,6 +202,7 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
   runs = component_runs(store, pipeline_name, run_id)
 
   metrics, baseline, blessed, failures, pushed_to = {}, {}, None, [], None
+  gates = None
   evaluator = runs.get(component_ids.EVALUATOR)
   if evaluator and evaluator.state in ('COMPLETE', 'CACHED'):
     evaluation_uri = evaluator.outputs['evaluation'][0]
@@ -184,11 +213,12 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
     blessed = bool(blessing and
                    blessing[-1].custom_properties['blessed'].int_value)
     if not blessed:
-      failures = _failures(evaluation_uri, baseline)
+      failures = _failures(evaluation_uri)
+    gates = quality_gates.read(evaluation_uri)
   pusher = runs.get(component_ids.PUSHER)
   if pusher and pusher.state in ('COMPLETE', 'CACHED'):
     pushed = store.get_artifacts_by_uri(pusher.outputs['pushed_model'][0])
     if pushed and pushed[-1].custom_properties['pushed'].int_value:
       pushed_to = pushed[-1].custom_properties['pushed_destination'].string_value
   return RunSummary(run_id, runs, metrics, baseline, blessed, failures,
-                    pushed_to)
+                    pushed_to, gates)

@@ -8,7 +8,8 @@ EvalConfig from it; local/run_summary.py, local/report/run_report.py, the runner
 summary and the benchmarks read metric names from it.
 """
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+import json
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow_model_analysis as tfma
 
@@ -76,25 +77,32 @@ def create_eval_config(problem: features.Problem,
   previously blessed model exists, accuracy >= the baseline's accuracy -
   `baseline_tolerance`. Regression: blessed when the RMSE <= `rmse_threshold`
   and at most `baseline_tolerance` (a fraction) above the baseline's RMSE.
-  The example count and the problem type's extra metrics (binary: AUC,
-  precision, recall; regression: MAE) are reported alongside; see METRICS.
+  An absolute threshold of 0 is unset: the gate then has no value threshold
+  here, and the Evaluator sets one at run time from the trivial model
+  (QualityGates; pipeline/components/quality_gates.py), as it adds the
+  per-slice thresholds. The example count and the problem type's extra
+  metrics (binary: AUC, precision, recall; regression: MAE) are reported
+  alongside; see METRICS.
 
   Args:
     problem: the problem description (models/features.py).
-    accuracy_threshold: the lowest accepted accuracy, 0..1 (classification).
+    accuracy_threshold: the lowest accepted accuracy, 0..1 (classification);
+      0: none.
     baseline_tolerance: how far the candidate may fall behind the baseline.
-    rmse_threshold: the highest accepted RMSE (regression), > 0.
+    rmse_threshold: the highest accepted RMSE (regression); 0: none.
     slice_columns: raw columns to report every metric per value of, besides
       the whole eval split (EVAL_SLICE_COLUMNS in pipeline/configs.py).
 
   Returns:
     The Evaluator's EvalConfig.
-
-  Raises:
-    ValueError: a regression without a positive `rmse_threshold`.
   """
-  gate_threshold = _gate_threshold(problem, accuracy_threshold,
-                                   baseline_tolerance, rmse_threshold)
+  bound = absolute_threshold(problem.problem_type, accuracy_threshold,
+                             rmse_threshold)
+  gate_threshold = tfma.MetricThreshold(change_threshold=change_threshold(
+      problem.problem_type, baseline_tolerance))
+  if bound:
+    gate_threshold.value_threshold.CopyFrom(
+        value_threshold(problem.problem_type, bound))
   return tfma.EvalConfig(
       model_specs=[_model_spec(problem)],
       slicing_specs=_slicing_specs(slice_columns),
@@ -103,6 +111,109 @@ def create_eval_config(problem: features.Problem,
       options=tfma.Options(include_default_metrics={'value': False}),
       metrics_specs=[_metrics_spec(
           METRICS[problem.problem_type], gate_threshold)])
+
+
+def absolute_threshold(problem_type: str, accuracy_threshold: float,
+                       rmse_threshold: float) -> float:
+  """The absolute bar of `problem_type`'s gate metric (0: none): the
+  accuracy threshold of a classification, the RMSE threshold of a
+  regression."""
+  return (rmse_threshold if problem_type == features.REGRESSION
+          else accuracy_threshold)
+
+
+def higher_is_better(problem_type: str) -> bool:
+  """Whether a higher gate metric is better (accuracy, not RMSE)."""
+  return problem_type != features.REGRESSION
+
+
+def value_threshold(problem_type: str,
+                    bound: float) -> tfma.GenericValueThreshold:
+  """The gate metric at least `bound` (accuracy) or at most it (RMSE)."""
+  if higher_is_better(problem_type):
+    return tfma.GenericValueThreshold(lower_bound={'value': bound})
+  return tfma.GenericValueThreshold(upper_bound={'value': bound})
+
+
+def change_threshold(problem_type: str,
+                     tolerance: float) -> tfma.GenericChangeThreshold:
+  """The gate metric at most `tolerance` below the baseline's (accuracy,
+  absolute) or at most `tolerance`, a fraction of the baseline's value,
+  above it (RMSE)."""
+  if higher_is_better(problem_type):
+    return tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+        absolute={'value': -tolerance})
+  return tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.LOWER_IS_BETTER,
+      relative={'value': tolerance})
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityGates:
+  """The gates the Evaluator settles at run time, from the data.
+
+  The EvalConfig is fixed when the pipeline is built; what depends on the
+  data is not: the trivial model's score (it needs the train split's
+  labels) and which slices are large enough to hold to the baseline. The
+  Evaluator (pipeline/components/quality_gates.py) reads the labels, adds
+  those thresholds to the EvalConfig and lets TFMA validate as always.
+
+  Attributes:
+    label_key: the raw label column.
+    problem_type: as models/features.py.
+    trivial_margin: None when an absolute threshold is the gate; else the
+      fraction of the trivial model's errors (its RMSE, for a regression)
+      the model must do without (EVAL_TRIVIAL_MARGIN_*).
+    slice_tolerance: how far behind the baseline the model may fall on a
+      slice (EVAL_SLICE_TOLERANCE; as EVAL_BASELINE_TOLERANCE).
+    slice_min_examples: the slices held to the baseline have at least this
+      many eval examples (EVAL_SLICE_MIN_EXAMPLES).
+  """
+  label_key: str
+  problem_type: str
+  trivial_margin: Optional[float]
+  slice_tolerance: float
+  slice_min_examples: int
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'QualityGates':
+    return cls(**json.loads(text))
+
+  @property
+  def metric(self) -> Metric:
+    """The gate metric."""
+    return METRICS[self.problem_type].gate
+
+
+def quality_gates(problem: features.Problem, accuracy_threshold: float,
+                  rmse_threshold: float, trivial_margins: Mapping[str, float],
+                  slice_tolerance: float,
+                  slice_min_examples: int) -> QualityGates:
+  """The run-time gates for `problem`: the trivial model's, unless an
+  absolute threshold is set (see create_eval_config), and the slices'.
+
+  Args:
+    problem: the problem description.
+    accuracy_threshold, rmse_threshold: as create_eval_config.
+    trivial_margins: problem type -> EVAL_TRIVIAL_MARGIN_<TYPE>.
+    slice_tolerance: EVAL_SLICE_TOLERANCE.
+    slice_min_examples: EVAL_SLICE_MIN_EXAMPLES.
+
+  Returns:
+    The Evaluator's quality_gates parameter, as an object.
+  """
+  absolute = absolute_threshold(problem.problem_type, accuracy_threshold,
+                                rmse_threshold)
+  return QualityGates(
+      label_key=problem.label_key, problem_type=problem.problem_type,
+      trivial_margin=None if absolute else float(
+          trivial_margins[problem.problem_type]),
+      slice_tolerance=float(slice_tolerance),
+      slice_min_examples=int(slice_min_examples))
 
 
 def _model_spec(problem: features.Problem) -> tfma.ModelSpec:
@@ -140,41 +251,6 @@ def _slicing_specs(slice_columns: Sequence[str]) -> List[tfma.SlicingSpec]:
   """The whole eval split, then one slice per value of each column."""
   return [tfma.SlicingSpec()] + [
       tfma.SlicingSpec(feature_keys=[column]) for column in slice_columns]
-
-
-def _gate_threshold(problem: features.Problem, accuracy_threshold: float,
-                    baseline_tolerance: float,
-                    rmse_threshold: float) -> tfma.MetricThreshold:
-  """The gate metric's threshold for `problem` (see create_eval_config)."""
-  if problem.is_classification:
-    return _accuracy_threshold(accuracy_threshold, baseline_tolerance)
-  if rmse_threshold <= 0:
-    raise ValueError('a regression needs a positive rmse_threshold')
-  return _rmse_threshold(rmse_threshold, baseline_tolerance)
-
-
-def _accuracy_threshold(lowest: float,
-                        allowed_drop: float) -> tfma.MetricThreshold:
-  """At least `lowest`, and at most `allowed_drop` (absolute) below the
-  baseline."""
-  return tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(
-          lower_bound={'value': lowest}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={'value': -allowed_drop}))
-
-
-def _rmse_threshold(highest: float,
-                    allowed_rise: float) -> tfma.MetricThreshold:
-  """At most `highest`, and at most `allowed_rise` (a fraction of the
-  baseline's value) above the baseline."""
-  return tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(
-          upper_bound={'value': highest}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.LOWER_IS_BETTER,
-          relative={'value': allowed_rise}))
 
 
 def _metrics_spec(metrics: ProblemMetrics,

@@ -10,7 +10,8 @@ and configuration in pipeline/eval_config.py: the local tools read names
 there without importing this factory.
 """
 import dataclasses
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import (Any, Dict, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, Type)
 
 # TFX's own modules rather than its public `tfx.v1`: importing `tfx.v1` also
 # imports its Google Cloud extensions and the Vertex AI SDK, seconds that a
@@ -32,6 +33,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features
 from pipeline import component_ids as ids
+from pipeline import configs
 from pipeline.data_files import csv_format
 from pipeline.data_files import schema_file
 from pipeline import code_fingerprint
@@ -48,6 +50,7 @@ from pipeline.components import span_statistics_gen
 from pipeline.components import vertex_push
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.eval_config import create_eval_config
+from pipeline.eval_config import quality_gates
 from pipeline.vertex_serving import target as vertex_target
 
 # User code is referenced by dotted path, so the same pipeline compiles for
@@ -129,17 +132,31 @@ class Evaluation:
 
   Attributes:
     accuracy_threshold: the lowest accuracy that blesses a classification
-      model.
+      model (0: none; the trivial model's bar applies).
     baseline_tolerance: how far behind the last blessed model a new model may
       fall and still be blessed (accuracy points; for regression a fraction
       of the baseline's RMSE).
-    rmse_threshold: the highest RMSE that blesses a regression model.
+    rmse_threshold: the highest RMSE that blesses a regression model (0:
+      none; the trivial model's bar applies).
     slice_columns: raw columns the Evaluator also slices metrics by.
+    trivial_margins: problem type -> how far the model must beat the trivial
+      model (EVAL_TRIVIAL_MARGIN_*).
+    slice_tolerance: how far behind the last blessed model a new model may
+      fall on a slice of `slice_columns`.
+    slice_min_examples: the eval examples a slice needs to be held to that.
   """
   accuracy_threshold: float
   baseline_tolerance: float
   rmse_threshold: float = 0.0
   slice_columns: Sequence[str] = ()
+  # The defaults are the settings' (configs.py).
+  trivial_margins: Mapping[str, float] = dataclasses.field(
+      default_factory=lambda: {
+          features.BINARY: configs.EVAL_TRIVIAL_MARGIN_BINARY.default,
+          features.MULTICLASS: configs.EVAL_TRIVIAL_MARGIN_MULTICLASS.default,
+          features.REGRESSION: configs.EVAL_TRIVIAL_MARGIN_REGRESSION.default})
+  slice_tolerance: float = configs.EVAL_SLICE_TOLERANCE.default
+  slice_min_examples: int = configs.EVAL_SLICE_MIN_EXAMPLES.default
 
   @classmethod
   def from_settings(cls, settings: Any) -> 'Evaluation':
@@ -147,7 +164,14 @@ class Evaluation:
     return cls(accuracy_threshold=settings.EVAL_ACCURACY_THRESHOLD,
                baseline_tolerance=settings.EVAL_BASELINE_TOLERANCE,
                rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
-               slice_columns=settings.EVAL_SLICE_COLUMNS)
+               slice_columns=settings.EVAL_SLICE_COLUMNS,
+               trivial_margins={
+                   features.BINARY: settings.EVAL_TRIVIAL_MARGIN_BINARY,
+                   features.MULTICLASS: settings.EVAL_TRIVIAL_MARGIN_MULTICLASS,
+                   features.REGRESSION:
+                       settings.EVAL_TRIVIAL_MARGIN_REGRESSION},
+               slice_tolerance=settings.EVAL_SLICE_TOLERANCE,
+               slice_min_examples=settings.EVAL_SLICE_MIN_EXAMPLES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,9 +283,8 @@ def create_pipeline(
     The pipeline, ready for any TFX runner.
 
   Raises:
-    ValueError: a regression without a positive
-      `evaluation.rmse_threshold`, or serving on Vertex AI from a
-      `serving_model_dir` that is not on Cloud Storage.
+    ValueError: serving on Vertex AI from a `serving_model_dir` that is not
+      on Cloud Storage.
   """
   data = _data_steps(data_path, data_gates, csv, spans)
   train = _training_steps(data, problem, training, vertex_ai, spans)
@@ -550,7 +573,11 @@ def _evaluation_steps(data: _DataSteps,
       eval_config=create_eval_config(
           problem, evaluation.accuracy_threshold,
           evaluation.baseline_tolerance, evaluation.rmse_threshold,
-          evaluation.slice_columns)).with_id(ids.EVALUATOR)
+          evaluation.slice_columns),
+      gates=quality_gates(
+          problem, evaluation.accuracy_threshold, evaluation.rmse_threshold,
+          evaluation.trivial_margins, evaluation.slice_tolerance,
+          evaluation.slice_min_examples)).with_id(ids.EVALUATOR)
   return _EvaluationSteps(baseline, evaluator)
 
 

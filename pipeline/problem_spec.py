@@ -208,7 +208,6 @@ def resolve(data_path: str,
             vocab_size: int = 5000,
             oov_buckets: int = 10,
             vocab_size_overrides: str = '',
-            rmse_threshold: float = 0.0,
             eval_slice_columns: Sequence[str] = (),
             sample: Optional[Sample] = None,
             fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> Resolved:
@@ -218,7 +217,6 @@ def resolve(data_path: str,
     data_path: a folder of CSV files (read when local) or a gs:// URI.
     label_key ... vocab_size_overrides: the settings of the same names in
       pipeline/configs.py, as text.
-    rmse_threshold: EVAL_RMSE_THRESHOLD; must be > 0 for a regression.
     eval_slice_columns: EVAL_SLICE_COLUMNS; each must be a column.
     sample: the data's sample, if already read (tests).
     fmt: CSV_DELIMITER and CSV_DECIMAL, to read the sample.
@@ -237,10 +235,6 @@ def resolve(data_path: str,
   else:
     found = _check_sample(sample or read_sample(data_path, fmt=fmt), label_key,
                           problem_type, columns, eval_slice_columns)
-  if found.problem_type == features.REGRESSION and rmse_threshold <= 0:
-    raise ConfigError('EVAL_RMSE_THRESHOLD must be set (> 0) for a regression '
-                      'problem: the largest RMSE, in the label\'s units, that '
-                      'blesses a model.')
   problem = features.Problem(
       label_key=label_key, problem_type=found.problem_type,
       drop_columns=columns.drop,
@@ -385,6 +379,5 @@ def from_settings(settings, data_path: Optional[str] = None) -> Resolved:
       vocab_size=settings.VOCAB_SIZE,
       oov_buckets=settings.OOV_BUCKETS,
       vocab_size_overrides=settings.VOCAB_SIZE_OVERRIDES,
-      rmse_threshold=settings.EVAL_RMSE_THRESHOLD,
       eval_slice_columns=settings.EVAL_SLICE_COLUMNS,
       fmt=csv_format.CsvFormat.from_settings(settings))

@@ -17,6 +17,7 @@ from google.protobuf import text_format
 from tensorflow_model_analysis.metrics import metric_types
 from tfx.components.evaluator import executor as tfx_evaluator
 
+from bench import evaluator as bench_evaluator
 from bench import recorded_execution
 from models import features
 from pipeline import component_ids
@@ -170,15 +171,21 @@ def _run(executor_class, recorded, folder):
   return evaluation, blessing
 
 
-def _run_columnar(recorded, folder):
-  """`_run` of the columnar executor, failing if it hands the evaluation to
+def _run_columnar_case(run):
+  """`run()`, failing if the columnar executor hands the evaluation to
   TFMA's Beam pipeline (TFX's own executor, its base class)."""
   def hand_over(*unused_args, **unused_kwargs):
     raise AssertionError('the columnar Evaluator handed over to TFMA')
 
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(tfx_evaluator.Executor, 'Do', hand_over)
-    return _run(columnar_evaluator.Executor, recorded, folder)
+    return run()
+
+
+def _run_columnar(recorded, folder):
+  """`_run` of the columnar executor, which must not hand over to TFMA."""
+  return _run_columnar_case(
+      lambda: _run(columnar_evaluator.Executor, recorded, folder))
 
 
 def _metrics(evaluation_uri):
@@ -198,8 +205,7 @@ def _assert_same_evaluation(ours, theirs):
   for key, value in their_metrics.items():
     assert (math.isnan(value) and math.isnan(our_metrics[key])) or (
         abs(our_metrics[key] - value) <= 1e-6), key
-  assert (tfma.load_validation_result(our_uri) ==
-          tfma.load_validation_result(their_uri))
+  assert bench_evaluator.same_validation(our_uri, their_uri)
   assert sorted(os.listdir(our_blessing.uri)) == sorted(
       os.listdir(their_blessing.uri))
   assert (our_blessing.mlmd_artifact.custom_properties ==
@@ -210,6 +216,16 @@ def _assert_same_evaluation(ours, theirs):
             sorted(p.SerializeToString() for p in loader(their_uri)))
   result = tfma.load_eval_result(our_uri)  # what the notebooks load
   assert result.slicing_metrics
+
+
+def _for_tfx(recorded):
+  """`recorded` as TFX's executor, which has no quality gates, is given it:
+  with the EvalConfig they complete (bench/evaluator.py)."""
+  plan, properties = bench_evaluator.for_tfx(recorded.inputs,
+                                             recorded.exec_properties)
+  assert plan is not None  # the pipeline's Evaluator has quality gates
+  return recorded_execution.RecordedExecution(
+      recorded.inputs, recorded.outputs, properties)
 
 
 @pytest.fixture(scope='module')
@@ -223,7 +239,7 @@ def recorded(local_runs):
 def test_same_evaluation_with_a_baseline(recorded, tmp_path):
   assert recorded.inputs.get('baseline_model')
   ours = _run_columnar(recorded, tmp_path / 'ours')
-  theirs = _run(tfx_evaluator.Executor, recorded, tmp_path / 'tfma')
+  theirs = _run(tfx_evaluator.Executor, _for_tfx(recorded), tmp_path / 'tfma')
   _assert_same_evaluation(ours, theirs)
   assert os.listdir(ours[1].uri) == ['BLESSED']
 
@@ -239,6 +255,6 @@ def test_same_failed_blessing_without_a_baseline(recorded, tmp_path):
       recorded.outputs, {**recorded.exec_properties,
                          'eval_config': json_format.MessageToJson(config)})
   ours = _run_columnar(recorded, tmp_path / 'ours')
-  theirs = _run(tfx_evaluator.Executor, recorded, tmp_path / 'tfma')
+  theirs = _run(tfx_evaluator.Executor, _for_tfx(recorded), tmp_path / 'tfma')
   _assert_same_evaluation(ours, theirs)
   assert os.listdir(ours[1].uri) == ['NOT_BLESSED']

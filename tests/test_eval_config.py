@@ -126,5 +126,35 @@ def test_regression_gate_is_an_rmse_bound_and_a_relative_change():
       tfma.MetricDirection.LOWER_IS_BETTER)
   assert config.model_specs[0].prediction_key == 'predictions'
   assert config.model_specs[0].label_key == 'progression'  # in its units
-  with pytest.raises(ValueError, match='rmse_threshold'):
-    create_eval_config(problem, 0.8, 0.05)
+  # Without an RMSE threshold, the Evaluator sets the bar from the trivial
+  # model at run time (pipeline/components/quality_gates.py).
+  unset = _whole_split_threshold(_metrics(create_eval_config(
+      problem, 0.8, 0.05))['RootMeanSquaredError'])
+  assert not unset.HasField('value_threshold')
+  assert unset.change_threshold == gate.change_threshold
+
+
+_MARGINS = {features.BINARY: 0.1, features.MULTICLASS: 0.2,
+            features.REGRESSION: 0.05}
+
+
+@pytest.mark.parametrize('problem_type', features.PROBLEM_TYPES)
+def test_the_trivial_model_gates_unless_an_absolute_threshold_is_set(
+    problem_type):
+  problem = features.Problem('y', problem_type)
+  unset = eval_config.quality_gates(problem, 0.0, 0.0, _MARGINS, 0.04, 300)
+  assert unset.trivial_margin == _MARGINS[problem_type]
+  assert (unset.slice_tolerance, unset.slice_min_examples) == (0.04, 300)
+  assert eval_config.QualityGates.from_json(unset.to_json()) == unset
+  # The absolute threshold of the problem type's gate metric only.
+  absolute = (dict(rmse_threshold=9.0) if problem_type == features.REGRESSION
+              else dict(accuracy_threshold=0.8))
+  other = (dict(accuracy_threshold=0.8) if problem_type == features.REGRESSION
+           else dict(rmse_threshold=9.0))
+  args = dict(accuracy_threshold=0.0, rmse_threshold=0.0,
+              trivial_margins=_MARGINS, slice_tolerance=0.04,
+              slice_min_examples=300)
+  assert eval_config.quality_gates(
+      problem, **{**args, **absolute}).trivial_margin is None
+  assert eval_config.quality_gates(
+      problem, **{**args, **other}).trivial_margin == _MARGINS[problem_type]

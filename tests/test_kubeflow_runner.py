@@ -18,6 +18,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from models import features
 from pipeline import component_ids
+from pipeline import configs
 from pipeline import pipeline as pipeline_factory
 from tests import helpers
 
@@ -316,6 +317,14 @@ def test_quality_gate_and_data(target, request):
   # The default EVAL_SLICE_COLUMNS reach the cloud Evaluator too.
   assert eval_config['slicing_specs'] == [{}] + [
       {'feature_keys': [column]} for column in ('payment_type',)]
+  # So do the gates it settles from the data: the bundled data's absolute
+  # threshold (no trivial model's bar), the slices' tolerance and size.
+  defaults = configs.load({})
+  assert json.loads(_constant(spec, 'Evaluator', 'quality_gates')) == {
+      'label_key': defaults.LABEL_KEY, 'problem_type': 'binary',
+      'trivial_margin': None,
+      'slice_tolerance': defaults.EVAL_SLICE_TOLERANCE,
+      'slice_min_examples': defaults.EVAL_SLICE_MIN_EXAMPLES}
   assert _constant(spec, 'CsvExampleGen', 'input_base') == (
       f'gs://{BUCKET}/input/data')
 

@@ -153,9 +153,24 @@ def test_evaluator_has_the_evaluation_settings(tmp_path):
                                                     ('company',))
 
 
-def test_regression_without_an_rmse_threshold_is_refused(tmp_path):
-  with pytest.raises(ValueError, match='rmse_threshold'):
-    _create(tmp_path, problem=features.Problem('y', features.REGRESSION))
+@pytest.mark.parametrize('problem_type', features.PROBLEM_TYPES)
+def test_without_an_absolute_threshold_the_trivial_model_gates(
+    tmp_path, problem_type):
+  problem = features.Problem('y', problem_type)
+  evaluation = pipeline_factory.Evaluation(
+      accuracy_threshold=0.0, baseline_tolerance=0.01,
+      trivial_margins={t: 0.1 + 0.01 * i
+                       for i, t in enumerate(features.PROBLEM_TYPES)},
+      slice_tolerance=0.07, slice_min_examples=123)
+  evaluator = {c.id: c for c in _create(
+      tmp_path, problem=problem, evaluation=evaluation).components}[
+          component_ids.EVALUATOR]
+  gates = eval_config.QualityGates.from_json(
+      evaluator.exec_properties['quality_gates'])
+  assert gates == eval_config.QualityGates(
+      label_key='y', problem_type=problem_type,
+      trivial_margin=evaluation.trivial_margins[problem_type],
+      slice_tolerance=0.07, slice_min_examples=123)
 
 
 def test_reviewed_schema_replaces_inference_under_the_same_id(tmp_path):
@@ -228,13 +243,20 @@ def test_settings_reach_the_factory_field_by_field():
       'TRAIN_BATCH_SIZE': '13', 'RANDOM_SEED': '14',
       'EVAL_ACCURACY_THRESHOLD': '0.61', 'EVAL_BASELINE_TOLERANCE': '0.02',
       'EVAL_RMSE_THRESHOLD': '3.5', 'EVAL_SLICE_COLUMNS': 'a,b',
+      'EVAL_TRIVIAL_MARGIN_BINARY': '0.11',
+      'EVAL_TRIVIAL_MARGIN_MULTICLASS': '0.12',
+      'EVAL_TRIVIAL_MARGIN_REGRESSION': '0.13',
+      'EVAL_SLICE_TOLERANCE': '0.06', 'EVAL_SLICE_MIN_EXAMPLES': '77',
       'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING',
       'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4'})
   assert pipeline_factory.Training.from_settings(settings) == pipeline_factory.Training(
       steps=11, eval_steps=12, batch_size=13, seed=14)
   assert pipeline_factory.Evaluation.from_settings(settings) == pipeline_factory.Evaluation(
       accuracy_threshold=0.61, baseline_tolerance=0.02, rmse_threshold=3.5,
-      slice_columns=('a', 'b'))
+      slice_columns=('a', 'b'),
+      trivial_margins={features.BINARY: 0.11, features.MULTICLASS: 0.12,
+                       features.REGRESSION: 0.13},
+      slice_tolerance=0.06, slice_min_examples=77)
   assert pipeline_factory.DataGates.from_settings(settings, 'schema text') == (
       pipeline_factory.DataGates(reviewed_schema_text='schema text',
                         allowed_anomalies='company', min_severity='WARNING',

@@ -45,7 +45,7 @@ def _resolve(data_path, **settings):
 ])
 def test_problem_type_is_inferred_from_the_label(tmp_path, labels, expected,
                                                  why):
-  resolved = _resolve(_data(tmp_path, labels), rmse_threshold=1.0)
+  resolved = _resolve(_data(tmp_path, labels))
   assert resolved.problem.problem_type == expected
   assert resolved.problem.label_kind and resolved.problem.label_kind in why
   assert why in resolved.describe()
@@ -137,8 +137,6 @@ def test_bad_settings_are_one_line_errors_naming_them(tmp_path, settings,
      'PROBLEM_TYPE=binary needs exactly 2 classes'),
     ([1, 2] * 10, dict(problem_type='binary'),
      'PROBLEM_TYPE=binary needs a numeric label of 0 and 1'),
-    ([0.5 * i for i in range(20)], {},
-     'EVAL_RMSE_THRESHOLD must be set (> 0) for a regression problem'),
 ])
 def test_bad_labels_are_one_line_errors(tmp_path, labels, settings, message):
   with pytest.raises(ConfigError) as error:

@@ -136,6 +136,19 @@ def test_evaluation_shows_candidate_baseline_and_threshold(report, latest):
                                           abs=1e-4)
   assert f'&gt;= {DEFAULTS.EVAL_ACCURACY_THRESHOLD:g}' in cells[3]
   assert 'pass' in cells[4]
+  # Which gate applied, and the three models side by side per slice.
+  gates = summary.gates
+  assert gates['gate'] == 'absolute threshold'  # the bundled data's 0.85
+  assert (f'Gate: absolute threshold: accuracy &gt;= '
+          f'{gates["bound"]:.4g}.') in report
+  for row in gates['rows']:
+    name = row['slice'] or 'whole eval split'
+    cells = re.findall(r'<td[^>]*>(.*?)</td>', re.search(
+        rf'<tr><td>{re.escape(name)}</td>(.*?)</tr>', report).group(1))
+    assert [float(c) for c in cells] == pytest.approx(
+        [row['examples'], row['model'], row['trivial'], row['baseline']],
+        abs=1e-3)
+  assert gates['held_slices']  # payment types with enough trips
 
 
 def test_evaluation_has_a_chart_and_table_per_slice_column(report, latest):

@@ -23,6 +23,7 @@ from local import artifact_readers as readers
 from pipeline import component_ids
 from pipeline import configs
 from pipeline import eval_config
+from pipeline.components import quality_gates
 from local.html import html_page
 from local import output_layout
 from local import run_artifacts
@@ -124,7 +125,7 @@ def _evaluation(run: run_artifacts.RunArtifacts) -> str:
   overall = next((s for s in slices if not s.column), None)
   if overall is None:
     return _unavailable(f'No overall metrics in {uri}.')
-  parts = [_overall_metrics(overall, thresholds)]
+  parts = [_overall_metrics(overall, thresholds), _gates(uri)]
   primary = _primary_metric(overall.by_model.get('candidate', {}), thresholds)
   by_column: Dict[str, List[readers.SliceMetrics]] = {}
   for metrics in slices:
@@ -163,6 +164,42 @@ def _overall_metrics(overall: readers.SliceMetrics,
                  _e(threshold.describe() if threshold else ''), verdict))
   parts.append(_table(('metric', 'candidate', 'baseline', 'change',
                        'threshold', 'value gate'), rows, numeric=(1, 2, 3)))
+  return ''.join(parts)
+
+
+def _gates(evaluation_uri: str) -> str:
+  """Which gate applied, and the gate metric of the model, the trivial
+  model and the last blessed model, overall and per slice
+  (pipeline/components/quality_gates.py)."""
+  gates = quality_gates.read(evaluation_uri)
+  if not gates:
+    return ''
+  label, trivial = gates['label'], gates['trivial_model']
+  relation = '&gt;=' if gates['higher_is_better'] else '&lt;='
+  if gates['gate'] == 'trivial model':
+    what = (f'beat the trivial model (always '
+            f'<code>{_e(repr(trivial["prediction"]))}</code>, learnt from '
+            f'{trivial["train_examples"]} train labels) by '
+            f'{gates["trivial_margin"]:.0%} of its '
+            + ('errors' if gates['higher_is_better'] else 'RMSE'))
+  else:
+    what = _e(gates['gate'])
+  bound = ('' if gates['bound'] is None else
+           f': {_e(label)} {relation} {_num(gates["bound"])}')
+  parts = ['<h3>Gate: model, trivial model and last blessed model</h3>',
+           f'<p>Gate: {what}{bound}.']
+  if gates['held_slices']:
+    parts.append(f' Held to the last blessed model (slices with at least '
+                 f'{gates["slice_min_examples"]} eval examples, tolerance '
+                 f'{gates["slice_tolerance"]:g}): '
+                 f'{_e(", ".join(gates["held_slices"]))}.')
+  parts.append('</p>')
+  rows = [(_e(row['slice'] or 'whole eval split'), str(row['examples']),
+           _num(row['model']), _num(row['trivial']), _num(row['baseline']))
+          for row in gates['rows']]
+  parts.append(_table(('slice', 'eval examples', f'{label}: model',
+                       'trivial model', 'last blessed model'), rows,
+                      numeric=(1, 2, 3, 4)))
   return ''.join(parts)
 
 

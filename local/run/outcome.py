@@ -5,7 +5,7 @@ import os
 import shlex
 import sys
 import traceback
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from local import output_layout
 from local import run_summary
@@ -71,16 +71,19 @@ def _describe_gate(summary: run_summary.RunSummary,
                    metrics: eval_config.ProblemMetrics, problem_type: str,
                    settings: configs.Settings) -> List[str]:
   """The gate metric with its threshold and the extras, then the baseline's
-  gate metric with the allowed change."""
+  gate metric with the allowed change; then which gate applied and the
+  model, the trivial model and the last blessed model side by side."""
   m, gate = summary.metrics, metrics.gate
   count = m.get(eval_config.EXAMPLE_COUNT.key, 0)
+  gates = summary.gates or {}
   if problem_type == features.REGRESSION:
     value_format = '.4g'
-    bound = f'limit {settings.EVAL_RMSE_THRESHOLD}'
+    bound = f'limit {gates.get("bound") or settings.EVAL_RMSE_THRESHOLD:.4g}'
     allowed = f'allowed rise {settings.EVAL_BASELINE_TOLERANCE:.0%}'
   else:
     value_format = '.3f'
-    bound = f'threshold {settings.EVAL_ACCURACY_THRESHOLD}'
+    bound = (f'threshold '
+             f'{gates.get("bound") or settings.EVAL_ACCURACY_THRESHOLD:.4g}')
     allowed = f'allowed drop {settings.EVAL_BASELINE_TOLERANCE}'
   extras = ', '.join(f'{extra.label} {m[extra.key]:.3f}'
                      for extra in metrics.extras if extra.key in m)
@@ -94,6 +97,41 @@ def _describe_gate(summary: run_summary.RunSummary,
   else:
     lines.append(f'Baseline (last blessed model) {gate.label} '
                  f'{base:{value_format}}; {allowed}.')
+  if gates:
+    lines += describe_gates(gates, value_format)
+  return lines
+
+
+def describe_gates(gates: Dict[str, Any], value_format: str) -> List[str]:
+  """Which gate applied, and the gate metric of the model, the trivial
+  model and the last blessed model, overall and per slice
+  (pipeline/components/quality_gates.py)."""
+  label = gates['label']
+  trivial = gates['trivial_model']
+  relation = '>=' if gates['higher_is_better'] else '<='
+  bound = ('' if gates['bound'] is None else
+           f': {label} {relation} {gates["bound"]:{value_format}}')
+  if gates['gate'] == 'trivial model':
+    what = (f'beat the trivial model (always {trivial["prediction"]!r}, '
+            f'from {trivial["train_examples"]} train labels) by '
+            f'{gates["trivial_margin"]:.0%} of its '
+            + ('errors' if gates['higher_is_better'] else 'RMSE'))
+  else:
+    what = gates['gate']
+  lines = [f'Gate: {what}{bound}.']
+  width = max([len(row['slice'] or 'all') for row in gates['rows']] + [5])
+  lines.append(f'  {"slice":<{width}} {"examples":>8} {"model":>8} '
+               f'{"trivial":>8} {"last blessed":>12}')
+  show = lambda v: '-' if v is None else f'{v:{value_format}}'  # pylint: disable=unnecessary-lambda-assignment
+  for row in gates['rows']:
+    lines.append(f'  {row["slice"] or "all":<{width}} {row["examples"]:>8} '
+                 f'{show(row["model"]):>8} {show(row["trivial"]):>8} '
+                 f'{show(row["baseline"]):>12}')
+  if gates['held_slices']:
+    lines.append(
+        f'Slices held to the last blessed model (at least '
+        f'{gates["slice_min_examples"]} eval examples, tolerance '
+        f'{gates["slice_tolerance"]:g}): {", ".join(gates["held_slices"])}.')
   return lines
 
 

@@ -21,8 +21,16 @@ It steps aside, and TFX's executor runs TFMA as always, where it does not
 cover the work: a Beam runner other than the local DirectRunner (Dataflow
 keeps its scale-out), an EvalConfig with metrics, slices or options it does
 not compute (only binary classification's example count, confusion-matrix
-metrics and AUC are covered), custom extractors or model loaders, or models
-whose signatures it does not recognise. The log says which.
+metrics and AUC are covered: multiclass and regression metrics go to TFMA),
+custom extractors or model loaders, or models whose signatures it does not
+recognise. The log says which. Thresholds of every kind (value, change, per
+slice) it validates with TFMA's own validator, so they never make it step
+aside.
+
+Either way the component first settles the gates that depend on the data
+(the trivial model's bar, the slices held to the baseline;
+pipeline/components/quality_gates.py): its `quality_gates` parameter, which
+TFX's Evaluator does not have, says which.
 """
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence
@@ -40,7 +48,10 @@ from tfx import types
 from tfx.components.evaluator import component as evaluator_component
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_beam_component
 from tfx.dsl.components.base import executor_spec
+from tfx.types import component_spec
+from tfx.types import standard_artifacts
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
@@ -50,7 +61,9 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from pipeline import eval_config as eval_config_lib
 from pipeline.components import columnar_metrics
+from pipeline.components import quality_gates
 from pipeline.components.columnar_metrics import Unsupported
 
 # Serialized examples per call of a model's signature: large enough that the
@@ -275,10 +288,29 @@ class Executor(evaluator_executor.Executor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
+    plan = None
+    if exec_properties.get(quality_gates.PARAMETER):
+      plan = quality_gates.plan(
+          eval_config_lib.QualityGates.from_json(
+              exec_properties[quality_gates.PARAMETER]),
+          proto_utils.json_to_proto(exec_properties[specs.EVAL_CONFIG_KEY],
+                                    tfma.EvalConfig()),
+          input_dict[specs.EXAMPLES_KEY], _example_splits(exec_properties),
+          has_baseline=bool(input_dict.get(specs.BASELINE_MODEL_KEY)))
+      exec_properties = {**exec_properties, specs.EVAL_CONFIG_KEY:
+                         proto_utils.proto_to_json(plan.eval_config)}
+    self._evaluate(input_dict, output_dict, exec_properties)
+    if plan is not None:
+      plan.write(artifact_utils.get_single_uri(
+          output_dict[specs.EVALUATION_KEY]))
+
+  def _evaluate(self, input_dict: Dict[str, List[types.Artifact]],
+                output_dict: Dict[str, List[types.Artifact]],
+                exec_properties: Dict[str, Any]) -> None:
+    """The evaluation and the blessing, columnar or by TFMA."""
     try:
       eval_config, models = self._plan(input_dict, exec_properties)
-      splits = json_utils.loads(
-          exec_properties.get(specs.EXAMPLE_SPLITS_KEY, 'null')) or ['eval']
+      splits = _example_splits(exec_properties)
       slice_columns = sorted({c for s in eval_config.slicing_specs
                               for c in s.feature_keys})
       columns = score(models, _record_batches(
@@ -338,6 +370,12 @@ class Executor(evaluator_executor.Executor):
     return eval_config, models
 
 
+def _example_splits(exec_properties: Dict[str, Any]) -> List[str]:
+  """The splits the Evaluator evaluates on (TFX's default: 'eval')."""
+  return json_utils.loads(
+      exec_properties.get(specs.EXAMPLE_SPLITS_KEY, 'null')) or ['eval']
+
+
 def write_blessing(input_dict: Dict[str, List[types.Artifact]],
                    output_dict: Dict[str, List[types.Artifact]],
                    exec_properties: Dict[str, Any], output_uri: str) -> None:
@@ -369,8 +407,46 @@ def write_blessing(input_dict: Dict[str, List[types.Artifact]],
   logging.info('Blessing result %s written to %s.', ok, blessing.uri)
 
 
-class Evaluator(evaluator_component.Evaluator):
-  """TFX's Evaluator with the columnar executor (same inputs and outputs)."""
+class EvaluatorSpec(specs.EvaluatorSpec):
+  """TFX's Evaluator's spec, with the gates settled from the data."""
 
+  PARAMETERS = {
+      **specs.EvaluatorSpec.PARAMETERS,
+      # eval_config.QualityGates.to_json(); absent: the EvalConfig's gates.
+      quality_gates.PARAMETER: component_spec.ExecutionParameter(
+          type=str, optional=True),
+  }
+
+
+class Evaluator(evaluator_component.Evaluator):
+  """TFX's Evaluator with the columnar executor (same inputs and outputs),
+  and the gates that depend on the data (quality_gates.py)."""
+
+  SPEC_CLASS = EvaluatorSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
+  def __init__(self,  # pylint: disable=super-init-not-called
+               examples: types.BaseChannel,
+               model: types.BaseChannel,
+               baseline_model: Optional[types.BaseChannel],
+               eval_config: tfma.EvalConfig,
+               gates: Optional[eval_config_lib.QualityGates] = None):
+    """TFX's Evaluator's arguments this pipeline uses, and `gates`.
+
+    Args:
+      examples: the examples (the eval split is evaluated; the train split
+        teaches the trivial model).
+      model: the candidate model.
+      baseline_model: the model to compare with, if any.
+      eval_config: the metrics, slices and fixed thresholds.
+      gates: the gates to settle from the data (None: only the EvalConfig's).
+    """
+    spec = EvaluatorSpec(
+        examples=examples, model=model, baseline_model=baseline_model,
+        eval_config=eval_config,
+        fairness_indicator_thresholds=json_utils.dumps(None),
+        example_splits=json_utils.dumps(None),
+        evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+        blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        **({quality_gates.PARAMETER: gates.to_json()} if gates else {}))
+    base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -20,7 +20,6 @@ from absl import logging
 from tfx.dsl.component.experimental.annotations import OutputArtifact
 from tfx.dsl.component.experimental.annotations import Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.components.evaluator import component as evaluator_component
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact
@@ -117,8 +116,8 @@ class BaselineOptionalExecutor(columnar_evaluator.Executor):
                exec_properties)
 
 
-class Evaluator(evaluator_component.Evaluator):
-  """TFX's Evaluator (with the columnar executor), tolerating an empty
+class Evaluator(columnar_evaluator.Evaluator):
+  """The pipeline's Evaluator (columnar_evaluator.py), tolerating an empty
   baseline model."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(BaselineOptionalExecutor)
