@@ -133,6 +133,11 @@ def compile_kubeflow(settings: configs.Settings,
   # hide every later push: it runs every time.
   spec['root']['dag']['tasks'][component_ids.PUSHED_MODEL_BASELINE].pop(
       'cachingOptions', None)
+  if span_layout.list_spans(settings.DATA_PATH):
+    # Kubeflow Pipelines runs no preCacheCheck, so ExampleGen's cache key
+    # cannot see a new span in the bucket: it reads the bucket every run.
+    spec['root']['dag']['tasks'][component_ids.EXAMPLE_GEN].pop(
+        'cachingOptions', None)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, name)
   with open(path, 'w') as spec_file:
