@@ -3,7 +3,9 @@
     GOOGLE_CLOUD_PROJECT=my-project make compile
     # or: .venv/bin/python kubeflow_runner.py --target=all
 
-Two targets from the same `create_pipeline` (see docs/kubeflow.md):
+Two targets from `pipeline.build`, the builder every runner uses (see
+docs/kubeflow.md); this file adds only what differs by runtime (a
+`pipeline.Runtime`, the image, the compiler):
 
 - vertex: a PipelineJob JSON for Vertex AI Pipelines. With no arguments this
   file compiles only this target, which is what `tfx pipeline

@@ -1,8 +1,9 @@
 """The pipeline factory shared by every runner.
 
-`create_pipeline` assembles the logical DAG; runners decide where it runs
-(local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
-the physical settings in. The settings that belong together travel in small
+`build` turns the settings into the pipeline for every runner; the runners
+pass only what differs by runtime (`Runtime`: local files and SQLite, or
+Kubeflow/Vertex AI with Cloud Storage). `create_pipeline` assembles the
+logical DAG from its arguments. The settings that belong together travel in small
 frozen dataclasses: `Spans`, `Training`, `Evaluation`, `DataGates` and
 `VertexAI`.
 Component ids are in pipeline/component_ids.py and the Evaluator's metrics
