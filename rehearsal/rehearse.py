@@ -552,6 +552,20 @@ def _settings_data_uri(compiled: Dict[str, str]) -> str:
   return cloud_settings.from_settings(settings, 'rehearsal').data_path
 
 
+def prepare_shape_dir(shape_dir: str, keep_bucket: bool) -> bool:
+  """Empties a shape's work folder, or with `keep_bucket` keeps its
+  stand-in bucket (gcs/: artifacts, accepted spans, pushed models) and
+  drops only what belonged to the previous rehearsal's processes (logs,
+  pods). Returns whether a bucket was kept."""
+  if not os.path.isdir(shape_dir):
+    return False
+  kept = keep_bucket and os.path.isdir(os.path.join(shape_dir, 'gcs'))
+  for name in os.listdir(shape_dir):
+    if not (kept and name == 'gcs'):
+      shutil.rmtree(os.path.join(shape_dir, name))
+  return kept
+
+
 def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--shape', choices=executor_input.SHAPES + ('all',),
@@ -605,9 +619,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   shapes = executor_input.SHAPES if args.shape == 'all' else (args.shape,)
   for shape in shapes:
     shape_dir = os.path.join(work_dir, shape)
-    if os.path.isdir(shape_dir) and not args.keep_bucket:
-      shutil.rmtree(shape_dir)
-    elif os.path.isdir(shape_dir):
+    if prepare_shape_dir(shape_dir, args.keep_bucket):
       print(f'Reusing the stand-in bucket {os.path.join(shape_dir, "gcs")} '
             '(--keep_bucket).')
     launcher = Launcher(compat=args.compat, faults=shape == executor_input.KFP)

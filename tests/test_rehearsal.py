@@ -511,3 +511,18 @@ def test_the_summary_names_the_spans_the_trainer_trained_on():
   })
   assert rehearsal.trained_spans(result) == [1, 2]
   assert rehearsal.describe(result)[0] == 'Run 2: spans trained on: 1, 2'
+
+
+def test_keep_bucket_keeps_the_stand_in_bucket_only(tmp_path):
+  shape_dir = tmp_path / 'vertex'
+  pushed = shape_dir / 'gcs' / BUCKET / 'serving_model' / 'taxi-tips' / '1'
+  pushed.mkdir(parents=True)
+  (pushed / 'saved_model.pb').write_bytes(b'model')
+  (shape_dir / 'logs').mkdir()
+  (shape_dir / 'logs' / 'run1-01-CsvExampleGen.log').write_text('old\n')
+  assert rehearsal.prepare_shape_dir(str(shape_dir), keep_bucket=True)
+  assert os.listdir(shape_dir) == ['gcs']
+  assert (pushed / 'saved_model.pb').read_bytes() == b'model'
+  assert not rehearsal.prepare_shape_dir(str(shape_dir), keep_bucket=False)
+  assert os.listdir(shape_dir) == []
+  assert not rehearsal.prepare_shape_dir(str(tmp_path / 'none'), True)
