@@ -126,3 +126,15 @@ def test_every_runtime_reads_the_same_record_of_accepted_spans(
     parameters = spec['root']['dag']['tasks'][task]['inputs']['parameters']
     value = parameters['accepted_spans_dir']['runtimeValue']['constant']
     assert value == f'{root}/accepted_spans'
+
+
+def test_only_vertex_caches_examplegen_on_span_folders(compiled):
+  """Vertex AI runs ExampleGen's driver first, whose fingerprint of the
+  newest span's files keys the cache; Kubeflow Pipelines runs none, so its
+  ExampleGen must read the bucket on every run."""
+  def caches(target):
+    task = compiled[target]['root']['dag']['tasks'][
+        component_ids.EXAMPLE_GEN]
+    return task.get('cachingOptions', {}).get('enableCache', False)
+  assert caches('vertex')
+  assert not caches('kubeflow')
