@@ -3,7 +3,9 @@
     GOOGLE_CLOUD_PROJECT=my-project make compile
     # or: .venv/bin/python kubeflow_runner.py --target=all
 
-Two targets from the same `create_pipeline` (see docs/kubeflow.md):
+Two targets from `pipeline.build`, the builder every runner uses (see
+docs/kubeflow.md); this file adds only what differs by runtime (a
+`pipeline.Runtime`, the image, the compiler):
 
 - vertex: a PipelineJob JSON for Vertex AI Pipelines. With no arguments this
   file compiles only this target, which is what `tfx pipeline
@@ -33,7 +35,6 @@ import yaml  # pylint: disable=g-import-not-at-top
 
 from pipeline import cloud_settings  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
-from pipeline.data_files import csv_format  # pylint: disable=g-import-not-at-top
 from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-not-at-top
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
@@ -74,40 +75,32 @@ def create_pipeline(settings: configs.Settings,
   kubeflow = target == KUBEFLOW
   # The layout of the local DATA_PATH, which `make infra` uploads as it is.
   spans = span_layout.list_spans(settings.DATA_PATH)
-  return pipeline_factory.create_pipeline(
-      pipeline_name=settings.PIPELINE_NAME,
-      pipeline_root=cloud.pipeline_root,
-      data_path=cloud.data_path,
-      serving_model_dir=cloud.serving_model_dir,
-      # Checked against the local DATA_PATH, the folder that
-      # `make infra` uploads to the bucket's input/data.
+  return pipeline_factory.build(
+      settings,
+      pipeline_factory.Runtime(
+          pipeline_root=cloud.pipeline_root,
+          data_path=cloud.data_path,
+          serving_model_dir=cloud.serving_model_dir,
+          beam_pipeline_args=cloud.beam_pipeline_args(),
+          vertex_ai=pipeline_factory.VertexAI(
+              region=cloud.region,
+              training_args=cloud.ai_platform_training_args(),
+              # Both targets write the serving folder (the Kubeflow target's
+              # baseline step reads it) and then serve on Vertex AI.
+              serving=(vertex_target.from_settings(settings)
+                       if settings.VERTEX_SERVING else None)),
+          # Kubeflow: the baseline is the last pushed model in the serving
+          # folder; Vertex: the Resolver finds it in ML Metadata.
+          baseline_from_serving_dir=kubeflow),
+      # Checked against the local DATA_PATH, the folder that `make infra`
+      # uploads to the bucket's input/data.
       problem=problem_spec.from_settings(
           settings, span_layout.ingested_folder(settings.DATA_PATH,
                                                 spans)).problem,
-      training=pipeline_factory.Training.from_settings(settings),
-      evaluation=pipeline_factory.Evaluation.from_settings(settings),
       # The reviewed schema goes into the compiled spec itself, so the
       # containers need no copy of the repository.
-      data_gates=pipeline_factory.DataGates.from_settings(
-          settings, schema_file.read_text(settings.SCHEMA_PATH)),
-      csv=csv_format.CsvFormat.from_settings(settings),
-      vertex_ai=pipeline_factory.VertexAI(
-          region=cloud.region,
-          training_args=cloud.ai_platform_training_args(),
-          # Both targets write the serving folder (the Kubeflow target's
-          # baseline step reads it) and then serve on Vertex AI.
-          serving=(vertex_target.from_settings(settings)
-                   if settings.VERTEX_SERVING else None)),
-      # Kubeflow: the baseline is the last pushed model in the serving
-      # folder; Vertex: the Resolver finds it in ML Metadata.
-      baseline_from_serving_dir=kubeflow,
-      # ExampleGen's driver resolves the newest span in the bucket at run
-      # time; the training window and the drift check between spans need
-      # input resolution from ML Metadata, which TFX does not compile for
-      # Kubeflow Pipelines 2.x or Vertex AI (docs/continuous_training.md).
-      spans=pipeline_factory.Spans.from_settings(settings, spans,
-                                                 from_metadata=False),
-      beam_pipeline_args=cloud.beam_pipeline_args())
+      reviewed_schema_text=schema_file.read_text(settings.SCHEMA_PATH),
+      spans=spans)
 
 
 def _runner(cloud: cloud_settings.CloudSettings, out_dir: str,
@@ -142,6 +135,11 @@ def compile_kubeflow(settings: configs.Settings,
   # hide every later push: it runs every time.
   spec['root']['dag']['tasks'][component_ids.PUSHED_MODEL_BASELINE].pop(
       'cachingOptions', None)
+  if span_layout.list_spans(settings.DATA_PATH):
+    # Kubeflow Pipelines runs no preCacheCheck, so ExampleGen's cache key
+    # cannot see a new span in the bucket: it reads the bucket every run.
+    spec['root']['dag']['tasks'][component_ids.EXAMPLE_GEN].pop(
+        'cachingOptions', None)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, name)
   with open(path, 'w') as spec_file:

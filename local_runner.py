@@ -93,7 +93,8 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
          run_id: str) -> int:
   """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
   settings = checked.settings
-  printer = progress.ProgressPrinter(list(component_ids.COMPONENT_IDS))
+  printer = progress.ProgressPrinter(
+      list(component_ids.of_pipeline(bool(checked.spans))))
 
   def stop(*unused):
     if printer.current:

@@ -17,6 +17,9 @@ TRAINER = 'Trainer'
 MODEL_RESOLVER = 'LatestBlessedModelResolver'
 EVALUATOR = 'Evaluator'
 PUSHER = 'Pusher'
+# With span folders only, between the anomaly gate and Transform: the newest
+# accepted spans (pipeline/components/training_window.py).
+TRAINING_WINDOW = 'TrainingWindow'
 # Replaces MODEL_RESOLVER where ML Metadata queries cannot run (Kubeflow
 # Pipelines on GKE); see pipeline/components/serving_baseline.py.
 PUSHED_MODEL_BASELINE = 'LatestPushedModel'
@@ -26,3 +29,12 @@ PUSHED_MODEL_BASELINE = 'LatestPushedModel'
 COMPONENT_IDS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR,
                  ANOMALY_GATE, TRANSFORM, TRAINER, MODEL_RESOLVER, EVALUATOR,
                  PUSHER)
+
+
+def of_pipeline(spans: bool) -> tuple:
+  """The components of a pipeline, in order: COMPONENT_IDS, with the
+  training window before Transform when the data has span folders."""
+  if not spans:
+    return COMPONENT_IDS
+  at = COMPONENT_IDS.index(TRANSFORM)
+  return COMPONENT_IDS[:at] + (TRAINING_WINDOW,) + COMPONENT_IDS[at:]

@@ -1,8 +1,9 @@
 """The pipeline factory shared by every runner.
 
-`create_pipeline` assembles the logical DAG; runners decide where it runs
-(local files and SQLite, or Kubeflow/Vertex AI with Cloud Storage) and pass
-the physical settings in. The settings that belong together travel in small
+`build` turns the settings into the pipeline for every runner; the runners
+pass only what differs by runtime (`Runtime`: local files and SQLite, or
+Kubeflow/Vertex AI with Cloud Storage). `create_pipeline` assembles the
+logical DAG from its arguments. The settings that belong together travel in small
 frozen dataclasses: `Spans`, `Training`, `Evaluation`, `DataGates` and
 `VertexAI`.
 Component ids are in pipeline/component_ids.py and the Evaluator's metrics
@@ -38,6 +39,7 @@ from pipeline.data_files import csv_format
 from pipeline.data_files import schema_file
 from pipeline import code_fingerprint
 from pipeline.data_files import spans as span_layout
+from pipeline.components import accepted_spans
 from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
@@ -45,8 +47,8 @@ from pipeline.components import columnar_evaluator
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components import span_drift_validator
-from pipeline.components import span_inputs
 from pipeline.components import span_statistics_gen
+from pipeline.components import training_window
 from pipeline.components import vertex_push
 from pipeline.components.columnar_csv_example_gen import ColumnarCsvExampleGen
 from pipeline.eval_config import create_eval_config
@@ -75,31 +77,20 @@ class Spans:
 
   Attributes:
     enabled: the data folder holds span-<n>/ folders: ExampleGen ingests the
-      newest, the Evaluator judges on its eval split.
+      newest, the drift check compares it with the previous accepted span,
+      Transform and the Trainer read the training window, the Evaluator
+      judges on the newest span's eval split.
     train_window: Transform and the Trainer read the newest this many spans
       that passed the anomaly gate (TRAIN_WINDOW_SPANS).
-    from_metadata: the orchestrator resolves inputs from ML Metadata (the
-      local runner), which the training window and the drift check between
-      spans need; without it (the compiled Kubeflow and Vertex AI specs)
-      Transform reads the newest span only and no drift check runs.
   """
   enabled: bool = False
   train_window: int = 1
-  from_metadata: bool = True
 
   @classmethod
-  def from_settings(cls, settings: Any, spans: Sequence[int],
-                    from_metadata: bool = True) -> 'Spans':
+  def from_settings(cls, settings: Any, spans: Sequence[int]) -> 'Spans':
     """TRAIN_WINDOW_SPANS, with the spans the runner found under DATA_PATH
     (pipeline/data_files/spans.py list_spans)."""
-    return cls(enabled=bool(spans),
-               train_window=settings.TRAIN_WINDOW_SPANS,
-               from_metadata=from_metadata)
-
-  @property
-  def resolved(self) -> bool:
-    """Whether earlier spans are read: the window and the drift check."""
-    return self.enabled and self.from_metadata
+    return cls(enabled=bool(spans), train_window=settings.TRAIN_WINDOW_SPANS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,6 +226,72 @@ def _vertex():
   return tfx.extensions.google_cloud_ai_platform
 
 
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+  """What differs between the runtimes, and nothing else: the local runner,
+  the Kubeflow Pipelines 2.x spec and the Vertex AI spec are built by
+  `build` from the same settings, and differ only in these fields (the
+  runners add the runner object and, for the cloud, the image).
+
+  Attributes:
+    pipeline_root: where artifacts (and the record of accepted spans) are
+      written: a local folder or gs://.
+    data_path: where the CSV files or span folders are read.
+    serving_model_dir: where blessed models are pushed.
+    metadata_connection_config: the ML Metadata store; None lets the
+      orchestrator provide it (Kubeflow, Vertex AI).
+    beam_pipeline_args: the Beam-based components' arguments (Dataflow in
+      the cloud, none locally).
+    vertex_ai: train or serve on Vertex AI (the cloud targets' settings).
+    baseline_from_serving_dir: the Evaluator's baseline is the newest pushed
+      model (the LatestPushedModel step) instead of the newest blessed one in
+      ML Metadata (the LatestBlessedModelResolver): for Kubeflow Pipelines
+      on GKE, which runs no metadata query.
+  """
+  pipeline_root: str
+  data_path: str
+  serving_model_dir: str
+  metadata_connection_config: Optional[
+      metadata_store_pb2.ConnectionConfig] = None
+  beam_pipeline_args: Sequence[str] = ()
+  vertex_ai: VertexAI = VertexAI()
+  baseline_from_serving_dir: bool = False
+
+
+def build(settings: Any, runtime: Runtime, *, problem: features.Problem,
+          reviewed_schema_text: Optional[str],
+          spans: Sequence[int]) -> tfx_pipeline.Pipeline:
+  """The pipeline for any runner: the one place settings become arguments.
+
+  Args:
+    settings: the loaded settings (pipeline/configs.py).
+    runtime: what differs by runtime.
+    problem: the problem the settings and the data describe
+      (pipeline/problem_spec.py).
+    reviewed_schema_text: the reviewed schema, or None to infer one.
+    spans: the span numbers under DATA_PATH, oldest first ([] for a folder
+      of CSV files; pipeline/data_files/spans.py list_spans).
+
+  Returns:
+    The pipeline.
+  """
+  return create_pipeline(
+      pipeline_name=settings.PIPELINE_NAME,
+      pipeline_root=runtime.pipeline_root,
+      data_path=runtime.data_path,
+      serving_model_dir=runtime.serving_model_dir,
+      problem=problem,
+      training=Training.from_settings(settings),
+      evaluation=Evaluation.from_settings(settings),
+      data_gates=DataGates.from_settings(settings, reviewed_schema_text),
+      csv=csv_format.CsvFormat.from_settings(settings),
+      vertex_ai=runtime.vertex_ai,
+      spans=Spans.from_settings(settings, spans),
+      baseline_from_serving_dir=runtime.baseline_from_serving_dir,
+      metadata_connection_config=runtime.metadata_connection_config,
+      beam_pipeline_args=list(runtime.beam_pipeline_args))
+
+
 def create_pipeline(
     *,
     pipeline_name: str,
@@ -286,8 +343,9 @@ def create_pipeline(
     ValueError: serving on Vertex AI from a `serving_model_dir` that is not
       on Cloud Storage.
   """
-  data = _data_steps(data_path, data_gates, csv, spans)
-  train = _training_steps(data, problem, training, vertex_ai, spans)
+  record = accepted_spans.record_dir(pipeline_root)
+  data = _data_steps(data_path, data_gates, csv, spans, record)
+  train = _training_steps(data, problem, training, vertex_ai, spans, record)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                serving_model_dir, baseline_from_serving_dir)
   pusher = _pusher(train.trainer, evaluate.evaluator, serving_model_dir,
@@ -295,7 +353,8 @@ def create_pipeline(
   return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
-      components=[*data, *train, *evaluate, pusher],
+      components=[*data, *(step for step in train if step is not None),
+                  *evaluate, pusher],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args,
@@ -325,34 +384,39 @@ class _DataSteps(NamedTuple):
 
 
 def _data_steps(data_path: str, gates: DataGates,
-                csv: csv_format.CsvFormat, spans: Spans) -> _DataSteps:
-  """Reads the CSV files and stops the run on data that breaks the schema."""
+                csv: csv_format.CsvFormat, spans: Spans,
+                record: str) -> _DataSteps:
+  """Reads the CSV files and stops the run on data that breaks the schema;
+  with span folders, records a span that passed in `record`
+  (pipeline/components/accepted_spans.py)."""
   example_gen = _example_gen(data_path, csv, _integer_columns(
       gates.reviewed_schema_text), spans)
   # Computes per-split statistics that the schema and validation build on
   # (with span folders, recording the span for the drift check).
   statistics_gen_class = (span_statistics_gen.SpanStatisticsGen
-                          if spans.resolved else tfx_components.StatisticsGen)
+                          if spans.enabled else tfx_components.StatisticsGen)
   statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
   schema_gen = _schema(statistics_gen, gates.reviewed_schema_text)
-  example_validator = _example_validator(statistics_gen, schema_gen, spans)
+  example_validator = _example_validator(statistics_gen, schema_gen, spans,
+                                         record)
   # Stops the run on anomalies that are not allowed, naming each column;
   # otherwise passes the schema on. Transform and the Trainer read the
   # gate's copy, so nothing after it starts on bad data.
-  lineage = {}
-  if spans.resolved:
-    # Recorded in ML Metadata as the gate's inputs: the spans it passed are
-    # the ones later runs train on and compare with (span_inputs.py).
-    lineage = dict(examples=example_gen.outputs['examples'],
-                   statistics=statistics_gen.outputs['statistics'])
+  span_record = {}
+  if spans.enabled:
+    # A span that passes is recorded with its examples and statistics: the
+    # spans later runs train on and compare with (accepted_spans.py).
+    span_record = dict(examples=example_gen.outputs['examples'],
+                       statistics=statistics_gen.outputs['statistics'],
+                       accepted_spans_dir=record)
   gate = anomaly_gate.AnomalyGate(
       anomalies=example_validator.outputs['anomalies'],
       schema=schema_gen.outputs['schema'],
       allowed_anomalies=gates.allowed_anomalies,
       min_severity=gates.min_severity,
       drift_action=gates.drift_action,
-      **lineage).with_id(ids.ANOMALY_GATE)
+      **span_record).with_id(ids.ANOMALY_GATE)
   return _DataSteps(example_gen, statistics_gen, schema_gen,
                     example_validator, gate)
 
@@ -367,23 +431,19 @@ def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
 
 def _example_validator(statistics_gen: base_component.BaseComponent,
                        schema_gen: base_component.BaseComponent,
-                       spans: Spans) -> base_component.BaseComponent:
+                       spans: Spans,
+                       record: str) -> base_component.BaseComponent:
   """Checks the statistics against the schema and records anomalies; with
   span folders, also the drift from the previous span that passed the gate
-  (the schema's drift comparators)."""
+  (the schema's drift comparators), found in `record`."""
   statistics = statistics_gen.outputs['statistics']
   schema = schema_gen.outputs['schema']
-  if not spans.resolved:
+  if not spans.enabled:
     return tfx_components.ExampleValidator(
         statistics=statistics, schema=schema).with_id(ids.EXAMPLE_VALIDATOR)
-  # Every run's statistics, not only this run's: a plain Channel of the
-  # pipeline, which input resolution reads from ML Metadata.
-  earlier = span_inputs.checked_statistics(channel.Channel(
-      type=standard_artifacts.ExampleStatistics,
-      producer_component_id=ids.STATISTICS_GEN, output_key='statistics'))
   return span_drift_validator.SpanDriftValidator(
       statistics=statistics, schema=schema,
-      previous_statistics=earlier).with_id(ids.EXAMPLE_VALIDATOR)
+      accepted_spans_dir=record).with_id(ids.EXAMPLE_VALIDATOR)
 
 
 def _example_gen(data_path: str, csv: csv_format.CsvFormat,
@@ -444,37 +504,31 @@ def _schema(statistics_gen: base_component.BaseComponent,
 
 
 class _TrainingSteps(NamedTuple):
-  """Transform and the Trainer, in pipeline order."""
+  """The training window (span folders only), Transform and the Trainer, in
+  pipeline order."""
+  window: Optional[base_component.BaseComponent]
   transform: base_component.BaseComponent
   trainer: base_component.BaseComponent
 
 
 def _training_steps(data: _DataSteps, problem: features.Problem,
                     training: Training, vertex_ai: VertexAI,
-                    spans: Spans) -> _TrainingSteps:
-  """Analyses the checked examples and trains the model on them."""
-  transform = _transform(data, _training_examples(data, spans), problem)
+                    spans: Spans, record: str) -> _TrainingSteps:
+  """Analyses the checked examples and trains the model on them: this run's,
+  or with span folders the training window."""
+  window, examples = None, data.examples
+  if spans.enabled:
+    # Once the gate passed this run's span: the newest accepted spans, this
+    # one included, as one Examples artifact (training_window.py).
+    window = training_window.TrainingWindow(
+        examples=data.examples, checked_schema=data.checked_schema,
+        accepted_spans_dir=record,
+        num_spans=spans.train_window).with_id(ids.TRAINING_WINDOW)
+    examples = window.outputs['window']
+  transform = _transform(data, examples, problem)
   return _TrainingSteps(
-      transform, _trainer(_training_examples(data, spans), transform,
-                          data.checked_schema, problem, training, vertex_ai))
-
-
-def _training_examples(data: _DataSteps,
-                       spans: Spans) -> channel.BaseChannel:
-  """The examples Transform analyses and the Trainer trains on: this run's,
-  or with span folders the training window (span_inputs.training_window).
-
-  Both resolve the same window: local runs of one pipeline do not overlap
-  (CONCURRENT_RUNS), and the anomaly gate that admits spans runs before
-  either.
-  """
-  if not spans.resolved:
-    return data.examples
-  return span_inputs.training_window(
-      channel.Channel(type=standard_artifacts.Examples,
-                      producer_component_id=ids.EXAMPLE_GEN,
-                      output_key='examples'),
-      num_spans=spans.train_window)
+      window, transform, _trainer(examples, transform, data.checked_schema,
+                                  problem, training, vertex_ai))
 
 
 def _transform(data: _DataSteps, examples: channel.BaseChannel,

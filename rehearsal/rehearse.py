@@ -30,7 +30,12 @@ environment instead of the pipeline image, each task a process of its own:
   clusters is reproduced (rehearsal/kfp_faults/).
 
 The pipeline runs `--runs` times (default 2) into the same bucket, so the
-second run's baseline is the model the first one pushed.
+second run's baseline is the model the first one pushed. The data folder
+(DATA_PATH) is staged as `make infra` uploads it, span folders included.
+`--keep_bucket` reuses the bucket of the previous rehearsal, its record of
+accepted spans and its pushed models: add a span folder to DATA_PATH and
+rehearse again, as new data lands between scheduled runs. Each run's
+summary names the spans its Trainer trained on (`spans trained on: 1, 2`).
 
 Not rehearsed: Google Cloud itself (IAM, quotas, APIs, the image build,
 Dataflow workers, Vertex AI training: the spec is compiled with
@@ -380,15 +385,22 @@ def run_pipeline(spec: Dict[str, Any], shape: executor_input.Shape,
   return RunResult(number, time.time() - started, results)
 
 
+def _skipped(folder: str, names: List[str]) -> List[str]:
+  """What `make infra`'s upload leaves out (deploy/infra/storage.py
+  local_files): hidden files and folders, __pycache__, .pyc files."""
+  del folder
+  return [name for name in names if name.startswith('.') or
+          name == '__pycache__' or name.endswith('.pyc')]
+
+
 def stage_data(data_dir: str, data_uri: str, gcs_dir: str) -> str:
-  """Copies the CSV files of `data_dir` to the local stand-in of `data_uri`."""
+  """Copies `data_dir` as it is, span folders included, to the local
+  stand-in of `data_uri`, as `make infra` uploads it; what was there before
+  is replaced, as new data replaces the bucket's between scheduled runs."""
   target = localize(data_uri, gcs_dir)
   if os.path.isdir(target):
     shutil.rmtree(target)
-  os.makedirs(target)
-  for name in sorted(os.listdir(data_dir)):
-    if name.endswith('.csv'):
-      shutil.copy(os.path.join(data_dir, name), target)
+  shutil.copytree(data_dir, target, ignore=_skipped)
   return target
 
 
@@ -473,6 +485,10 @@ def rehearse(spec_path: str, shape_name: str, work_dir: str, data_dir: str,
 
 BLESSING = 'tfx.ModelBlessing'
 PUSHED_MODEL = 'tfx.PushedModel'
+MODEL = 'tfx.Model'
+# The training window's record of its spans (pipeline/components/
+# training_window.py SPANS_PROPERTY), as the Trainer's input carries it.
+SPANS_PROPERTY = 'spans'
 
 
 def outputs_of_type(result: RunResult, title: str) -> List[Dict[str, Any]]:
@@ -481,9 +497,33 @@ def outputs_of_type(result: RunResult, title: str) -> List[Dict[str, Any]]:
           for artifact in task.outputs_of_type(title).values()]
 
 
+def _metadata(artifact: Dict[str, Any]) -> Dict[str, Any]:
+  """An input artifact's properties, as either shape sends them."""
+  return artifact.get('metadata', {})
+
+
+def trained_spans(result: RunResult) -> Optional[List[int]]:
+  """The spans the run's Trainer trained on, read from its input examples
+  (the task that has examples in and a Model out); None without span
+  folders or when no Trainer ran."""
+  for task in result.tasks.values():
+    examples = task.executor_input['inputs']['artifacts'].get('examples')
+    if examples and task.outputs_of_type(MODEL):
+      spans = _metadata(examples['artifacts'][0]).get(SPANS_PROPERTY)
+      if spans is None:
+        return None
+      return [int(span) for span in str(spans).split(',') if span]
+  return None
+
+
 def describe(result: RunResult) -> List[str]:
-  """A line on each blessing and push of a run."""
+  """A line on the spans trained on, and on each blessing and push of a
+  run."""
   lines = []
+  spans = trained_spans(result)
+  if spans is not None:
+    lines.append(f'Run {result.number}: spans trained on: '
+                 f'{", ".join(map(str, spans))}')
   for blessing in outputs_of_type(result, BLESSING):
     metadata = blessing.get('metadata', {})
     baseline = metadata.get('baseline_model_id')
@@ -512,6 +552,20 @@ def _settings_data_uri(compiled: Dict[str, str]) -> str:
   return cloud_settings.from_settings(settings, 'rehearsal').data_path
 
 
+def prepare_shape_dir(shape_dir: str, keep_bucket: bool) -> bool:
+  """Empties a shape's work folder, or with `keep_bucket` keeps its
+  stand-in bucket (gcs/: artifacts, accepted spans, pushed models) and
+  drops only what belonged to the previous rehearsal's processes (logs,
+  pods). Returns whether a bucket was kept."""
+  if not os.path.isdir(shape_dir):
+    return False
+  kept = keep_bucket and os.path.isdir(os.path.join(shape_dir, 'gcs'))
+  for name in os.listdir(shape_dir):
+    if not (kept and name == 'gcs'):
+      shutil.rmtree(os.path.join(shape_dir, name))
+  return kept
+
+
 def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--shape', choices=executor_input.SHAPES + ('all',),
@@ -519,6 +573,10 @@ def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
   parser.add_argument('--runs', type=int, default=2)
   parser.add_argument('--work_dir', default=None,
                       help='default: <LOCAL_OUTPUT_DIR>/rehearsal')
+  parser.add_argument('--keep_bucket', action='store_true',
+                      help='reuse the stand-in bucket of the previous '
+                      'rehearsal (its artifacts, accepted spans and pushed '
+                      'models), as new spans land between scheduled runs')
   parser.add_argument('--spec', default=None,
                       help='a compiled spec to run (default: compile one)')
   parser.add_argument('--no-compat', dest='compat', action='store_false',
@@ -561,8 +619,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   shapes = executor_input.SHAPES if args.shape == 'all' else (args.shape,)
   for shape in shapes:
     shape_dir = os.path.join(work_dir, shape)
-    if os.path.isdir(shape_dir):
-      shutil.rmtree(shape_dir)
+    if prepare_shape_dir(shape_dir, args.keep_bucket):
+      print(f'Reusing the stand-in bucket {os.path.join(shape_dir, "gcs")} '
+            '(--keep_bucket).')
     launcher = Launcher(compat=args.compat, faults=shape == executor_input.KFP)
     try:
       results = rehearse(spec_path, shape, shape_dir, settings.DATA_PATH,

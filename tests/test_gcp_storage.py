@@ -17,6 +17,7 @@ from google.cloud import storage
 
 from gcp_storage_emulator.server import create_server
 from deploy.infra import errors
+from pipeline.data_files import spans
 from deploy.infra import storage as infra_storage
 from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
                                   Clients, Cloud, Target)
@@ -156,6 +157,36 @@ def test_uploads_only_changed_files(client, target, tmp_path):
   }
   blob = client.bucket(target.bucket).blob('input/data/data.csv')
   assert blob.download_as_bytes() == b'a,b\n3,4\n'
+
+
+def test_span_folders_are_uploaded_as_they_are(client, target, tmp_path):
+  data = tmp_path / 'data'
+  (data / 'data.csv').unlink()
+  for span in (1, 2):
+    (data / f'span-{span}').mkdir()
+    (data / f'span-{span}' / f'trips-{span}.csv').write_text(f'a,b\n{span},2\n')
+  _run([infra_storage.Bucket, infra_storage.Uploads], target, client)
+  (data / 'span-3').mkdir()  # the next batch lands
+  (data / 'span-3' / 'trips-3.csv').write_text('a,b\n3,2\n')
+
+  results = _run([infra_storage.Uploads], target, client)
+
+  prefix = f'gs://{target.bucket}/input/data/'
+  assert {name: state for name, state in results.items()
+          if name.startswith(prefix)} == {
+              prefix + 'README.md': PRESENT,
+              prefix + 'span-1/trips-1.csv': PRESENT,
+              prefix + 'span-2/trips-2.csv': PRESENT,
+              prefix + 'span-3/trips-3.csv': CREATED,
+          }
+  # The bucket's data folder, listed as ExampleGen's driver lists it (one
+  # level, folders with a trailing slash), holds the span folders.
+  listing = client.list_blobs(target.bucket, prefix='input/data/',
+                              delimiter='/')
+  names = [blob.name.rsplit('/', 1)[1] for blob in listing]
+  folders = [prefix.split('/')[-2] + '/' for prefix in listing.prefixes]
+  assert spans.list_spans(f'gs://{target.bucket}/input/data',
+                          listdir=lambda _: names + folders) == [1, 2, 3]
 
 
 def test_existing_bucket_gets_uniform_access(client, target):

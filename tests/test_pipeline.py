@@ -262,9 +262,9 @@ def test_settings_reach_the_factory_field_by_field():
                         allowed_anomalies='company', min_severity='WARNING',
                         drift_action='warn'))
   assert pipeline_factory.Spans.from_settings(settings, [1, 2]) == pipeline_factory.Spans(
-      enabled=True, train_window=4, from_metadata=True)
-  assert pipeline_factory.Spans.from_settings(settings, [], from_metadata=False) == (
-      pipeline_factory.Spans(enabled=False, train_window=4, from_metadata=False))
+      enabled=True, train_window=4)
+  assert pipeline_factory.Spans.from_settings(settings, []) == (
+      pipeline_factory.Spans(enabled=False, train_window=4))
 
 
 def _input_pattern(example_gen) -> str:
@@ -274,36 +274,41 @@ def _input_pattern(example_gen) -> str:
 
 def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
     tmp_path):
-  components = {c.id: c for c in _create(
-      tmp_path, spans=pipeline_factory.Spans(enabled=True, train_window=3)).components}
+  pipeline = _create(tmp_path, spans=pipeline_factory.Spans(
+      enabled=True, train_window=3))
+  components = {c.id: c for c in pipeline.components}
+  assert sorted(c.id for c in pipeline.components) == sorted(
+      component_ids.of_pipeline(spans=True))
   assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
   assert type(components['StatisticsGen']).__name__ == 'SpanStatisticsGen'
+  record = str(tmp_path / 'root' / 'accepted_spans')
   validator = components['ExampleValidator']
   assert type(validator).__name__ == 'SpanDriftValidator'
-  assert 'previous_statistics' in validator.inputs
+  assert validator.exec_properties['accepted_spans_dir'] == record
   gate = components['AnomalyGate']
-  # The gate records the span it passed; the window selects on that.
+  # The gate records the span it passed; the window reads that record.
   assert {'examples', 'statistics'} <= set(gate.inputs)
+  assert gate.exec_properties['accepted_spans_dir'] == record
   assert gate.exec_properties['drift_action'] == 'stop'
-  window = components['Transform'].inputs['examples']
-  assert type(window).__name__ == 'ResolvedChannel'
-  # The Trainer reads the same window of raw examples Transform analysed.
-  trainer_window = components['Trainer'].inputs['examples']
-  assert type(trainer_window).__name__ == 'ResolvedChannel'
-  assert trainer_window.type == window.type == standard_artifacts.Examples
+  window = components['TrainingWindow']
+  assert window.exec_properties == {'accepted_spans_dir': record,
+                                    'num_spans': 3}
+  assert (window.inputs['examples'] is
+          components['CsvExampleGen'].outputs['examples'])
+  assert window.inputs['checked_schema'] is gate.outputs['checked_schema']
+  # Transform and the Trainer read the same window of raw examples.
+  for reader in ('Transform', 'Trainer'):
+    assert components[reader].inputs['examples'] is window.outputs['window']
   # The Evaluator judges the newest span: ExampleGen's own output.
   assert (components['Evaluator'].inputs['examples'] is
           components['CsvExampleGen'].outputs['examples'])
 
 
-def test_span_folders_without_metadata_resolution_read_the_newest_span(
-    tmp_path):
-  components = {c.id: c for c in _create(tmp_path, spans=pipeline_factory.Spans(
-      enabled=True, train_window=3, from_metadata=False)).components}
-  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+def test_a_plain_folder_has_no_window_and_no_drift_check(tmp_path):
+  components = {c.id: c for c in _create(tmp_path).components}
+  assert 'TrainingWindow' not in components
   assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
   assert 'examples' not in components['AnomalyGate'].inputs
   for reader in ('Transform', 'Trainer'):
     assert (components[reader].inputs['examples'] is
             components['CsvExampleGen'].outputs['examples'])
-

@@ -472,3 +472,57 @@ def test_a_metadata_query_step_cannot_run_outside_vertex():
   }
   with pytest.raises(compiled_spec.SpecError, match='only container'):
     compiled_spec.tasks(resolver_spec)
+
+
+def test_span_folders_are_staged_in_the_bucket_as_they_are(tmp_path):
+  data = tmp_path / 'data'
+  for span in (1, 2):
+    (data / f'span-{span}').mkdir(parents=True)
+    (data / f'span-{span}' / 'trips.csv').write_text(f'a,b\n{span},2\n')
+  (data / 'README.md').write_text('about the data\n')
+  (data / '.hidden').write_text('')
+  gcs_dir = str(tmp_path / 'gcs')
+  rehearsal.stage_data(str(data), DATA_URI, gcs_dir)
+  objects = dict(gcs_standin.list_objects(os.path.join(gcs_dir, BUCKET),
+                                          'input/data/'))
+  assert sorted(objects) == ['input/data/README.md',
+                             'input/data/span-1/trips.csv',
+                             'input/data/span-2/trips.csv']
+  # Staged again with a new span: the bucket holds what the folder holds.
+  (data / 'span-3').mkdir()
+  (data / 'span-3' / 'trips.csv').write_text('a,b\n3,2\n')
+  rehearsal.stage_data(str(data), DATA_URI, gcs_dir)
+  assert 'input/data/span-3/trips.csv' in dict(gcs_standin.list_objects(
+      os.path.join(gcs_dir, BUCKET), 'input/data/'))
+
+
+def test_the_summary_names_the_spans_the_trainer_trained_on():
+  def task(name, inputs, outputs):
+    return rehearsal.TaskResult(name, 0.0, {}, {}, {
+        'inputs': {'artifacts': inputs},
+        'outputs': {'artifacts': {
+            key: {'artifacts': [{'type': {'schemaTitle': title}}]}
+            for key, title in outputs.items()}}})
+  window = {'examples': {'artifacts': [{'metadata': {'spans': '1,2'}}]}}
+  span = {'examples': {'artifacts': [{'metadata': {'span': 2.0}}]}}
+  result = rehearsal.RunResult(2, 1.0, {
+      'Evaluator': task('Evaluator', span, {'blessing': 'tfx.ModelBlessing'}),
+      'Trainer': task('Trainer', window, {'model': 'tfx.Model'}),
+  })
+  assert rehearsal.trained_spans(result) == [1, 2]
+  assert rehearsal.describe(result)[0] == 'Run 2: spans trained on: 1, 2'
+
+
+def test_keep_bucket_keeps_the_stand_in_bucket_only(tmp_path):
+  shape_dir = tmp_path / 'vertex'
+  pushed = shape_dir / 'gcs' / BUCKET / 'serving_model' / 'taxi-tips' / '1'
+  pushed.mkdir(parents=True)
+  (pushed / 'saved_model.pb').write_bytes(b'model')
+  (shape_dir / 'logs').mkdir()
+  (shape_dir / 'logs' / 'run1-01-CsvExampleGen.log').write_text('old\n')
+  assert rehearsal.prepare_shape_dir(str(shape_dir), keep_bucket=True)
+  assert os.listdir(shape_dir) == ['gcs']
+  assert (pushed / 'saved_model.pb').read_bytes() == b'model'
+  assert not rehearsal.prepare_shape_dir(str(shape_dir), keep_bucket=False)
+  assert os.listdir(shape_dir) == []
+  assert not rehearsal.prepare_shape_dir(str(tmp_path / 'none'), True)

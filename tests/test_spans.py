@@ -17,10 +17,11 @@ from local.run import run_lock
 from local.schema import schema_comparators
 from pipeline.data_files import schema_file
 from pipeline.data_files import spans
+from pipeline.components import accepted_spans
 from pipeline.components import anomaly_rules
 from pipeline.components import span_drift_validator
-from pipeline.components import span_inputs
 from pipeline.components import span_statistics_gen
+from pipeline.components import training_window
 from pipeline.errors import DataError
 from tests import helpers
 
@@ -126,25 +127,76 @@ def test_span_of_reads_examplegens_custom_property():
   assert span_statistics_gen.span_of(examples) == 8
 
 
-def test_newest_artifact_of_each_of_the_newest_spans():
-  examples = [_artifact(standard_artifacts.Examples, i, span, created)
-              for i, (span, created) in enumerate(
-                  [(1, 10), (2, 20), (3, 30), (2, 40), (1, 50)], start=1)]
-  op = span_inputs.NewestPerSpan.create(n=2)
-  assert [a.id for a in op.apply(examples)] == [4, 3]  # span 2's newer one
-  assert [a.id for a in span_inputs.NewestPerSpan.create(n=5).apply(
-      examples)] == [5, 4, 3]
+def _accept(folder, span, version=''):
+  return accepted_spans.accept(str(folder), accepted_spans.AcceptedSpan(
+      span, f'/examples/{span}{version}', f'/statistics/{span}{version}',
+      ['train', 'eval']))
 
 
-def test_drift_reference_is_the_newest_span_below_the_new_one():
-  statistics = [_artifact(standard_artifacts.ExampleStatistics, i, span,
-                          created, custom_span=False)
-                for i, (span, created) in enumerate(
-                    [(1, 10), (2, 20), (2, 30), (3, 40)], start=1)]
-  assert span_drift_validator.previous_span(statistics, 3).id == 3
-  assert span_drift_validator.previous_span(statistics, 2).id == 1
-  assert span_drift_validator.previous_span(statistics, 1) is None
+def test_the_record_keeps_the_newest_version_of_each_accepted_span(tmp_path):
+  record = tmp_path / 'accepted_spans'
+  assert accepted_spans.accepted_spans(str(record)) == []  # no run yet
+  for span, version in ((1, 'a'), (3, 'a'), (2, 'a'), (2, 'b')):
+    _accept(record, span, version)
+  found = accepted_spans.accepted_spans(str(record))
+  assert [(a.span, a.examples_uri) for a in found] == [
+      (1, '/examples/1a'), (2, '/examples/2b'), (3, '/examples/3a')]
+  assert found[1].splits == ['train', 'eval']
+  assert sorted(os.listdir(record)) == [
+      'span-1.json', 'span-2.json', 'span-3.json']  # no partial file left
+
+
+def test_drift_reference_is_the_newest_accepted_span_below_the_new_one(
+    tmp_path):
+  record = str(tmp_path / 'accepted_spans')
+  _accept(record, 1)
+  _accept(record, 2)
+  _accept(record, 4)  # span 3 was refused: it has no record
+  assert accepted_spans.previous(record, 5).span == 4
+  assert accepted_spans.previous(record, 4).span == 2
+  assert accepted_spans.previous(record, 3).span == 2
+  assert accepted_spans.previous(record, 1) is None
   assert span_drift_validator.split_of('/x/anomalies/7/Split-eval') == 'eval'
+
+
+def test_the_window_is_the_new_span_and_the_newest_accepted_before_it(
+    tmp_path):
+  record = str(tmp_path / 'accepted_spans')
+  for span in (1, 2, 4, 6):  # 3 and 5 refused; 6 newer than this run's
+    _accept(record, span)
+  new = accepted_spans.AcceptedSpan(5, '/examples/5', '', ['train'])
+  assert [a.span for a in accepted_spans.window(record, new, 3)] == [2, 4, 5]
+  assert [a.span for a in accepted_spans.window(record, new, 1)] == [5]
+  assert [a.span for a in accepted_spans.window(record, new, 9)] == [
+      1, 2, 4, 5]
+
+
+def test_a_damaged_record_names_its_file(tmp_path):
+  record = tmp_path / 'accepted_spans'
+  _accept(record, 1)
+  (record / 'span-2.json').write_text('{"span": 2}')
+  with pytest.raises(DataError, match=r'span-2\.json: not a record of an '
+                     r'accepted span .*delete the file'):
+    accepted_spans.accepted_spans(str(record))
+
+
+def test_the_window_copies_every_split_of_each_span(tmp_path):
+  window = []
+  for span in (1, 2):
+    for split in ('train', 'eval'):
+      folder = tmp_path / f'examples{span}' / f'Split-{split}'
+      folder.mkdir(parents=True)
+      (folder / 'data_tfrecord-00000-of-00001.gz').write_bytes(
+          f'{span}{split}'.encode())
+    window.append(accepted_spans.AcceptedSpan(
+        span, str(tmp_path / f'examples{span}'), '', ['train', 'eval']))
+  out = tmp_path / 'window'
+  training_window.copy_window(window, ['train', 'eval'], str(out))
+  for split in ('train', 'eval'):
+    assert {name: (out / f'Split-{split}' / name).read_bytes() for name in
+            os.listdir(out / f'Split-{split}')} == {
+                f'span-{span}-data_tfrecord-00000-of-00001.gz':
+                f'{span}{split}'.encode() for span in (1, 2)}
 
 
 # --- make schema keeps the comparators ---------------------------------------

@@ -333,7 +333,7 @@ def _anomalies(run: run_artifacts.RunArtifacts) -> str:
 
 
 def _components(run: run_artifacts.RunArtifacts) -> str:
-  order = {cid: i for i, cid in enumerate(component_ids.COMPONENT_IDS)}
+  order = {cid: i for i, cid in enumerate(component_ids.of_pipeline(True))}
   rows = [(_e(c.component_id), _e(c.state),
            '' if c.seconds is None else f'{c.seconds:.1f}')
           for c in sorted(run.summary.components.values(),

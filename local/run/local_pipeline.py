@@ -14,7 +14,6 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from local import output_layout
 from local.run import inputs as run_inputs
 from pipeline import pipeline as pipeline_factory
-from pipeline.data_files import csv_format
 
 # Beam's defaults: the DirectRunner, in memory, one worker. (Any non-empty
 # argument list makes every Beam component build an sdist of TFX first, to
@@ -37,20 +36,17 @@ def create_pipeline(
   settings = checked.settings
   layout = output_layout.PipelineLayout.of(settings.LOCAL_OUTPUT_DIR,
                                            settings.PIPELINE_NAME)
-  return pipeline_factory.create_pipeline(
-      pipeline_name=settings.PIPELINE_NAME,
-      pipeline_root=layout.pipeline_root,
-      data_path=settings.DATA_PATH,
-      serving_model_dir=layout.serving_model_dir,
+  return pipeline_factory.build(
+      settings,
+      pipeline_factory.Runtime(
+          pipeline_root=layout.pipeline_root,
+          data_path=settings.DATA_PATH,
+          serving_model_dir=layout.serving_model_dir,
+          metadata_connection_config=connection,
+          beam_pipeline_args=BEAM_PIPELINE_ARGS),
       problem=checked.resolved.problem,
-      training=pipeline_factory.Training.from_settings(settings),
-      evaluation=pipeline_factory.Evaluation.from_settings(settings),
-      data_gates=pipeline_factory.DataGates.from_settings(
-          settings, checked.schema_text),
-      csv=csv_format.CsvFormat.from_settings(settings),
-      spans=pipeline_factory.Spans.from_settings(settings, checked.spans),
-      metadata_connection_config=connection,
-      beam_pipeline_args=BEAM_PIPELINE_ARGS)
+      reviewed_schema_text=checked.schema_text,
+      spans=checked.spans)
 
 
 def run(pipeline: tfx_pipeline.Pipeline, run_id: str) -> None:

@@ -1,8 +1,8 @@
 """Which spans a run ingested and trained on, read back from ML Metadata.
 
 With span folders (pipeline/data_files/spans.py) ExampleGen records the span on its
-Examples artifact. The Trainer reads those examples, one artifact per span of
-the training window. Used by local_runner.py for the summary, and by the
+Examples artifact. The Trainer reads the training window's artifact, which
+records the spans it holds (pipeline/components/training_window.py). Used by local_runner.py for the summary, and by the
 tests. Reads only.
 """
 from typing import List, Optional
@@ -49,6 +49,16 @@ def _span(artifact: metadata_store_pb2.Artifact) -> int:
   return int(value.string_value or value.int_value)
 
 
+def _spans(artifact: metadata_store_pb2.Artifact) -> List[int]:
+  """The spans an Examples artifact holds: the training window's `spans`
+  (training_window.SPANS_PROPERTY), else ExampleGen's one span."""
+  if 'spans' in artifact.custom_properties:
+    return [int(span) for span in
+            artifact.custom_properties['spans'].string_value.split(',')
+            if span]
+  return [_span(artifact)]
+
+
 def ingested_span(store: metadata_store.MetadataStore, pipeline_name: str,
                   run_id: str) -> Optional[int]:
   """The span ExampleGen ingested in the run, if it ran."""
@@ -67,8 +77,9 @@ def trained_spans(store: metadata_store.MetadataStore, pipeline_name: str,
   trainer = _execution(store, pipeline_name, run_id, component_ids.TRAINER)
   if trainer is None:
     return []
-  return sorted({_span(examples) for examples in
-                 _artifacts(store, trainer.id, _INPUT, 'examples')})
+  return sorted({span for examples in
+                 _artifacts(store, trainer.id, _INPUT, 'examples')
+                 for span in _spans(examples)})
 
 
 def describe(connection: metadata_store_pb2.ConnectionConfig,

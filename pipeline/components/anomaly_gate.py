@@ -12,10 +12,11 @@ compiled Kubeflow and Vertex AI specs alike.
 Drift from the previous span (pipeline/components/span_drift_validator.py)
 stops the run the same way, with a message naming each column and its
 distance, or, with DRIFT_ACTION=warn, only prints that message. With span
-folders the gate also takes the span's examples and statistics: it reads
-neither, but consuming them records in ML Metadata that this span passed,
-which is what later runs' training window and drift reference select on
-(pipeline/components/span_inputs.py).
+folders the gate also takes the span's examples and statistics, and records
+a span that passed in the record of accepted spans under the pipeline root
+(pipeline/components/accepted_spans.py): later runs' drift reference and
+training window are taken from there, so a refused span never becomes
+either.
 """
 import os
 import sys
@@ -31,7 +32,9 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
+from pipeline.components import accepted_spans
 from pipeline.components import anomaly_rules
+from pipeline.components.span_statistics_gen import span_of
 from pipeline.errors import DataError
 
 # ExampleValidator writes each split's anomalies to Split-<name>/ in this file.
@@ -69,6 +72,7 @@ def AnomalyGate(  # pylint: disable=invalid-name
     allowed_anomalies: Parameter[str] = '',
     min_severity: Parameter[str] = 'ERROR',
     drift_action: Parameter[str] = anomaly_rules.STOP,
+    accepted_spans_dir: Parameter[str] = '',
 ) -> None:
   """Fails on anomalies that are not allowed; else passes the schema on.
 
@@ -76,18 +80,20 @@ def AnomalyGate(  # pylint: disable=invalid-name
     anomalies: ExampleValidator's output.
     schema: the schema the data was validated against.
     checked_schema: a copy of `schema`, for Transform and the Trainer.
-    examples: the span's examples (span folders only; recorded, not read).
-    statistics: the span's statistics (span folders only; recorded, not
-      read).
+    examples: the span's examples (span folders only; recorded when the
+      span passes).
+    statistics: the span's statistics (span folders only; recorded with
+      them).
     allowed_anomalies: ALLOWED_ANOMALIES, see parse_allow_list.
     min_severity: WARNING or ERROR; anomalies below it pass.
     drift_action: DRIFT_ACTION: 'stop' judges drift like any anomaly,
       'warn' prints it and passes.
+    accepted_spans_dir: with span folders, the record of accepted spans this
+      span joins when it passes; '' without.
 
   Raises:
     AnomaliesFound: with the message of `describe`.
   """
-  del examples, statistics  # inputs for the lineage only
   splits = artifact_utils.decode_split_names(anomalies.split_names)
   baseline_span = (
       anomalies.get_int_custom_property(anomaly_rules.BASELINE_SPAN_PROPERTY)
@@ -107,3 +113,7 @@ def AnomalyGate(  # pylint: disable=invalid-name
   fileio.makedirs(checked_schema.uri)  # object stores need none; disks may
   fileio.copy(source, os.path.join(checked_schema.uri,
                                    os.path.basename(source)))
+  if accepted_spans_dir and examples is not None and statistics is not None:
+    accepted_spans.accept(accepted_spans_dir, accepted_spans.AcceptedSpan(
+        span_of(examples), examples.uri, statistics.uri,
+        artifact_utils.decode_split_names(statistics.split_names)))

@@ -36,6 +36,11 @@ write: that shuffle spreads the writing over workers on Dataflow, but the local
 runner implements it by holding every example in memory (3 GiB for a
 million taxi rows). Rows are shuffled within each block instead (seeded), and
 the Trainer shuffles its input as always.
+
+With span folders the examples record the span they hold (ExampleGen's
+`span` custom property) on every runtime: where no driver resolved the
+input pattern's `{SPAN}` (Kubeflow Pipelines runs no preCacheCheck), the
+executor resolves it to the newest span itself (`with_resolved_span`).
 """
 import bisect
 import io
@@ -389,6 +394,31 @@ def _bucket_split(hashed: Tuple[int, bytes], num_partitions: int,
   return bisect.bisect(bounds, hashed[0] % bounds[-1])
 
 
+def with_resolved_span(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+  """`exec_properties` with the input pattern's `{SPAN}` resolved to the
+  newest span under the input base, where no driver resolved it.
+
+  ExampleGen's driver resolves the span before the executor starts: in the
+  local runner, and on Vertex AI as the container's preCacheCheck. Kubeflow
+  Pipelines runs no preCacheCheck, so there the executor finds the newest
+  span itself, the same way (TFX's example_gen utils).
+  """
+  input_config = example_gen_pb2.Input()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+  if not any('{SPAN}' in split.pattern for split in input_config.splits):
+    return exec_properties
+  fingerprint, span, _ = (
+      example_gen_utils.calculate_splits_fingerprint_span_and_version(
+          exec_properties[standard_component_specs.INPUT_BASE_KEY],
+          input_config.splits))
+  return {**exec_properties,
+          standard_component_specs.INPUT_CONFIG_KEY:
+              proto_utils.proto_to_json(input_config),
+          example_gen_utils.SPAN_PROPERTY_NAME: span,
+          example_gen_utils.FINGERPRINT_PROPERTY_NAME: fingerprint}
+
+
 class Executor(BaseExampleGenExecutor):
   """CsvExampleGen's executor, on a columnar reader (see module docstring)."""
 
@@ -398,6 +428,19 @@ class Executor(BaseExampleGenExecutor):
   def Do(self, input_dict: Dict[str, List[Any]],
          output_dict: Dict[str, List[Any]],
          exec_properties: Dict[str, Any]) -> None:
+    """Writes the examples of the span ExampleGen's driver chose (or, where
+    no driver ran, of the newest span) and records the span on them."""
+    exec_properties = with_resolved_span(exec_properties)
+    self._write(input_dict, output_dict, exec_properties)
+    span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+    if span is not None:
+      for artifact in output_dict[standard_component_specs.EXAMPLES_KEY]:
+        artifact.set_int_custom_property(
+            example_gen_utils.SPAN_PROPERTY_NAME, int(span))
+
+  def _write(self, input_dict: Dict[str, List[Any]],
+             output_dict: Dict[str, List[Any]],
+             exec_properties: Dict[str, Any]) -> None:
     """The base executor's Do, without the Reshuffle on the local runner."""
     if not _runs_in_memory(self._beam_pipeline_args):
       super().Do(input_dict, output_dict, exec_properties)

@@ -1,4 +1,4 @@
-"""ExampleValidator that also checks drift from the previous span.
+"""ExampleValidator that also checks drift from the previous accepted span.
 
 TFX's ExampleValidator checks a span's statistics against the schema only.
 TFDV can also compare them with an earlier span's statistics, feature by
@@ -8,13 +8,14 @@ a distance above its threshold is an anomaly like any other
 (COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH, COMPARATOR_L_INFTY_HIGH), which the
 anomaly gate reads.
 
-`SpanDriftValidator` is ExampleValidator with one more, optional input:
-`previous_statistics`, the statistics of earlier spans
-(pipeline/components/span_inputs.py). Its executor compares each split with
-the same split of the newest of them whose span is below the new span's, and
-records that span on the anomalies artifact (`drift_baseline_span`). Without
-an earlier span (the first run, or a folder of plain CSV files) it validates
-exactly as ExampleValidator does.
+`SpanDriftValidator` is ExampleValidator with one more execution property:
+`accepted_spans_dir`, the record of the spans that passed the anomaly gate
+(pipeline/components/accepted_spans.py). Its executor compares each split
+with the same split of the newest accepted span below the new span's, and
+records that span on the anomalies artifact (`drift_baseline_span`).
+Without an earlier accepted span (the first run) it validates exactly as
+ExampleValidator does. The record is read from files, on every runtime
+alike: the local runner, Kubeflow Pipelines and Vertex AI.
 """
 import os
 from typing import Any, Dict, List, Optional
@@ -25,28 +26,20 @@ from tfx import types
 from tfx.components.example_validator import component as validator_component
 from tfx.components.example_validator import executor as validator_executor
 from tfx.components.example_validator import labels
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
-from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import writer_utils
 
+from pipeline.components import accepted_spans
 from pipeline.components.anomaly_rules import BASELINE_SPAN_PROPERTY
 from pipeline.components.span_statistics_gen import span_of
 
-PREVIOUS_STATISTICS_KEY = 'previous_statistics'
-
-
-def previous_span(candidates: List[types.Artifact],
-                  span: int) -> Optional[types.Artifact]:
-  """The newest of `candidates` whose span is below `span`, if any."""
-  earlier = [a for a in candidates if span_of(a) < span]
-  if not earlier:
-    return None
-  return max(earlier, key=lambda a: (
-      span_of(a), a.mlmd_artifact.create_time_since_epoch, a.id))
+ACCEPTED_SPANS_DIR_KEY = 'accepted_spans_dir'
+# StatisticsGen's file in each split folder of its artifact.
+STATISTICS_FILE = 'FeatureStats.pb'
 
 
 def split_of(split_uri: str) -> str:
@@ -57,36 +50,38 @@ def split_of(split_uri: str) -> str:
 class Executor(validator_executor.Executor):
   """ExampleValidator's executor, comparing with the previous span too."""
 
-  _previous: Optional[types.Artifact] = None
+  _previous: Optional[accepted_spans.AcceptedSpan] = None
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]):
     current = artifact_utils.get_single_instance(
         input_dict[standard_component_specs.STATISTICS_KEY])
-    self._previous = previous_span(
-        input_dict.get(PREVIOUS_STATISTICS_KEY, []), span_of(current))
+    self._previous = accepted_spans.previous(
+        exec_properties[ACCEPTED_SPANS_DIR_KEY], span_of(current))
     if self._previous is not None:
       logging.info('Comparing span %d with span %d for drift.',
-                   span_of(current), span_of(self._previous))
+                   span_of(current), self._previous.span)
       anomalies = artifact_utils.get_single_instance(
           output_dict[standard_component_specs.ANOMALIES_KEY])
       anomalies.set_int_custom_property(BASELINE_SPAN_PROPERTY,
-                                        span_of(self._previous))
+                                        self._previous.span)
+    exec_properties = {key: value for key, value in exec_properties.items()
+                       if key != ACCEPTED_SPANS_DIR_KEY}
     return super().Do(input_dict, output_dict, exec_properties)
 
   def _Validate(self, inputs: Dict[str, Any], outputs: Dict[str, Any]):
     """ExampleValidator's check of one split, with the previous span's."""
     output_uri = outputs[labels.SCHEMA_DIFF_PATH]
     split = split_of(output_uri)
-    if (self._previous is None or split not in
-        artifact_utils.decode_split_names(self._previous.split_names)):
+    if self._previous is None or split not in self._previous.splits:
       return super()._Validate(inputs, outputs)
     anomalies = tfdv.validate_statistics(
         statistics=inputs[standard_component_specs.STATISTICS_KEY],
         schema=inputs[standard_component_specs.SCHEMA_KEY],
-        previous_statistics=stats_artifact_utils.load_statistics(
-            self._previous, split).proto(),
+        previous_statistics=tfdv.load_stats_binary(os.path.join(
+            self._previous.statistics_uri, f'Split-{split}',
+            STATISTICS_FILE)),
         custom_validation_config=inputs.get(
             standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY))
     writer_utils.write_anomalies(
@@ -96,12 +91,11 @@ class Executor(validator_executor.Executor):
 
 
 class SpanDriftValidatorSpec(standard_component_specs.ExampleValidatorSpec):
-  """ExampleValidator's spec with the optional previous spans' statistics."""
+  """ExampleValidator's spec with the record of accepted spans."""
 
-  INPUTS = {
-      **standard_component_specs.ExampleValidatorSpec.INPUTS,
-      PREVIOUS_STATISTICS_KEY: ChannelParameter(
-          type=standard_artifacts.ExampleStatistics, optional=True),
+  PARAMETERS = {
+      **standard_component_specs.ExampleValidatorSpec.PARAMETERS,
+      ACCEPTED_SPANS_DIR_KEY: ExecutionParameter(type=str),
   }
 
 
@@ -113,13 +107,13 @@ class SpanDriftValidator(validator_component.ExampleValidator):
 
   def __init__(self, statistics: types.BaseChannel,
                schema: types.BaseChannel,
-               previous_statistics: types.BaseChannel):
+               accepted_spans_dir: str):
     """Validates `statistics` against `schema` and the previous span.
 
     Args:
       statistics: the new span's statistics (StatisticsGen).
       schema: the schema with its drift comparators.
-      previous_statistics: statistics of earlier spans; the newest one below
+      accepted_spans_dir: the record of accepted spans; the newest one below
         the new span is the reference.
     """
     # ExampleValidator's __init__ takes no extra input: build the spec here.
@@ -127,7 +121,7 @@ class SpanDriftValidator(validator_component.ExampleValidator):
         spec=SpanDriftValidatorSpec(
             statistics=statistics,
             schema=schema,
-            previous_statistics=previous_statistics,
+            accepted_spans_dir=accepted_spans_dir,
             exclude_splits='[]',
             anomalies=types.Channel(
                 type=standard_artifacts.ExampleAnomalies)))

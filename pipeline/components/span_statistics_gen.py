@@ -4,7 +4,7 @@ TFX 1.16's ExampleGen records the span it ingested as a custom property of
 its Examples artifact; StatisticsGen copies the examples' `span` property to
 the statistics, which is therefore always 0. This StatisticsGen copies the
 span ExampleGen recorded, so the drift check between spans can tell which
-statistics belong to which span (pipeline/components/span_inputs.py).
+statistics belong to which span (pipeline/components/accepted_spans.py).
 Everything else is StatisticsGen's.
 """
 from typing import Any, Dict, List

@@ -5,7 +5,7 @@ or span folders `span-<n>/`, each a batch of CSV files with the same columns.
 With span folders, ExampleGen reads the newest span only (TFX's `{SPAN}` input
 pattern, resolved by ExampleGen's driver from the folder names, on a local
 disk or in Cloud Storage alike), and the Trainer trains on the newest
-TRAIN_WINDOW_SPANS spans (pipeline/components/span_inputs.py).
+TRAIN_WINDOW_SPANS accepted spans (pipeline/components/training_window.py).
 
 Standard library only (TensorFlow's file system, for gs://, is imported when
 listing one): the local runner's checks before a run use it.
