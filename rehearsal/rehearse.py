@@ -55,6 +55,7 @@ from rehearsal import compiled_spec
 from rehearsal import executor_input
 from rehearsal import gcs_standin
 from rehearsal import launcher_download
+from pipeline.data_files import csv_format
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pipeline image's start-up hook (see the Dockerfile's PYTHONPATH).
@@ -387,7 +388,7 @@ def stage_data(data_dir: str, data_uri: str, gcs_dir: str) -> str:
     shutil.rmtree(target)
   os.makedirs(target)
   for name in sorted(os.listdir(data_dir)):
-    if name.endswith('.csv'):
+    if csv_format.is_csv_file(name):
       shutil.copy(os.path.join(data_dir, name), target)
   return target
 

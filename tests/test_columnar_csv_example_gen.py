@@ -7,6 +7,7 @@ names and bucket ratios, and the same split on every run.
 """
 import collections
 import glob
+import gzip
 import os
 
 import pandas as pd
@@ -28,6 +29,7 @@ from tests import helpers
 from tests.helpers import write_slice
 
 HEADER = 'id,fare,miles,company,note,empty,flag\n'
+_LABEL = 'big_tipper'  # the bundled data's label
 ROWS_A = [
     '1,12.5,3,Taxi Co,,,1\n',
     '2,7,,"Comma, Inc.","line one\nline two",,0\n',
@@ -48,7 +50,7 @@ def _write(folder, name, rows):
 
 
 def _run(executor_class, input_base, output_dir, input_splits=None,
-         custom_config=None):
+         custom_config=None, pattern=None):
   examples = tfx.types.standard_artifacts.Examples()
   examples.uri = output_dir
   if input_splits:
@@ -58,7 +60,8 @@ def _run(executor_class, input_base, output_dir, input_splits=None,
     output_config = tfx.proto.Output()
   else:
     input_config = tfx.proto.Input(
-        splits=[tfx.proto.Input.Split(name='all', pattern='*.csv')])
+        splits=[tfx.proto.Input.Split(name='all',
+                                      pattern=pattern or '*.csv')])
     output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(
         splits=[
             tfx.proto.SplitConfig.Split(name='train', hash_buckets=2),
@@ -217,13 +220,13 @@ def _reviewed_integer_columns():
   return [f.name for f in schema.feature if f.type == schema_pb2.INT]
 
 
-def _read_with(tmp_path, name, fmt=csv_format.CsvFormat()):
+def _read_with(tmp_path, name, fmt=csv_format.CsvFormat(), pattern=None):
   """The examples ExampleGen writes from tmp_path/name, told the reviewed
   schema's integer columns, as the pipeline tells it."""
   config = columnar.custom_config(fmt, _reviewed_integer_columns())
   return _split_contents(_run(columnar.Executor, str(tmp_path / name),
                               str(tmp_path / f'{name}_out'),
-                              custom_config=config).uri)
+                              custom_config=config, pattern=pattern).uri)
 
 
 @pytest.fixture(scope='module')
@@ -260,6 +263,77 @@ def test_a_semicolon_export_with_decimal_commas_gives_the_original_examples(
   assert '12,45' in export.read_text(encoding='utf-8-sig')
   semicolons = _read_with(tmp_path, 'excel', csv_format.CsvFormat(';', ','))
   assert semicolons == original
+
+
+def test_a_compressed_copy_gives_the_original_examples(bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  os.makedirs(tmp_path / 'gzip')
+  with open(original_csv, 'rb') as f, gzip.open(
+      tmp_path / 'gzip' / 'data.csv.gz', 'wb') as out:
+    out.write(f.read())
+  # Beside it, a file the input pattern matches that is not data.
+  (tmp_path / 'gzip' / 'data.csv.bak').write_text('not,the,data\n1,2,3\n')
+  assert _read_with(tmp_path, 'gzip', pattern='*.csv*') == original
+
+
+def test_a_windows_1252_export_gives_the_original_examples(bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  frame = pd.read_csv(original_csv)
+  # Letters outside ASCII, as a Norwegian export has them.
+  frame['company'] = frame['company'].fillna('').str.replace('a', 'å')
+  os.makedirs(tmp_path / 'utf8')
+  frame.to_csv(tmp_path / 'utf8' / 'data.csv', index=False)
+  os.makedirs(tmp_path / 'cp1252')
+  frame.to_csv(tmp_path / 'cp1252' / 'data.csv', index=False,
+               encoding='cp1252')
+  utf8 = _read_with(tmp_path, 'utf8')
+  assert sum(_all_examples(utf8).values()) == 600
+  assert 'å'.encode() in b''.join(_all_examples(utf8))
+  assert _read_with(tmp_path, 'cp1252',
+                    csv_format.CsvFormat(encoding='cp1252')) == utf8
+
+
+def _without_label(header, rows, count):
+  """The rows, the label cell emptied in every `len(rows) // count`-th."""
+  label = header.index(_LABEL)
+  step = len(rows) // count
+  for row in rows[::step][:count]:
+    row[label] = ''
+  return rows
+
+
+def test_rows_without_a_label_are_left_out_and_counted(tmp_path):
+  header, rows = helpers.bundled_rows(400)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 12))  # 3 %
+  labels = columnar.LabelRows(_LABEL, 0.1)
+  examples = _run(columnar.Executor, str(tmp_path / 'data'),
+                  str(tmp_path / 'out'), custom_config=columnar.custom_config(
+                      csv_format.CsvFormat(), (), labels))
+  assert examples.get_int_custom_property(columnar.ROWS_PROPERTY) == 400
+  assert examples.get_int_custom_property(
+      columnar.ROWS_WITHOUT_LABEL_PROPERTY) == 12
+  written = _all_examples(_split_contents(examples.uri))
+  assert sum(written.values()) == 388
+  for record in written:
+    label = tf.train.Example.FromString(record).features.feature[
+        _LABEL]
+    assert len(label.int64_list.value) == 1
+
+
+def test_too_many_rows_without_a_label_stop_the_run_naming_the_setting(
+    tmp_path):
+  header, rows = helpers.bundled_rows(400)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 80))  # 20 %
+  config = columnar.custom_config(csv_format.CsvFormat(), (),
+                                  columnar.LabelRows(_LABEL, 0.1))
+  with pytest.raises(DataError, match=r"data\.csv:2: the label 'big_tipper' "
+                     r'is empty in 80 of 400 rows \(20\.0%\), above '
+                     r'MAX_MISSING_LABEL_FRACTION=0\.1: fill in the labels'):
+    _run(columnar.Executor, str(tmp_path / 'data'), str(tmp_path / 'out'),
+         custom_config=config)
+  assert not glob.glob(str(tmp_path / 'out' / 'Split-*' / '*.gz'))
 
 
 def test_a_fraction_in_an_integer_column_is_refused_with_its_line(tmp_path):

@@ -229,7 +229,8 @@ def test_settings_reach_the_factory_field_by_field():
       'EVAL_ACCURACY_THRESHOLD': '0.61', 'EVAL_BASELINE_TOLERANCE': '0.02',
       'EVAL_RMSE_THRESHOLD': '3.5', 'EVAL_SLICE_COLUMNS': 'a,b',
       'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING',
-      'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4'})
+      'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4',
+      'MAX_MISSING_LABEL_FRACTION': '0.2'})
   assert pipeline_factory.Training.from_settings(settings) == pipeline_factory.Training(
       steps=11, eval_steps=12, batch_size=13, seed=14)
   assert pipeline_factory.Evaluation.from_settings(settings) == pipeline_factory.Evaluation(
@@ -238,7 +239,7 @@ def test_settings_reach_the_factory_field_by_field():
   assert pipeline_factory.DataGates.from_settings(settings, 'schema text') == (
       pipeline_factory.DataGates(reviewed_schema_text='schema text',
                         allowed_anomalies='company', min_severity='WARNING',
-                        drift_action='warn'))
+                        drift_action='warn', max_missing_label_fraction=0.2))
   assert pipeline_factory.Spans.from_settings(settings, [1, 2]) == pipeline_factory.Spans(
       enabled=True, train_window=4, from_metadata=True)
   assert pipeline_factory.Spans.from_settings(settings, [], from_metadata=False) == (
@@ -254,7 +255,7 @@ def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
     tmp_path):
   components = {c.id: c for c in _create(
       tmp_path, spans=pipeline_factory.Spans(enabled=True, train_window=3)).components}
-  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv*'
   assert type(components['StatisticsGen']).__name__ == 'SpanStatisticsGen'
   validator = components['ExampleValidator']
   assert type(validator).__name__ == 'SpanDriftValidator'
@@ -278,7 +279,7 @@ def test_span_folders_without_metadata_resolution_read_the_newest_span(
     tmp_path):
   components = {c.id: c for c in _create(tmp_path, spans=pipeline_factory.Spans(
       enabled=True, train_window=3, from_metadata=False)).components}
-  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv*'
   assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
   assert 'examples' not in components['AnomalyGate'].inputs
   for reader in ('Transform', 'Trainer'):
