@@ -96,10 +96,7 @@ def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
     try:
       columns = _read_rows(path, fmt, columns, rows, max_rows)
     except UnicodeDecodeError as error:
-      raise DataError(f'{path}: not {fmt.encoding} text ({error}): set '
-                      'CSV_ENCODING to the encoding the file was written in '
-                      "('cp1252' for a spreadsheet's plain \"CSV\" export)"
-                      ) from None
+      raise DataError(fmt.text_error(path, error)) from None
     if len(rows) >= max_rows:
       break
   if not columns:

@@ -179,16 +179,28 @@ class CsvFormat:
     """The one-line refusal of a line that is not CSV_ENCODING text,
     naming the file, the line, the byte and the setting."""
     byte = raw[error.start:error.start + 1]
-    utf8 = is_utf8(self.encoding)
-    where = (f'{path}:{line}: not {"UTF-8" if utf8 else self.encoding} text '
-             f'(byte 0x{byte.hex()} at character {error.start + 1})')
-    if utf8:
-      return (where + ': Windows-1252 or Latin-1, as a spreadsheet\'s plain '
-              '"CSV" export writes ø and å? Set CSV_ENCODING=\'cp1252\' (or '
+    return (f'{path}:{line}: not {self._encoding_name()} text (byte '
+            f'0x{byte.hex()} at character {error.start + 1})'
+            + self._encoding_advice())
+
+  def text_error(self, path: str, error: UnicodeDecodeError) -> str:
+    """The one-line refusal of a file that is not CSV_ENCODING text, where
+    the line is not known (a reader of whole files)."""
+    byte = error.object[error.start:error.start + 1]
+    return (f'{path}: not {self._encoding_name()} text (byte 0x{byte.hex()})'
+            + self._encoding_advice())
+
+  def _encoding_name(self) -> str:
+    return 'UTF-8' if is_utf8(self.encoding) else self.encoding
+
+  def _encoding_advice(self) -> str:
+    if is_utf8(self.encoding):
+      return (': Windows-1252 or Latin-1, as a spreadsheet\'s plain "CSV" '
+              'export writes ø and å? Set CSV_ENCODING=\'cp1252\' (or '
               '\'latin-1\'), or save it as "CSV UTF-8" (or convert it with '
               '`iconv -f WINDOWS-1252 -t UTF-8`)')
-    return (where + ': set CSV_ENCODING to the encoding the file was '
-            "written in ('utf-8', 'cp1252', 'latin-1', ...)")
+    return (': set CSV_ENCODING to the encoding the file was written in '
+            "('utf-8', 'cp1252', 'latin-1', ...)")
 
   def reader(self, lines: TextIO) -> Iterator[List[str]]:
     """csv.reader for a text file opened with newline=''; raises csv.Error
