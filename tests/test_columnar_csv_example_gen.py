@@ -293,6 +293,19 @@ def test_a_windows_1252_export_gives_the_original_examples(bundled_slice):
                     csv_format.CsvFormat(encoding='cp1252')) == utf8
 
 
+def test_text_that_is_not_utf8_is_refused_naming_cell_and_setting(tmp_path):
+  # What the checks before a run see on a local disk, ExampleGen sees for
+  # files on Cloud Storage.
+  os.makedirs(tmp_path / 'data')
+  with open(tmp_path / 'data' / 'data.csv', 'wb') as f:
+    f.write(HEADER.encode() + ''.join(ROWS_A).encode())
+    f.write('7,1,1,Ørje Taxi,,,1\n'.encode('cp1252'))
+  with pytest.raises(DataError, match=r"data\.csv:8: not UTF-8 text in column "
+                     r"company \(byte 0xd8 at character 1\).*Set "
+                     "CSV_ENCODING='cp1252'"):
+    _run(columnar.Executor, str(tmp_path / 'data'), str(tmp_path / 'out'))
+
+
 def _without_label(header, rows, count):
   """The rows, the label cell emptied in every `len(rows) // count`-th."""
   label = header.index(_LABEL)

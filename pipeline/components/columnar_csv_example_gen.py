@@ -108,7 +108,7 @@ ROWS_WITHOUT_LABEL_PROPERTY = 'csv_rows_without_label'
 _COUNTERS = 'ColumnarCsvExampleGen'
 
 
-class CsvHeaderError(ValueError):
+class CsvHeaderError(DataError):
   """The CSV files of one split do not share a header."""
 
 
@@ -152,10 +152,6 @@ def _open(path: str):
   if compression == beam.io.filesystems.CompressionTypes.UNCOMPRESSED:
     return f
   return io.BufferedReader(_Decompressed(f), buffer_size=BLOCK_BYTES)
-
-
-def _text(f, fmt: csv_format.CsvFormat) -> io.TextIOWrapper:
-  return io.TextIOWrapper(f, encoding=fmt.text_encoding, newline='')
 
 
 def _header(path: str,
@@ -237,7 +233,9 @@ def _cell_kind(column: pa.Array, integer: bool = False,
 def _line_of_row(path: str, row: int, fmt: csv_format.CsvFormat) -> int:
   """The line the file's `row`-th data row (from 0) starts on."""
   with _open(path) as f:
-    reader = fmt.reader(_text(f, fmt))
+    # Only lines are counted here: undecodable bytes may stay so.
+    reader = fmt.reader(io.TextIOWrapper(f, encoding=fmt.text_encoding,
+                                         errors='replace', newline=''))
     start, seen = 1, -2  # the header is row -1
     for fields in reader:
       if fields:
@@ -304,6 +302,24 @@ class Survey:
         'MAX_MISSING_LABEL_FRACTION')
 
 
+def _check_utf8(path: str, name: str, column: pa.Array, first_row: int,
+                fmt: csv_format.CsvFormat) -> None:
+  """Raises DataError naming the first cell that is not UTF-8 text (the
+  reader does not check it) and its line, and CSV_ENCODING."""
+  try:
+    column.validate(full=True)
+    return
+  except pa.ArrowInvalid:
+    pass
+  for index, cell in enumerate(column.cast(pa.binary()).to_pylist()):
+    try:
+      (cell or b'').decode('utf-8')
+    except UnicodeDecodeError as error:
+      line = _line_of_row(path, first_row + index, fmt)
+      raise DataError(fmt.decode_error(path, line, cell, error,
+                                       column=name)) from None
+
+
 def survey_file(path: str, column_names: List[str],
                 reading: Reading = Reading()) -> Survey:
   """Each column's kind over every row of the file at `path`, and its rows
@@ -319,8 +335,11 @@ def survey_file(path: str, column_names: List[str],
   label = (column_names.index(reading.label_key)
            if reading.label_key in column_names else None)
   first_row, unlabelled, first_unlabelled = 0, 0, None
+  utf8 = csv_format.is_utf8(fmt.encoding)  # other encodings are transcoded
   for batch in _blocks(path, column_names, as_text, fmt):
     for i, column in enumerate(batch.columns):
+      if utf8:
+        _check_utf8(path, column_names[i], column, first_row, fmt)
       if kinds[i] == STRING:
         continue
       integer = column_names[i] in reading.integer_columns
@@ -465,13 +484,15 @@ def _check_headers(files: List[str],
                    ) -> List[str]:
   names = _header(files[0], fmt)
   if not names:
-    raise CsvHeaderError(f'{files[0]} has no header row.')
+    raise CsvHeaderError(f'{files[0]}:1: no header row: the first line must '
+                         'name the columns')
   for path in files[1:]:
     other = _header(path, fmt)
     if other != names:
       raise CsvHeaderError(
-          f'CSV files of one split must share a header: {files[0]} has '
-          f'{names}, {path} has {other}.')
+          f'{path}:1: the header {other} differs from {files[0]}\'s '
+          f'{names}: the CSV files read together must have the same columns '
+          'in the same order')
   return names
 
 

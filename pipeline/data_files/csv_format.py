@@ -175,11 +175,13 @@ class CsvFormat:
                             newline='')
 
   def decode_error(self, path: str, line: int, raw: bytes,
-                   error: UnicodeDecodeError) -> str:
-    """The one-line refusal of a line that is not CSV_ENCODING text,
-    naming the file, the line, the byte and the setting."""
+                   error: UnicodeDecodeError, column: str = '') -> str:
+    """The one-line refusal of a line (or a cell of `column`) that is not
+    CSV_ENCODING text, naming the file, the line, the byte and the
+    setting."""
     byte = raw[error.start:error.start + 1]
-    return (f'{path}:{line}: not {self._encoding_name()} text (byte '
+    where = f' in column {column}' if column else ''
+    return (f'{path}:{line}: not {self._encoding_name()} text{where} (byte '
             f'0x{byte.hex()} at character {error.start + 1})'
             + self._encoding_advice())
 
