@@ -4,6 +4,7 @@ The targets are compiled once per module in a subprocess with no credentials
 and every network route pointing at a closed port, then parsed with KFP's own
 protobuf classes and checked against pipeline/configs.py's cloud settings.
 """
+import fnmatch
 import importlib
 import json
 import os
@@ -18,7 +19,9 @@ from tfx.dsl.components.base import base_beam_executor
 
 from models import features
 from pipeline import component_ids
+from pipeline import configs
 from pipeline import pipeline as pipeline_factory
+from pipeline.components import columnar_csv_example_gen
 from tests import helpers
 
 _RUNNER = os.path.join(helpers.REPO, 'kubeflow_runner.py')
@@ -369,3 +372,13 @@ def test_problem_description_travels_inside_the_compiled_pipeline(target,
     assert problem.label_key == 'big_tipper'  # the taxi default
     assert problem.problem_type == features.BINARY
     assert 'tips' in problem.drop_columns
+  # ExampleGen leaves out rows without a label, up to the setting's share,
+  # and reads every data file (`*.csv`, `*.csv.gz`, ...) of the folder.
+  reading = columnar_csv_example_gen.Reading.from_exec_properties(
+      {'custom_config': _constant(spec, 'CsvExampleGen', 'custom_config')})
+  assert (reading.label_key, reading.max_missing_label_fraction) == (
+      'big_tipper', configs.load({}).MAX_MISSING_LABEL_FRACTION)
+  input_config = json.loads(_constant(spec, 'CsvExampleGen', 'input_config'))
+  assert fnmatch.filter(['data.csv', 'data.csv.gz', 'notes.md'],
+                        input_config['splits'][0]['pattern']) == [
+                            'data.csv', 'data.csv.gz']

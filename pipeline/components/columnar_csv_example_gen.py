@@ -120,6 +120,26 @@ class Reading:
   label_key: str = ''
   max_missing_label_fraction: float = 1.0
 
+  @classmethod
+  def from_exec_properties(cls, exec_properties: Dict[str, Any]
+                           ) -> 'Reading':
+    """How the component's custom_config says to read the files (the
+    defaults without one)."""
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+      return cls()
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, config)
+    values = struct_pb2.Struct()
+    if not config.custom_config.Unpack(values):
+      return cls()
+    values = json_format.MessageToDict(values)
+    return cls(
+        csv_format.CsvFormat.from_config(values.get(CSV_FORMAT_KEY)),
+        frozenset(values.get(INTEGER_COLUMNS_KEY, ())),
+        values.get(LABEL_KEY_KEY, ''),
+        float(values.get(MAX_MISSING_LABEL_FRACTION_KEY, 1.0)))
+
 
 class _Decompressed(io.RawIOBase):
   """Beam's decompressing file as a standard stream: Beam's CompressedFile
@@ -519,25 +539,6 @@ def custom_config(fmt: csv_format.CsvFormat,
   return config
 
 
-def _reading(exec_properties: Dict[str, Any]) -> Reading:
-  """How the custom_config says to read the files (the defaults without
-  one)."""
-  text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-  if not text:
-    return Reading()
-  config = example_gen_pb2.CustomConfig()
-  proto_utils.json_to_proto(text, config)
-  values = struct_pb2.Struct()
-  if not config.custom_config.Unpack(values):
-    return Reading()
-  values = json_format.MessageToDict(values)
-  return Reading(
-      csv_format.CsvFormat.from_config(values.get(CSV_FORMAT_KEY)),
-      frozenset(values.get(INTEGER_COLUMNS_KEY, ())),
-      values.get(LABEL_KEY_KEY, ''),
-      float(values.get(MAX_MISSING_LABEL_FRACTION_KEY, 1.0)))
-
-
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(Tuple[int, bytes])
@@ -545,7 +546,7 @@ def _CsvToHashedExamples(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, input_base: str, split_pattern: str,
     exec_properties: Dict[str, Any]) -> beam.pvalue.PCollection:
   """(row hash, serialized tf.Example) for the rows of the split's files."""
-  reading = _reading(exec_properties)
+  reading = Reading.from_exec_properties(exec_properties)
   files = _matching_files(input_base, split_pattern)
   names = _check_headers(files, reading.fmt)
   paths = pipeline | 'Files' >> beam.Create(files)
