@@ -29,6 +29,7 @@ from local import csv_examples
 from local.monitor import monitor
 from local.run import preflight
 from local.schema import schema_export
+from local.serving import predict
 from local.serving import serve
 from local.serving import serving_requests
 from models import signatures
@@ -373,6 +374,21 @@ def test_any_header_is_served_in_both_request_forms(punctuation):
   labelled = species != ''
   predicted = np.array([p[signatures.PREDICTED_CLASS] for p in predictions])
   assert np.mean(predicted[labelled] == species[labelled]) > 0.85
+
+
+def test_any_header_is_scored_by_predict(punctuation, tmp_path, monkeypatch,
+                                         capsys):
+  run, _, csv_path = punctuation
+  monkeypatch.setenv('LABEL_KEY', _PUNCTUATION_LABEL)
+  target = tmp_path / 'scored.csv'
+  assert predict.main(['--input', csv_path, '--output', str(target),
+                       '--output-dir', run.output_dir, '--pipeline-name',
+                       run.pipeline_name]) == 0, capsys.readouterr().err
+  scored = pd.read_csv(target, dtype=str, keep_default_na=False)
+  assert list(scored.columns[:7]) == list(pd.read_csv(csv_path).columns)
+  labelled = scored[scored[_PUNCTUATION_LABEL] != '']
+  assert np.mean(labelled['predicted_class'] ==
+                 labelled[_PUNCTUATION_LABEL]) > 0.85
 
 
 def test_any_header_is_monitored(punctuation, tmp_path, monkeypatch, capsys):

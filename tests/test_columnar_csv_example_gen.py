@@ -182,6 +182,18 @@ def test_files_with_different_headers_are_refused(tmp_path):
     _run(columnar.Executor, str(data), str(tmp_path / 'ours'))
 
 
+def test_two_headers_tensorflow_would_name_alike_are_refused_naming_both(
+    tmp_path):
+  # The checks before a run refuse it on a local disk; ExampleGen on any.
+  data = tmp_path / 'data'
+  data.mkdir()
+  (data / 'a.csv').write_text('Vekt (kg),Vekt _kg_,label\n1,2,0\n')
+  with pytest.raises(DataError, match=r"a\.csv:1: columns 'Vekt \(kg\)' and "
+                     r"'Vekt _kg_' would both be the model input 'Vekt__kg_'"
+                     '.*rename one of them'):
+    _run(columnar.Executor, str(data), str(tmp_path / 'out'))
+
+
 def test_the_local_runner_writes_without_a_whole_data_reshuffle(
     tmp_path, monkeypatch):
   """Beam's local runner would hold every example in memory to reshuffle."""

@@ -77,6 +77,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from models import features
 from pipeline.data_files import csv_format
 from pipeline.errors import DataError
 
@@ -506,6 +507,10 @@ def _check_headers(files: List[str],
   if not names:
     raise CsvHeaderError(f'{files[0]}:1: no header row: the first line must '
                          'name the columns')
+  try:
+    features.input_names(names)
+  except ValueError as error:
+    raise CsvHeaderError(f'{files[0]}:1: {error}') from None
   for path in files[1:]:
     other = _header(path, fmt)
     if other != names:
