@@ -359,15 +359,14 @@ def survey_file(path: str, column_names: List[str],
   utf8 = csv_format.is_utf8(fmt.encoding)  # other encodings are transcoded
   for batch in _blocks(path, column_names, as_text, fmt):
     for i, column in enumerate(batch.columns):
-      if utf8:
+      if kinds[i] != STRING:
+        integer = column_names[i] in reading.integer_columns
+        kind = _cell_kind(column, integer, fmt)
+        if integer and kind == FLOAT:
+          _refuse_fraction(path, column_names[i], column, first_row, fmt)
+        kinds[i] = max(kinds[i], kind)
+      if utf8 and kinds[i] == STRING:  # number columns are ASCII
         _check_utf8(path, column_names[i], column, first_row, fmt)
-      if kinds[i] == STRING:
-        continue
-      integer = column_names[i] in reading.integer_columns
-      kind = _cell_kind(column, integer, fmt)
-      if integer and kind == FLOAT:
-        _refuse_fraction(path, column_names[i], column, first_row, fmt)
-      kinds[i] = max(kinds[i], kind)
     if label is not None:
       empty = batch.column(label).null_count
       if empty and first_unlabelled is None:
