@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.example_gen.csv_example_gen import executor as stock_executor
+from tfx.dsl.components.base import base_beam_executor
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
@@ -53,10 +54,20 @@ def _run(executor_class, input_base, output_dir, input_splits=None,
          custom_config=None, pattern=None):
   examples = tfx.types.standard_artifacts.Examples()
   examples.uri = output_dir
+  exec_properties = _exec_properties(input_base, custom_config, input_splits,
+                                     pattern)
+  executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
+  return examples
+
+
+def _exec_properties(input_base, custom_config=None, input_splits=None,
+                     pattern=None):
+  """ExampleGen's properties: one input split `pattern` (default `*.csv`)
+  hashed 2:1 into train and eval, or the given input splits kept."""
   if input_splits:
     input_config = tfx.proto.Input(splits=[
-        tfx.proto.Input.Split(name=name, pattern=pattern)
-        for name, pattern in input_splits.items()])
+        tfx.proto.Input.Split(name=name, pattern=split_pattern)
+        for name, split_pattern in input_splits.items()])
     output_config = tfx.proto.Output()
   else:
     input_config = tfx.proto.Input(
@@ -78,8 +89,7 @@ def _run(executor_class, input_base, output_dir, input_splits=None,
   if custom_config is not None:
     exec_properties[specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(
         custom_config)
-  executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
-  return examples
+  return exec_properties
 
 
 def _split_contents(output_dir):
@@ -344,6 +354,27 @@ def test_rows_without_a_label_are_left_out_and_counted(tmp_path):
     label = tf.train.Example.FromString(record).features.feature[
         _LABEL]
     assert len(label.int64_list.value) == 1
+
+
+def test_the_counts_are_recorded_on_the_path_dataflow_takes_too(tmp_path):
+  """Beyond the local runner, the base executor's Do (with its Reshuffle)
+  writes the examples; the counts come from the same Beam counters."""
+  header, rows = helpers.bundled_rows(100)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 5))
+  examples = tfx.types.standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'out')
+  runner = 'apache_beam.runners.portability.fn_api_runner.FnApiRunner'
+  executor = columnar.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=[f'--runner={runner}']))
+  exec_properties = _exec_properties(
+      str(tmp_path / 'data'), columnar.custom_config(
+          csv_format.CsvFormat(), (), columnar.LabelRows(_LABEL, 0.1)))
+  executor.Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
+  assert (examples.get_int_custom_property(columnar.ROWS_PROPERTY),
+          examples.get_int_custom_property(
+              columnar.ROWS_WITHOUT_LABEL_PROPERTY)) == (100, 5)
+  assert sum(_all_examples(_split_contents(examples.uri)).values()) == 95
 
 
 def test_too_many_rows_without_a_label_stop_the_run_naming_the_setting(
