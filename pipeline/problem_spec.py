@@ -100,8 +100,8 @@ def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
     if len(rows) >= max_rows:
       break
   if not columns:
-    raise ConfigError(f'DATA_PATH={data_path!r}: {files[0]} has no header '
-                      'row.')
+    raise DataError(f'{files[0]}:1: no header row: the first line must name '
+                    'the columns')
   return Sample(columns, rows)
 
 
@@ -117,7 +117,7 @@ def _read_rows(path: str, fmt: csv_format.CsvFormat,
       advice = csv_format.delimiter_advice(
           path, fmt.delimiter.join(columns), fmt)
       if advice:
-        raise ConfigError(advice)
+        raise DataError(advice)
     for row in reader:
       if len(rows) >= max_rows:
         break
@@ -237,6 +237,8 @@ def resolve(data_path: str,
 
   Raises:
     ConfigError: a setting does not fit the data, in one line naming it.
+    DataError: the data cannot be read as the settings say (another
+      delimiter, another encoding), naming the file and the fix.
   """
   columns = _ColumnSettings.parse(drop_columns, categorical_columns,
                                   bucketize_columns, vocab_size_overrides)

@@ -354,6 +354,24 @@ def test_invalid_pipeline_name_stops_compilation(tmp_path):
   assert "PIPELINE_NAME='Taxi_Tips' is invalid" in result.stderr
 
 
+def test_data_it_cannot_read_stops_compilation_as_a_data_error(tmp_path):
+  # The compile samples the local DATA_PATH for the problem; a Windows-1252
+  # export without CSV_ENCODING is the data's problem, named with the fix.
+  os.makedirs(tmp_path / 'data')
+  (tmp_path / 'data' / 'data.csv').write_bytes(
+      'sted,label\nØrje,1\nÅs,0\n'.encode('cp1252'))
+  result = _run([sys.executable, _RUNNER, f'--output_dir={tmp_path / "out"}'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            DATA_PATH=str(tmp_path / 'data'),
+                            LABEL_KEY='label', PROBLEM_TYPE='binary'))
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f"data error: {tmp_path / 'data' / 'data.csv'}: not UTF-8 text (byte "
+      "0xd8): Windows-1252 or Latin-1, as a spreadsheet's plain \"CSV\" "
+      "export writes ø and å? Set CSV_ENCODING='cp1252'"), result.stderr
+  assert not os.path.exists(tmp_path / 'out')
+
+
 def test_make_compile_requires_a_project():
   result = _run(['make', '--no-print-directory', 'compile'], offline_env())
   assert result.returncode != 0
