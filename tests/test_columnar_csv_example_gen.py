@@ -223,7 +223,7 @@ def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   data = tmp_path / 'data'
   path = write_slice(str(data), rows=500)
   names = columnar._header(path)  # pylint: disable=protected-access
-  kinds = columnar.infer_kinds(path, names)
+  kinds = columnar.survey_file(path, names).kinds
   as_text = {name: pa.string() for name in names}
   blocks = list(columnar._blocks(path, names, as_text))  # pylint: disable=protected-access
   assert len(blocks) > 10

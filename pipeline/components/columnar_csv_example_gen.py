@@ -51,7 +51,7 @@ import bisect
 import dataclasses
 import io
 import os
-from typing import (Any, Collection, Dict, FrozenSet, Iterable, Iterator,
+from typing import (Any, Dict, FrozenSet, Iterable, Iterator,
                     List, NamedTuple, Optional, Sequence, Tuple)
 
 import apache_beam as beam
@@ -375,15 +375,6 @@ def survey_file(path: str, column_names: List[str],
       unlabelled += empty
     first_row += batch.num_rows
   return Survey(tuple(kinds), first_row, unlabelled, first_unlabelled)
-
-
-def infer_kinds(path: str, column_names: List[str],
-                fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
-                integer_columns: Collection[str] = ()) -> Tuple[int, ...]:
-  """Each column's kind over every row of the file at `path` (see
-  `survey_file`)."""
-  return survey_file(path, column_names,
-                     Reading(fmt, frozenset(integer_columns))).kinds
 
 
 def _typed(column: pa.Array, kind: int,
