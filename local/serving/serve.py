@@ -36,6 +36,7 @@ import re
 import socket
 import sys
 import threading
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Set
 
 if __name__ == '__main__':
@@ -204,7 +205,9 @@ class ServingApp:
     except exceptions.HTTPException as error:
       return _error(error.code or 500, error.description or error.name)
     except Exception as error:  # pylint: disable=broad-except
-      # Answered in JSON like every other error, and the server goes on.
+      # Answered in JSON like every other error, told in the server's log,
+      # and the server goes on.
+      traceback.print_exc(file=sys.stderr)
       return _error(500, f'{type(error).__name__}: {error}')
 
   @staticmethod
