@@ -178,8 +178,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if KUBEFLOW in targets:
       path = compile_kubeflow(settings, cloud, out_dir)
       print(f'Kubeflow Pipelines 2.x (pipeline spec YAML): {path}')
-  except (ConfigError, DataError) as error:
+  except ConfigError as error:
     return configs.config_error_status(error)
+  except DataError as error:
+    # A data problem is the data's, not the settings' (as local_runner.py).
+    print(f'data error: {error}', file=sys.stderr)
+    return 1
   return 0
 
 

@@ -4,7 +4,7 @@ Used by local_runner.py for the end-of-run summary and by the tests to check
 that every component ran. Reads only; never writes to the store.
 """
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 from ml_metadata import metadata_store
@@ -12,6 +12,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import component_ids
 from pipeline.components import quality_gates
+from pipeline.components.columnar_csv_example_gen import ROWS_PROPERTY
+from pipeline.components.columnar_csv_example_gen import (
+    ROWS_WITHOUT_LABEL_PROPERTY)
 
 _STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()
@@ -41,6 +44,10 @@ class RunSummary:
   # and the baseline per slice (pipeline/components/quality_gates.py); None
   # for an evaluation without them.
   gates: Optional[Dict[str, Any]] = None
+  # Data rows ExampleGen read, and those it left out for an empty label;
+  # None when it did not run to completion.
+  rows_read: Optional[int] = None
+  rows_without_label: Optional[int] = None
 
 
 def _node_id(store, execution_id: int, pipeline_name: str) -> Optional[str]:
@@ -220,5 +227,22 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
     pushed = store.get_artifacts_by_uri(pusher.outputs['pushed_model'][0])
     if pushed and pushed[-1].custom_properties['pushed'].int_value:
       pushed_to = pushed[-1].custom_properties['pushed_destination'].string_value
+  rows_read, rows_without_label = _label_counts(store, runs)
   return RunSummary(run_id, runs, metrics, baseline, blessed, failures,
-                    pushed_to, gates)
+                    pushed_to, gates, rows_read, rows_without_label)
+
+
+def _label_counts(store: metadata_store.MetadataStore,
+                  runs: Dict[str, ComponentRun]
+                  ) -> Tuple[Optional[int], Optional[int]]:
+  """The rows ExampleGen read and those without a label, from its examples'
+  custom properties (pipeline/components/columnar_csv_example_gen.py)."""
+  example_gen = runs.get(component_ids.EXAMPLE_GEN)
+  if not example_gen or example_gen.state not in ('COMPLETE', 'CACHED'):
+    return None, None
+  artifacts = store.get_artifacts_by_uri(example_gen.outputs['examples'][0])
+  properties = artifacts[-1].custom_properties if artifacts else {}
+  if ROWS_PROPERTY not in properties:
+    return None, None
+  return (properties[ROWS_PROPERTY].int_value,
+          properties[ROWS_WITHOUT_LABEL_PROPERTY].int_value)

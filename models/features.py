@@ -30,8 +30,9 @@ CATEGORY_VOCABULARY = 'categories'
 
 
 def column_vocabulary(column: str) -> str:
-  """The vocabulary file of a column with a vocabulary of its own."""
-  return f'vocabulary_{column}'
+  """The vocabulary file of a column with a vocabulary of its own; TFT names
+  a scope after it, so it holds the column's `input_name`."""
+  return f'vocabulary_{input_name(column)}'
 
 
 def transformed_name(key: str) -> str:

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features
+from models import transform_names  # pylint: disable=unused-import
 
 Tensor = Union[tf.Tensor, tf.SparseTensor]
 

@@ -62,6 +62,13 @@ def _csv_mark(name: str, value: str) -> None:
     raise ConfigError(problem)
 
 
+def _csv_encoding(name: str, value: str) -> None:
+  del name  # the message names CSV_ENCODING
+  problem = csv_format.check_encoding(value)
+  if problem:
+    raise ConfigError(problem)
+
+
 # --- Pipeline ---------------------------------------------------------------
 # Kubeflow Pipelines v2 accepts only lower-case letters, digits and hyphens;
 # the name also becomes part of the bucket and cluster names. Each data set
@@ -82,6 +89,10 @@ PIPELINE_NAME = setting(
 # too). Column lists are comma-separated column names.
 # The column to predict.
 LABEL_KEY = setting('big_tipper', check=non_empty)
+# Rows whose label cell is empty are left out of training and evaluation
+# (ExampleGen drops them, the run's checks and summary count them); a run
+# whose share of such rows is above this fraction is refused as a data error.
+MAX_MISSING_LABEL_FRACTION = setting(0.10, check=fraction)
 # 'binary', 'multiclass' or 'regression'; empty infers it from the label: a
 # string label, or an integer label with at most 20 distinct values, is a
 # classification (binary with 2 classes), a float label is a regression.
@@ -124,6 +135,9 @@ VOCAB_SIZE_OVERRIDES = setting('')
 CSV_DELIMITER = setting(',', check=_csv_mark, parse=csv_format.parse_delimiter)
 # The decimal mark of numbers: '.' or ','.
 CSV_DECIMAL = setting('.', check=_csv_mark)
+# The files' text encoding: 'utf-8' (a byte order mark is ignored), or
+# 'cp1252' / 'latin-1' for a spreadsheet's plain "CSV" export on Windows.
+CSV_ENCODING = setting(csv_format.DEFAULT_ENCODING, check=_csv_encoding)
 
 # --- Local runs -------------------------------------------------------------
 # Everything a local run writes (artifacts, metadata, served models) goes here.
@@ -139,6 +153,11 @@ def _port(name: str, value: int) -> None:
 
 
 SERVE_PORT = setting(8501, check=_port)
+# The largest request body `make serve` scores, in bytes; a larger one is
+# answered 413. The default is a Vertex AI endpoint's limit for online
+# predictions (1.5 MB, about 3,000 rows of the bundled data), so a request
+# that passes here passes there.
+SERVE_MAX_BODY_BYTES = setting(1_500_000, check=positive)
 
 # --- Training ---------------------------------------------------------------
 TRAIN_NUM_STEPS = setting(1000, check=positive)

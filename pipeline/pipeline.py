@@ -178,22 +178,26 @@ class DataGates:
     min_severity: WARNING or ERROR; anomalies below it do not stop the run.
     drift_action: 'stop' or 'warn': what drift between spans beyond the
       schema's drift comparators does.
+    max_missing_label_fraction: the largest share of rows with an empty
+      label that ExampleGen leaves out; above it the run stops.
   """
   reviewed_schema_text: Optional[str] = None
   allowed_anomalies: str = ''
   min_severity: str = 'ERROR'
   drift_action: str = 'stop'
+  max_missing_label_fraction: float = 0.10
 
   @classmethod
   def from_settings(cls, settings: Any,
                     reviewed_schema_text: Optional[str]) -> 'DataGates':
-    """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY and DRIFT_ACTION, with the
-    reviewed schema the runner read from SCHEMA_PATH (None where there is
-    none)."""
+    """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY, DRIFT_ACTION and
+    MAX_MISSING_LABEL_FRACTION, with the reviewed schema the runner read
+    from SCHEMA_PATH (None where there is none)."""
     return cls(reviewed_schema_text=reviewed_schema_text,
                allowed_anomalies=settings.ALLOWED_ANOMALIES,
                min_severity=settings.ANOMALY_MIN_SEVERITY,
-               drift_action=settings.DRIFT_ACTION)
+               drift_action=settings.DRIFT_ACTION,
+               max_missing_label_fraction=settings.MAX_MISSING_LABEL_FRACTION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,7 +328,8 @@ def create_pipeline(
     training: how the Trainer trains.
     evaluation: when the Evaluator blesses a model.
     data_gates: the reviewed schema and the anomalies that stop a run.
-    csv: how the CSV files are written (CSV_DELIMITER, CSV_DECIMAL).
+    csv: how the CSV files are written (CSV_DELIMITER, CSV_DECIMAL,
+      CSV_ENCODING).
     vertex_ai: train or serve on Vertex AI (default: neither).
     spans: span folders and the training window (default: a plain folder).
     baseline_from_serving_dir: take the Evaluator's baseline from the newest
@@ -344,7 +349,8 @@ def create_pipeline(
       on Cloud Storage.
   """
   record = accepted_spans.record_dir(pipeline_root)
-  data = _data_steps(data_path, data_gates, csv, spans, record)
+  data = _data_steps(data_path, data_gates, csv, spans, record,
+                     problem.label_key)
   train = _training_steps(data, problem, training, vertex_ai, spans, record)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                serving_model_dir, baseline_from_serving_dir)
@@ -385,12 +391,14 @@ class _DataSteps(NamedTuple):
 
 def _data_steps(data_path: str, gates: DataGates,
                 csv: csv_format.CsvFormat, spans: Spans,
-                record: str) -> _DataSteps:
+                record: str, label_key: str) -> _DataSteps:
   """Reads the CSV files and stops the run on data that breaks the schema;
   with span folders, records a span that passed in `record`
   (pipeline/components/accepted_spans.py)."""
-  example_gen = _example_gen(data_path, csv, _integer_columns(
-      gates.reviewed_schema_text), spans)
+  example_gen = _example_gen(
+      data_path, csv, _integer_columns(gates.reviewed_schema_text), spans,
+      columnar_csv_example_gen.LabelRows(label_key,
+                                         gates.max_missing_label_fraction))
   # Computes per-split statistics that the schema and validation build on
   # (with span folders, recording the span for the drift check).
   statistics_gen_class = (span_statistics_gen.SpanStatisticsGen
@@ -447,11 +455,14 @@ def _example_validator(statistics_gen: base_component.BaseComponent,
 
 
 def _example_gen(data_path: str, csv: csv_format.CsvFormat,
-                 integer_columns: Sequence[str],
-                 spans: Spans) -> base_component.BaseComponent:
-  """Reads the *.csv files under `data_path` into train and eval examples.
+                 integer_columns: Sequence[str], spans: Spans,
+                 labels: columnar_csv_example_gen.LabelRows
+                 ) -> base_component.BaseComponent:
+  """Reads the data files under `data_path` into train and eval examples.
 
-  Other files, such as a README, are ignored. With span folders, only the
+  Data files are `*.csv` and compressed ones (`*.csv.gz`, ...); other
+  files, such as a README, are ignored. Rows with an empty label are left
+  out (up to a share, `labels`). With span folders, only the
   newest span's files: ExampleGen's driver resolves `{SPAN}` in the pattern
   to the highest span number present. The rows are split 2:1 into train and
   eval by a hash of each row, so the split is stable. CsvExampleGen with a
@@ -464,6 +475,8 @@ def _example_gen(data_path: str, csv: csv_format.CsvFormat,
     integer_columns: columns whose whole numbers written as floats (`3.0`)
       are read as integers: those the reviewed schema types so.
     spans: whether `data_path` holds span folders.
+    labels: the label, and the share of rows without one that may be left
+      out before the run stops.
 
   Returns:
     The ExampleGen component.
@@ -473,7 +486,7 @@ def _example_gen(data_path: str, csv: csv_format.CsvFormat,
   return ColumnarCsvExampleGen(
       input_base=data_path,
       custom_config=columnar_csv_example_gen.custom_config(
-          csv, integer_columns),
+          csv, integer_columns, labels),
       input_config=example_gen_pb2.Input(splits=[
           example_gen_pb2.Input.Split(name='all', pattern=pattern)
       ]),

@@ -6,20 +6,19 @@ VOCAB_SIZE, OOV_BUCKETS, VOCAB_SIZE_OVERRIDES) into a models.features.Problem,
 which the pipeline hands to Transform and the Trainer. On a local data folder
 it reads the CSV header and a sample of rows to infer the problem type when
 PROBLEM_TYPE is empty, to find small integer code columns, and to reject a
-bad configuration with a one-line ConfigError (label missing, empty or
-constant, a listed column that does not exist, regression on a text label);
+bad configuration with a one-line ConfigError (label not a column, empty
+in every row or constant, a listed column that does not exist, regression on a text label);
 a gs:// folder cannot be read here, so only the settings themselves are
 checked and PROBLEM_TYPE must be set.
 """
 import csv
 import dataclasses
-import glob
-import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from models import features
 from pipeline.data_files import csv_format
 from pipeline.errors import ConfigError
+from pipeline.errors import DataError
 
 # Rows read (over all CSV files, in name order) to infer types and classes.
 SAMPLE_ROWS = 20000
@@ -85,33 +84,46 @@ def parse_sizes(name: str, text: str, minimum: int) -> Dict[str, int]:
 
 def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
                 fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> Sample:
-  """The header of the first *.csv file in `data_path` and up to `max_rows`
+  """The header of the first data file in `data_path` and up to `max_rows`
   rows of all of them, in file name order, read in the format `fmt`
-  (numbers with a decimal comma as `12.5`)."""
-  files = sorted(glob.glob(os.path.join(data_path, '*.csv')))
+  (numbers with a decimal comma as `12.5`; CSV_ENCODING)."""
+  files = csv_format.csv_files(data_path)
   if not files:
-    raise ConfigError(f'DATA_PATH={data_path!r} has no *.csv files.')
+    raise ConfigError(f'DATA_PATH={data_path!r} has no CSV files '
+                      f'({", ".join(csv_format.CSV_FILE_SUFFIXES)}).')
   columns, rows = None, []
   for path in files:
-    with open(path, newline='', encoding='utf-8-sig') as lines:
-      reader = csv.DictReader(lines, delimiter=fmt.delimiter)
-      if columns is None:
-        columns = [c.strip() for c in reader.fieldnames or []]
-        advice = csv_format.delimiter_advice(
-            path, fmt.delimiter.join(columns), fmt)
-        if advice:
-          raise ConfigError(advice)
-      for row in reader:
-        if len(rows) >= max_rows:
-          break
-        rows.append({(k or '').strip(): fmt.number_text((v or '').strip())
-                     for k, v in row.items()})
+    try:
+      columns = _read_rows(path, fmt, columns, rows, max_rows)
+    except UnicodeDecodeError as error:
+      raise DataError(fmt.text_error(path, error)) from None
     if len(rows) >= max_rows:
       break
   if not columns:
-    raise ConfigError(f'DATA_PATH={data_path!r}: {files[0]} has no header '
-                      'row.')
+    raise DataError(f'{files[0]}:1: no header row: the first line must name '
+                    'the columns')
   return Sample(columns, rows)
+
+
+def _read_rows(path: str, fmt: csv_format.CsvFormat,
+               columns: Optional[List[str]], rows: List[Dict[str, str]],
+               max_rows: int) -> List[str]:
+  """Adds the file's rows to `rows` (up to `max_rows` in all); returns the
+  columns (read from this file's header when `columns` is None)."""
+  with fmt.open_text(path) as lines:
+    reader = csv.DictReader(lines, delimiter=fmt.delimiter)
+    if columns is None:
+      columns = [c.strip() for c in reader.fieldnames or []]
+      advice = csv_format.delimiter_advice(
+          path, fmt.delimiter.join(columns), fmt)
+      if advice:
+        raise DataError(advice)
+    for row in reader:
+      if len(rows) >= max_rows:
+        break
+      rows.append({(k or '').strip(): fmt.number_text((v or '').strip())
+                   for k, v in row.items()})
+  return columns
 
 
 def _parses(convert: Callable[[str], object], text: str) -> bool:
@@ -143,11 +155,8 @@ def _check_label(label_key: str, problem_type: str, sample: Sample
   if not values:
     raise ConfigError(f'LABEL_KEY={label_key!r} is empty in all '
                       f'{len(sample.rows)} sampled rows.')
-  missing = len(sample.rows) - len(values)
-  if missing:
-    raise ConfigError(f'LABEL_KEY={label_key!r} is empty in {missing} of '
-                      f'{len(sample.rows)} sampled rows: fill in or remove '
-                      'those rows.')
+  # Rows with an empty label are left out (ExampleGen drops them); the
+  # data checks count them and refuse too many (MAX_MISSING_LABEL_FRACTION).
   classes = sorted(set(values))
   if len(classes) == 1:
     raise ConfigError(f'LABEL_KEY={label_key!r} has the same value '
@@ -226,6 +235,8 @@ def resolve(data_path: str,
 
   Raises:
     ConfigError: a setting does not fit the data, in one line naming it.
+    DataError: the data cannot be read as the settings say (another
+      delimiter, another encoding), naming the file and the fix.
   """
   columns = _ColumnSettings.parse(drop_columns, categorical_columns,
                                   bucketize_columns, vocab_size_overrides)

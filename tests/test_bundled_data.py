@@ -14,6 +14,7 @@ from pipeline import problem_spec
 from pipeline.data_files import schema_file
 from pipeline import setting_types
 from pipeline.errors import ConfigError
+from pipeline.errors import DataError
 from tests import helpers
 
 _TAXI_COLUMN_SETTINGS = {
@@ -155,7 +156,7 @@ def test_a_semicolon_export_is_sampled_with_its_settings(tmp_path):
   pd.read_csv(path).to_csv(path, sep=';', decimal=',', index=False)
   environ = {'DATA_PATH': folder, 'LABEL_KEY': 'progression',
              'EVAL_RMSE_THRESHOLD': '70'}
-  with pytest.raises(ConfigError, match=r"splits into 11 columns on ';'.*set "
+  with pytest.raises(DataError, match=r"splits into 11 columns on ';'.*set "
                      "CSV_DELIMITER=';' \\(and CSV_DECIMAL=','"):
     problem_spec.from_settings(configs.load(environ))
   environ.update(CSV_DELIMITER=';', CSV_DECIMAL=',')

@@ -15,17 +15,23 @@ named columns (empty cells as NaN).
 """
 import csv
 import glob
+import json
 import os
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 import tensorflow as tf
 
 from local import artifact_readers
 from local import csv_examples
+from local.monitor import monitor
 from local.run import preflight
 from local.schema import schema_export
+from local.serving import predict
+from local.serving import serve
 from local.serving import serving_requests
 from models import signatures
 from pipeline.data_files import schema_file
@@ -298,3 +304,131 @@ def test_approved_schema_checks_the_next_data_and_the_label(
                      'PIPELINE_NAME.*`make schema`'):
     preflight.check_csv_folder(folder, schema, target, label_key='tips',
                                pipeline_name=run.pipeline_name)
+
+
+# Headers holding every ASCII punctuation character, `>=` with a decimal
+# comma (as a traffic-count export has), and letters outside Latin; the
+# label's name has some too.
+_PUNCTUATION_NAMES = {'sepal_length': 'Lengdeintervall >= 5,6m',
+                      'sepal_width': 'Bredde !"#$%&\'()*+',
+                      'petal_length': 'Kronblad ,-./:;<=>?@',
+                      'petal_width': 'Ширина [\\]^_`{|}~',
+                      'petal_size': '花弁の大きさ',
+                      'species': 'Art (species)'}
+_PUNCTUATION_LABEL = _PUNCTUATION_NAMES['species']
+
+
+def _write_punctuation_export(folder, missing_every: int = 30) -> str:
+  """The iris export with those headers, gzipped, its label empty in every
+  `missing_every`-th row (5 of 150 rows, 3 %, by default)."""
+  plain = helpers.write_iris(folder)
+  frame = pd.read_csv(plain, keep_default_na=False).rename(
+      columns=_PUNCTUATION_NAMES)
+  frame.loc[frame.index % missing_every == missing_every // 2,
+            _PUNCTUATION_LABEL] = ''
+  os.remove(plain)
+  path = plain + '.gz'
+  frame.to_csv(path, index=False, compression='gzip')
+  return path
+
+
+@pytest.fixture(scope='module')
+def punctuation(tmp_path_factory):
+  # The iris data set (the gate as for it above), 5 rows without a label.
+  return _run(tmp_path_factory, 'byo-punctuation', _write_punctuation_export,
+              'byo-punctuation', LABEL_KEY=_PUNCTUATION_LABEL,
+              EVAL_ACCURACY_THRESHOLD='0.8')
+
+
+def test_any_header_trains_and_rows_without_a_label_are_counted(punctuation):
+  run, summary, _ = punctuation
+  assert ('Data checks passed: 1 file(s), 150 rows sampled, 5 without a '
+          'label (3.3%: left out of training and evaluation)') in run.output
+  assert ('Rows without a label: 5 of 150 (3.3%), left out of training and '
+          'evaluation (at most MAX_MISSING_LABEL_FRACTION=0.1).') in run.output
+  assert (summary.rows_read, summary.rows_without_label) == (150, 5)
+  assert summary.blessed is True, summary.blessing_failures
+  assert summary.metrics['example_count'] < 145 / 2  # the eval split only
+  assert summary.pushed_to and os.path.isdir(summary.pushed_to)
+
+
+def test_any_header_is_served_in_both_request_forms(punctuation):
+  """`make serve` answers rows named as the CSV names its columns, in
+  TensorFlow Serving's row and columnar forms alike."""
+  run, summary, csv_path = punctuation
+  frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+  species = frame.pop(_PUNCTUATION_LABEL).to_numpy()
+  text = {_PUNCTUATION_NAMES['petal_size'], 'garden'}
+  instances = [{column: (cell if column in text else
+                         float(cell) if cell else float('nan'))
+                for column, cell in row.items()}
+               for row in frame.to_dict('records')]
+  httpd = serve.make_server(run.serving_model_dir, run.pipeline_name, port=0,
+                            max_body_bytes=1_500_000)
+  threading.Thread(target=httpd.serve_forever, daemon=True).start()
+  url = (f'http://{serve.HOST}:{httpd.port}/v1/models/{run.pipeline_name}'
+         ':predict')
+  try:
+    rows = requests.post(url, data=json.dumps({'instances': instances}),
+                         timeout=120)
+    columnar = requests.post(url, data=json.dumps({'inputs': {
+        column: [instance[column] for instance in instances]
+        for column in instances[0]}}), timeout=120)
+  finally:
+    httpd.shutdown()
+    httpd.server_close()
+  assert rows.status_code == 200, rows.text
+  assert columnar.status_code == 200, columnar.text
+  predictions = rows.json()['predictions']
+  outputs = columnar.json()['outputs']
+  assert [p[signatures.PREDICTED_CLASS] for p in predictions] == (
+      outputs[signatures.PREDICTED_CLASS])
+  labelled = species != ''
+  predicted = np.array([p[signatures.PREDICTED_CLASS] for p in predictions])
+  assert np.mean(predicted[labelled] == species[labelled]) > 0.85
+
+
+def test_any_header_is_scored_by_predict(punctuation, tmp_path, monkeypatch,
+                                         capsys):
+  run, _, csv_path = punctuation
+  monkeypatch.setenv('LABEL_KEY', _PUNCTUATION_LABEL)
+  target = tmp_path / 'scored.csv'
+  assert predict.main(['--input', csv_path, '--output', str(target),
+                       '--output-dir', run.output_dir, '--pipeline-name',
+                       run.pipeline_name]) == 0, capsys.readouterr().err
+  scored = pd.read_csv(target, dtype=str, keep_default_na=False)
+  assert list(scored.columns[:7]) == list(pd.read_csv(csv_path).columns)
+  labelled = scored[scored[_PUNCTUATION_LABEL] != '']
+  assert np.mean(labelled['predicted_class'] ==
+                 labelled[_PUNCTUATION_LABEL]) > 0.85
+
+
+def test_any_header_is_monitored(punctuation, tmp_path, monkeypatch, capsys):
+  run, summary, csv_path = punctuation
+  monkeypatch.setenv('LABEL_KEY', _PUNCTUATION_LABEL)
+  schema = glob.glob(os.path.join(
+      summary.components['SchemaGen'].outputs['schema'][0], '*.pbtxt'))[0]
+  assert monitor.main(['--input', csv_path, '--output-dir', run.output_dir,
+                       '--pipeline-name', run.pipeline_name, '--schema',
+                       schema, '--windows-dir', str(tmp_path)]) == monitor.OK
+  out = capsys.readouterr().out
+  assert 'No feature over its threshold: 150 rows' in out
+
+
+def test_too_many_rows_without_a_label_stop_the_run_naming_the_setting(
+    tmp_path, monkeypatch, capsys):
+  # In-process: the data checks refuse it before anything runs.
+  _write_punctuation_export(str(tmp_path / 'data'), missing_every=5)  # 20 %
+  for name, value in {'LABEL_KEY': _PUNCTUATION_LABEL,
+                      'DATA_PATH': str(tmp_path / 'data'),
+                      'LOCAL_OUTPUT_DIR': str(tmp_path / 'out')}.items():
+    monkeypatch.setenv(name, value)
+  import local_runner  # pylint: disable=g-import-not-at-top
+  assert local_runner.main([]) == 1
+  err = capsys.readouterr().err
+  assert err.startswith(
+      f"data error: {tmp_path / 'data' / 'data.csv.gz'}:4: the label "
+      "'Art (species)' is empty in 30 of 150 sampled rows (20.0%), above "
+      'MAX_MISSING_LABEL_FRACTION=0.1: fill in the labels or remove those '
+      'rows'), err
+  assert not os.path.exists(tmp_path / 'out')

@@ -7,6 +7,7 @@ names and bucket ratios, and the same split on every run.
 """
 import collections
 import glob
+import gzip
 import os
 
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.example_gen.csv_example_gen import executor as stock_executor
+from tfx.dsl.components.base import base_beam_executor
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
@@ -28,6 +30,7 @@ from tests import helpers
 from tests.helpers import write_slice
 
 HEADER = 'id,fare,miles,company,note,empty,flag\n'
+_LABEL = 'big_tipper'  # the bundled data's label
 ROWS_A = [
     '1,12.5,3,Taxi Co,,,1\n',
     '2,7,,"Comma, Inc.","line one\nline two",,0\n',
@@ -48,17 +51,28 @@ def _write(folder, name, rows):
 
 
 def _run(executor_class, input_base, output_dir, input_splits=None,
-         custom_config=None):
+         custom_config=None, pattern=None):
   examples = tfx.types.standard_artifacts.Examples()
   examples.uri = output_dir
+  exec_properties = _exec_properties(input_base, custom_config, input_splits,
+                                     pattern)
+  executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
+  return examples
+
+
+def _exec_properties(input_base, custom_config=None, input_splits=None,
+                     pattern=None):
+  """ExampleGen's properties: one input split `pattern` (default `*.csv`)
+  hashed 2:1 into train and eval, or the given input splits kept."""
   if input_splits:
     input_config = tfx.proto.Input(splits=[
-        tfx.proto.Input.Split(name=name, pattern=pattern)
-        for name, pattern in input_splits.items()])
+        tfx.proto.Input.Split(name=name, pattern=split_pattern)
+        for name, split_pattern in input_splits.items()])
     output_config = tfx.proto.Output()
   else:
     input_config = tfx.proto.Input(
-        splits=[tfx.proto.Input.Split(name='all', pattern='*.csv')])
+        splits=[tfx.proto.Input.Split(name='all',
+                                      pattern=pattern or '*.csv')])
     output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(
         splits=[
             tfx.proto.SplitConfig.Split(name='train', hash_buckets=2),
@@ -75,8 +89,7 @@ def _run(executor_class, input_base, output_dir, input_splits=None,
   if custom_config is not None:
     exec_properties[specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(
         custom_config)
-  executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
-  return examples
+  return exec_properties
 
 
 def _split_contents(output_dir):
@@ -179,6 +192,18 @@ def test_files_with_different_headers_are_refused(tmp_path):
     _run(columnar.Executor, str(data), str(tmp_path / 'ours'))
 
 
+def test_two_headers_tensorflow_would_name_alike_are_refused_naming_both(
+    tmp_path):
+  # The checks before a run refuse it on a local disk; ExampleGen on any.
+  data = tmp_path / 'data'
+  data.mkdir()
+  (data / 'a.csv').write_text('Vekt (kg),Vekt _kg_,label\n1,2,0\n')
+  with pytest.raises(DataError, match=r"a\.csv:1: columns 'Vekt \(kg\)' and "
+                     r"'Vekt _kg_' would both be the model input 'Vekt__kg_'"
+                     '.*rename one of them'):
+    _run(columnar.Executor, str(data), str(tmp_path / 'out'))
+
+
 def test_the_local_runner_writes_without_a_whole_data_reshuffle(
     tmp_path, monkeypatch):
   """Beam's local runner would hold every example in memory to reshuffle."""
@@ -198,7 +223,7 @@ def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   data = tmp_path / 'data'
   path = write_slice(str(data), rows=500)
   names = columnar._header(path)  # pylint: disable=protected-access
-  kinds = columnar.infer_kinds(path, names)
+  kinds = columnar.survey_file(path, names).kinds
   as_text = {name: pa.string() for name in names}
   blocks = list(columnar._blocks(path, names, as_text))  # pylint: disable=protected-access
   assert len(blocks) > 10
@@ -217,13 +242,13 @@ def _reviewed_integer_columns():
   return [f.name for f in schema.feature if f.type == schema_pb2.INT]
 
 
-def _read_with(tmp_path, name, fmt=csv_format.CsvFormat()):
+def _read_with(tmp_path, name, fmt=csv_format.CsvFormat(), pattern=None):
   """The examples ExampleGen writes from tmp_path/name, told the reviewed
   schema's integer columns, as the pipeline tells it."""
   config = columnar.custom_config(fmt, _reviewed_integer_columns())
   return _split_contents(_run(columnar.Executor, str(tmp_path / name),
                               str(tmp_path / f'{name}_out'),
-                              custom_config=config).uri)
+                              custom_config=config, pattern=pattern).uri)
 
 
 @pytest.fixture(scope='module')
@@ -260,6 +285,111 @@ def test_a_semicolon_export_with_decimal_commas_gives_the_original_examples(
   assert '12,45' in export.read_text(encoding='utf-8-sig')
   semicolons = _read_with(tmp_path, 'excel', csv_format.CsvFormat(';', ','))
   assert semicolons == original
+
+
+def test_a_compressed_copy_gives_the_original_examples(bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  os.makedirs(tmp_path / 'gzip')
+  with open(original_csv, 'rb') as f, gzip.open(
+      tmp_path / 'gzip' / 'data.csv.gz', 'wb') as out:
+    out.write(f.read())
+  # Beside it, a file the input pattern matches that is not data.
+  (tmp_path / 'gzip' / 'data.csv.bak').write_text('not,the,data\n1,2,3\n')
+  assert _read_with(tmp_path, 'gzip', pattern='*.csv*') == original
+
+
+def test_a_windows_1252_export_gives_the_original_examples(bundled_slice):
+  tmp_path, original_csv, original = bundled_slice
+  frame = pd.read_csv(original_csv)
+  # Letters outside ASCII, as a Norwegian export has them.
+  frame['company'] = frame['company'].fillna('').str.replace('a', 'å')
+  os.makedirs(tmp_path / 'utf8')
+  frame.to_csv(tmp_path / 'utf8' / 'data.csv', index=False)
+  os.makedirs(tmp_path / 'cp1252')
+  frame.to_csv(tmp_path / 'cp1252' / 'data.csv', index=False,
+               encoding='cp1252')
+  utf8 = _read_with(tmp_path, 'utf8')
+  assert sum(_all_examples(utf8).values()) == 600
+  assert 'å'.encode() in b''.join(_all_examples(utf8))
+  assert _read_with(tmp_path, 'cp1252',
+                    csv_format.CsvFormat(encoding='cp1252')) == utf8
+
+
+def test_text_that_is_not_utf8_is_refused_naming_cell_and_setting(tmp_path):
+  # What the checks before a run see on a local disk, ExampleGen sees for
+  # files on Cloud Storage.
+  os.makedirs(tmp_path / 'data')
+  with open(tmp_path / 'data' / 'data.csv', 'wb') as f:
+    f.write(HEADER.encode() + ''.join(ROWS_A).encode())
+    f.write('7,1,1,Ørje Taxi,,,1\n'.encode('cp1252'))
+  with pytest.raises(DataError, match=r"data\.csv:8: not UTF-8 text in column "
+                     r"company \(byte 0xd8 at character 1\).*Set "
+                     "CSV_ENCODING='cp1252'"):
+    _run(columnar.Executor, str(tmp_path / 'data'), str(tmp_path / 'out'))
+
+
+def _without_label(header, rows, count):
+  """The rows, the label cell emptied in every `len(rows) // count`-th."""
+  label = header.index(_LABEL)
+  step = len(rows) // count
+  for row in rows[::step][:count]:
+    row[label] = ''
+  return rows
+
+
+def test_rows_without_a_label_are_left_out_and_counted(tmp_path):
+  header, rows = helpers.bundled_rows(400)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 12))  # 3 %
+  labels = columnar.LabelRows(_LABEL, 0.1)
+  examples = _run(columnar.Executor, str(tmp_path / 'data'),
+                  str(tmp_path / 'out'), custom_config=columnar.custom_config(
+                      csv_format.CsvFormat(), (), labels))
+  assert examples.get_int_custom_property(columnar.ROWS_PROPERTY) == 400
+  assert examples.get_int_custom_property(
+      columnar.ROWS_WITHOUT_LABEL_PROPERTY) == 12
+  written = _all_examples(_split_contents(examples.uri))
+  assert sum(written.values()) == 388
+  for record in written:
+    label = tf.train.Example.FromString(record).features.feature[
+        _LABEL]
+    assert len(label.int64_list.value) == 1
+
+
+def test_the_counts_are_recorded_on_the_path_dataflow_takes_too(tmp_path):
+  """Beyond the local runner, the base executor's Do (with its Reshuffle)
+  writes the examples; the counts come from the same Beam counters."""
+  header, rows = helpers.bundled_rows(100)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 5))
+  examples = tfx.types.standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'out')
+  runner = 'apache_beam.runners.portability.fn_api_runner.FnApiRunner'
+  executor = columnar.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=[f'--runner={runner}']))
+  exec_properties = _exec_properties(
+      str(tmp_path / 'data'), columnar.custom_config(
+          csv_format.CsvFormat(), (), columnar.LabelRows(_LABEL, 0.1)))
+  executor.Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
+  assert (examples.get_int_custom_property(columnar.ROWS_PROPERTY),
+          examples.get_int_custom_property(
+              columnar.ROWS_WITHOUT_LABEL_PROPERTY)) == (100, 5)
+  assert sum(_all_examples(_split_contents(examples.uri)).values()) == 95
+
+
+def test_too_many_rows_without_a_label_stop_the_run_naming_the_setting(
+    tmp_path):
+  header, rows = helpers.bundled_rows(400)
+  helpers.write_csv(str(tmp_path / 'data'), header,
+                    _without_label(header, rows, 80))  # 20 %
+  config = columnar.custom_config(csv_format.CsvFormat(), (),
+                                  columnar.LabelRows(_LABEL, 0.1))
+  with pytest.raises(DataError, match=r"data\.csv:2: the label 'big_tipper' "
+                     r'is empty in 80 of 400 rows \(20\.0%\), above '
+                     r'MAX_MISSING_LABEL_FRACTION=0\.1: fill in the labels'):
+    _run(columnar.Executor, str(tmp_path / 'data'), str(tmp_path / 'out'),
+         custom_config=config)
+  assert not glob.glob(str(tmp_path / 'out' / 'Split-*' / '*.gz'))
 
 
 def test_a_fraction_in_an_integer_column_is_refused_with_its_line(tmp_path):

@@ -131,6 +131,18 @@ def test_data_gate_settings(load_configs):
   assert c.ANOMALY_MIN_SEVERITY == 'WARNING' and c.SCHEMA_PATH == ''
 
 
+def test_csv_encoding_must_be_a_codec_that_keeps_delimiters_ascii(
+    load_configs):
+  assert load_configs().CSV_ENCODING == 'utf-8'
+  assert load_configs(CSV_ENCODING='cp1252').CSV_ENCODING == 'cp1252'
+  with pytest.raises(ConfigError, match="CSV_ENCODING='klingon' is not an "
+                     'encoding Python knows'):
+    load_configs(CSV_ENCODING='klingon')
+  with pytest.raises(ConfigError, match="CSV_ENCODING='utf-16' does not "
+                     'write delimiters and line breaks as single ASCII bytes'):
+    load_configs(CSV_ENCODING='utf-16')
+
+
 def test_span_drift_and_concurrency_settings(load_configs):
   c = load_configs()
   assert (c.TRAIN_WINDOW_SPANS, c.DRIFT_ACTION, c.CONCURRENT_RUNS) == (
@@ -149,7 +161,7 @@ _CANDIDATES = {
     float: ('0.5', '0.25'),
     str: ('road-incidents', 'WARNING', 'multiclass', '2.4.0', 'fare:N:2',
           'us-central1', 'europe-west3-b', 'payment_type', 'logs.requests', ';', ',',
-          'warn', 'wait'),
+          'warn', 'wait', 'cp1252'),
 }
 _COMPANIONS = {'GOOGLE_CLOUD_REGION': {'GOOGLE_CLOUD_ZONE': 'us-central1-a'},
                'CSV_DECIMAL': {'CSV_DELIMITER': ';'}}

@@ -1,5 +1,7 @@
 """local/run/preflight.py: the pre-flight checks, one bad input each, and once
 through local_runner.py's command line."""
+import bz2
+import gzip
 import os
 
 import pytest
@@ -48,7 +50,8 @@ def test_good_data_passes_and_reports_what_was_read(tmp_path):
 
 def test_no_csv_files(tmp_path):
   folder = _folder(tmp_path, **{'README.md': 'x'})
-  with pytest.raises(DataError, match=r'^no \*\.csv files in the data folder'):
+  with pytest.raises(DataError, match=r'^no CSV files \(\.csv, \.csv\.gz, '
+                     r'\.csv\.bz2, \.csv\.xz\) in the data folder'):
     _check(folder)
 
 
@@ -187,8 +190,63 @@ def test_text_that_is_not_utf8_names_the_line_and_the_fix(tmp_path):
   (tmp_path / 'a.csv').write_bytes(
       HEADER.encode() + 'Ørje,Acme,1\n'.encode('cp1252'))
   with pytest.raises(DataError, match=r'a\.csv:2: not UTF-8 text \(byte 0xd8'
-                     r'.*"CSV UTF-8".*iconv -f WINDOWS-1252 -t UTF-8'):
+                     r".*Set CSV_ENCODING='cp1252' \(or 'latin-1'\), or save "
+                     r'it as "CSV UTF-8".*iconv -f WINDOWS-1252 -t UTF-8'):
     _check(str(tmp_path))
+  # With the setting, the export passes.
+  report = _check(str(tmp_path), fmt=csv_format.CsvFormat(encoding='cp1252'))
+  assert report.rows_checked == 1
+
+
+def test_a_compressed_file_is_checked_as_its_plain_copy(tmp_path):
+  with gzip.open(tmp_path / 'a.csv.gz', 'wt', newline='') as f:
+    f.write(HEADER + GOOD_ROWS + 'cheap,Acme,0\n')
+  with pytest.raises(DataError, match=r"a\.csv\.gz:5: column fare holds "
+                     "'cheap', not a number"):
+    _check(str(tmp_path), _schema())
+  with bz2.open(tmp_path / 'a.csv.gz', 'wt') as f:  # not gzip inside
+    f.write(HEADER + GOOD_ROWS)
+  with pytest.raises(DataError, match=r'a\.csv\.gz cannot be decompressed '
+                     r'\(.*\): compress it again, or store it as plain CSV'):
+    _check(str(tmp_path))
+  os.remove(tmp_path / 'a.csv.gz')
+  with bz2.open(tmp_path / 'a.csv.bz2', 'wt') as f:
+    f.write(HEADER + GOOD_ROWS)
+  assert _check(str(tmp_path), _schema()).rows_checked == 3
+  (tmp_path / 'a.csv').write_text(HEADER + GOOD_ROWS)
+  with pytest.raises(DataError, match=r'a\.csv and .*a\.csv\.bz2 hold the '
+                     'same file, compressed and not: every row would be read '
+                     'twice; keep one of them'):
+    _check(str(tmp_path))
+
+
+def _labelled_rows(count, missing):
+  """`count` rows whose label is empty in the first `missing` ones."""
+  return ''.join(f'{i}.5,Acme,{"" if i < missing else i % 2}\n'
+                 for i in range(count))
+
+
+def test_rows_without_a_label_are_counted(tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + _labelled_rows(100, 3)})
+  report = preflight.check_csv_folder(folder, label_key=LABEL,
+                                      max_missing_label_fraction=0.1)
+  assert report.missing_labels == 3
+  assert report.missing_label_note() == (
+      ', 3 without a label (3.0%: left out of training and evaluation)')
+
+
+def test_too_many_rows_without_a_label_are_refused_naming_the_setting(
+    tmp_path):
+  folder = _folder(tmp_path, **{'a.csv': HEADER + _labelled_rows(100, 20)})
+  with pytest.raises(DataError, match=r"a\.csv:2: the label 'label' is empty "
+                     r'in 20 of 100 sampled rows \(20\.0%\), above '
+                     r'MAX_MISSING_LABEL_FRACTION=0\.1: fill in the labels or '
+                     'remove those rows'):
+    preflight.check_csv_folder(folder, label_key=LABEL,
+                               max_missing_label_fraction=0.1)
+  report = preflight.check_csv_folder(folder, label_key=LABEL,
+                                      max_missing_label_fraction=0.25)
+  assert report.missing_labels == 20
 
 
 def test_pandas_row_index_column_says_how_to_write_without_it(tmp_path):

@@ -4,6 +4,7 @@ The targets are compiled once per module in a subprocess with no credentials
 and every network route pointing at a closed port, then parsed with KFP's own
 protobuf classes and checked against pipeline/configs.py's cloud settings.
 """
+import fnmatch
 import importlib
 import json
 import os
@@ -20,6 +21,7 @@ from models import features
 from pipeline import component_ids
 from pipeline import configs
 from pipeline import pipeline as pipeline_factory
+from pipeline.components import columnar_csv_example_gen
 from tests import helpers
 
 _RUNNER = os.path.join(helpers.REPO, 'kubeflow_runner.py')
@@ -360,6 +362,24 @@ def test_invalid_pipeline_name_stops_compilation(tmp_path):
   assert "PIPELINE_NAME='Taxi_Tips' is invalid" in result.stderr
 
 
+def test_data_it_cannot_read_stops_compilation_as_a_data_error(tmp_path):
+  # The compile samples the local DATA_PATH for the problem; a Windows-1252
+  # export without CSV_ENCODING is the data's problem, named with the fix.
+  os.makedirs(tmp_path / 'data')
+  (tmp_path / 'data' / 'data.csv').write_bytes(
+      'sted,label\nØrje,1\nÅs,0\n'.encode('cp1252'))
+  result = _run([sys.executable, _RUNNER, f'--output_dir={tmp_path / "out"}'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            DATA_PATH=str(tmp_path / 'data'),
+                            LABEL_KEY='label', PROBLEM_TYPE='binary'))
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f"data error: {tmp_path / 'data' / 'data.csv'}: not UTF-8 text (byte "
+      "0xd8): Windows-1252 or Latin-1, as a spreadsheet's plain \"CSV\" "
+      "export writes ø and å? Set CSV_ENCODING='cp1252'"), result.stderr
+  assert not os.path.exists(tmp_path / 'out')
+
+
 def test_make_compile_requires_a_project():
   result = _run(['make', '--no-print-directory', 'compile'], offline_env())
   assert result.returncode != 0
@@ -378,3 +398,13 @@ def test_problem_description_travels_inside_the_compiled_pipeline(target,
     assert problem.label_key == 'big_tipper'  # the taxi default
     assert problem.problem_type == features.BINARY
     assert 'tips' in problem.drop_columns
+  # ExampleGen leaves out rows without a label, up to the setting's share,
+  # and reads every data file (`*.csv`, `*.csv.gz`, ...) of the folder.
+  reading = columnar_csv_example_gen.Reading.from_exec_properties(
+      {'custom_config': _constant(spec, 'CsvExampleGen', 'custom_config')})
+  assert (reading.label_key, reading.max_missing_label_fraction) == (
+      'big_tipper', configs.load({}).MAX_MISSING_LABEL_FRACTION)
+  input_config = json.loads(_constant(spec, 'CsvExampleGen', 'input_config'))
+  assert fnmatch.filter(['data.csv', 'data.csv.gz', 'notes.md'],
+                        input_config['splits'][0]['pattern']) == [
+                            'data.csv', 'data.csv.gz']

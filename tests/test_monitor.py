@@ -9,6 +9,7 @@ these tests check the defaults of local/monitor/drift_comparison.py; the schema'
 own comparators are checked on their own below.
 """
 import datetime
+import gzip
 import json
 import random
 import re
@@ -260,6 +261,27 @@ def test_a_spreadsheet_export_gives_the_same_statistics(tmp_path):
 
   with pytest.raises(served_rows.ServedRowsError, match="';'"):
     served_rows.read_csv(str(export))
+
+
+def test_a_compressed_windows_1252_file_gives_the_same_statistics(tmp_path):
+  header, rows = _rows(label=False)
+  rows = [[cell.replace('a', 'å') for cell in row] for row in rows[:50]]
+  plain = helpers.write_csv(tmp_path / 'plain', header, rows)
+  with open(plain, encoding='utf-8') as f:
+    text = f.read()
+  export = str(tmp_path / 'rows.csv.gz')
+  with gzip.open(export, 'wb') as f:
+    f.write(text.encode('cp1252'))
+  schema = schema_file.load(helpers.REVIEWED_SCHEMA)
+  windows = csv_format.CsvFormat(encoding='cp1252')
+  expected = served_statistics.statistics(served_rows.read_csv(plain), schema)
+  measured = served_statistics.statistics(
+      served_rows.read_csv(export, windows), schema, windows)
+  assert measured == expected
+  with pytest.raises(served_rows.ServedRowsError,
+                     match=r"rows\.csv\.gz: not UTF-8 text \(byte 0xe5\).*"
+                     "Set CSV_ENCODING='cp1252'"):
+    served_rows.read_csv(export)
 
 
 def test_rows_logged_with_input_names_measure_as_the_csvs_columns():

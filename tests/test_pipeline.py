@@ -248,7 +248,8 @@ def test_settings_reach_the_factory_field_by_field():
       'EVAL_TRIVIAL_MARGIN_REGRESSION': '0.13',
       'EVAL_SLICE_TOLERANCE': '0.06', 'EVAL_SLICE_MIN_EXAMPLES': '77',
       'ALLOWED_ANOMALIES': 'company', 'ANOMALY_MIN_SEVERITY': 'WARNING',
-      'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4'})
+      'DRIFT_ACTION': 'warn', 'TRAIN_WINDOW_SPANS': '4',
+      'MAX_MISSING_LABEL_FRACTION': '0.2'})
   assert pipeline_factory.Training.from_settings(settings) == pipeline_factory.Training(
       steps=11, eval_steps=12, batch_size=13, seed=14)
   assert pipeline_factory.Evaluation.from_settings(settings) == pipeline_factory.Evaluation(
@@ -260,7 +261,7 @@ def test_settings_reach_the_factory_field_by_field():
   assert pipeline_factory.DataGates.from_settings(settings, 'schema text') == (
       pipeline_factory.DataGates(reviewed_schema_text='schema text',
                         allowed_anomalies='company', min_severity='WARNING',
-                        drift_action='warn'))
+                        drift_action='warn', max_missing_label_fraction=0.2))
   assert pipeline_factory.Spans.from_settings(settings, [1, 2]) == pipeline_factory.Spans(
       enabled=True, train_window=4)
   assert pipeline_factory.Spans.from_settings(settings, []) == (
@@ -279,7 +280,7 @@ def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
   components = {c.id: c for c in pipeline.components}
   assert sorted(c.id for c in pipeline.components) == sorted(
       component_ids.of_pipeline(spans=True))
-  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
+  assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv*'
   assert type(components['StatisticsGen']).__name__ == 'SpanStatisticsGen'
   record = str(tmp_path / 'root' / 'accepted_spans')
   validator = components['ExampleValidator']

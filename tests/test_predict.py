@@ -1,5 +1,6 @@
 """python -m local.serving.predict on rows of the bundled data and on bad input."""
 import csv
+import gzip
 import io
 import os
 import subprocess
@@ -89,6 +90,18 @@ def test_a_spreadsheet_export_is_scored_with_its_two_settings(
   np.testing.assert_allclose(scored['probability'],
                              pd.read_csv(expected)['probability'], atol=1e-6)
   assert ';0,' in target.read_text()  # probabilities with decimal commas
+  # The same export compressed and in Windows-1252 (CSV_ENCODING): the same
+  # probabilities, written back in Windows-1252.
+  monkeypatch.setenv('CSV_ENCODING', 'cp1252')
+  windows = str(tmp_path / 'export.csv.gz')
+  with open(export, encoding='utf-8-sig') as f, gzip.open(windows, 'wb') as out:
+    out.write(f.read().encode('cp1252'))
+  assert predict.main(_args(pushed_model, '--input', windows,
+                            '--output', str(target))) == 0
+  capsys.readouterr()
+  scored = pd.read_csv(target, sep=';', decimal=',', encoding='cp1252')
+  np.testing.assert_allclose(scored['probability'],
+                             pd.read_csv(expected)['probability'], atol=1e-6)
 
 
 @pytest.mark.slow

@@ -247,3 +247,33 @@ def test_regression_label_keeps_its_units_and_features_are_encoded(
 def test_missing_problem_description_is_a_clear_error():
   with pytest.raises(ValueError, match="custom_config has no 'problem'"):
     preprocessing.preprocessing_fn({}, custom_config={})
+
+
+# Headers a spreadsheet or an export writes: every ASCII punctuation
+# character, a decimal comma and `>=` (a traffic-count export), letters
+# outside Latin-1.
+PUNCTUATION_COLUMNS = ('Lengdeintervall >= 5,6m', 'a!"#$%&\'()*+,-./b',
+                       ':;<=>?@[\\]^_`{|}~', 'Скорость км/ч', 'trip/')
+
+
+def test_any_printable_header_runs_through_transform(tmp_path):
+  # TFT names each column's placeholder after the column; `>` and a
+  # trailing `/` made invalid node names (models/transform_names.py).
+  numeric, bucketized, text, own_vocabulary, label = PUNCTUATION_COLUMNS
+  spec = {numeric: tf.io.VarLenFeature(tf.float32),
+          bucketized: tf.io.FixedLenFeature([], tf.float32),
+          text: tf.io.VarLenFeature(tf.string),
+          own_vocabulary: tf.io.FixedLenFeature([], tf.string),
+          label: tf.io.FixedLenFeature([], tf.int64)}
+  rows = [{numeric: [float(i)] if i % 3 else [], bucketized: float(i),
+           text: [b'x' if i % 2 else b'y'], own_vocabulary: b'abc'[i % 3:][:1],
+           label: i % 2} for i in range(6)]
+  problem = features.Problem(label_key=label, problem_type=features.BINARY,
+                             bucketize={bucketized: 2},
+                             vocab_sizes={own_vocabulary: 2})
+  out_rows, output = _analyze(rows, spec, problem, str(tmp_path))
+  assert sorted(out_rows[0]) == sorted(_XF(c) for c in PUNCTUATION_COLUMNS)
+  assert [r[_XF(label)] for r in out_rows] == [0, 1, 0, 1, 0, 1]
+  assert {r[_XF(text)] for r in out_rows} == {0, 1}
+  assert output.vocabulary_file_by_name(
+      features.column_vocabulary(own_vocabulary))

@@ -1,10 +1,13 @@
 """pipeline/problem_spec.py: inferring the problem and rejecting bad settings."""
+import gzip
+import os
 
 import pytest
 
 from models import features
 from pipeline import configs
 from pipeline import problem_spec
+from pipeline.data_files import csv_format
 from pipeline.errors import ConfigError
 from tests import helpers
 
@@ -131,8 +134,6 @@ def test_bad_settings_are_one_line_errors_naming_them(tmp_path, settings,
     (['a'] * 20, {}, "LABEL_KEY='label' has the same value 'a' in all 20 "
      'sampled rows: there is nothing to learn.'),
     ([''] * 20, {}, "LABEL_KEY='label' is empty in all 20 sampled rows."),
-    (['a', 'b', ''] * 5, {}, "LABEL_KEY='label' is empty in 5 of 15 sampled "
-     'rows'),
     (['a', 'b', 'c'] * 5, dict(problem_type='binary'),
      'PROBLEM_TYPE=binary needs exactly 2 classes'),
     ([1, 2] * 10, dict(problem_type='binary'),
@@ -145,9 +146,32 @@ def test_bad_labels_are_one_line_errors(tmp_path, labels, settings, message):
   assert '\n' not in str(error.value)
 
 
+def test_rows_with_an_empty_label_are_left_out_of_the_problem(tmp_path):
+  # The data checks count them and refuse too many
+  # (MAX_MISSING_LABEL_FRACTION); the classes come from the rest.
+  resolved = _resolve(_data(tmp_path, ['a', 'b', ''] * 5))
+  assert resolved.problem.problem_type == features.BINARY
+  assert '2 text classes' in resolved.describe()
+
+
 def test_a_folder_without_csv_files_is_an_error(tmp_path):
-  with pytest.raises(ConfigError, match='has no \\*.csv files'):
+  (tmp_path / 'data.csv.bak').write_text('a,label\n1,2\n')
+  with pytest.raises(ConfigError, match=r'has no CSV files \(\.csv, '
+                     r'\.csv\.gz, \.csv\.bz2, \.csv\.xz\)'):
     _resolve(str(tmp_path))
+
+
+def test_a_compressed_cp1252_export_gives_the_sample_of_its_original(
+    tmp_path):
+  original = _data(tmp_path / 'original', ['blå', 'grønn'] * 10)
+  with open(os.path.join(original, helpers.CSV_NAME), encoding='utf-8') as f:
+    text = f.read()
+  os.makedirs(tmp_path / 'export')
+  with gzip.open(tmp_path / 'export' / 'data.csv.gz', 'wb') as f:
+    f.write(text.encode('cp1252'))
+  fmt = csv_format.CsvFormat(encoding='cp1252')
+  assert (problem_spec.read_sample(str(tmp_path / 'export'), fmt=fmt) ==
+          problem_spec.read_sample(original))
 
 
 def test_cloud_storage_data_needs_an_explicit_problem_type():

@@ -12,6 +12,7 @@ with it on: the input types and the shutdown crash by running the task, the
 directory markers and the model layout by copying its output as the
 Kubeflow launcher would (rehearsal/launcher_download.py).
 """
+import gzip
 import json
 import os
 
@@ -24,7 +25,9 @@ from rehearsal import gcs_standin
 from pipeline.kfp_runtime import kfp_compat
 from rehearsal import launcher_download
 from rehearsal import rehearse as rehearsal
-from tests.helpers import write_slice
+from pipeline import configs
+from pipeline.components import columnar_csv_example_gen
+from tests import helpers
 
 ROWS = 500
 COMPILE_SETTINGS = {
@@ -39,6 +42,7 @@ COMPILE_SETTINGS = {
 BUCKET = 'rehearsal-test-taxi-tips'
 DATA_URI = f'gs://{BUCKET}/input/data'  # CloudSettings.data_path
 SCHEMA_TITLE = 'tfx.Schema'
+EXAMPLES_TITLE = 'tfx.Examples'
 MODEL_TITLE = 'tfx.Model'
 
 
@@ -53,10 +57,23 @@ def spec(spec_path):
   return compiled_spec.load(spec_path)
 
 
+# The slice as it may arrive in Cloud Storage: gzipped, with a few rows
+# whose label is empty (ExampleGen leaves them out, up to
+# MAX_MISSING_LABEL_FRACTION, and counts them).
+UNLABELLED_ROWS = 10
+
+
 @pytest.fixture(scope='module')
 def small_data(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp('rehearsal_data'))
-  write_slice(folder, rows=ROWS)
+  header, rows = helpers.bundled_rows(ROWS)
+  label = header.index(configs.load({}).LABEL_KEY)
+  for row in rows[::ROWS // UNLABELLED_ROWS]:
+    row[label] = ''
+  plain = helpers.write_csv(folder, header, rows)
+  with open(plain, 'rb') as f, gzip.open(plain + '.gz', 'wb') as out:
+    out.write(f.read())
+  os.remove(plain)
   return folder
 
 
@@ -117,6 +134,16 @@ def test_every_task_runs_and_a_model_is_pushed(runs, spec):
   assert destination.startswith(os.path.join(work_dir, 'gcs', BUCKET,
                                              'serving_model'))
   assert os.path.isfile(os.path.join(destination, 'saved_model.pb'))
+
+
+@pytest.mark.slow
+def test_example_gen_reads_the_gzipped_file_and_counts_rows_without_a_label(
+    runs):
+  _, (first, _) = runs
+  examples = _only(rehearsal.outputs_of_type(first, EXAMPLES_TITLE))
+  assert (examples[columnar_csv_example_gen.ROWS_PROPERTY],
+          examples[columnar_csv_example_gen.ROWS_WITHOUT_LABEL_PROPERTY]) == (
+              ROWS, UNLABELLED_ROWS)
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from local.serving import predict
 from local.serving import serve
 from local.serving import serving_requests
 from models import signatures
+from pipeline import configs
 from tests import helpers
 
 NAME = 'e2e-test'  # the suite's run's pipeline name, served as the model
@@ -212,13 +213,80 @@ def server(pushed_model, tmp_path_factory):
   suite's model, on a free port."""
   serving_dir = str(tmp_path_factory.mktemp('serving'))
   _push(pushed_model.model_dir, serving_dir, 1)
-  httpd = serve.make_server(serving_dir, NAME, port=0)
+  httpd = serve.make_server(
+      serving_dir, NAME, port=0,
+      max_body_bytes=configs.load({}).SERVE_MAX_BODY_BYTES)
   thread = threading.Thread(target=httpd.serve_forever, daemon=True)
   thread.start()
   yield f'http://{serve.HOST}:{httpd.port}/v1/models/{NAME}', (
       serving_dir)
   httpd.shutdown()
   httpd.server_close()
+
+
+# A body of a few instances; the stand-in server below refuses larger ones.
+SMALL_BODY_BYTES = 20_000
+
+
+@pytest.fixture(scope='module')
+def constant_server(tmp_path_factory):
+  """The base URL of a server of a stand-in model with SPECS' inputs that
+  answers 0.25 for every row, refusing bodies over SMALL_BODY_BYTES."""
+  serving_dir = tmp_path_factory.mktemp('constant')
+  _constant_model(serving_dir / '1', SPECS, 0.25)
+  httpd = serve.make_server(str(serving_dir), NAME, port=0,
+                            max_body_bytes=SMALL_BODY_BYTES)
+  threading.Thread(target=httpd.serve_forever, daemon=True).start()
+  yield f'http://{serve.HOST}:{httpd.port}/v1/models/{NAME}'
+  httpd.shutdown()
+  httpd.server_close()
+
+
+def _json_error(answer, status):
+  assert answer.status_code == status, answer.text
+  assert answer.headers['Content-Type'] == 'application/json'
+  return answer.json()['error']
+
+
+def test_a_deeply_nested_body_gets_a_400_in_json(constant_server):
+  for body in ('[' * 5000 + ']' * 5000,
+               '{"instances": ' + '[' * 5000 + ']' * 5000 + '}'):
+    error = _json_error(_post(constant_server, body), 400)
+    assert 'nests arrays or objects too deeply' in error
+  row = {'fare': 1.0, 'company': 'A'}
+  # Deep, but parsed: a cell that is no value.
+  deep = {'instances': [{**row, 'fare': json.loads('[' * 500 + ']' * 500)}]}
+  assert "column 'fare' is an array" in _json_error(
+      _post(constant_server, deep), 400)
+  assert _post(constant_server, {'instances': [row]}).status_code == 200
+
+
+def test_the_columnar_form_is_answered_in_columns(constant_server):
+  answer = _post(constant_server,
+                 {'inputs': {'fare': [1.0, float('nan')],
+                             'company': ['A', '']}})
+  assert answer.status_code == 200, answer.text
+  assert answer.json() == {'outputs': [[0.25], [0.25]]}
+  one = _post(constant_server, {'inputs': {'fare': 3, 'company': 'B'}})
+  assert one.json() == {'outputs': [[0.25]]}
+  for body, message in (
+      ({'inputs': {'fare': [1.0, 2.0], 'company': ['A']}},
+       "as many in each ('company': 1, 'fare': 2)"),
+      ({'inputs': {'fare': [1.0]}}, "lacks column(s) 'company'"),
+      ({'inputs': [1.0]}, '"inputs" is not a JSON object'),
+      ({'inputs': {'fare': [1.0], 'company': ['A']},
+        'instances': [{'fare': 1.0, 'company': 'A'}]},
+       'has both "instances" and "inputs"')):
+    assert message in _json_error(_post(constant_server, body), 400)
+
+
+def test_a_body_over_the_size_setting_gets_413_naming_it(constant_server):
+  rows = [{'fare': 1.0, 'company': 'A' * 40}] * 1000
+  error = _json_error(_post(constant_server, {'instances': rows}), 413)
+  assert error == (f'the body is over SERVE_MAX_BODY_BYTES={SMALL_BODY_BYTES} '
+                   'bytes: send fewer rows per request, or raise '
+                   'SERVE_MAX_BODY_BYTES')
+  assert _post(constant_server, {'instances': rows[:5]}).status_code == 200
 
 
 def _unseen(tmp_path):

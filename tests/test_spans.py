@@ -1,6 +1,7 @@
 """Span folders, drift between spans, the training window's span selection,
 `make schema`'s comparators and the run lock, without running a pipeline
 (tests/test_spans_e2e.py runs them together)."""
+import fnmatch
 import os
 import subprocess
 import sys
@@ -35,14 +36,15 @@ def test_span_folders_are_listed_in_numeric_order(tmp_path):
   assert spans.list_spans(str(tmp_path)) == [1, 2, 10]
   assert spans.ingested_folder(str(tmp_path), [1, 2, 10]) == str(
       tmp_path / 'span-10')
-  assert spans.split_pattern([1, 2, 10]) == 'span-{SPAN}/*.csv'
+  assert spans.split_pattern([1, 2, 10]) == 'span-{SPAN}/*.csv*'
 
 
 def test_a_folder_of_csv_files_has_no_spans(tmp_path):
   helpers.write_slice(str(tmp_path), rows=5)
   assert spans.list_spans(str(tmp_path)) == []
   assert spans.ingested_folder(str(tmp_path), []) == str(tmp_path)
-  assert spans.split_pattern([]) == '*.csv'
+  assert fnmatch.filter(['data.csv', 'data.csv.gz', 'README.md'],
+                        spans.split_pattern([])) == ['data.csv', 'data.csv.gz']
   assert spans.list_spans(str(tmp_path / 'missing')) == []
 
 

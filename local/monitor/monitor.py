@@ -4,8 +4,9 @@
     python -m local.monitor --input bq://project.dataset.table [--since TIME]
     make monitor INPUT=rows.csv
 
-Computes TFDV statistics of the rows (a CSV file, or a Vertex AI endpoint's
-request-response log table in BigQuery; the label may be absent) and
+Computes TFDV statistics of the rows (a CSV file, compressed or not, or a
+Vertex AI endpoint's request-response log table in BigQuery; the label may
+be absent) and
 compares them with the served model's training statistics (skew) and with
 the previous monitoring window's rows (drift), feature by feature, with the
 thresholds of the reviewed schema's comparators (local/monitor/drift_comparison.py).
@@ -105,7 +106,7 @@ def monitor(args, unused_columns: List[str],
             fmt: csv_format.CsvFormat = csv_format.CsvFormat()
            ) -> monitor_report.MonitoredWindow:
   """Reads, measures and keeps one window; returns what it found. A CSV
-  input is read in `fmt` (CSV_DELIMITER, CSV_DECIMAL)."""
+  input is read in `fmt` (CSV_DELIMITER, CSV_DECIMAL, CSV_ENCODING)."""
   rows = served_rows.read(args.input, args.since, args.limit, fmt)
   schema = _schema(args.schema, args.output_dir, args.pipeline_name)
   served_statistics.check_columns(rows, schema, args.input, unused_columns)

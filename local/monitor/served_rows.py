@@ -61,12 +61,14 @@ def read_csv(path: str,
       its header splits on another delimiter than `fmt`'s.
   """
   try:
-    with open(path, newline='', encoding='utf-8-sig') as f:
+    with fmt.open_text(path) as f:
       reader = csv.DictReader(f, delimiter=fmt.delimiter)
       rows = [Row(cells, f'{path} line {reader.line_num}')
               for cells in reader]
       header = reader.fieldnames
-  except (OSError, UnicodeDecodeError, csv.Error) as error:
+  except UnicodeDecodeError as error:
+    raise ServedRowsError(fmt.text_error(path, error)) from None
+  except (*csv_format.DECOMPRESSION_ERRORS, csv.Error) as error:
     raise ServedRowsError(f'cannot read {path}: {error}') from None
   if not header:
     raise ServedRowsError(f'{path} is empty: expected a header row and data '

@@ -66,7 +66,8 @@ def _check_data(settings: configs.Settings,
   report = preflight.check_csv_folder(
       data_folder, schema, settings.SCHEMA_PATH,
       settings.PREFLIGHT_SAMPLE_ROWS, csv_format.CsvFormat.from_settings(
-          settings), settings.PIPELINE_NAME, settings.LABEL_KEY)
+          settings), settings.PIPELINE_NAME, settings.LABEL_KEY,
+      settings.MAX_MISSING_LABEL_FRACTION)
   if report.skipped:
     print(f'Data checks skipped: {report.skipped}; the anomaly gate checks '
           'it.', flush=True)
@@ -76,5 +77,6 @@ def _check_data(settings: configs.Settings,
                f'no reviewed schema yet for pipeline {settings.PIPELINE_NAME!r}'
                ': this run infers one')
     print(f'Data checks passed: {len(report.files)} file(s), '
-          f'{report.rows_checked} rows sampled; {against}.', flush=True)
+          f'{report.rows_checked} rows sampled{report.missing_label_note()}; '
+          f'{against}.', flush=True)
   return schema_text

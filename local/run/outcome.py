@@ -30,10 +30,17 @@ def _serving_model_dir(settings: configs.Settings) -> str:
 def describe(summary: run_summary.RunSummary, seconds: float,
              problem_type: str, settings: configs.Settings,
              reviewed_schema: Optional[str] = '') -> List[str]:
-  """The end-of-run summary: metrics against the thresholds, the blessing
-  and the push, one line each; without a reviewed schema (None), how to
-  approve the inferred one."""
+  """The end-of-run summary: the rows left out for an empty label, metrics
+  against the thresholds, the blessing and the push, one line each; without
+  a reviewed schema (None), how to approve the inferred one."""
   lines = [f'Run {summary.run_id} finished in {seconds:.0f} s.']
+  if summary.rows_without_label:
+    share = summary.rows_without_label / summary.rows_read
+    lines.append(
+        f'Rows without a label: {summary.rows_without_label} of '
+        f'{summary.rows_read} ({share:.1%}), left out of training and '
+        'evaluation (at most MAX_MISSING_LABEL_FRACTION='
+        f'{settings.MAX_MISSING_LABEL_FRACTION:g}).')
   metrics = eval_config.METRICS[problem_type]
   if metrics.gate.key in summary.metrics:
     lines += _describe_gate(summary, metrics, problem_type, settings)

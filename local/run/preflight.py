@@ -1,20 +1,23 @@
 """Cheap checks of the CSV input before any Beam job starts.
 
 local_runner.py calls `check_csv_folder` first: it reads the header and the
-first `sample_rows` rows of every *.csv file under the data folder, so a
-broken file costs milliseconds instead of a failure deep inside Beam. Each
-problem is a `DataError` whose message is one line naming the file (and the
-line, for a bad row).
+first `sample_rows` rows of every data file under the data folder (`*.csv`,
+or compressed: `*.csv.gz`, `*.csv.bz2`, `*.csv.xz`), so a broken file costs
+milliseconds instead of a failure deep inside Beam. Each problem is a
+`DataError` whose message is one line naming the file (and the line, for a
+bad row). Rows with an empty label are counted: ExampleGen leaves them out,
+and a sample with more of them than MAX_MISSING_LABEL_FRACTION allows is
+refused here.
 
 What the sample cannot see (bad values further down a big file, a shifted
 distribution) is caught later by ExampleValidator against the reviewed schema
 and the anomaly gate (pipeline/components/anomaly_gate.py), which read all rows.
 
 The files are read as ExampleGen reads them (pipeline/data_files/csv_format.py):
-CSV_DELIMITER and CSV_DECIMAL, a byte order mark, CRLF line ends, quoted
-fields spanning lines; whole numbers written as floats (`123.0`) pass in an
-integer column. A header that splits on another delimiter, text that is not
-UTF-8, pandas' unnamed index column and two columns that TensorFlow would
+CSV_DELIMITER, CSV_DECIMAL and CSV_ENCODING, a byte order mark, CRLF line
+ends, quoted fields spanning lines; whole numbers written as floats (`123.0`)
+pass in an integer column. A header that splits on another delimiter, text
+that is not CSV_ENCODING text, pandas' unnamed index column and two columns that TensorFlow would
 name alike ('Vekt (kg)' and 'Vekt _kg_', models/features.py input_name) are
 refused with the fix.
 
@@ -22,7 +25,6 @@ Cloud paths (gs://) are not read here: the pipeline's own gate checks them.
 """
 import csv
 import dataclasses
-import glob
 import os
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -40,6 +42,16 @@ class CheckReport:
   files: List[str]
   rows_checked: int
   skipped: Optional[str] = None  # why nothing was checked, if so
+  missing_labels: int = 0  # sampled rows whose label cell is empty
+
+  def missing_label_note(self) -> str:
+    """', N without a label (P %: left out of training and evaluation)',
+    or '' when every sampled row has one."""
+    if not self.missing_labels:
+      return ''
+    return (f', {self.missing_labels} without a label '
+            f'({self.missing_labels / self.rows_checked:.1%}: left out of '
+            'training and evaluation)')
 
 
 @dataclasses.dataclass
@@ -54,19 +66,16 @@ def _names(columns: Sequence[str]) -> str:
   return ', '.join(sorted(columns))
 
 
-def _text_lines(path: str, raw_lines: Iterable[bytes]) -> Iterator[str]:
-  """The file's lines as text; a line that is not UTF-8 is a DataError
-  naming it and the fix (Excel's plain "CSV" is Windows-1252 text)."""
+def _text_lines(path: str, raw_lines: Iterable[bytes],
+                fmt: csv_format.CsvFormat) -> Iterator[str]:
+  """The file's lines as text in CSV_ENCODING; a line that is not is a
+  DataError naming it and the fix (Excel's plain "CSV" is Windows-1252
+  text)."""
   for number, raw in enumerate(raw_lines, start=1):
     try:
-      text = raw.decode('utf-8')
+      text = raw.decode(fmt.encoding)
     except UnicodeDecodeError as error:
-      raise DataError(
-          f'{path}:{number}: not UTF-8 text (byte '
-          f'0x{raw[error.start]:02x} at character {error.start + 1}; '
-          'Windows-1252 or Latin-1, as a spreadsheet\'s plain "CSV" export '
-          'writes ø and å?): save it as "CSV UTF-8", or convert it with '
-          f'`iconv -f WINDOWS-1252 -t UTF-8`') from None
+      raise DataError(fmt.decode_error(path, number, raw, error)) from None
     yield text.lstrip(csv_format.BYTE_ORDER_MARK) if number == 1 else text
 
 
@@ -129,20 +138,24 @@ def _read_sample(path: str, sample_rows: int,
                  fmt: csv_format.CsvFormat) -> _FileSample:
   """Header and the first `sample_rows` data rows of one CSV file."""
   header, rows, lines = None, [], []
-  with open(path, 'rb') as f:
-    for number, fields in _records(path, _text_lines(path, f), fmt):
-      if header is None:
-        header = _check_header(path, fields, fmt)
-        continue
-      if len(fields) != len(header):
-        raise DataError(
-            f'{path}:{number}: malformed row: {len(fields)} fields where the '
-            f'header has {len(header)}: '
-            + _field_count_advice(len(fields) > len(header), fmt))
-      rows.append(fields)
-      lines.append(number)
-      if len(rows) >= sample_rows:
-        break
+  try:
+    with csv_format.open_bytes(path) as f:
+      for number, fields in _records(path, _text_lines(path, f, fmt), fmt):
+        if header is None:
+          header = _check_header(path, fields, fmt)
+          continue
+        if len(fields) != len(header):
+          raise DataError(
+              f'{path}:{number}: malformed row: {len(fields)} fields where '
+              f'the header has {len(header)}: '
+              + _field_count_advice(len(fields) > len(header), fmt))
+        rows.append(fields)
+        lines.append(number)
+        if len(rows) >= sample_rows:
+          break
+  except csv_format.DECOMPRESSION_ERRORS as error:
+    raise DataError(f'{path} cannot be decompressed ({error}): compress it '
+                    'again, or store it as plain CSV') from None
   if header is None:
     raise DataError(f'{path} is empty: expected a header row and data rows')
   if not rows:
@@ -234,6 +247,35 @@ def _check_against_schema(sample: _FileSample, reviewed: ReviewedSchema,
             f'{schema_path} requires' + _cell_advice(value, feature.type, fmt))
 
 
+def _missing_labels(samples: List[_FileSample], label_key: str
+                    ) -> List[Tuple[str, int]]:
+  """(file, line) of each sampled row whose label cell is empty."""
+  found = []
+  for sample in samples:
+    if label_key not in sample.header:
+      continue  # the problem's checks name a label that is not a column
+    column = sample.header.index(label_key)
+    found.extend((sample.path, line)
+                 for row, line in zip(sample.rows, sample.lines)
+                 if not row[column].strip())
+  return found
+
+
+def _check_missing_labels(missing: List[Tuple[str, int]], rows: int,
+                          label_key: str, max_fraction: float) -> None:
+  """Refuses a sample with more empty labels than MAX_MISSING_LABEL_FRACTION
+  allows, naming the first such row."""
+  if not missing or len(missing) <= max_fraction * rows:
+    return
+  path, line = missing[0]
+  raise DataError(
+      f'{path}:{line}: the label {label_key!r} is empty in {len(missing)} of '
+      f'{rows} sampled rows ({len(missing) / rows:.1%}), above '
+      f'MAX_MISSING_LABEL_FRACTION={max_fraction:g}: fill in the labels or '
+      'remove those rows (rows without a label are left out of training and '
+      'evaluation), or raise MAX_MISSING_LABEL_FRACTION')
+
+
 def _check_label(label_key: str, reviewed: ReviewedSchema) -> None:
   """LABEL_KEY must be the label the reviewed schema was approved for."""
   labels = schema_file.approved_labels(reviewed.schema)
@@ -250,18 +292,21 @@ def check_csv_folder(data_path: str,
                      sample_rows: int = 1000,
                      fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
                      pipeline_name: str = '',
-                     label_key: str = '') -> CheckReport:
-  """Checks the *.csv files under `data_path` before the pipeline reads them.
+                     label_key: str = '',
+                     max_missing_label_fraction: float = 1.0) -> CheckReport:
+  """Checks the data files under `data_path` before the pipeline reads them.
 
   Args:
     data_path: the pipeline's data folder (local; gs:// is skipped).
     schema: the reviewed schema the data must match, if there is one.
     schema_path: where `schema` came from, for messages.
     sample_rows: how many data rows of each file to check.
-    fmt: CSV_DELIMITER and CSV_DECIMAL.
+    fmt: CSV_DELIMITER, CSV_DECIMAL and CSV_ENCODING.
     pipeline_name: the pipeline the schema belongs to, for messages.
     label_key: LABEL_KEY, which must be the label the schema was approved
-      for, if it names one.
+      for, if it names one; its empty cells are counted.
+    max_missing_label_fraction: MAX_MISSING_LABEL_FRACTION: the largest
+      share of sampled rows with an empty label that passes.
 
   Returns:
     What was checked.
@@ -273,9 +318,11 @@ def check_csv_folder(data_path: str,
     return CheckReport([], 0, skipped=f'{data_path} is in Cloud Storage')
   if not os.path.isdir(data_path):
     raise DataError(f'the data folder {data_path} does not exist')
-  paths = sorted(glob.glob(os.path.join(data_path, '*.csv')))
+  paths = csv_format.csv_files(data_path)
   if not paths:
-    raise DataError(f'no *.csv files in the data folder {data_path}')
+    raise DataError(f'no CSV files ({", ".join(csv_format.CSV_FILE_SUFFIXES)})'
+                    f' in the data folder {data_path}')
+  _check_one_copy_each(paths)
   for path in paths:
     if os.path.getsize(path) == 0:
       raise DataError(f'{path} is empty: expected a header row and data rows')
@@ -287,4 +334,20 @@ def check_csv_folder(data_path: str,
     _check_label(label_key, reviewed)
     for sample in samples:
       _check_against_schema(sample, reviewed, fmt)
-  return CheckReport(paths, sum(len(s.rows) for s in samples))
+  rows = sum(len(s.rows) for s in samples)
+  missing = _missing_labels(samples, label_key) if label_key else []
+  _check_missing_labels(missing, rows, label_key, max_missing_label_fraction)
+  return CheckReport(paths, rows, missing_labels=len(missing))
+
+
+def _check_one_copy_each(paths: List[str]) -> None:
+  """Refuses a file next to its compressed copy (`data.csv` and
+  `data.csv.gz`): every row would be read twice."""
+  seen = {}
+  for path in paths:
+    plain = csv_format.uncompressed_name(path)
+    if plain in seen:
+      raise DataError(
+          f'{seen[plain]} and {path} hold the same file, compressed and not: '
+          'every row would be read twice; keep one of them')
+    seen[plain] = path

@@ -15,9 +15,10 @@ The model defaults to the newest version under
 <output dir>/serving_model/<pipeline>/ (LOCAL_OUTPUT_DIR and PIPELINE_NAME
 unless --output-dir and --pipeline-name say otherwise); the schema that types
 the columns to the newest run's SchemaGen output, found in the metadata
-store. The input is read, and the output written, as CSV_DELIMITER and
-CSV_DECIMAL say (a `;`-separated spreadsheet export with decimal commas in,
-the same out). Bad input stops with a one-line error and exit status 1; a bad
+store. The input is read, and the output written, as CSV_DELIMITER,
+CSV_DECIMAL and CSV_ENCODING say (a `;`-separated Windows-1252 spreadsheet
+export with decimal commas in, the same out); the input may be compressed
+(`rows.csv.gz`). Bad input stops with a one-line error and exit status 1; a bad
 setting with `configuration error: ...` and exit status 2.
 """
 import csv
@@ -65,13 +66,15 @@ def read_rows(path: str,
               fmt: csv_format.CsvFormat = csv_format.CsvFormat()
               ) -> Tuple[List[str], List[Dict[str, str]]]:
   """The header and rows of a CSV file written in the format `fmt`
-  (CSV_DELIMITER, CSV_DECIMAL), or PredictError naming the problem."""
+  (CSV_DELIMITER, CSV_DECIMAL, CSV_ENCODING), or PredictError naming the problem."""
   try:
-    with open(path, newline='', encoding='utf-8-sig') as f:
+    with fmt.open_text(path) as f:
       reader = csv.DictReader(f, delimiter=fmt.delimiter)
       rows = list(reader)
       header = [name.strip() for name in reader.fieldnames or []]
-  except (OSError, UnicodeDecodeError, csv.Error) as error:
+  except UnicodeDecodeError as error:
+    raise PredictError(fmt.text_error(path, error)) from None
+  except (*csv_format.DECOMPRESSION_ERRORS, csv.Error) as error:
     raise PredictError(f'cannot read {path}: {error}') from None
   if not header:
     raise PredictError(f'{path} is empty: expected a header row and data rows')
@@ -201,8 +204,9 @@ def predict(input_path: str, model_dir: str, schema_file: str,
   """Scores `input_path` into `out`; returns the number of rows.
 
   `unused_columns` (the label, dropped columns) may be missing from the CSV;
-  `fmt` is how it is written (CSV_DELIMITER, CSV_DECIMAL), and the output is
-  written so too.
+  `fmt` is how it is written (CSV_DELIMITER, CSV_DECIMAL, CSV_ENCODING;
+  the file may be compressed, `rows.csv.gz`), and the output is written so
+  too (uncompressed).
   """
   try:
     schema = csv_examples.load_schema(schema_file)
@@ -262,7 +266,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       buffer = io.StringIO()
       count = predict(args.input, model_dir, schema_file, buffer, unused, fmt)
       try:
-        with open(args.output, 'w', encoding='utf-8', newline='') as f:
+        with open(args.output, 'w', encoding=fmt.encoding,
+                  newline='') as f:
           f.write(buffer.getvalue())
       except OSError as error:
         raise PredictError(f'cannot write {args.output}: {error}') from None

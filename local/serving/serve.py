@@ -9,13 +9,18 @@ prebuilt TensorFlow container, for the model named PIPELINE_NAME:
     GET  /v1/models/<PIPELINE_NAME>            the served version and its state
     POST /v1/models/<PIPELINE_NAME>:predict    {"instances": [{column: value,
                                                 ...}]} -> {"predictions": [...]}
+                                               or, columnar, {"inputs":
+                                                {column: [value, ...]}}
+                                                -> {"outputs": {...}}
 
 Each instance is one raw row, every column the model reads by name (a number,
 NaN when missing; text, "" when missing: local/serving/serving_requests.py); the
 answer per row is the model's 'serving_default' outputs (probabilities,
 class names and the predicted class, or the predicted value). A bad request
-gets HTTP 400 and {"error": "..."} naming the instance and the column, and
-the server goes on serving.
+gets HTTP 400 and {"error": "..."} naming the instance and the column (a
+body nested too deeply to be a request too), a body over
+SERVE_MAX_BODY_BYTES gets 413, every answer is JSON, and the server goes on
+serving.
 
 The model is the newest version under <LOCAL_OUTPUT_DIR>/serving_model/
 <PIPELINE_NAME>/ (--model-base-dir to serve another folder). Like TensorFlow
@@ -31,6 +36,7 @@ import re
 import socket
 import sys
 import threading
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Set
 
 if __name__ == '__main__':
@@ -51,7 +57,6 @@ from pipeline import configs  # pylint: disable=g-import-not-at-top
 
 HOST = '127.0.0.1'
 SIGNATURE = serving_requests.SIGNATURE
-MAX_BODY_BYTES = 32 * 2**20  # a larger request body gets HTTP 413
 # The message of a check inside the model (models/serving.py), e.g. an
 # integer column sent 1.5.
 _ASSERTION = re.compile(r'assertion failed: \[(.*?)\]', re.DOTALL)
@@ -162,9 +167,11 @@ class _ModelName(routing.BaseConverter):
 class ServingApp:
   """The WSGI application: TensorFlow Serving's REST routes for one model."""
 
-  def __init__(self, watcher: ModelWatcher, model_name: str):
+  def __init__(self, watcher: ModelWatcher, model_name: str,
+               max_body_bytes: int):
     self.watcher = watcher
     self.model_name = model_name
+    self.max_body_bytes = max_body_bytes
     self.url_map = routing.Map(converters={'model': _ModelName}, rules=[
         routing.Rule('/v1/models/<model:name>', endpoint='status',
                      methods=['GET']),
@@ -174,7 +181,7 @@ class ServingApp:
 
   def __call__(self, environ, start_response):
     request = wrappers.Request(environ)
-    request.max_content_length = MAX_BODY_BYTES
+    request.max_content_length = self.max_body_bytes
     return self.dispatch(request)(environ, start_response)
 
   def dispatch(self, request: wrappers.Request) -> wrappers.Response:
@@ -191,8 +198,17 @@ class ServingApp:
       if endpoint == 'status':
         return _json(200, self.status(model))
       return self.predict(model, request.get_data())
+    except exceptions.RequestEntityTooLarge:
+      return _error(413, f'the body is over SERVE_MAX_BODY_BYTES='
+                    f'{self.max_body_bytes} bytes: send fewer rows per '
+                    'request, or raise SERVE_MAX_BODY_BYTES')
     except exceptions.HTTPException as error:
       return _error(error.code or 500, error.description or error.name)
+    except Exception as error:  # pylint: disable=broad-except
+      # Answered in JSON like every other error, told in the server's log,
+      # and the server goes on.
+      traceback.print_exc(file=sys.stderr)
+      return _error(500, f'{type(error).__name__}: {error}')
 
   @staticmethod
   def status(model: ServedModel) -> Dict[str, List[Dict[str, Any]]]:
@@ -204,8 +220,8 @@ class ServingApp:
   @staticmethod
   def predict(model: ServedModel, body: bytes) -> wrappers.Response:
     try:
-      columns = serving_requests.instances_to_columns(
-          serving_requests.parse_body(body), model.inputs)
+      parsed = serving_requests.parse_body(body)
+      columns = serving_requests.body_to_columns(parsed, model.inputs)
     except serving_requests.RequestError as error:
       return _error(400, str(error))
     try:
@@ -214,6 +230,8 @@ class ServingApp:
       found = _ASSERTION.search(error.message)
       return _error(400, found.group(1) if found else
                     error.message.strip().splitlines()[-1])
+    if serving_requests.is_columnar(parsed):
+      return _json(200, {'outputs': serving_requests.outputs(outputs)})
     return _json(200, {'predictions': serving_requests.predictions(outputs)})
 
 
@@ -232,11 +250,13 @@ def _listen(host: str, port: int) -> socket.socket:
   return listener
 
 
-def make_server(serving_dir: str, model_name: str, port: int,
+def make_server(serving_dir: str, model_name: str, port: int, *,
+                max_body_bytes: int,
                 host: str = HOST) -> serving.BaseWSGIServer:
   """A threaded werkzeug server of the newest model under `serving_dir` (not
   started: call serve_forever()). Port 0 picks a free port
-  (server.port).
+  (server.port); a body over `max_body_bytes` (SERVE_MAX_BODY_BYTES) is
+  answered 413.
 
   Raises:
     ServeError: no pushed model, or the newest does not load (the watcher
@@ -250,7 +270,8 @@ def make_server(serving_dir: str, model_name: str, port: int,
                      '--model-base-dir')
   with _listen(host, port) as listener:  # the server keeps a duplicate
     return serving.make_server(host, listener.getsockname()[1],
-                               ServingApp(watcher, model_name),
+                               ServingApp(watcher, model_name,
+                                          max_body_bytes),
                                threaded=True, fd=listener.fileno())
 
 
@@ -269,7 +290,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   serving_dir = args.model_base_dir or output_layout.serving_model_dir(
       args.output_dir, args.pipeline_name)
   try:
-    server = make_server(serving_dir, args.pipeline_name, args.port)
+    server = make_server(serving_dir, args.pipeline_name, args.port,
+                         max_body_bytes=settings.SERVE_MAX_BODY_BYTES)
   except ServeError as error:
     print(f'serve: {error}', file=sys.stderr)
     return 1

@@ -1,10 +1,13 @@
 """TensorFlow Serving's REST request and response bodies, for `make serve`.
 
-`instances_to_columns` checks a `{"instances": [{column: value, ...}, ...]}`
-body against the inputs of the model's 'serving_default' signature (one
-[batch] input per raw column, models/serving.py) and turns it into one numpy
-array per column; `predictions` turns the signature's outputs into the
-`{"predictions": [...]}` answer. The rules are TensorFlow Serving's, which
+`body_to_columns` checks a request body against the inputs of the model's
+'serving_default' signature (one [batch] input per raw column,
+models/serving.py) and turns it into one numpy array per column, from either
+of TensorFlow Serving's forms: the row form
+`{"instances": [{column: value, ...}, ...]}` (`instances_to_columns`), answered
+`{"predictions": [...]}` (`predictions`), or the columnar form
+`{"inputs": {column: [value, ...], ...}}` (`inputs_to_columns`), answered
+`{"outputs": {...}}` (`outputs`). The rules are TensorFlow Serving's, which
 Vertex AI's prebuilt TensorFlow container applies to the same body, so a
 request that works here works there: every instance has exactly the model's
 columns, each named by its signature input name (features.input_name: the
@@ -30,6 +33,10 @@ class RequestError(ValueError):
   """A bad request body: the message names the problem and the fix."""
 
 
+ROW_FORM = '{"instances": [{column: value, ...}, ...]}'
+COLUMNAR_FORM = '{"inputs": {column: [value, ...], ...}}'
+
+
 def parse_body(body: bytes) -> Dict[str, Any]:
   """The JSON object of a request body (NaN and Infinity accepted, as
   TensorFlow Serving accepts them)."""
@@ -37,15 +44,33 @@ def parse_body(body: bytes) -> Dict[str, Any]:
     value = json.loads(body.decode('utf-8'))
   except (UnicodeDecodeError, ValueError) as error:
     raise RequestError(f'the body is not JSON: {error}') from None
+  except RecursionError:
+    raise RequestError(
+        'the body nests arrays or objects too deeply to be a request: send '
+        f'{ROW_FORM} or {COLUMNAR_FORM}') from None
   if not isinstance(value, dict):
-    raise RequestError('the body must be a JSON object: '
-                       '{"instances": [{column: value, ...}, ...]}')
+    raise RequestError(f'the body must be a JSON object: {ROW_FORM} or '
+                       f'{COLUMNAR_FORM}')
   return value
+
+
+def is_columnar(body: Mapping[str, Any]) -> bool:
+  """Whether a parsed body is in the columnar form ("inputs")."""
+  return 'inputs' in body
 
 
 def _expected(dtype: tf.DType) -> str:
   return ('text ("" when missing)' if dtype == tf.string else
           'a number (NaN when missing)')
+
+
+def _shown(value: Any) -> str:
+  """A JSON value as a message shows it: short, and never too deep."""
+  if value is None:
+    return 'null'
+  if isinstance(value, (list, dict)):
+    return 'an array' if isinstance(value, list) else 'an object'
+  return json.dumps(value)[:80]
 
 
 def _value(instance: int, column: str, value: Any, dtype: tf.DType) -> Any:
@@ -55,10 +80,28 @@ def _value(instance: int, column: str, value: Any, dtype: tf.DType) -> Any:
   else:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
   if not ok:
-    shown = 'null' if value is None else json.dumps(value)
-    raise RequestError(f'instance {instance}: column {column!r} is {shown}, '
-                       f'expected {_expected(dtype)}')
+    raise RequestError(f'instance {instance}: column {column!r} is '
+                       f'{_shown(value)}, expected {_expected(dtype)}')
   return value
+
+
+def _check_signature(body: Mapping[str, Any]) -> None:
+  signature = body.get('signature_name') or SIGNATURE
+  if signature != SIGNATURE:
+    raise RequestError(f'signature_name {signature!r}: this server answers '
+                       f'{SIGNATURE!r} only, the signature that takes rows')
+
+
+def _typed_columns(instances: List[Dict[str, Any]],
+                   specs: Mapping[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
+  """Column -> [instances] array of the input's dtype, each cell checked."""
+  columns = {}
+  for column, spec in specs.items():
+    values = [_value(i, column, instance[column], spec.dtype)
+              for i, instance in enumerate(instances)]
+    columns[column] = np.array(values, dtype=(
+        object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
+  return columns
 
 
 def _by_input_name(where: str, instance: Any) -> Dict[str, Any]:
@@ -76,14 +119,19 @@ def _by_input_name(where: str, instance: Any) -> Dict[str, Any]:
 def _instance_columns(index: int, instance: Dict[str, Any],
                       specs: Mapping[str, tf.TensorSpec]) -> None:
   """Checks that an instance has exactly the model's columns."""
+  _instance_columns_of(f'instance {index}', instance, specs)
+
+
+def _instance_columns_of(where: str, instance: Dict[str, Any],
+                         specs: Mapping[str, tf.TensorSpec]) -> None:
   missing = sorted(c for c in specs if c not in instance)
   if missing:
-    raise RequestError(f'instance {index} lacks column(s) '
+    raise RequestError(f'{where} lacks column(s) '
                        f'{", ".join(map(repr, missing))} that the model '
                        'needs')
   unknown = sorted(c for c in instance if c not in specs)
   if unknown:
-    raise RequestError(f'instance {index} has column(s) '
+    raise RequestError(f'{where} has column(s) '
                        f'{", ".join(map(repr, unknown))} that the model '
                        'does not take (it takes: '
                        f'{", ".join(sorted(specs))})')
@@ -104,25 +152,56 @@ def instances_to_columns(body: Mapping[str, Any],
   Raises:
     RequestError: no instances, or an instance that does not fit `specs`.
   """
-  signature = body.get('signature_name') or SIGNATURE
-  if signature != SIGNATURE:
-    raise RequestError(f'signature_name {signature!r}: this server answers '
-                       f'{SIGNATURE!r} only, the signature that takes rows')
+  _check_signature(body)
   instances = body.get('instances')
   if not isinstance(instances, list) or not instances:
-    raise RequestError('expected {"instances": [{column: value, ...}, ...]} '
-                       'with at least one instance')
+    raise RequestError(f'expected {ROW_FORM} with at least one instance, or '
+                       f'the columnar {COLUMNAR_FORM}')
   instances = [_by_input_name(f'instance {i}', instance)
                for i, instance in enumerate(instances)]
   for index, instance in enumerate(instances):
     _instance_columns(index, instance, specs)
-  columns = {}
-  for column, spec in specs.items():
-    values = [_value(i, column, instance[column], spec.dtype)
-              for i, instance in enumerate(instances)]
-    columns[column] = np.array(values, dtype=(
-        object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
-  return columns
+  return _typed_columns(instances, specs)
+
+
+def inputs_to_columns(body: Mapping[str, Any],
+                      specs: Mapping[str, tf.TensorSpec]
+                     ) -> Dict[str, np.ndarray]:
+  """The signature's inputs for a columnar body, as TensorFlow Serving reads
+  it: "inputs" maps each column to a list of its values, one per row, every
+  list as long (a single value stands for a list of one).
+
+  Raises:
+    RequestError: "instances" too, not an object of columns, lists of
+      different lengths, or a column that does not fit `specs`.
+  """
+  _check_signature(body)
+  if 'instances' in body:
+    raise RequestError('the body has both "instances" and "inputs": send '
+                       f'one form, {ROW_FORM} or {COLUMNAR_FORM}')
+  inputs = _by_input_name('"inputs"', body['inputs'])
+  _instance_columns_of('"inputs"', inputs, specs)
+  lists = {column: (value if isinstance(value, list) else [value])
+           for column, value in inputs.items()}
+  lengths = {len(values) for values in lists.values()}
+  if len(lengths) != 1 or 0 in lengths:
+    shown = ', '.join(f'{column!r}: {len(values)}'
+                      for column, values in sorted(lists.items()))
+    raise RequestError('"inputs" needs one value per row in every column, '
+                       f'as many in each ({shown})')
+  count = lengths.pop()
+  rows = [{column: values[i] for column, values in lists.items()}
+          for i in range(count)]
+  return _typed_columns(rows, specs)
+
+
+def body_to_columns(body: Mapping[str, Any],
+                    specs: Mapping[str, tf.TensorSpec]
+                   ) -> Dict[str, np.ndarray]:
+  """The signature's inputs for a body in either form."""
+  if is_columnar(body):
+    return inputs_to_columns(body, specs)
+  return instances_to_columns(body, specs)
 
 
 def _json_value(value: Any) -> Any:
@@ -137,6 +216,16 @@ def _json_value(value: Any) -> Any:
   if isinstance(value, np.generic):
     return value.item()
   return value
+
+
+def outputs(values: Mapping[str, np.ndarray]) -> Any:
+  """TensorFlow Serving's columnar answer: an object of the outputs, each a
+  list of one value per row (or that list itself when there is one
+  output)."""
+  names = sorted(values)
+  if len(names) == 1:
+    return _json_value(values[names[0]])
+  return {name: _json_value(values[name]) for name in names}
 
 
 def predictions(outputs: Mapping[str, np.ndarray]) -> List[Any]:

@@ -20,14 +20,24 @@ C++ encoder does not keep stable; so the split is as stable from run to run
 as CsvExampleGen's, but not row-for-row the same as CsvExampleGen's.
 
 Beyond CsvExampleGen, the component's custom_config (`custom_config()`) says
-how the files are written (pipeline/data_files/csv_format.py: CSV_DELIMITER, and
-CSV_DECIMAL, so `12,5` reads as the number 12.5) and which columns the
-reviewed schema types as integers: in those, whole numbers written as floats
-(`17031832200.0`, as pandas writes an integer column with empty cells) are
-read as the integers they are, so such a file gives the same examples as the
-original, and a number with a fraction (`123.5`) stops the run with a
-DataError naming the file, the line and the column. A byte order mark before
-the header is ignored.
+how the files are written (pipeline/data_files/csv_format.py: CSV_DELIMITER;
+CSV_DECIMAL, so `12,5` reads as the number 12.5; CSV_ENCODING, so a
+Windows-1252 export gives the examples of its UTF-8 original) and which
+columns the reviewed schema types as integers: in those, whole numbers
+written as floats (`17031832200.0`, as pandas writes an integer column with
+empty cells) are read as the integers they are, so such a file gives the same
+examples as the original, and a number with a fraction (`123.5`) stops the
+run with a DataError naming the file, the line and the column. A byte order
+mark before the header is ignored. Compressed files (`data.csv.gz`,
+`.csv.bz2`, `.csv.xz`) are read as Beam reads them, by their name's ending;
+other names the input pattern matches (`data.csv.bak`) are left out.
+
+It also names the label (LABEL_KEY): rows whose label cell is empty are left
+out of the examples, so of training and evaluation. The pass that infers the
+column types counts them; above MAX_MISSING_LABEL_FRACTION of all rows the
+run stops with a DataError naming the first such row and the setting, before
+any example is written. The output artifact records the counts (custom
+properties `csv_rows` and `csv_rows_without_label`) for the run's summary.
 
 Runs wherever the stock executor runs (DirectRunner or Dataflow): files are
 read with Beam's filesystems, one file per worker, as TFX does. On Beam's
@@ -43,10 +53,11 @@ input pattern's `{SPAN}` (Kubeflow Pipelines runs no preCacheCheck), the
 executor resolves it to the newest span itself (`with_resolved_span`).
 """
 import bisect
+import dataclasses
 import io
 import os
-from typing import (Any, Collection, Dict, FrozenSet, Iterable, Iterator,
-                    List, Optional, Sequence, Tuple)
+from typing import (Any, Dict, FrozenSet, Iterable, Iterator,
+                    List, NamedTuple, Optional, Sequence, Tuple)
 
 import apache_beam as beam
 from google.protobuf import json_format
@@ -71,6 +82,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from models import features
 from pipeline.data_files import csv_format
 from pipeline.errors import DataError
 
@@ -87,26 +99,96 @@ _ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
 BLOCK_BYTES = 1 << 20
 
 # The custom_config keys (an example_gen_pb2.CustomConfig holding a Struct):
-# the CSV format (pipeline/data_files/csv_format.py) and the columns the reviewed
-# schema types as integers.
+# the CSV format (pipeline/data_files/csv_format.py), the columns the reviewed
+# schema types as integers, the label and the largest share of rows without
+# one that a run accepts.
 CSV_FORMAT_KEY = 'csv_format'
 INTEGER_COLUMNS_KEY = 'integer_columns'
+LABEL_KEY_KEY = 'label_key'
+MAX_MISSING_LABEL_FRACTION_KEY = 'max_missing_label_fraction'
+
+# The output artifact's custom properties: the data rows read, and those left
+# out for an empty label; and the Beam counters they are read from.
+ROWS_PROPERTY = 'csv_rows'
+ROWS_WITHOUT_LABEL_PROPERTY = 'csv_rows_without_label'
+_COUNTERS = 'ColumnarCsvExampleGen'
 
 
-class CsvHeaderError(ValueError):
+class CsvHeaderError(DataError):
   """The CSV files of one split do not share a header."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Reading:
+  """How to read the files: the custom_config (see `custom_config()`)."""
+  fmt: csv_format.CsvFormat = csv_format.CsvFormat()
+  integer_columns: FrozenSet[str] = frozenset()
+  label_key: str = ''
+  max_missing_label_fraction: float = 1.0
+
+  @classmethod
+  def from_exec_properties(cls, exec_properties: Dict[str, Any]
+                           ) -> 'Reading':
+    """How the component's custom_config says to read the files (the
+    defaults without one)."""
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+      return cls()
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, config)
+    values = struct_pb2.Struct()
+    if not config.custom_config.Unpack(values):
+      return cls()
+    values = json_format.MessageToDict(values)
+    return cls(
+        csv_format.CsvFormat.from_config(values.get(CSV_FORMAT_KEY)),
+        frozenset(values.get(INTEGER_COLUMNS_KEY, ())),
+        values.get(LABEL_KEY_KEY, ''),
+        float(values.get(MAX_MISSING_LABEL_FRACTION_KEY, 1.0)))
+
+
+class _Decompressed(io.RawIOBase):
+  """Beam's decompressing file as a standard stream: Beam's CompressedFile
+  has `closed` as a method, which Arrow and io.TextIOWrapper read as an
+  attribute (and so as closed)."""
+
+  def __init__(self, compressed):
+    super().__init__()
+    self._compressed = compressed
+
+  def readable(self) -> bool:
+    return True
+
+  def readinto(self, buffer) -> int:
+    data = self._compressed.read(len(buffer))
+    buffer[:len(data)] = data
+    return len(data)
+
+  def close(self) -> None:
+    if not self.closed:
+      self._compressed.close()
+    super().close()
+
+
 def _open(path: str):
-  return beam.io.filesystems.FileSystems.open(
-      path, compression_type=beam.io.filesystems.CompressionTypes.UNCOMPRESSED)
+  """The file's bytes, decompressed by its name's ending (`.gz`, ...)."""
+  compression = beam.io.filesystems.CompressionTypes.detect_compression_type(
+      path)
+  f = beam.io.filesystems.FileSystems.open(path, compression_type=compression)
+  if compression == beam.io.filesystems.CompressionTypes.UNCOMPRESSED:
+    return f
+  return io.BufferedReader(_Decompressed(f), buffer_size=BLOCK_BYTES)
 
 
 def _header(path: str,
             fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> List[str]:
   """The column names in the first line of the CSV file at `path`."""
   with _open(path) as f:
-    line = io.TextIOWrapper(f, encoding='utf-8', newline='').readline()
+    raw = f.readline()
+  try:
+    line = raw.decode(fmt.text_encoding)
+  except UnicodeDecodeError as error:
+    raise DataError(fmt.decode_error(path, 1, raw, error)) from None
   return csv_format.header_fields(line, fmt) if line.strip() else []
 
 
@@ -119,7 +201,9 @@ def _blocks(path: str, column_names: List[str],
     reader = pa_csv.open_csv(
         f,
         read_options=pa_csv.ReadOptions(
-            column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES),
+            column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES,
+            encoding=('utf8' if csv_format.is_utf8(fmt.encoding) else
+                      fmt.encoding)),
         parse_options=pa_csv.ParseOptions(delimiter=fmt.delimiter,
                                           newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
@@ -175,7 +259,9 @@ def _cell_kind(column: pa.Array, integer: bool = False,
 def _line_of_row(path: str, row: int, fmt: csv_format.CsvFormat) -> int:
   """The line the file's `row`-th data row (from 0) starts on."""
   with _open(path) as f:
-    reader = fmt.reader(io.TextIOWrapper(f, encoding='utf-8', newline=''))
+    # Only lines are counted here: undecodable bytes may stay so.
+    reader = fmt.reader(io.TextIOWrapper(f, encoding=fmt.text_encoding,
+                                         errors='replace', newline=''))
     start, seen = 1, -2  # the header is row -1
     for fields in reader:
       if fields:
@@ -199,28 +285,101 @@ def _refuse_fraction(path: str, name: str, column: pa.Array, first_row: int,
           'schema that types the column as FLOAT (docs/data_quality.md)')
 
 
-def infer_kinds(path: str, column_names: List[str],
-                fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
-                integer_columns: Collection[str] = ()) -> Tuple[int, ...]:
-  """Each column's kind over every row of the file at `path`.
+@dataclasses.dataclass(frozen=True)
+class Survey:
+  """What the pass before encoding found in one file, or (merged) in all.
+
+  Attributes:
+    kinds: each column's kind.
+    rows: the data rows.
+    unlabelled: the rows whose label cell is empty.
+    first_unlabelled: (file, data row from 0) of the first such row.
+  """
+  kinds: Tuple[int, ...] = ()
+  rows: int = 0
+  unlabelled: int = 0
+  first_unlabelled: Optional[Tuple[str, int]] = None
+
+  def merge(self, other: 'Survey') -> 'Survey':
+    if not self.kinds:
+      return other
+    if not other.kinds:
+      return self
+    firsts = [f for f in (self.first_unlabelled, other.first_unlabelled) if f]
+    return Survey(_widest([self.kinds, other.kinds]), self.rows + other.rows,
+                  self.unlabelled + other.unlabelled,
+                  min(firsts) if firsts else None)
+
+  def check_labels(self, reading: Reading) -> None:
+    """Raises DataError when more rows lack a label than the setting
+    allows, naming the first such row and MAX_MISSING_LABEL_FRACTION."""
+    if (not self.unlabelled or
+        self.unlabelled <= reading.max_missing_label_fraction * self.rows):
+      return
+    path, row = self.first_unlabelled
+    line = _line_of_row(path, row, reading.fmt)
+    raise DataError(
+        f'{path}:{line}: the label {reading.label_key!r} is empty in '
+        f'{self.unlabelled} of {self.rows} rows '
+        f'({self.unlabelled / self.rows:.1%}), above '
+        f'MAX_MISSING_LABEL_FRACTION={reading.max_missing_label_fraction:g}:'
+        ' fill in the labels or remove those rows (rows without a label are '
+        'left out of training and evaluation), or raise '
+        'MAX_MISSING_LABEL_FRACTION')
+
+
+def _check_utf8(path: str, name: str, column: pa.Array, first_row: int,
+                fmt: csv_format.CsvFormat) -> None:
+  """Raises DataError naming the first cell that is not UTF-8 text (the
+  reader does not check it) and its line, and CSV_ENCODING."""
+  try:
+    column.validate(full=True)
+    return
+  except pa.ArrowInvalid:
+    pass
+  for index, cell in enumerate(column.cast(pa.binary()).to_pylist()):
+    try:
+      (cell or b'').decode('utf-8')
+    except UnicodeDecodeError as error:
+      line = _line_of_row(path, first_row + index, fmt)
+      raise DataError(fmt.decode_error(path, line, cell, error,
+                                       column=name)) from None
+
+
+def survey_file(path: str, column_names: List[str],
+                reading: Reading = Reading()) -> Survey:
+  """Each column's kind over every row of the file at `path`, and its rows
+  with and without a label.
 
   Raises:
-    DataError: a column of `integer_columns` holds a number with a fraction.
+    DataError: a column of `reading.integer_columns` holds a number with a
+      fraction.
   """
+  fmt = reading.fmt
   as_text = {name: pa.string() for name in column_names}
   kinds = [EMPTY] * len(column_names)
-  first_row = 0
+  label = (column_names.index(reading.label_key)
+           if reading.label_key in column_names else None)
+  first_row, unlabelled, first_unlabelled = 0, 0, None
+  utf8 = csv_format.is_utf8(fmt.encoding)  # other encodings are transcoded
   for batch in _blocks(path, column_names, as_text, fmt):
     for i, column in enumerate(batch.columns):
-      if kinds[i] == STRING:
-        continue
-      integer = column_names[i] in integer_columns
-      kind = _cell_kind(column, integer, fmt)
-      if integer and kind == FLOAT:
-        _refuse_fraction(path, column_names[i], column, first_row, fmt)
-      kinds[i] = max(kinds[i], kind)
+      if kinds[i] != STRING:
+        integer = column_names[i] in reading.integer_columns
+        kind = _cell_kind(column, integer, fmt)
+        if integer and kind == FLOAT:
+          _refuse_fraction(path, column_names[i], column, first_row, fmt)
+        kinds[i] = max(kinds[i], kind)
+      if utf8 and kinds[i] == STRING:  # number columns are ASCII
+        _check_utf8(path, column_names[i], column, first_row, fmt)
+    if label is not None:
+      empty = batch.column(label).null_count
+      if empty and first_unlabelled is None:
+        nulls = batch.column(label).is_null().to_numpy(zero_copy_only=False)
+        first_unlabelled = (path, first_row + int(np.argmax(nulls)))
+      unlabelled += empty
     first_row += batch.num_rows
-  return tuple(kinds)
+  return Survey(tuple(kinds), first_row, unlabelled, first_unlabelled)
 
 
 def _typed(column: pa.Array, kind: int,
@@ -241,9 +400,14 @@ def _as_lists(column: pa.Array) -> pa.Array:
 
 
 def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
-                fmt: csv_format.CsvFormat = csv_format.CsvFormat()
-                ) -> Iterator[Tuple[int, bytes]]:
-  """(row hash, serialized tf.Example) for each row of the file at `path`."""
+                fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
+                label_key: str = '') -> Iterator[Tuple[int, bytes]]:
+  """(row hash, serialized tf.Example) for each row of the file at `path`
+  whose `label_key` cell (if given) is not empty."""
+  label = column_names.index(label_key) if label_key in column_names else None
+  rows_read = beam.metrics.Metrics.counter(_COUNTERS, ROWS_PROPERTY)
+  rows_dropped = beam.metrics.Metrics.counter(_COUNTERS,
+                                              ROWS_WITHOUT_LABEL_PROPERTY)
   typed = [i for i, kind in enumerate(kinds) if kind != EMPTY]
   untyped = [column_names[i] for i, kind in enumerate(kinds) if kind == EMPTY]
   # Read as text and converted here: whole numbers written as floats, and
@@ -256,6 +420,10 @@ def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
   names = [column_names[i] for i in typed]
   encoder = example_coder.RecordBatchToExamplesEncoder()
   for block, batch in enumerate(_blocks(path, column_names, read_as, fmt)):
+    rows_read.inc(batch.num_rows)
+    if label is not None and batch.column(label).null_count:
+      rows_dropped.inc(batch.column(label).null_count)
+      batch = batch.filter(batch.column(label).is_valid())
     if converted:
       batch = pa.RecordBatch.from_arrays(
           [_typed(column, kinds[i], fmt) if i in converted else column
@@ -288,27 +456,42 @@ def _widest(kinds: Iterable[Tuple[int, ...]]) -> Tuple[int, ...]:
   return tuple(max(column) for column in zip(*kinds)) if kinds else ()
 
 
-class _InferKinds(beam.CombineFn):
-  """Merges per-file column kinds into the widest kind per column."""
+class _MergeSurveys(beam.CombineFn):
+  """Merges per-file surveys: the widest kind per column, the row counts
+  summed."""
 
   def create_accumulator(self):
-    return ()
+    return Survey()
 
-  def add_input(self, accumulator, kinds):
-    return _widest([accumulator, kinds]) if accumulator else kinds
+  def add_input(self, accumulator, survey):
+    return accumulator.merge(survey)
 
   def merge_accumulators(self, accumulators):
-    return _widest(a for a in accumulators if a)
+    merged = Survey()
+    for accumulator in accumulators:
+      merged = merged.merge(accumulator)
+    return merged
 
   def extract_output(self, accumulator):
     return accumulator
 
 
+def _encode_checked(path: str, column_names: List[str], survey: Survey,
+                    reading: Reading) -> Iterator[Tuple[int, bytes]]:
+  """encode_file, once the survey of all files passed the label check."""
+  survey.check_labels(reading)
+  return encode_file(path, column_names, survey.kinds, reading.fmt,
+                     reading.label_key)
+
+
 def _matching_files(input_base: str, split_pattern: str) -> List[str]:
+  """The data files the pattern matches (csv_format.is_csv_file)."""
   pattern = os.path.join(input_base, split_pattern)
-  files = sorted(fileio.glob(pattern))
+  files = sorted(path for path in fileio.glob(pattern)
+                 if csv_format.is_csv_file(os.path.basename(path)))
   if not files:
-    raise RuntimeError(f'Split pattern {pattern} does not match any files.')
+    raise RuntimeError(f'Split pattern {pattern} does not match any CSV '
+                       f'files ({", ".join(csv_format.CSV_FILE_SUFFIXES)}).')
   return files
 
 
@@ -317,42 +500,43 @@ def _check_headers(files: List[str],
                    ) -> List[str]:
   names = _header(files[0], fmt)
   if not names:
-    raise CsvHeaderError(f'{files[0]} has no header row.')
+    raise CsvHeaderError(f'{files[0]}:1: no header row: the first line must '
+                         'name the columns')
+  try:
+    features.input_names(names)
+  except ValueError as error:
+    raise CsvHeaderError(f'{files[0]}:1: {error}') from None
   for path in files[1:]:
     other = _header(path, fmt)
     if other != names:
       raise CsvHeaderError(
-          f'CSV files of one split must share a header: {files[0]} has '
-          f'{names}, {path} has {other}.')
+          f'{path}:1: the header {other} differs from {files[0]}\'s '
+          f'{names}: the CSV files read together must have the same columns '
+          'in the same order')
   return names
 
 
+class LabelRows(NamedTuple):
+  """The label (LABEL_KEY): rows with an empty one are left out, up to a
+  share of all rows (MAX_MISSING_LABEL_FRACTION)."""
+  label_key: str = ''
+  max_missing_fraction: float = 1.0
+
+
 def custom_config(fmt: csv_format.CsvFormat,
-                  integer_columns: Sequence[str]
+                  integer_columns: Sequence[str],
+                  labels: LabelRows = LabelRows()
                   ) -> example_gen_pb2.CustomConfig:
-  """ExampleGen's custom_config: how to read the CSV files."""
+  """ExampleGen's custom_config: how to read the CSV files, and the label
+  whose empty cells leave a row out."""
+  values = {CSV_FORMAT_KEY: fmt.to_config(),
+            INTEGER_COLUMNS_KEY: sorted(integer_columns)}
+  if labels.label_key:
+    values[LABEL_KEY_KEY] = labels.label_key
+    values[MAX_MISSING_LABEL_FRACTION_KEY] = labels.max_missing_fraction
   config = example_gen_pb2.CustomConfig()
-  config.custom_config.Pack(json_format.ParseDict(
-      {CSV_FORMAT_KEY: fmt.to_config(),
-       INTEGER_COLUMNS_KEY: sorted(integer_columns)}, struct_pb2.Struct()))
+  config.custom_config.Pack(json_format.ParseDict(values, struct_pb2.Struct()))
   return config
-
-
-def _reading(exec_properties: Dict[str, Any]
-             ) -> Tuple[csv_format.CsvFormat, FrozenSet[str]]:
-  """The CSV format and the integer columns of the custom_config (the
-  defaults and none without one)."""
-  text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-  if not text:
-    return csv_format.CsvFormat(), frozenset()
-  config = example_gen_pb2.CustomConfig()
-  proto_utils.json_to_proto(text, config)
-  values = struct_pb2.Struct()
-  if not config.custom_config.Unpack(values):
-    return csv_format.CsvFormat(), frozenset()
-  values = json_format.MessageToDict(values)
-  return (csv_format.CsvFormat.from_config(values.get(CSV_FORMAT_KEY)),
-          frozenset(values.get(INTEGER_COLUMNS_KEY, ())))
 
 
 @beam.ptransform_fn
@@ -362,15 +546,16 @@ def _CsvToHashedExamples(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, input_base: str, split_pattern: str,
     exec_properties: Dict[str, Any]) -> beam.pvalue.PCollection:
   """(row hash, serialized tf.Example) for the rows of the split's files."""
-  fmt, integer_columns = _reading(exec_properties)
+  reading = Reading.from_exec_properties(exec_properties)
   files = _matching_files(input_base, split_pattern)
-  names = _check_headers(files, fmt)
+  names = _check_headers(files, reading.fmt)
   paths = pipeline | 'Files' >> beam.Create(files)
-  kinds = beam.pvalue.AsSingleton(
+  survey = beam.pvalue.AsSingleton(
       paths
-      | 'InferKinds' >> beam.Map(infer_kinds, names, fmt, integer_columns)
-      | 'WidestKinds' >> beam.CombineGlobally(_InferKinds()))
-  return paths | 'Encode' >> beam.FlatMap(encode_file, names, kinds, fmt)
+      | 'InferKinds' >> beam.Map(survey_file, names, reading)
+      | 'WidestKinds' >> beam.CombineGlobally(_MergeSurveys()))
+  return paths | 'Encode' >> beam.FlatMap(_encode_checked, names, survey,
+                                          reading)
 
 
 @beam.ptransform_fn
@@ -429,32 +614,41 @@ class Executor(BaseExampleGenExecutor):
          output_dict: Dict[str, List[Any]],
          exec_properties: Dict[str, Any]) -> None:
     """Writes the examples of the span ExampleGen's driver chose (or, where
-    no driver ran, of the newest span) and records the span on them."""
+    no driver ran, of the newest span) with the base executor's Do (without
+    the Reshuffle on the local runner), then records the span and the row
+    counts on them."""
     exec_properties = with_resolved_span(exec_properties)
-    self._write(input_dict, output_dict, exec_properties)
-    span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
-    if span is not None:
-      for artifact in output_dict[standard_component_specs.EXAMPLES_KEY]:
-        artifact.set_int_custom_property(
-            example_gen_utils.SPAN_PROPERTY_NAME, int(span))
-
-  def _write(self, input_dict: Dict[str, List[Any]],
-             output_dict: Dict[str, List[Any]],
-             exec_properties: Dict[str, Any]) -> None:
-    """The base executor's Do, without the Reshuffle on the local runner."""
-    if not _runs_in_memory(self._beam_pipeline_args):
-      super().Do(input_dict, output_dict, exec_properties)
-      return
-    self._log_startup(input_dict, output_dict, exec_properties)
-    input_config, output_config = _split_configs(exec_properties)
     file_format = exec_properties.get(
         standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
         example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
-    if file_format not in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
-                           example_gen_pb2.FORMAT_TFRECORDS_GZIP):
-      # Only gzipped TFRecords (the default) are written here.
+    # Only gzipped TFRecords (the default) are written here.
+    if _runs_in_memory(self._beam_pipeline_args) and file_format in (
+        example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+        example_gen_pb2.FORMAT_TFRECORDS_GZIP):
+      self._write_in_memory(input_dict, output_dict, exec_properties)
+    else:
       super().Do(input_dict, output_dict, exec_properties)
-      return
+    examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+    _record_row_counts(self._pipeline.result, examples)
+    span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+    if span is not None:
+      for artifact in examples:
+        artifact.set_int_custom_property(
+            example_gen_utils.SPAN_PROPERTY_NAME, int(span))
+
+  def _make_beam_pipeline(self) -> beam.Pipeline:
+    """The base executor's pipeline, kept to read its counters once run."""
+    self._pipeline = super()._make_beam_pipeline()  # pylint: disable=attribute-defined-outside-init
+    return self._pipeline
+
+  def _write_in_memory(self, input_dict: Dict[str, List[Any]],
+                       output_dict: Dict[str, List[Any]],
+                       exec_properties: Dict[str, Any]) -> None:
+    """The base executor's Do without the Reshuffle (module docstring)."""
+    self._log_startup(input_dict, output_dict, exec_properties)
+    input_config, output_config = _split_configs(exec_properties)
+    file_format = exec_properties.get(
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
     artifact_utils.get_single_instance(examples).split_names = (
         artifact_utils.encode_split_names(
@@ -503,6 +697,23 @@ class Executor(BaseExampleGenExecutor):
         name: part | f'DropHashes[{name}]' >> beam.Values()
         for name, part in zip(names, parts)
     }
+
+
+def _record_row_counts(result: beam.runners.runner.PipelineResult,
+                       examples: List[Any]) -> None:
+  """The rows read and those left out for an empty label (the Beam
+  counters of `encode_file`), as the artifacts' custom properties."""
+  counters = {ROWS_PROPERTY: 0, ROWS_WITHOUT_LABEL_PROPERTY: 0}
+  query = result.metrics().query(
+      beam.metrics.MetricsFilter().with_namespace(_COUNTERS))
+  for counter in query['counters']:
+    if counter.key.metric.name in counters:
+      value = (counter.committed if counter.committed is not None else
+               counter.attempted)
+      counters[counter.key.metric.name] += value or 0
+  for artifact in examples:
+    for name, value in counters.items():
+      artifact.set_int_custom_property(name, value)
 
 
 def _split_configs(exec_properties: Dict[str, Any]

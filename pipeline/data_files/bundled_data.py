@@ -12,13 +12,13 @@ these were inferred, for the run's output.
 Only the header lines are read (microseconds), and nothing when DATA_PATH is
 on Cloud Storage.
 """
-import glob
 import os
 import re
 from typing import Collection, FrozenSet, List, Optional
 
 from pipeline import data_files
 from pipeline import setting_types
+from pipeline.data_files import csv_format
 from pipeline.data_files import spans
 from pipeline.errors import DataError
 
@@ -32,7 +32,7 @@ _DELIMITERS = (',', ';', '\t')
 
 
 def _columns(data_path: str) -> Optional[FrozenSet[str]]:
-  """The column names in the header of the first *.csv file in
+  """The column names in the header of the first data file in
   `data_path` (in its newest span folder, when it holds span folders), or
   None when there is none to read."""
   if not data_path or data_path.startswith('gs://'):
@@ -41,14 +41,14 @@ def _columns(data_path: str) -> Optional[FrozenSet[str]]:
     folder = spans.ingested_folder(data_path, spans.list_spans(data_path))
   except DataError:
     return None  # the run's data checks report the folder's layout
-  files = sorted(glob.glob(os.path.join(folder, '*.csv')))
+  files = csv_format.csv_files(folder)
   if not files:
     return None
   try:
-    with open(files[0], encoding='utf-8-sig', errors='replace') as f:
-      line = f.readline().strip()
-  except OSError:
-    return None
+    with csv_format.open_bytes(files[0]) as f:
+      line = f.readline().decode('utf-8-sig', errors='replace').strip()
+  except csv_format.DECOMPRESSION_ERRORS:
+    return None  # the run's data checks report an unreadable file
   split = max((line.split(d) for d in _DELIMITERS), key=len)
   return frozenset(name.strip().strip('"') for name in split)
 

@@ -6,9 +6,13 @@ ExampleGen's executor (pipeline/components/columnar_csv_example_gen.py), the
 pre-flight checks (local/run/preflight.py), the problem's sample
 (pipeline/problem_spec.py) and `python -m local.serving.predict`:
 
-- `CsvFormat(delimiter, decimal)` holds the settings CSV_DELIMITER (`,`
-  unless set; a Norwegian spreadsheet exports `;`) and CSV_DECIMAL (`.`, or
-  `,` for decimal commas: `12,5` is the number 12.5).
+- `CsvFormat(delimiter, decimal, encoding)` holds the settings CSV_DELIMITER
+  (`,` unless set; a Norwegian spreadsheet exports `;`), CSV_DECIMAL (`.`,
+  or `,` for decimal commas: `12,5` is the number 12.5) and CSV_ENCODING
+  (`utf-8`, or `cp1252` for a spreadsheet's plain "CSV" export on Windows).
+- A data file is `*.csv`, or one compressed as Beam reads it by its name's
+  ending (`data.csv.gz`, `.csv.bz2`, `.csv.xz`): `is_csv_file`,
+  `csv_files` and `open_text` / `open_bytes`.
 - A UTF-8 byte order mark before the header (Excel's "CSV UTF-8") is
   ignored; lines may end in CRLF or LF; quoted fields may hold the
   delimiter, quotes (doubled) and line breaks; blank lines are skipped.
@@ -19,11 +23,18 @@ pre-flight checks (local/run/preflight.py), the problem's sample
 Light on purpose (the standard library only): the checks before a run use
 it before TensorFlow loads.
 """
+import bz2
+import codecs
 import csv
 import dataclasses
 import decimal
+import gzip
+import io
+import lzma
+import os
 import re
-from typing import Iterator, List, Optional, TextIO
+import zlib
+from typing import BinaryIO, Iterator, List, Optional, TextIO
 
 # Delimiters a header is tried with when it does not split on the configured
 # one, most likely first.
@@ -44,6 +55,71 @@ _DECIMAL_COMMA = re.compile(DECIMAL_COMMA_PATTERN)
 # exponent (no spaces, underscores, 'nan' or 'inf', which Python also reads).
 _NUMBER = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?')
 
+# Compressed CSV files by their name's ending: the compressions Apache Beam
+# reads by extension that the standard library reads too.
+_DECOMPRESSORS = {'.gz': gzip.open, '.bz2': bz2.open, '.xz': lzma.open}
+CSV_SUFFIX = '.csv'
+CSV_FILE_SUFFIXES = (CSV_SUFFIX,) + tuple(
+    CSV_SUFFIX + ending for ending in _DECOMPRESSORS)
+# What ExampleGen's input pattern matches: every data file, and more
+# (`data.csv.bak`), which its executor leaves out (`is_csv_file`).
+CSV_FILE_GLOB = '*' + CSV_SUFFIX + '*'
+# What reading a damaged compressed file raises (a damaged gzip file:
+# OSError, or EOFError when cut short).
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+DEFAULT_ENCODING = 'utf-8'
+
+
+def is_csv_file(name: str) -> bool:
+  """Whether a file name is a data file: `*.csv`, `*.csv.gz`, `*.csv.bz2`
+  or `*.csv.xz`."""
+  return name.endswith(CSV_FILE_SUFFIXES)
+
+
+def csv_files(folder: str) -> List[str]:
+  """The data files directly in a local `folder`, in name order."""
+  if not os.path.isdir(folder):
+    return []
+  return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                if is_csv_file(name) and
+                os.path.isfile(os.path.join(folder, name)))
+
+
+def uncompressed_name(name: str) -> str:
+  """`data.csv.gz` -> `data.csv`; other names unchanged."""
+  for ending in _DECOMPRESSORS:
+    if name.endswith(CSV_SUFFIX + ending):
+      return name[:-len(ending)]
+  return name
+
+
+def open_bytes(path: str) -> BinaryIO:
+  """A local data file's bytes, decompressed by its name's ending."""
+  for ending, opener in _DECOMPRESSORS.items():
+    if path.endswith(ending):
+      return opener(path, 'rb')
+  return open(path, 'rb')
+
+
+def check_encoding(name: str) -> Optional[str]:
+  """Why CSV_ENCODING=`name` cannot be used, or None."""
+  try:
+    codec = codecs.lookup(name)
+  except LookupError:
+    return (f'CSV_ENCODING={name!r} is not an encoding Python knows: use '
+            "'utf-8' (the default), or 'cp1252' or 'latin-1' for a "
+            'spreadsheet\'s plain "CSV" export.')
+  if '\r\n,;"'.encode(codec.name, errors='replace') != b'\r\n,;"':
+    return (f'CSV_ENCODING={name!r} does not write delimiters and line '
+            "breaks as single ASCII bytes: convert the files to 'utf-8', or "
+            "use an encoding such as 'cp1252' or 'latin-1'.")
+  return None
+
+
+def is_utf8(encoding: str) -> bool:
+  """Whether `encoding` is a name of UTF-8 (with or without a BOM)."""
+  return codecs.lookup(encoding).name in ('utf-8', 'utf-8-sig')
+
 
 def delimiter_name(delimiter: str) -> str:
   """How a message names a delimiter: `;`, or `tab`."""
@@ -52,29 +128,81 @@ def delimiter_name(delimiter: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CsvFormat:
-  """The CSV_DELIMITER and CSV_DECIMAL settings.
+  """The CSV_DELIMITER, CSV_DECIMAL and CSV_ENCODING settings.
 
   Attributes:
     delimiter: the one character between fields.
     decimal: the decimal mark of numbers, '.' or ','.
+    encoding: the files' text encoding (a Python codec name).
   """
   delimiter: str = ','
   decimal: str = '.'
+  encoding: str = DEFAULT_ENCODING
 
   @classmethod
   def from_settings(cls, settings) -> 'CsvFormat':
-    """CSV_DELIMITER and CSV_DECIMAL of `settings` (configs.load(...))."""
-    return cls(settings.CSV_DELIMITER, settings.CSV_DECIMAL)
+    """CSV_DELIMITER, CSV_DECIMAL and CSV_ENCODING of `settings`
+    (configs.load(...))."""
+    return cls(settings.CSV_DELIMITER, settings.CSV_DECIMAL,
+               settings.CSV_ENCODING)
 
   def to_config(self) -> dict:
-    """The format as a JSON-able dict (ExampleGen's custom_config)."""
-    return {'delimiter': self.delimiter, 'decimal': self.decimal}
+    """The format as a JSON-able dict (ExampleGen's custom_config). The
+    encoding only when it is not UTF-8, so a UTF-8 pipeline's configuration
+    (and cache key) is what it was before the setting existed."""
+    config = {'delimiter': self.delimiter, 'decimal': self.decimal}
+    if not is_utf8(self.encoding):
+      config['encoding'] = self.encoding
+    return config
 
   @classmethod
   def from_config(cls, config: Optional[dict]) -> 'CsvFormat':
     """The inverse of `to_config`; the defaults for an empty config."""
     config = config or {}
-    return cls(config.get('delimiter', ','), config.get('decimal', '.'))
+    return cls(config.get('delimiter', ','), config.get('decimal', '.'),
+               config.get('encoding', DEFAULT_ENCODING))
+
+  @property
+  def text_encoding(self) -> str:
+    """The codec text is decoded with: UTF-8 drops a byte order mark."""
+    return 'utf-8-sig' if is_utf8(self.encoding) else self.encoding
+
+  def open_text(self, path: str) -> TextIO:
+    """A local data file (decompressed by its name's ending) as text for
+    `reader` and csv.DictReader; raises UnicodeDecodeError on bytes that
+    are not CSV_ENCODING text."""
+    return io.TextIOWrapper(open_bytes(path), encoding=self.text_encoding,
+                            newline='')
+
+  def decode_error(self, path: str, line: int, raw: bytes,
+                   error: UnicodeDecodeError, column: str = '') -> str:
+    """The one-line refusal of a line (or a cell of `column`) that is not
+    CSV_ENCODING text, naming the file, the line, the byte and the
+    setting."""
+    byte = raw[error.start:error.start + 1]
+    where = f' in column {column}' if column else ''
+    return (f'{path}:{line}: not {self._encoding_name()} text{where} (byte '
+            f'0x{byte.hex()} at character {error.start + 1})'
+            + self._encoding_advice())
+
+  def text_error(self, path: str, error: UnicodeDecodeError) -> str:
+    """The one-line refusal of a file that is not CSV_ENCODING text, where
+    the line is not known (a reader of whole files)."""
+    byte = error.object[error.start:error.start + 1]
+    return (f'{path}: not {self._encoding_name()} text (byte 0x{byte.hex()})'
+            + self._encoding_advice())
+
+  def _encoding_name(self) -> str:
+    return 'UTF-8' if is_utf8(self.encoding) else self.encoding
+
+  def _encoding_advice(self) -> str:
+    if is_utf8(self.encoding):
+      return (': Windows-1252 or Latin-1, as a spreadsheet\'s plain "CSV" '
+              'export writes ø and å? Set CSV_ENCODING=\'cp1252\' (or '
+              '\'latin-1\'), or save it as "CSV UTF-8" (or convert it with '
+              '`iconv -f WINDOWS-1252 -t UTF-8`)')
+    return (': set CSV_ENCODING to the encoding the file was written in '
+            "('utf-8', 'cp1252', 'latin-1', ...)")
 
   def reader(self, lines: TextIO) -> Iterator[List[str]]:
     """csv.reader for a text file opened with newline=''; raises csv.Error

@@ -14,12 +14,16 @@ import os
 import re
 from typing import Callable, Iterable, List, Optional
 
+from pipeline.data_files import csv_format
 from pipeline.errors import DataError
 
 # One span's folder, as TFX's input pattern and as a name.
 SPAN_FOLDER_PATTERN = 'span-{SPAN}'
-SPAN_SPLIT_PATTERN = SPAN_FOLDER_PATTERN + '/*.csv'
-PLAIN_SPLIT_PATTERN = '*.csv'
+# ExampleGen's input patterns: every data file (csv_format.is_csv_file:
+# `*.csv`, `*.csv.gz`, ...) of the folder; the executor leaves out other
+# names the pattern matches.
+SPAN_SPLIT_PATTERN = SPAN_FOLDER_PATTERN + '/' + csv_format.CSV_FILE_GLOB
+PLAIN_SPLIT_PATTERN = csv_format.CSV_FILE_GLOB
 _SPAN_FOLDER = re.compile(r'span-(\d+)/?')
 
 
@@ -56,7 +60,7 @@ def list_spans(data_path: str,
     return []
   names = (listdir or os.listdir)(data_path)
   spans = span_numbers(names)
-  loose = sorted(name for name in names if name.endswith('.csv'))
+  loose = sorted(name for name in names if csv_format.is_csv_file(name))
   if spans and loose:
     raise DataError(
         f'{data_path} holds span folders ({span_folder_name(spans[-1])}, ...) '
