@@ -62,6 +62,16 @@ def feature_buckets(tf_transform_output: tft.TFTransformOutput,
   return buckets
 
 
+def numeric_widths(tf_transform_output: tft.TFTransformOutput
+                  ) -> Dict[str, int]:
+  """Maps each numeric transformed feature that holds several columns (a
+  [batch, columns] matrix, models/preprocessing.py) to its number of
+  columns."""
+  spec = tf_transform_output.transformed_feature_spec()
+  return {name: int(feature.shape[0]) for name, feature in spec.items()
+          if feature.dtype == tf.float32 and len(feature.shape) == 1}
+
+
 def class_names(tf_transform_output: tft.TFTransformOutput,
                 problem: features.Problem) -> List[str]:
   """The classes in the order of the model's class indices."""
@@ -102,7 +112,8 @@ def build_model(buckets: Mapping[str, int],
                 problem_type: str = features.BINARY,
                 num_classes: int = 2,
                 label_mean: float = 0.0,
-                label_std: float = 1.0) -> keras.Model:
+                label_std: float = 1.0,
+                widths: Mapping[str, int] = None) -> keras.Model:
   """A feed-forward network over the transformed features.
 
   Args:
@@ -113,6 +124,9 @@ def build_model(buckets: Mapping[str, int],
     num_classes: the number of classes (multiclass).
     label_mean: the regression label's mean...
     label_std: ...and standard deviation, which scale the output.
+    widths: numeric feature -> number of values, for the numeric features
+      that are [batch, columns] matrices (see `numeric_widths`); the others
+      are [batch].
 
   Returns:
     A compiled model taking a dict of [batch] tensors and returning, shape
@@ -121,6 +135,7 @@ def build_model(buckets: Mapping[str, int],
     probability of each class (multiclass).
   """
   keras.utils.set_random_seed(seed)
+  widths = widths or {}
   inputs, encoded = {}, []
   for name, num_buckets in buckets.items():
     # The inputs are keyed by feature; layers need TensorFlow names.
@@ -132,6 +147,10 @@ def build_model(buckets: Mapping[str, int],
           embeddings_regularizer=keras.regularizers.l2(_EMBEDDING_L2),
           name=f'{layer}_embedding')(inputs[name])
       encoded.append(embedded)
+    elif name in widths:
+      inputs[name] = keras.Input(shape=(widths[name],), name=layer,
+                                 dtype=tf.float32)
+      encoded.append(inputs[name])
     else:
       inputs[name] = keras.Input(shape=(), name=layer, dtype=tf.float32)
       encoded.append(keras.layers.Reshape((1,))(inputs[name]))
@@ -260,7 +279,8 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
       feature_buckets(tf_transform_output, problem.label_feature), seed,
       problem_type=problem.problem_type,
       num_classes=len(class_names(tf_transform_output, problem)),
-      label_mean=label_mean, label_std=label_std)
+      label_mean=label_mean, label_std=label_std,
+      widths=numeric_widths(tf_transform_output))
   logging.info('Training a %s model for %d steps of %d examples',
                problem.problem_type, fn_args.train_steps, batch_size)
   model.fit(
