@@ -57,10 +57,10 @@ def prepare(frame: pd.DataFrame, problem: features.Problem, vocabulary=None,
     top = tokens.value_counts().index[:problem.vocab_size]
     vocabulary = {token: i for i, token in enumerate(top)}
   inputs = {}
-  for c in numeric:
-    mean, std = moments[c]
-    inputs[features.transformed_name(c)] = (
-        ((frame[c] - mean) / std).fillna(0.0).to_numpy(np.float32))
+  if numeric:  # one matrix, in column-name order, as Transform makes it
+    inputs[features.NUMERIC_FEATURE] = np.stack(
+        [((frame[c] - moments[c][0]) / moments[c][1]).fillna(0.0)
+         for c in sorted(numeric)], axis=1).astype(np.float32)
   oov = len(vocabulary)
   for c in categorical:
     tokens = c + '=' + frame[c].astype(str)
@@ -94,10 +94,12 @@ def main() -> int:
   eval_inputs, _, _ = prepare(evaluation, problem, vocabulary, moments)
 
   numeric, categorical = column_roles(frame, problem)
-  buckets = {features.transformed_name(c): 0 for c in numeric}
+  buckets = {features.NUMERIC_FEATURE: 0} if numeric else {}
   buckets.update({features.transformed_name(c):
                   len(vocabulary) + problem.oov_buckets for c in categorical})
-  model = model_lib.build_model(dict(sorted(buckets.items())), args.seed)
+  model = model_lib.build_model(
+      dict(sorted(buckets.items())), args.seed,
+      widths={features.NUMERIC_FEATURE: len(numeric)})
   labels = train[problem.label_key].to_numpy(np.float32)
   dataset = (tf.data.Dataset.from_tensor_slices((train_inputs, labels))
              .shuffle(len(labels), seed=args.seed).repeat()

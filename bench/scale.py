@@ -12,7 +12,14 @@ process tree, and per component the time (from each metadata store), the CPU
 time and the peak memory while it ran, with this project's wall and CPU time
 over the template's (CPU times vary less on a shared machine); then the
 cost per 100k rows, and how it grows from the smallest to the largest size.
-The machine is shared and noisy: compare figures within one run.
+
+Then the wide tables: sensor exports of 30, 300 and 1,000 numeric columns
+(bench/make_rows.py --columns) at the same number of cells (1.5 million:
+50,000, 5,000 and 1,500 rows), this project only, with the same figures per
+component, so that a cost growing with the number of columns rather than
+with the cells shows. Last, the ratios the performance goals name, each
+beside its goal. The machine is shared and noisy: compare figures within one
+run.
 """
 import argparse
 import os
@@ -29,10 +36,25 @@ from bench import make_rows
 from bench import measure
 
 
-def _run_ours(data_dir: str, workdir: str, train_steps: int):
+# The wide tables' label, and a bar any model above chance clears (the
+# default gate is the taxi data's).
+_WIDE_ENV = {'LABEL_KEY': make_rows.WIDE_LABEL, 'EVAL_ACCURACY_THRESHOLD': '0.6'}
+# Goals (docs/performance.md): the largest row count at most this times the
+# template's time, every run within this peak memory, the widest table at
+# most this times the narrowest one's time, and the 300-column table within
+# this many seconds.
+_ROWS_GOAL = 0.3
+_PEAK_GOAL = 2 * 2**30
+_WIDTH_GOAL = 2.0
+_WIDE_300_SECONDS = 30.0
+
+
+def _run_ours(data_dir: str, workdir: str, train_steps: int,
+              extra_env: Dict[str, str] = None):
   env = compare.clean_env()
   env.update(PIPELINE_NAME=compare.OURS_NAME, LOCAL_OUTPUT_DIR=workdir,
-             DATA_PATH=data_dir, TRAIN_NUM_STEPS=str(train_steps))
+             DATA_PATH=data_dir, TRAIN_NUM_STEPS=str(train_steps),
+             **(extra_env or {}))
   result = measure.run_measured(
       [sys.executable, os.path.join(REPO, 'local_runner.py')], REPO, env)
   windows = measure.component_windows(
@@ -57,10 +79,10 @@ def _cell(seconds: float, peak, cpu=None) -> str:
   return f'{seconds:7.1f} s{cpu_text} {measure.gib(peak):>10}'
 
 
-def _print_size(rows: int, runs: Dict[str, tuple]) -> None:
+def _print_size(title: str, runs: Dict[str, tuple]) -> None:
   """Per component and for the whole run: time and peak memory of each
   pipeline, and this project's time over the template's."""
-  print(f'\n=== {rows:,} rows ===')
+  print(f'\n=== {title} ===')
   names: List[str] = []
   for _, windows in runs.values():
     names += [n for n in windows if n not in names]
@@ -101,6 +123,12 @@ def main() -> int:
                       default=os.path.join(REPO, 'bench_output', 'scale'))
   parser.add_argument('--skip-template', action='store_true',
                       help='time only this project (the template is slow)')
+  parser.add_argument('--columns', type=int, nargs='*',
+                      default=[30, 300, 1000],
+                      help='wide tables of this many numeric columns '
+                      '(none: skip them)')
+  parser.add_argument('--cells', type=int, default=1_500_000,
+                      help='cells of each wide table')
   args = parser.parse_args()
 
   shutil.rmtree(args.workdir, ignore_errors=True)
@@ -119,7 +147,7 @@ def main() -> int:
       print(f'running the official template on {rows:,} rows ...', flush=True)
       runs['template'] = _run_template(
           csv_path, os.path.join(base, 'template'), args.train_steps)
-    _print_size(rows, runs)
+    _print_size(f'{rows:,} rows', runs)
     for label, (result, _) in runs.items():
       totals[label][rows] = result.seconds
       peaks[label][rows] = result.peak_rss
@@ -139,12 +167,59 @@ def main() -> int:
       growth = (by_size[large] / large) / (by_size[small] / small)
       print(f'{label}: cost per row at {large:,} / at {small:,} rows: '
             f'{growth:.2f}')
-  if totals['template']:
-    for n in sorted(totals['this project']):
-      if n in totals['template']:
-        print(f'ratio (this project / template) at {n:,} rows: '
-              f'{totals["this project"][n] / totals["template"][n]:.2f}')
+  wide = _run_wide(args) if args.columns else {}
+  _print_goals(totals, peaks, wide)
   return 0
+
+
+def _run_wide(args) -> Dict[int, measure.Measured]:
+  """Runs this project on each wide table; {columns: measured run}."""
+  measured = {}
+  for columns in sorted(args.columns):
+    rows = max(1, args.cells // columns)
+    base = os.path.join(args.workdir, f'columns_{columns}')
+    data_dir = os.path.join(base, 'data')
+    print(f'\nmaking {columns} columns x {rows:,} rows ...', flush=True)
+    make_rows.write_wide_rows(rows, columns, os.path.join(data_dir,
+                                                          'data.csv'))
+    print(f'running this project\'s pipeline on {columns} columns ...',
+          flush=True)
+    result, windows = _run_ours(data_dir, os.path.join(base, 'ours'),
+                                args.train_steps, _WIDE_ENV)
+    _print_size(f'{columns} columns x {rows:,} rows', {'this project':
+                                                       (result, windows)})
+    measured[columns] = result
+    shutil.rmtree(os.path.join(base, 'ours', 'pipelines'), ignore_errors=True)
+  return measured
+
+
+def _print_goals(totals, peaks, wide: Dict[int, measure.Measured]) -> None:
+  """The ratios and figures the performance goals name, beside the goals."""
+  print(f'\n=== goals ===\n{"":<52}{"measured":>10}{"goal":>10}')
+
+  def line(label, value, goal, unit=''):
+    mark = 'met' if value <= goal else 'NOT met'
+    print(f'{label:<52}{value:>9.2f}{unit}{goal:>9.2f}{unit}  {mark}')
+
+  ours, template = totals['this project'], totals['template']
+  if template:
+    largest = max(n for n in ours if n in template)
+    line(f'{largest:,} rows / template (wall)',
+         ours[largest] / template[largest], _ROWS_GOAL)
+  for n in sorted(ours):
+    line(f'{n:,} rows: peak memory (GiB)', peaks['this project'][n] / 2**30,
+         _PEAK_GOAL / 2**30)
+  for columns, result in sorted(wide.items()):
+    line(f'{columns} columns: peak memory (GiB)', result.peak_rss / 2**30,
+         _PEAK_GOAL / 2**30)
+  if 300 in wide:
+    line('300 columns: wall (s)', wide[300].seconds, _WIDE_300_SECONDS)
+  if len(wide) > 1:
+    narrow, widest = min(wide), max(wide)
+    line(f'{widest} / {narrow} columns at the same cells (wall)',
+         wide[widest].seconds / wide[narrow].seconds, _WIDTH_GOAL)
+    line(f'{widest} / {narrow} columns at the same cells (CPU)',
+         wide[widest].cpu_seconds / wide[narrow].cpu_seconds, _WIDTH_GOAL)
 
 
 if __name__ == '__main__':

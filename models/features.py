@@ -35,6 +35,13 @@ def column_vocabulary(column: str) -> str:
   return f'vocabulary_{input_name(column)}'
 
 
+# The transformed feature holding every numeric column that is not
+# bucketized, as one [batch, columns] matrix of z-scores in column-name order
+# (models/preprocessing.py numeric_columns). It does not end in '_xf', so no
+# column's transformed name can take it.
+NUMERIC_FEATURE = 'numeric_columns'
+
+
 def transformed_name(key: str) -> str:
   """The name Transform gives to the feature made from raw column `key`."""
   return key + '_xf'

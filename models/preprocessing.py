@@ -4,7 +4,7 @@ Every feature is derived from the input tensors' types (which come from the
 data's schema) and the problem description in `custom_config`
 (models/features.py); no column is named here.
 """
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -48,22 +48,69 @@ def _zero_if_nan(x: tf.Tensor) -> tf.Tensor:
   return tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
 
 
-def _impute_and_scale(x: Tensor) -> tf.Tensor:
-  """z-scores `x` with the mean and spread of its present values; missing -> 0.
+def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
+  """Always-present columns of one dtype as a float [batch, len] matrix."""
+  return tf.cast(tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1),
+                 tf.float32)
 
-  Both statistics come from one analysis pass (a missing value becomes the
-  mean, so its z-score is 0). Imputing first and then calling
-  tft.scale_to_z_score would need a second pass, which TFT 1.16 runs through a
-  deep-copy optimisation that fails on Apache Beam 2.74.
+
+def _sparse_block(tensors: List[tf.SparseTensor]) -> tf.Tensor:
+  """Sometimes-empty columns of one dtype (SparseTensors of at most one
+  value per row) as a float [batch, len] matrix, NaN where missing."""
+  values = tf.cast(tf.concat([x.values for x in tensors], axis=0), tf.float32)
+  rows = tf.concat([x.indices for x in tensors], axis=0)[:, 0]
+  positions = tf.repeat(tf.range(len(tensors), dtype=tf.int64),
+                        tf.stack([tf.size(x.values, tf.int64)
+                                  for x in tensors]))
+  shape = tf.stack([tensors[0].dense_shape[0], len(tensors)])
+  return tf.tensor_scatter_nd_update(
+      tf.fill(shape, float('nan')), tf.stack([rows, positions], axis=1),
+      values)
+
+
+def _numeric_matrix(columns: Mapping[str, Tensor]) -> tf.Tensor:
+  """The numeric `columns` as one dense float [batch, columns] matrix, in
+  name order, NaN where a value is missing.
+
+  Built with one op per column (its number of values) and a few per group of
+  columns of the same kind and dtype: the Trainer and every serving
+  signature copy the whole transform graph when they apply it, so ops per
+  column would make every column cost time.
   """
-  x = _as_float(x)
-  present = _present(x)
-  # A column without a single value in the training split has no mean:
-  # every row then gets 0 rather than NaN.
-  mean = _zero_if_nan(tft.mean(present))
-  std = _zero_if_nan(tf.sqrt(tft.var(present)))
-  filled = _fill_missing(x, mean)
-  return tf.math.divide_no_nan(filled - mean, std)
+  groups: Dict[Any, List[str]] = {}
+  for key in sorted(columns):
+    x = columns[key]
+    groups.setdefault((isinstance(x, tf.SparseTensor), x.dtype), []).append(
+        key)
+  blocks, order = [], []
+  for (sparse, _), keys in groups.items():
+    block = _sparse_block if sparse else _dense_block
+    blocks.append(block([columns[k] for k in keys]))
+    order += keys
+  matrix = tf.concat(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+  if order == sorted(order):
+    return matrix
+  return tf.gather(matrix, [order.index(k) for k in sorted(order)], axis=1)
+
+
+def _impute_and_scale(columns: Mapping[str, Tensor]) -> tf.Tensor:
+  """The numeric `columns`, in name order, as one [batch, columns] matrix of
+  z-scores with the mean and spread of each column's present values; a
+  missing value (or NaN) becomes 0, the z-score of the mean.
+
+  The columns travel as one matrix so that the cost does not grow with the
+  number of columns times a fixed cost per column: one mean-and-variance
+  analyzer for all of them (TFT counts, sums and merges per column and
+  leaves NaN out), one input of the model. A column without a single value
+  in the training split has no mean: every row then gets 0 rather than NaN.
+  Mean and variance come from one analysis pass (imputing first and then
+  calling tft.scale_to_z_score would need a second, which TFT 1.16 runs
+  through a deep-copy optimisation that fails on Apache Beam 2.74).
+  """
+  matrix = _numeric_matrix(columns)
+  mean = _zero_if_nan(tft.mean(matrix, reduce_instance_dims=False))
+  std = _zero_if_nan(tf.sqrt(tft.var(matrix, reduce_instance_dims=False)))
+  return _zero_if_nan(tf.math.divide_no_nan(matrix - mean, std))
 
 
 def _bucketize(x: Tensor, num_buckets: int) -> tf.Tensor:
@@ -120,15 +167,37 @@ def _encode_label(x: Tensor, problem: features.Problem) -> tf.Tensor:
       vocab_filename=features.LABEL_VOCABULARY)
 
 
+def numeric_columns(columns: Mapping[str, Any],
+                    problem: features.Problem) -> List[str]:
+  """The raw columns in the matrix `features.NUMERIC_FEATURE`, in its order.
+
+  Args:
+    columns: raw column -> anything with a `dtype` (the input tensors, or a
+      raw feature spec's entries).
+    problem: the problem description.
+
+  Returns:
+    In name order, the numeric columns that the problem does not drop,
+    predict, treat as categorical, bucketize or give a vocabulary.
+  """
+  other = ({problem.label_key} | set(problem.drop_columns) |
+           set(problem.categorical_columns) | set(problem.bucketize) |
+           set(problem.vocab_sizes))
+  return sorted(key for key, value in columns.items()
+                if key not in other and value.dtype != tf.string)
+
+
 def preprocessing_fn(inputs: Dict[str, Tensor],
                      custom_config: Optional[Mapping[str, Any]] = None
                     ) -> Dict[str, tf.Tensor]:
   """Maps raw columns to the model's features and label.
 
-  Float columns (and integer columns not declared categorical): z-score,
-  with missing values at the mean (0), or quantile buckets when the problem
-  lists the column in `bucketize`. String and categorical columns, and those
-  with a vocabulary size of their own: an index into the shared vocabulary
+  Float columns (and integer columns not declared categorical): z-scores,
+  with missing values at the mean (0), together in one [batch, columns]
+  matrix `features.NUMERIC_FEATURE` in column-name order (`numeric_columns`);
+  or quantile buckets of their own when the problem lists the column in
+  `bucketize`. String and categorical columns, and those with a vocabulary
+  size of their own: an index into the shared vocabulary
   of the `vocab_size` most frequent (column, value) pairs, or into a
   vocabulary of their own when `vocab_sizes` names them, an empty value
   counting as a value of its own, with `oov_buckets` indices for values not
@@ -141,7 +210,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
       because this function accepts it. Holds the problem description.
 
   Returns:
-    Transformed features keyed by `features.transformed_name(column)`.
+    Transformed features keyed by `features.transformed_name(column)`, and
+    the numeric matrix keyed by `features.NUMERIC_FEATURE`.
   """
   problem = features.Problem.from_config(custom_config)
   if problem.label_key not in inputs:
@@ -152,7 +222,11 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
 
   outputs = {}
   shared_tokens = {}
-  for key in sorted(inputs):
+  numeric = numeric_columns(inputs, problem)
+  if numeric:
+    outputs[features.NUMERIC_FEATURE] = _impute_and_scale(
+        {key: inputs[key] for key in numeric})
+  for key in sorted(set(inputs) - set(numeric)):
     if key in skipped:
       continue
     x = inputs[key]
@@ -167,10 +241,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
             vocab_filename=features.column_vocabulary(key))
       else:
         shared_tokens[key] = tf.strings.join([key + '=', _as_text(x)])
-    elif key in problem.bucketize:
-      outputs[name] = _bucketize(x, problem.bucketize[key])
     else:
-      outputs[name] = _impute_and_scale(x)
+      outputs[name] = _bucketize(x, problem.bucketize[key])
 
   # One vocabulary over the other categorical columns, of "column=value"
   # tokens: each TFT vocabulary is a separate multi-stage Beam computation,

@@ -115,6 +115,14 @@ def rows_to_parsed(rows: Mapping[str, tf.Tensor],
           for column, name in features.input_names(spec).items()}
 
 
+def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
+  """The type of tf.io.parse_example's output for `spec`, per column."""
+  return {column: (tf.SparseTensorSpec([None, None], feature.dtype)
+                   if isinstance(feature, tf.io.VarLenFeature) else
+                   tf.TensorSpec([None] + list(feature.shape), feature.dtype))
+          for column, feature in spec.items()}
+
+
 def _scorer(model, problem: features.Problem,
             class_names: List[str]) -> Callable[[Dict[str, Tensor]],
                                                 Dict[str, tf.Tensor]]:
@@ -163,7 +171,13 @@ def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
   """
   model.tft_layer = tft_layer
   spec = request_feature_spec(raw_spec, problem)
-  score = _scorer(model, problem, class_names)
+  # Both serving signatures call one traced function over the parsed
+  # columns, so the Transform graph is applied (and copied, which grows with
+  # the columns) once for both, and the export's retracing of each
+  # signature does not trace the model again.
+  score = tf.function(_scorer(model, problem, class_names),
+                      input_signature=[parsed_signature(spec)],
+                      autograph=False)
   examples_input = tf.TensorSpec([None], tf.string,
                                  name=signatures.EXAMPLES_INPUT)
 

@@ -19,6 +19,13 @@ from models import features
 from models import preprocessing
 
 _XF = features.transformed_name
+_NUMERIC_XF = features.NUMERIC_FEATURE
+
+
+def _numeric(rows, spec, problem, column):
+  """Column `column` of the numeric matrix in transformed `rows`."""
+  position = preprocessing.numeric_columns(spec, problem).index(column)
+  return [r[_NUMERIC_XF][position] for r in rows]
 
 _NUMERIC = ('fare', 'trip_miles', 'trip_seconds', 'pickup_latitude')
 _CATEGORICAL = ('payment_type', 'company', 'trip_start_hour',
@@ -91,12 +98,17 @@ def transformed(tmp_path_factory):
 
 def test_numeric_columns_are_z_scored_and_missing_values_sit_at_zero(
     transformed):
-  rows, _ = transformed
-  fares = [r[_XF('fare')] for r in rows]
+  rows, output = transformed
+  fares = _numeric(rows, _raw_spec(), _TAXI, 'fare')
   # Present fares 10, 20, 30: mean 20, population std sqrt(200/3).
   std = math.sqrt(200 / 3)
   np.testing.assert_allclose(fares, [-10 / std, 0.0, 0.0, 10 / std],
                              rtol=1e-5)
+  # Every numeric column but the bucketized one, in one matrix.
+  assert preprocessing.numeric_columns(_raw_spec(), _TAXI) == [
+      'fare', 'pickup_latitude', 'trip_miles']
+  spec = output.transformed_feature_spec()[_NUMERIC_XF]
+  assert spec.shape == [3] and spec.dtype == tf.float32
 
 
 def test_categories_share_one_vocabulary_keyed_by_column(transformed):
@@ -144,7 +156,8 @@ def test_numeric_binary_label_passes_through(transformed):
 def test_dropped_columns_are_not_model_inputs(transformed):
   rows, _ = transformed
   assert _XF(_DROPPED) not in rows[0]
-  assert set(rows[0]) == {_XF(k) for k in _NUMERIC + _CATEGORICAL + (_LABEL,)}
+  assert set(rows[0]) == {_NUMERIC_XF} | {
+      _XF(k) for k in ('trip_seconds',) + _CATEGORICAL + (_LABEL,)}
 
 
 def test_bucketized_column_gets_quantile_buckets_and_missing_the_middle(
@@ -211,33 +224,42 @@ def test_column_with_its_own_vocabulary_keeps_its_top_k(multiclass):
   assert 'petal_size=' in shared and 'petal_size=large' in shared
 
 
+_REGRESSION_ROWS = [
+    {'bmi': [20.0], 'sex': 1, 'never_filled': [], 'progression': 75.0},
+    {'bmi': [], 'sex': 2, 'never_filled': [], 'progression': 151.0},
+    {'bmi': [30.0], 'sex': 2, 'never_filled': [], 'progression': 206.5}]
+
+
 @pytest.fixture(scope='module')
-def regression(tmp_path_factory):
+def regression_spec():
   spec = {'bmi': tf.io.VarLenFeature(tf.float32),
           'sex': tf.io.FixedLenFeature([], tf.int64),
           'never_filled': tf.io.VarLenFeature(tf.float32),
           'progression': tf.io.FixedLenFeature([], tf.float32)}
-  rows = [{'bmi': [20.0], 'sex': 1, 'never_filled': [], 'progression': 75.0},
-          {'bmi': [], 'sex': 2, 'never_filled': [], 'progression': 151.0},
-          {'bmi': [30.0], 'sex': 2, 'never_filled': [],
-           'progression': 206.5}]
   problem = features.Problem(label_key='progression',
                              problem_type=features.REGRESSION,
                              categorical_columns=['sex'])
-  return _analyze(rows, spec, problem,
+  return spec, problem
+
+
+@pytest.fixture(scope='module')
+def regression(tmp_path_factory, regression_spec):
+  spec, problem = regression_spec
+  return _analyze(_REGRESSION_ROWS, spec, problem,
                   str(tmp_path_factory.mktemp('tft_regression')))
 
 
 def test_regression_label_keeps_its_units_and_features_are_encoded(
-    regression):
+    regression, regression_spec):
   rows, output = regression
   np.testing.assert_allclose([r['progression_xf'] for r in rows],
                              [75.0, 151.0, 206.5])
-  np.testing.assert_allclose([r['bmi_xf'] for r in rows], [-1.0, 0.0, 1.0],
-                             rtol=1e-5)
+  spec, problem = regression_spec
+  np.testing.assert_allclose(_numeric(rows, spec, problem, 'bmi'),
+                             [-1.0, 0.0, 1.0], rtol=1e-5)
   assert rows[1]['sex_xf'] == rows[2]['sex_xf'] != rows[0]['sex_xf']
   # A numeric column with no value at all: zeros, not NaN.
-  assert [r['never_filled_xf'] for r in rows] == [0.0, 0.0, 0.0]
+  assert _numeric(rows, spec, problem, 'never_filled') == [0.0, 0.0, 0.0]
   assert output.vocabulary_file_by_name(features.LABEL_VOCABULARY) is None
   spec = output.transformed_feature_spec()
   assert spec['progression_xf'].dtype == tf.float32
