@@ -294,7 +294,11 @@ def test_any_printable_header_runs_through_transform(tmp_path):
                              bucketize={bucketized: 2},
                              vocab_sizes={own_vocabulary: 2})
   out_rows, output = _analyze(rows, spec, problem, str(tmp_path))
-  assert sorted(out_rows[0]) == sorted(_XF(c) for c in PUNCTUATION_COLUMNS)
+  # The numeric column travels in the numeric matrix; the others by name.
+  assert sorted(out_rows[0]) == sorted(
+      [_NUMERIC_XF] + [_XF(c) for c in PUNCTUATION_COLUMNS if c != numeric])
+  scaled = _numeric(out_rows, spec, problem, numeric)
+  assert all(np.isfinite(scaled)) and scaled[0] == scaled[3] == 0.0  # missing
   assert [r[_XF(label)] for r in out_rows] == [0, 1, 0, 1, 0, 1]
   assert {r[_XF(text)] for r in out_rows} == {0, 1}
   assert output.vocabulary_file_by_name(
