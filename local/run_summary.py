@@ -11,6 +11,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import component_ids
+from pipeline.components import fitted_schema_gen
 
 _STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()
@@ -36,6 +37,10 @@ class RunSummary:
   blessed: Optional[bool]  # None when the Evaluator did not run
   blessing_failures: List[str]  # why not blessed, in words
   pushed_to: Optional[str]  # the pushed model's folder, if pushed
+  # Without a reviewed schema, the served model whose data's schema this
+  # run's data was checked against; '' on a first run (none to check
+  # against); None with a reviewed schema (fitted_schema_gen.py).
+  schema_reference: Optional[str] = None
 
 
 def _node_id(store, execution_id: int, pipeline_name: str) -> Optional[str]:
@@ -191,4 +196,19 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
     if pushed and pushed[-1].custom_properties['pushed'].int_value:
       pushed_to = pushed[-1].custom_properties['pushed_destination'].string_value
   return RunSummary(run_id, runs, metrics, baseline, blessed, failures,
-                    pushed_to)
+                    pushed_to, _schema_reference(store, runs))
+
+
+def _schema_reference(store: metadata_store.MetadataStore,
+                      runs: Dict[str, ComponentRun]) -> Optional[str]:
+  """RunSummary.schema_reference, from the schema step's output."""
+  schema_gen = runs.get(component_ids.SCHEMA_GEN)
+  uris = schema_gen.outputs.get('reference_schema') if schema_gen else None
+  if not uris:
+    return None
+  found = store.get_artifacts_by_uri(uris[0])
+  if not found:
+    return None
+  value = found[-1].custom_properties.get(
+      fitted_schema_gen.REFERENCE_PROPERTY)
+  return value.string_value if value is not None else ''

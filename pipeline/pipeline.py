@@ -40,6 +40,7 @@ from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
 from pipeline.components import columnar_evaluator
+from pipeline.components import fitted_schema_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components import span_drift_validator
@@ -163,22 +164,27 @@ class DataGates:
     min_severity: WARNING or ERROR; anomalies below it do not stop the run.
     drift_action: 'stop' or 'warn': what drift between spans beyond the
       schema's drift comparators does.
+    min_domain_mass: without a reviewed schema, the least share of a text
+      column's values that must be in the values the schema lists
+      (pipeline/components/fitted_schema_gen.py).
   """
   reviewed_schema_text: Optional[str] = None
   allowed_anomalies: str = ''
   min_severity: str = 'ERROR'
   drift_action: str = 'stop'
+  min_domain_mass: float = 0.99
 
   @classmethod
   def from_settings(cls, settings: Any,
                     reviewed_schema_text: Optional[str]) -> 'DataGates':
-    """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY and DRIFT_ACTION, with the
-    reviewed schema the runner read from SCHEMA_PATH (None where there is
-    none)."""
+    """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY, DRIFT_ACTION and
+    SCHEMA_MIN_DOMAIN_MASS, with the reviewed schema the runner read from
+    SCHEMA_PATH (None where there is none)."""
     return cls(reviewed_schema_text=reviewed_schema_text,
                allowed_anomalies=settings.ALLOWED_ANOMALIES,
                min_severity=settings.ANOMALY_MIN_SEVERITY,
-               drift_action=settings.DRIFT_ACTION)
+               drift_action=settings.DRIFT_ACTION,
+               min_domain_mass=settings.SCHEMA_MIN_DOMAIN_MASS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,10 +269,13 @@ def create_pipeline(
       `evaluation.rmse_threshold`, or serving on Vertex AI from a
       `serving_model_dir` that is not on Cloud Storage.
   """
-  data = _data_steps(data_path, data_gates, csv, spans)
+  # The last blessed model: the Evaluator's baseline, and without a reviewed
+  # schema the schema its data had is what new data is checked against.
+  baseline = _baseline(serving_model_dir, baseline_from_serving_dir)
+  data = _data_steps(data_path, data_gates, csv, spans, problem, baseline[0])
   train = _training_steps(data, problem, training, vertex_ai, spans)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
-                               serving_model_dir, baseline_from_serving_dir)
+                               baseline)
   pusher = _pusher(train.trainer, evaluate.evaluator, serving_model_dir,
                    vertex_ai)
   return tfx_pipeline.Pipeline(
@@ -300,10 +309,20 @@ class _DataSteps(NamedTuple):
     """The schema, passed on only when the data has no blocking anomaly."""
     return self.anomaly_gate.outputs['checked_schema']
 
+  @property
+  def transform_schema(self) -> channel.BaseChannel:
+    """The checked schema without the columns it checks for presence
+    only, which Transform cannot parse and the model never reads."""
+    return self.anomaly_gate.outputs['transform_schema']
+
 
 def _data_steps(data_path: str, gates: DataGates,
-                csv: csv_format.CsvFormat, spans: Spans) -> _DataSteps:
-  """Reads the CSV files and stops the run on data that breaks the schema."""
+                csv: csv_format.CsvFormat, spans: Spans,
+                problem: features.Problem,
+                baseline: base_node.BaseNode) -> _DataSteps:
+  """Reads the CSV files and stops the run on data that breaks the schema
+  (the reviewed one, or without one the schema of the data `baseline`, the
+  last blessed model, was trained on)."""
   example_gen = _example_gen(data_path, csv, _integer_columns(
       gates.reviewed_schema_text), spans)
   # Computes per-split statistics that the schema and validation build on
@@ -312,8 +331,10 @@ def _data_steps(data_path: str, gates: DataGates,
                           if spans.resolved else tfx_components.StatisticsGen)
   statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
-  schema_gen = _schema(statistics_gen, gates.reviewed_schema_text)
-  example_validator = _example_validator(statistics_gen, schema_gen, spans)
+  schema_gen = _schema(statistics_gen, gates, problem, baseline)
+  example_validator = _example_validator(
+      statistics_gen.outputs['statistics'],
+      _reference_schema(schema_gen), spans)
   # Stops the run on anomalies that are not allowed, naming each column;
   # otherwise passes the schema on. Transform and the Trainer read the
   # gate's copy, so nothing after it starts on bad data.
@@ -334,6 +355,14 @@ def _data_steps(data_path: str, gates: DataGates,
                     example_validator, gate)
 
 
+def _reference_schema(schema_gen: base_component.BaseComponent
+                      ) -> channel.BaseChannel:
+  """What the data is checked against: the reviewed schema, or without one
+  the schema of the served model's data (fitted_schema_gen.py)."""
+  outputs = schema_gen.outputs
+  return outputs.get('reference_schema', outputs['schema'])
+
+
 def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
   """The columns the reviewed schema types as integers (none without one)."""
   if reviewed_schema_text is None:
@@ -342,16 +371,15 @@ def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
           if f.type == schema_pb2.INT]
 
 
-def _example_validator(statistics_gen: base_component.BaseComponent,
-                       schema_gen: base_component.BaseComponent,
+def _example_validator(statistics: channel.BaseChannel,
+                       schema: channel.BaseChannel,
                        spans: Spans) -> base_component.BaseComponent:
-  """Checks the statistics against the schema and records anomalies; with
-  span folders, also the drift from the previous span that passed the gate
-  (the schema's drift comparators)."""
-  statistics = statistics_gen.outputs['statistics']
-  schema = schema_gen.outputs['schema']
+  """Checks the statistics against the schema and records anomalies (the
+  columns it checks for presence only, too); with span folders, also the
+  drift from the previous span that passed the gate (the schema's drift
+  comparators)."""
   if not spans.resolved:
-    return tfx_components.ExampleValidator(
+    return span_drift_validator.SpanDriftValidator(
         statistics=statistics, schema=schema).with_id(ids.EXAMPLE_VALIDATOR)
   # Every run's statistics, not only this run's: a plain Channel of the
   # pipeline, which input resolution reads from ML Metadata.
@@ -401,20 +429,26 @@ def _example_gen(data_path: str, csv: csv_format.CsvFormat,
           ]))).with_id(ids.EXAMPLE_GEN)
 
 
-def _schema(statistics_gen: base_component.BaseComponent,
-            reviewed_schema_text: Optional[str]
+def _schema(statistics_gen: base_component.BaseComponent, gates: DataGates,
+            problem: features.Problem, baseline: base_node.BaseNode
             ) -> base_component.BaseComponent:
-  """The reviewed schema if there is one, else one inferred from the data."""
-  if reviewed_schema_text is not None:
+  """The reviewed schema if there is one, else one inferred from the data
+  and the served model's as the reference."""
+  if gates.reviewed_schema_text is not None:
     # The schema a person reviewed (schema/<name>/): new data is checked
     # against it, not against a schema inferred from the new data itself.
     return reviewed_schema.ReviewedSchema(
-        schema_text=reviewed_schema_text).with_id(ids.SCHEMA_GEN)
-  # Infers types, domains and presence of each column from the statistics
-  # (until a schema has been reviewed; see `make schema`).
-  return tfx_components.SchemaGen(
+        schema_text=gates.reviewed_schema_text).with_id(ids.SCHEMA_GEN)
+  # Infers types, domains and presence of each column from the statistics,
+  # fitted to what a next batch brings, and takes the schema the last
+  # blessed model's data had as the reference (until a schema has been
+  # reviewed; see `make schema`).
+  return fitted_schema_gen.FittedSchemaGen(
       statistics=statistics_gen.outputs['statistics'],
-      infer_feature_shape=True).with_id(ids.SCHEMA_GEN)
+      baseline_model=baseline.outputs['model'],
+      min_domain_mass=gates.min_domain_mass,
+      presence_only='\n'.join(problem.drop_columns),
+      label=problem.label_key).with_id(ids.SCHEMA_GEN)
 
 
 # --- Training: transform, train -----------------------------------------------
@@ -466,7 +500,7 @@ def _transform(data: _DataSteps, examples: channel.BaseChannel,
   """
   return tfx_components.Transform(
       examples=examples,
-      schema=data.checked_schema,
+      schema=data.transform_schema,
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={
           features.PROBLEM_CONFIG_KEY: problem.to_config(),
@@ -534,15 +568,15 @@ class _EvaluationSteps(NamedTuple):
   evaluator: base_component.BaseComponent
 
 
-def _evaluation_steps(data: _DataSteps,
-                      trainer: base_component.BaseComponent,
-                      problem: features.Problem, evaluation: Evaluation,
-                      serving_model_dir: str,
-                      baseline_from_serving_dir: bool) -> _EvaluationSteps:
-  """Scores the new model (and the baseline) on the eval split and blesses
-  it when it passes the thresholds of create_eval_config."""
-  baseline, evaluator_class = _baseline(serving_model_dir,
-                                        baseline_from_serving_dir)
+def _evaluation_steps(
+    data: _DataSteps, trainer: base_component.BaseComponent,
+    problem: features.Problem, evaluation: Evaluation,
+    baseline: Tuple[base_node.BaseNode, Type[base_component.BaseComponent]]
+) -> _EvaluationSteps:
+  """Scores the new model (and the `baseline` model, with the Evaluator
+  class that accepts it) on the eval split and blesses it when it passes the
+  thresholds of create_eval_config."""
+  baseline, evaluator_class = baseline
   evaluator = evaluator_class(
       examples=data.examples,
       model=trainer.outputs['model'],
