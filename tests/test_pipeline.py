@@ -61,7 +61,9 @@ def test_dependencies(components):
   assert upstream == {
       'CsvExampleGen': [],
       'StatisticsGen': ['CsvExampleGen'],
-      'SchemaGen': ['StatisticsGen'],
+      # Without a reviewed schema, the last blessed model's schema is the
+      # reference (fitted_schema_gen.py).
+      'SchemaGen': ['LatestBlessedModelResolver', 'StatisticsGen'],
       'ExampleValidator': ['SchemaGen', 'StatisticsGen'],
       'AnomalyGate': ['ExampleValidator', 'SchemaGen'],
       'Transform': ['AnomalyGate', 'CsvExampleGen'],
@@ -178,9 +180,28 @@ def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
   gate = components[component_ids.ANOMALY_GATE]
   assert gate.exec_properties['allowed_anomalies'] == 'company'
   assert gate.exec_properties['min_severity'] == 'WARNING'
-  checked = gate.outputs['checked_schema']
-  assert components['Transform'].inputs['schema'] is checked
-  assert components['Trainer'].inputs['schema'] is checked
+  # Transform reads the checked schema without its presence-only columns;
+  # the Trainer saves the whole of it with the model.
+  assert (components['Transform'].inputs['schema'] is
+          gate.outputs['transform_schema'])
+  assert components['Trainer'].inputs['schema'] is gate.outputs[
+      'checked_schema']
+
+
+def test_without_a_reviewed_schema_data_is_checked_against_the_served_models(
+    components):
+  schema_step = components[component_ids.SCHEMA_GEN]
+  assert (schema_step.inputs['baseline_model'] is
+          components[component_ids.MODEL_RESOLVER].outputs['model'])
+  assert components['ExampleValidator'].inputs['schema'] is (
+      schema_step.outputs['reference_schema'])
+  assert components['AnomalyGate'].inputs['schema'] is (
+      schema_step.outputs['schema'])
+  # DROP_COLUMNS are checked for presence only; the label is not compared
+  # for drift.
+  assert schema_step.exec_properties['presence_only'] == 'tips'
+  assert schema_step.exec_properties['label'] == 'big_tipper'
+  assert schema_step.exec_properties['min_domain_mass'] == 0.99
 
 
 def test_the_pusher_pushes_atomically(components):
@@ -279,7 +300,8 @@ def test_span_folders_without_metadata_resolution_read_the_newest_span(
   components = {c.id: c for c in _create(tmp_path, spans=pipeline_factory.Spans(
       enabled=True, train_window=3, from_metadata=False)).components}
   assert _input_pattern(components['CsvExampleGen']) == 'span-{SPAN}/*.csv'
-  assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
+  # No drift check: no earlier span's statistics.
+  assert 'previous_statistics' not in components['ExampleValidator'].inputs
   assert 'examples' not in components['AnomalyGate'].inputs
   for reader in ('Transform', 'Trainer'):
     assert (components[reader].inputs['examples'] is

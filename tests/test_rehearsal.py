@@ -176,13 +176,13 @@ def test_the_kfp_shape_is_what_the_kubeflow_driver_sends(kfp_runs):
 
 
 def _schema_gen(spec):
-  """The task with input artifacts whose only output is a Schema: cheap, no
+  """The task with input artifacts whose only outputs are Schemas: cheap, no
   Beam (the anomaly gate, which reads the anomalies and the schema; with a
   reviewed schema, SchemaGen itself reads no artifact)."""
   (task,) = [task for task in compiled_spec.tasks(spec)
              if task.artifacts and
-             [executor_input.type_title(d['artifactType'])
-              for d in task.output_definitions.values()] == [SCHEMA_TITLE]]
+             {executor_input.type_title(d['artifactType'])
+              for d in task.output_definitions.values()} == {SCHEMA_TITLE}]
   return task
 
 
