@@ -18,6 +18,9 @@ relaxes what one sample cannot know (docs/data_quality.md):
   DEBUG_ONLY, which TFDV does not validate and TensorFlow Transform does not
   parse, and the validator checks that the column is there
   (pipeline/components/span_drift_validator.py);
+- a column the model reads may have an empty cell where the sample had
+  none: no column but the label is pinned to one value in every row (TFDV's
+  `shape`);
 - every other column but the label gets the default drift comparator for
   its type (`default_comparator`), so drift between spans stops a run as it
   does with a reviewed schema.
@@ -141,7 +144,6 @@ def fit(schema: schema_pb2.Schema,
   counts = _value_counts(statistics)
   valued = _valued_columns(statistics)
   unread = set(presence_only)
-  open_domains = set()
   for feature in fitted.feature:
     name = feature.name
     if name not in valued or name in unread:
@@ -152,7 +154,6 @@ def fit(schema: schema_pb2.Schema,
                     'distribution_constraints', 'drift_comparator'):
         feature.ClearField(field)
       feature.lifecycle_stage = PRESENCE_ONLY
-      open_domains.add(name)
       continue
     if feature.HasField('domain'):
       values = counts.get(name, {})
@@ -162,10 +163,12 @@ def fit(schema: schema_pb2.Schema,
         logging.info('%s: %d of %d values seen once: no closed list of '
                      'values.', name, seen_once, total)
         feature.ClearField('domain')
-        open_domains.add(name)
       else:
         feature.distribution_constraints.min_domain_mass = min_domain_mass
-    if name != label and not feature.HasField('drift_comparator'):
+    if name == label:
+      continue
+    feature.ClearField('shape')
+    if not feature.HasField('drift_comparator'):
       comparator = default_comparator(feature)
       if comparator is not None:
         feature.drift_comparator.CopyFrom(comparator)
