@@ -10,7 +10,7 @@ and configuration in pipeline/eval_config.py: the local tools read names
 there without importing this factory.
 """
 import dataclasses
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Type
 
 # TFX's own modules rather than its public `tfx.v1`: importing `tfx.v1` also
 # imports its Google Cloud extensions and the Vertex AI SDK, seconds that a
@@ -272,7 +272,8 @@ def create_pipeline(
   # The last blessed model: the Evaluator's baseline, and without a reviewed
   # schema the schema its data had is what new data is checked against.
   baseline = _baseline(serving_model_dir, baseline_from_serving_dir)
-  data = _data_steps(data_path, data_gates, csv, spans, problem, baseline[0])
+  data = _data_steps(data_path, data_gates, csv, spans, problem,
+                     baseline.node)
   train = _training_steps(data, problem, training, vertex_ai, spans)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                baseline)
@@ -568,14 +569,19 @@ class _EvaluationSteps(NamedTuple):
   evaluator: base_component.BaseComponent
 
 
-def _evaluation_steps(
-    data: _DataSteps, trainer: base_component.BaseComponent,
-    problem: features.Problem, evaluation: Evaluation,
-    baseline: Tuple[base_node.BaseNode, Type[base_component.BaseComponent]]
-) -> _EvaluationSteps:
-  """Scores the new model (and the `baseline` model, with the Evaluator
-  class that accepts it) on the eval split and blesses it when it passes the
-  thresholds of create_eval_config."""
+class _Baseline(NamedTuple):
+  """The step that gives the last blessed model, and the Evaluator class
+  that accepts its output."""
+  node: base_node.BaseNode
+  evaluator_class: Type[base_component.BaseComponent]
+
+
+def _evaluation_steps(data: _DataSteps,
+                      trainer: base_component.BaseComponent,
+                      problem: features.Problem, evaluation: Evaluation,
+                      baseline: _Baseline) -> _EvaluationSteps:
+  """Scores the new model (and the baseline) on the eval split and blesses
+  it when it passes the thresholds of create_eval_config."""
   baseline, evaluator_class = baseline
   evaluator = evaluator_class(
       examples=data.examples,
@@ -588,9 +594,7 @@ def _evaluation_steps(
   return _EvaluationSteps(baseline, evaluator)
 
 
-def _baseline(serving_model_dir: str, from_serving_dir: bool
-              ) -> Tuple[base_node.BaseNode,
-                         Type[base_component.BaseComponent]]:
+def _baseline(serving_model_dir: str, from_serving_dir: bool) -> _Baseline:
   """The model a new model must not fall behind, and the Evaluator class
   that accepts it."""
   if from_serving_dir:
@@ -598,8 +602,8 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool
     # push); this Evaluator drops an empty baseline.
     latest_pushed = serving_baseline.LatestPushedModel(
         serving_model_dir=serving_model_dir)
-    return (latest_pushed.with_id(ids.PUSHED_MODEL_BASELINE),
-            serving_baseline.Evaluator)
+    return _Baseline(latest_pushed.with_id(ids.PUSHED_MODEL_BASELINE),
+                     serving_baseline.Evaluator)
   # Finds the newest blessed model in ML Metadata.
   resolver = Resolver(
       strategy_class=LatestBlessedModelStrategy,
@@ -607,7 +611,8 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool
       model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing))
   # TFX's Evaluator, scoring the eval split in batches where TFMA's Beam
   # pipeline is not needed (pipeline/components/columnar_evaluator.py).
-  return resolver.with_id(ids.MODEL_RESOLVER), columnar_evaluator.Evaluator
+  return _Baseline(resolver.with_id(ids.MODEL_RESOLVER),
+                   columnar_evaluator.Evaluator)
 
 
 # --- Push ---------------------------------------------------------------------
