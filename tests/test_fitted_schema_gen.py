@@ -89,9 +89,27 @@ def test_a_few_common_values_are_a_list_that_tolerates_a_small_share():
       anomalies_pb2.AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES)
 
 
+def test_a_small_sample_tolerates_what_its_size_cannot_rule_out():
+  # 100 values: none unseen among them still allows up to 3 % new ones in
+  # a batch of that size (the rule of three); a rare class or two passes,
+  # 30 % does not.
+  schema = _fitted(_table(rows=100))
+  payment = _feature(schema, 'payment')
+  assert payment.HasField('domain')
+  assert payment.distribution_constraints.min_domain_mass == pytest.approx(
+      0.97)
+  later = _table(rows=100, seed=1)
+  later.loc[:1, 'payment'] = ['Dispute', 'No Charge']
+  assert 'payment' not in _anomalies(later, schema)
+  later.loc[:29, 'payment'] = [f'Made-up {i}' for i in range(30)]
+  assert 'payment' in _anomalies(later, schema)
+
+
 def test_values_that_rarely_repeat_get_no_closed_list():
   schema = _fitted(_table())
   assert not _feature(schema, 'company').HasField('domain')
+  # Nor a drift comparator: the shares of many rare values move by chance.
+  assert not _feature(schema, 'company').HasField('drift_comparator')
   assert 'company' not in {d.name for d in schema.string_domain}
   assert 'company' not in _anomalies(_table(seed=1), schema)
 

@@ -231,10 +231,11 @@ def _drifted(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope='module')
 def spans(tmp_path_factory):
-  """Two random halves of a slice of the bundled data, and a drifted copy
-  of the second."""
+  """Two random halves of the suite's slice of the bundled data (1000 rows
+  each: the drift comparators' defaults fit samples of this size), and a
+  drifted copy of the second."""
   root = tmp_path_factory.mktemp('span_halves')
-  first, second = _halves(_bundled_slice(str(root)), seed=13)
+  first, second = _halves(helpers.write_slice(str(root)), seed=13)
   return first, second, _drifted(second)
 
 

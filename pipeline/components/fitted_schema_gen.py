@@ -11,8 +11,11 @@ relaxes what one sample cannot know (docs/data_quality.md):
   list is closed: the share of values seen exactly once (Good-Turing's
   estimate of the share a next sample holds that this one lacked) is under
   `1 - min_domain_mass`; then up to that share of unseen values passes
-  (`distribution_constraints.min_domain_mass`, SCHEMA_MIN_DOMAIN_MASS), and
-  more stops the run;
+  (`distribution_constraints.min_domain_mass`, SCHEMA_MIN_DOMAIN_MASS), or
+  on a small sample the larger share its size can vouch for (3 values in a
+  split's count, `_vouched_mass`), and more stops the run; a column without
+  a list gets no drift comparator either (the shares of very many values
+  move by chance);
 - a column without a value in the sample, and every column the model never
   reads (DROP_COLUMNS), is checked for presence only: its lifecycle stage is
   DEBUG_ONLY, which TFDV does not validate and TensorFlow Transform does not
@@ -32,17 +35,19 @@ the run.
 `FittedSchemaGen` also writes the schema this run's data is checked against,
 `reference_schema`: the schema of the data the served model was trained on,
 which the Trainer saves with every model (models/model.py,
-models/signatures.py `SCHEMA_IN_MODEL`), read from the baseline model the pipeline already finds
-for the Evaluator (the latest blessed model in ML Metadata, or on Kubeflow
-Pipelines the newest pushed model: serving_baseline.py). A pipeline is so
-protected from its second run on with no step by the user. On the first run
-there is no model: the reference is the run's own schema, and the artifact
-says so (`REFERENCE_PROPERTY` empty).
+models/signatures.py `SCHEMA_IN_MODEL`), read from the baseline model the
+pipeline already finds for the Evaluator (the latest blessed model in ML
+Metadata, or on Kubeflow Pipelines the newest pushed model:
+serving_baseline.py). A pipeline is so protected from its second run on
+with no step by the user. On the first run there is no model: the reference
+is the run's own schema, and the artifact says so (`REFERENCE_PROPERTY`
+empty).
 """
 import os
 from typing import Dict, Iterable, List, Optional
 
 from absl import logging
+from google.protobuf import text_format
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -57,7 +62,6 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from google.protobuf import text_format
 from models.signatures import SCHEMA_IN_MODEL
 from pipeline.components.reviewed_schema import SCHEMA_FILE_NAME
 
@@ -108,6 +112,30 @@ def _value_counts(statistics: Iterable[statistics_pb2.DatasetFeatureStatistics]
   return counts
 
 
+def _smallest_split_sizes(statistics: Iterable[
+    statistics_pb2.DatasetFeatureStatistics]) -> Dict[str, int]:
+  """{column: its number of values in the split where it has fewest}."""
+  sizes: Dict[str, int] = {}
+  for split in statistics:
+    for feature in split.features:
+      stats = (feature.num_stats.common_stats
+               if feature.HasField('num_stats') else
+               feature.string_stats.common_stats)
+      name = feature.path.step[-1]
+      sizes[name] = min(sizes.get(name, stats.tot_num_values),
+                        stats.tot_num_values)
+  return sizes
+
+
+def _vouched_mass(values: int) -> float:
+  """The share of a batch's values a sample of `values` values (a split's)
+  can vouch are in its list: with none unseen among them, up to 3 in
+  `values` of a next batch of that size may still be new (the rule of three,
+  a 95 % bound). A small split would otherwise refuse a normal batch for one
+  or two rare values."""
+  return max(0.0, 1 - 3 / values) if values else 0.0
+
+
 def _valued_columns(statistics: Iterable[
     statistics_pb2.DatasetFeatureStatistics]) -> set:
   """The columns with at least one value in some split."""
@@ -142,6 +170,7 @@ def fit(schema: schema_pb2.Schema,
   fitted = schema_pb2.Schema()
   fitted.CopyFrom(schema)
   counts = _value_counts(statistics)
+  split_sizes = _smallest_split_sizes(statistics)
   valued = _valued_columns(statistics)
   unread = set(presence_only)
   for feature in fitted.feature:
@@ -164,10 +193,15 @@ def fit(schema: schema_pb2.Schema,
                      'values.', name, seen_once, total)
         feature.ClearField('domain')
       else:
-        feature.distribution_constraints.min_domain_mass = min_domain_mass
+        feature.distribution_constraints.min_domain_mass = min(
+            min_domain_mass, _vouched_mass(split_sizes.get(name, 0)))
     if name == label:
       continue
     feature.ClearField('shape')
+    if feature.type == schema_pb2.BYTES and not feature.HasField('domain'):
+      # How often each of very many values occurs moves by chance from one
+      # batch to the next: no drift comparator.
+      continue
     if not feature.HasField('drift_comparator'):
       comparator = default_comparator(feature)
       if comparator is not None:
@@ -236,7 +270,8 @@ def FittedSchemaGen(  # pylint: disable=invalid-name
   """
   splits = artifact_utils.decode_split_names(statistics.split_names)
   split_statistics = [
-      stats_artifact_utils.load_statistics(statistics, split).proto().datasets[0]
+      stats_artifact_utils.load_statistics(statistics,
+                                           split).proto().datasets[0]
       for split in splits]
   fitted = infer(split_statistics, min_domain_mass,
                  [c for c in presence_only.split('\n') if c], label)
@@ -244,8 +279,8 @@ def FittedSchemaGen(  # pylint: disable=invalid-name
   _write(text, schema)
   served = schema_in_model(baseline_model)
   if served is None:
-    logging.info('No served model with a schema yet: this first run has '
-                 'nothing to check its data against but its own schema.')
+    logging.info('No blessed model with a schema yet: nothing to check this '
+                 'data against but its own schema.')
     reference_schema.set_string_custom_property(REFERENCE_PROPERTY, '')
     _write(text, reference_schema)
     return
