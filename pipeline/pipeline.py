@@ -10,7 +10,7 @@ and configuration in pipeline/eval_config.py: the local tools read names
 there without importing this factory.
 """
 import dataclasses
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 # TFX's own modules rather than its public `tfx.v1`: importing `tfx.v1` also
 # imports its Google Cloud extensions and the Vertex AI SDK, seconds that a
@@ -269,14 +269,11 @@ def create_pipeline(
       `evaluation.rmse_threshold`, or serving on Vertex AI from a
       `serving_model_dir` that is not on Cloud Storage.
   """
-  # The last blessed model: the Evaluator's baseline, and without a reviewed
-  # schema the schema its data had is what new data is checked against.
-  baseline = _baseline(serving_model_dir, baseline_from_serving_dir)
   data = _data_steps(data_path, data_gates, csv, spans, problem,
-                     baseline.node)
+                     serving_model_dir)
   train = _training_steps(data, problem, training, vertex_ai, spans)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
-                               baseline)
+                               serving_model_dir, baseline_from_serving_dir)
   pusher = _pusher(train.trainer, evaluate.evaluator, serving_model_dir,
                    vertex_ai)
   return tfx_pipeline.Pipeline(
@@ -320,10 +317,10 @@ class _DataSteps(NamedTuple):
 def _data_steps(data_path: str, gates: DataGates,
                 csv: csv_format.CsvFormat, spans: Spans,
                 problem: features.Problem,
-                baseline: base_node.BaseNode) -> _DataSteps:
+                serving_model_dir: str) -> _DataSteps:
   """Reads the CSV files and stops the run on data that breaks the schema
-  (the reviewed one, or without one the schema of the data `baseline`, the
-  last blessed model, was trained on)."""
+  (the reviewed one, or without one the schema of the data the model served
+  from `serving_model_dir` was trained on)."""
   example_gen = _example_gen(data_path, csv, _integer_columns(
       gates.reviewed_schema_text), spans)
   # Computes per-split statistics that the schema and validation build on
@@ -332,7 +329,7 @@ def _data_steps(data_path: str, gates: DataGates,
                           if spans.resolved else tfx_components.StatisticsGen)
   statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
-  schema_gen = _schema(statistics_gen, gates, problem, baseline)
+  schema_gen = _schema(statistics_gen, gates, problem, serving_model_dir)
   example_validator = _example_validator(
       statistics_gen.outputs['statistics'],
       _reference_schema(schema_gen), spans)
@@ -431,7 +428,7 @@ def _example_gen(data_path: str, csv: csv_format.CsvFormat,
 
 
 def _schema(statistics_gen: base_component.BaseComponent, gates: DataGates,
-            problem: features.Problem, baseline: base_node.BaseNode
+            problem: features.Problem, serving_model_dir: str
             ) -> base_component.BaseComponent:
   """The reviewed schema if there is one, else one inferred from the data
   and the served model's as the reference."""
@@ -441,12 +438,12 @@ def _schema(statistics_gen: base_component.BaseComponent, gates: DataGates,
     return reviewed_schema.ReviewedSchema(
         schema_text=gates.reviewed_schema_text).with_id(ids.SCHEMA_GEN)
   # Infers types, domains and presence of each column from the statistics,
-  # fitted to what a next batch brings, and takes the schema the last
-  # blessed model's data had as the reference (until a schema has been
-  # reviewed; see `make schema`).
+  # fitted to what a next batch brings, and takes the schema the served
+  # model's data had as the reference (until a schema has been reviewed;
+  # see `make schema`).
   return fitted_schema_gen.FittedSchemaGen(
       statistics=statistics_gen.outputs['statistics'],
-      baseline_model=baseline.outputs['model'],
+      serving_model_dir=serving_model_dir,
       min_domain_mass=gates.min_domain_mass,
       presence_only='\n'.join(problem.drop_columns),
       label=problem.label_key).with_id(ids.SCHEMA_GEN)
@@ -569,20 +566,15 @@ class _EvaluationSteps(NamedTuple):
   evaluator: base_component.BaseComponent
 
 
-class _Baseline(NamedTuple):
-  """The step that gives the last blessed model, and the Evaluator class
-  that accepts its output."""
-  node: base_node.BaseNode
-  evaluator_class: Type[base_component.BaseComponent]
-
-
 def _evaluation_steps(data: _DataSteps,
                       trainer: base_component.BaseComponent,
                       problem: features.Problem, evaluation: Evaluation,
-                      baseline: _Baseline) -> _EvaluationSteps:
+                      serving_model_dir: str,
+                      baseline_from_serving_dir: bool) -> _EvaluationSteps:
   """Scores the new model (and the baseline) on the eval split and blesses
   it when it passes the thresholds of create_eval_config."""
-  baseline, evaluator_class = baseline
+  baseline, evaluator_class = _baseline(serving_model_dir,
+                                        baseline_from_serving_dir)
   evaluator = evaluator_class(
       examples=data.examples,
       model=trainer.outputs['model'],
@@ -594,7 +586,9 @@ def _evaluation_steps(data: _DataSteps,
   return _EvaluationSteps(baseline, evaluator)
 
 
-def _baseline(serving_model_dir: str, from_serving_dir: bool) -> _Baseline:
+def _baseline(serving_model_dir: str, from_serving_dir: bool
+              ) -> Tuple[base_node.BaseNode,
+                         Type[base_component.BaseComponent]]:
   """The model a new model must not fall behind, and the Evaluator class
   that accepts it."""
   if from_serving_dir:
@@ -602,8 +596,8 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool) -> _Baseline:
     # push); this Evaluator drops an empty baseline.
     latest_pushed = serving_baseline.LatestPushedModel(
         serving_model_dir=serving_model_dir)
-    return _Baseline(latest_pushed.with_id(ids.PUSHED_MODEL_BASELINE),
-                     serving_baseline.Evaluator)
+    return (latest_pushed.with_id(ids.PUSHED_MODEL_BASELINE),
+            serving_baseline.Evaluator)
   # Finds the newest blessed model in ML Metadata.
   resolver = Resolver(
       strategy_class=LatestBlessedModelStrategy,
@@ -611,8 +605,7 @@ def _baseline(serving_model_dir: str, from_serving_dir: bool) -> _Baseline:
       model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing))
   # TFX's Evaluator, scoring the eval split in batches where TFMA's Beam
   # pipeline is not needed (pipeline/components/columnar_evaluator.py).
-  return _Baseline(resolver.with_id(ids.MODEL_RESOLVER),
-                   columnar_evaluator.Evaluator)
+  return resolver.with_id(ids.MODEL_RESOLVER), columnar_evaluator.Evaluator
 
 
 # --- Push ---------------------------------------------------------------------

@@ -352,23 +352,17 @@ def specs_without_schema(tmp_path_factory):
           'kubeflow': _spec(kubeflow)}
 
 
-@pytest.mark.parametrize('target,baseline', [
-    ('vertex', VERTEX_RESOLVER),
-    ('kubeflow', component_ids.PUSHED_MODEL_BASELINE)])
+@pytest.mark.parametrize('target', ['vertex', 'kubeflow'])
 def test_without_a_reviewed_schema_the_served_models_schema_is_compiled_in(
-    specs_without_schema, target, baseline):
-  # The schema step infers this data's schema and takes the last blessed
-  # model's (the Evaluator's baseline: the Resolver on Vertex AI, the
-  # newest pushed model on Kubeflow Pipelines) as the one the data is
-  # checked against.
+    specs_without_schema, target):
+  # The schema step infers this data's schema and takes the served model's
+  # from the serving folder on Cloud Storage, where both Pushers write, as
+  # the one the data is checked against.
   spec = specs_without_schema[target]
   tasks = spec[0].root.dag.tasks
-  assert set(tasks['SchemaGen'].dependent_tasks) == {'StatisticsGen',
-                                                     baseline}
-  model = tasks['SchemaGen'].inputs.artifacts['baseline_model']
-  assert model.task_output_artifact.producer_task == baseline
-  assert (tasks['Evaluator'].inputs.artifacts['baseline_model']
-          .task_output_artifact.producer_task) == baseline
+  assert set(tasks['SchemaGen'].dependent_tasks) == {'StatisticsGen'}
+  assert _constant(spec, 'SchemaGen', 'serving_model_dir') == (
+      f'gs://{BUCKET}/serving_model/taxi-tips')
   validated = tasks['ExampleValidator'].inputs.artifacts['schema']
   assert (validated.task_output_artifact.producer_task,
           validated.task_output_artifact.output_artifact_key) == (

@@ -61,9 +61,7 @@ def test_dependencies(components):
   assert upstream == {
       'CsvExampleGen': [],
       'StatisticsGen': ['CsvExampleGen'],
-      # Without a reviewed schema, the last blessed model's schema is the
-      # reference (fitted_schema_gen.py).
-      'SchemaGen': ['LatestBlessedModelResolver', 'StatisticsGen'],
+      'SchemaGen': ['StatisticsGen'],
       'ExampleValidator': ['SchemaGen', 'StatisticsGen'],
       'AnomalyGate': ['ExampleValidator', 'SchemaGen'],
       'Transform': ['AnomalyGate', 'CsvExampleGen'],
@@ -189,10 +187,12 @@ def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
 
 
 def test_without_a_reviewed_schema_data_is_checked_against_the_served_models(
-    components):
+    components, tmp_path):
   schema_step = components[component_ids.SCHEMA_GEN]
-  assert (schema_step.inputs['baseline_model'] is
-          components[component_ids.MODEL_RESOLVER].outputs['model'])
+  # The served model's schema, from the Pusher's folder (a parameter: the
+  # step's cache key stays the data's statistics).
+  assert schema_step.exec_properties['serving_model_dir'] == str(
+      tmp_path / 'serving')  # where the Pusher pushes (_create)
   assert components['ExampleValidator'].inputs['schema'] is (
       schema_step.outputs['reference_schema'])
   assert components['AnomalyGate'].inputs['schema'] is (

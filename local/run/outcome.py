@@ -56,8 +56,8 @@ def _checked_against(reference: Optional[str]) -> str:
   """What the data of a run without a reviewed schema was checked against
   (run_summary.RunSummary.schema_reference)."""
   if reference:
-    return ('checked against the schema of the data the last blessed model '
-            f'was trained on: {reference}')
+    return ('checked against the schema of the data the served model was '
+            f'trained on: {reference}')
   return ('nothing to check it against on a first run: no model served yet; '
           'from the next run on, new data is checked against the schema of '
           'the served model\'s data')

@@ -35,16 +35,21 @@ the run.
 `FittedSchemaGen` also writes the schema this run's data is checked against,
 `reference_schema`: the schema of the data the served model was trained on,
 which the Trainer saves with every model (models/model.py,
-models/signatures.py `SCHEMA_IN_MODEL`), read from the baseline model the
-pipeline already finds for the Evaluator (the latest blessed model in ML
-Metadata, or on Kubeflow Pipelines the newest pushed model:
-serving_baseline.py). A pipeline is so protected from its second run on
-with no step by the user. On the first run there is no model: the reference
-is the run's own schema, and the artifact says so (`REFERENCE_PROPERTY`
-empty).
+models/signatures.py `SCHEMA_IN_MODEL`) and the Pusher copies with it. The
+served model is the newest in the serving folder (the last blessed one:
+serving_baseline.py newest_pushed_model), read with TFX's file system on
+every runtime alike (a local folder, Cloud Storage on Kubeflow Pipelines and
+Vertex AI). A pipeline is so protected from its second run on with no step
+by the user. On the first run there is no model: the reference is the run's
+own schema, and the artifact says so (`REFERENCE_PROPERTY` empty).
+
+The folder is a parameter, not an input artifact, on purpose: the step's
+cache key is then the data's statistics alone, so a run on data that has not
+changed takes the schema, Transform and the Trainer from the cache, as with
+a reviewed schema; new data reruns it against the model served by then.
 """
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from absl import logging
 from google.protobuf import text_format
@@ -60,10 +65,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
-from tfx.utils import path_utils
 
 from models.signatures import SCHEMA_IN_MODEL
 from pipeline.components.reviewed_schema import SCHEMA_FILE_NAME
+from pipeline.components.serving_baseline import newest_pushed_model
 
 # On `reference_schema`: the served model whose schema it is; empty on a
 # pipeline's first run, which has none.
@@ -227,14 +232,14 @@ def infer(statistics: List[statistics_pb2.DatasetFeatureStatistics],
   return fit(schema, statistics, min_domain_mass, presence_only, label)
 
 
-def schema_in_model(model: Optional[standard_artifacts.Model]
-                    ) -> Optional[str]:
-  """The path of the schema saved with `model`, if it has one."""
+def served_schema(serving_model_dir: str) -> Optional[Tuple[str, str]]:
+  """(the served model's folder, the schema saved with it), if a model
+  with a schema is served from `serving_model_dir`."""
+  model = newest_pushed_model(serving_model_dir)
   if model is None:
     return None
-  path = os.path.join(path_utils.serving_model_path(
-      model.uri, path_utils.is_old_model_artifact(model)), SCHEMA_IN_MODEL)
-  return path if fileio.exists(path) else None
+  path = os.path.join(model, SCHEMA_IN_MODEL)
+  return (model, path) if fileio.exists(path) else None
 
 
 def _write(schema_text: str, artifact: standard_artifacts.Schema) -> None:
@@ -248,7 +253,7 @@ def FittedSchemaGen(  # pylint: disable=invalid-name
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: OutputArtifact[standard_artifacts.Schema],
     reference_schema: OutputArtifact[standard_artifacts.Schema],
-    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    serving_model_dir: Parameter[str] = '',
     min_domain_mass: Parameter[float] = 0.99,
     presence_only: Parameter[str] = '',
     label: Parameter[str] = '',
@@ -260,9 +265,9 @@ def FittedSchemaGen(  # pylint: disable=invalid-name
     schema: the fitted schema of this data (`infer`), which Transform and
       the Trainer read and the Trainer saves with the model.
     reference_schema: what ExampleValidator checks this data against: the
-      schema saved with `baseline_model`, or on a first run `schema`.
-    baseline_model: the latest blessed (or pushed) model; none before the
-      first push.
+      schema saved with the model served from `serving_model_dir`, or on a
+      first run `schema`.
+    serving_model_dir: the Pusher's folder (empty before the first push).
     min_domain_mass: SCHEMA_MIN_DOMAIN_MASS.
     presence_only: the columns the model never reads, one a line (a
       header may hold commas, never a line break).
@@ -277,17 +282,16 @@ def FittedSchemaGen(  # pylint: disable=invalid-name
                  [c for c in presence_only.split('\n') if c], label)
   text = text_format.MessageToString(fitted)
   _write(text, schema)
-  served = schema_in_model(baseline_model)
+  served = served_schema(serving_model_dir) if serving_model_dir else None
   if served is None:
-    logging.info('No blessed model with a schema yet: nothing to check this '
+    logging.info('No served model with a schema yet: nothing to check this '
                  'data against but its own schema.')
     reference_schema.set_string_custom_property(REFERENCE_PROPERTY, '')
     _write(text, reference_schema)
     return
-  model_folder = baseline_model.get_string_custom_property(
-      'pushed_model') or baseline_model.uri
+  model_folder, path = served
   logging.info('Checking the data against the schema of the served model '
                '%s.', model_folder)
   reference_schema.set_string_custom_property(REFERENCE_PROPERTY,
                                               model_folder)
-  _write(io_utils.read_string_file(served), reference_schema)
+  _write(io_utils.read_string_file(path), reference_schema)
