@@ -11,6 +11,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import component_ids
+from pipeline.components import fitted_schema_gen
 from pipeline.components import quality_gates
 from pipeline.components.columnar_csv_example_gen import ROWS_PROPERTY
 from pipeline.components.columnar_csv_example_gen import (
@@ -48,6 +49,10 @@ class RunSummary:
   # None when it did not run to completion.
   rows_read: Optional[int] = None
   rows_without_label: Optional[int] = None
+  # Without a reviewed schema, the served model whose data's schema this
+  # run's data was checked against; '' on a first run (none to check
+  # against); None with a reviewed schema (fitted_schema_gen.py).
+  schema_reference: Optional[str] = None
 
 
 def _node_id(store, execution_id: int, pipeline_name: str) -> Optional[str]:
@@ -229,7 +234,8 @@ def summarize(connection_config: metadata_store_pb2.ConnectionConfig,
       pushed_to = pushed[-1].custom_properties['pushed_destination'].string_value
   rows_read, rows_without_label = _label_counts(store, runs)
   return RunSummary(run_id, runs, metrics, baseline, blessed, failures,
-                    pushed_to, gates, rows_read, rows_without_label)
+                    pushed_to, gates, rows_read, rows_without_label,
+                    _schema_reference(store, runs))
 
 
 def _label_counts(store: metadata_store.MetadataStore,
@@ -246,3 +252,18 @@ def _label_counts(store: metadata_store.MetadataStore,
     return None, None
   return (properties[ROWS_PROPERTY].int_value,
           properties[ROWS_WITHOUT_LABEL_PROPERTY].int_value)
+
+
+def _schema_reference(store: metadata_store.MetadataStore,
+                      runs: Dict[str, ComponentRun]) -> Optional[str]:
+  """RunSummary.schema_reference, from the schema step's output."""
+  schema_gen = runs.get(component_ids.SCHEMA_GEN)
+  uris = schema_gen.outputs.get('reference_schema') if schema_gen else None
+  if not uris:
+    return None
+  found = store.get_artifacts_by_uri(uris[0])
+  if not found:
+    return None
+  value = found[-1].custom_properties.get(
+      fitted_schema_gen.REFERENCE_PROPERTY)
+  return value.string_value if value is not None else ''

@@ -308,3 +308,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
              save_traces=False,
              signatures=make_serving_signatures(model, tf_transform_output,
                                                 problem))
+  if fn_args.schema_path:
+    saved_schema = f'{fn_args.serving_model_dir}/{signatures.SCHEMA_IN_MODEL}'
+    tf.io.gfile.makedirs(saved_schema.rpartition('/')[0])
+    tf.io.gfile.copy(fn_args.schema_path, saved_schema, overwrite=True)

@@ -23,6 +23,12 @@ The first two return the same outputs, named below.
 """
 
 ROWS_SIGNATURE = 'serving_default'
+# Beside the signatures, in the SavedModel's folder: the schema of the raw
+# data the model was trained on. Without a reviewed schema, the next run
+# checks its data against the served model's (pipeline/components/
+# fitted_schema_gen.py). TensorFlow Serving's folder for files that travel
+# with a model; loading the model ignores it.
+SCHEMA_IN_MODEL = 'assets.extra/schema.pbtxt'
 EXAMPLES_SIGNATURE = 'predict'
 TRANSFORM_SIGNATURE = 'transform_features'
 # EXAMPLES_SIGNATURE's and TRANSFORM_SIGNATURE's one input: a [batch] string

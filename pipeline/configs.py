@@ -220,6 +220,12 @@ EVAL_SLICE_COLUMNS = setting(
 # infers a schema from its own data. Set to use another file; empty: none.
 SCHEMA_PATH = setting(derived(
     lambda s: schema_file.pipeline_schema_path(s.PIPELINE_NAME)))
+# Schemas inferred from the data (no reviewed schema) and `make schema`: the
+# least share of a text column's values that must be in the values the
+# sample showed; a smaller share of new values passes, a larger one stops
+# the run. A column whose sample suggests more new values than that gets no
+# list of values (docs/data_quality.md).
+SCHEMA_MIN_DOMAIN_MASS = setting(0.99, check=fraction)
 # Anomalies that do not stop the run: comma-separated `column` (anything in
 # that column), `column:TYPE` or `*:TYPE`, with TFDV anomaly types such as
 # ENUM_TYPE_UNEXPECTED_STRING_VALUES (named in the gate's message).

@@ -44,6 +44,7 @@ from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
 from pipeline.components import columnar_evaluator
+from pipeline.components import fitted_schema_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
 from pipeline.components import span_drift_validator
@@ -180,24 +181,29 @@ class DataGates:
       schema's drift comparators does.
     max_missing_label_fraction: the largest share of rows with an empty
       label that ExampleGen leaves out; above it the run stops.
+    min_domain_mass: without a reviewed schema, the least share of a text
+      column's values that must be in the values the schema lists
+      (pipeline/components/fitted_schema_gen.py).
   """
   reviewed_schema_text: Optional[str] = None
   allowed_anomalies: str = ''
   min_severity: str = 'ERROR'
   drift_action: str = 'stop'
   max_missing_label_fraction: float = 0.10
+  min_domain_mass: float = 0.99
 
   @classmethod
   def from_settings(cls, settings: Any,
                     reviewed_schema_text: Optional[str]) -> 'DataGates':
     """ALLOWED_ANOMALIES, ANOMALY_MIN_SEVERITY, DRIFT_ACTION and
-    MAX_MISSING_LABEL_FRACTION, with the reviewed schema the runner read
-    from SCHEMA_PATH (None where there is none)."""
+    MAX_MISSING_LABEL_FRACTION and SCHEMA_MIN_DOMAIN_MASS, with the reviewed
+    schema the runner read from SCHEMA_PATH (None where there is none)."""
     return cls(reviewed_schema_text=reviewed_schema_text,
                allowed_anomalies=settings.ALLOWED_ANOMALIES,
                min_severity=settings.ANOMALY_MIN_SEVERITY,
                drift_action=settings.DRIFT_ACTION,
-               max_missing_label_fraction=settings.MAX_MISSING_LABEL_FRACTION)
+               max_missing_label_fraction=settings.MAX_MISSING_LABEL_FRACTION,
+               min_domain_mass=settings.SCHEMA_MIN_DOMAIN_MASS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,8 +355,8 @@ def create_pipeline(
       on Cloud Storage.
   """
   record = accepted_spans.record_dir(pipeline_root)
-  data = _data_steps(data_path, data_gates, csv, spans, record,
-                     problem.label_key)
+  data = _data_steps(data_path, data_gates, csv, spans, record, problem,
+                     serving_model_dir)
   train = _training_steps(data, problem, training, vertex_ai, spans, record)
   evaluate = _evaluation_steps(data, train.trainer, problem, evaluation,
                                serving_model_dir, baseline_from_serving_dir)
@@ -388,16 +394,24 @@ class _DataSteps(NamedTuple):
     """The schema, passed on only when the data has no blocking anomaly."""
     return self.anomaly_gate.outputs['checked_schema']
 
+  @property
+  def transform_schema(self) -> channel.BaseChannel:
+    """The checked schema without the columns it checks for presence
+    only, which Transform cannot parse and the model never reads."""
+    return self.anomaly_gate.outputs['transform_schema']
+
 
 def _data_steps(data_path: str, gates: DataGates,
                 csv: csv_format.CsvFormat, spans: Spans,
-                record: str, label_key: str) -> _DataSteps:
-  """Reads the CSV files and stops the run on data that breaks the schema;
-  with span folders, records a span that passed in `record`
-  (pipeline/components/accepted_spans.py)."""
+                record: str, problem: features.Problem,
+                serving_model_dir: str) -> _DataSteps:
+  """Reads the CSV files and stops the run on data that breaks the schema
+  (the reviewed one, or without one the schema of the data the model served
+  from `serving_model_dir` was trained on); with span folders, records a
+  span that passed in `record` (pipeline/components/accepted_spans.py)."""
   example_gen = _example_gen(
       data_path, csv, _integer_columns(gates.reviewed_schema_text), spans,
-      columnar_csv_example_gen.LabelRows(label_key,
+      columnar_csv_example_gen.LabelRows(problem.label_key,
                                          gates.max_missing_label_fraction))
   # Computes per-split statistics that the schema and validation build on
   # (with span folders, recording the span for the drift check).
@@ -405,9 +419,10 @@ def _data_steps(data_path: str, gates: DataGates,
                           if spans.enabled else tfx_components.StatisticsGen)
   statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
-  schema_gen = _schema(statistics_gen, gates.reviewed_schema_text)
-  example_validator = _example_validator(statistics_gen, schema_gen, spans,
-                                         record)
+  schema_gen = _schema(statistics_gen, gates, problem, serving_model_dir)
+  example_validator = _example_validator(
+      statistics_gen.outputs['statistics'], _reference_schema(schema_gen),
+      spans, record)
   # Stops the run on anomalies that are not allowed, naming each column;
   # otherwise passes the schema on. Transform and the Trainer read the
   # gate's copy, so nothing after it starts on bad data.
@@ -429,6 +444,14 @@ def _data_steps(data_path: str, gates: DataGates,
                     example_validator, gate)
 
 
+def _reference_schema(schema_gen: base_component.BaseComponent
+                      ) -> channel.BaseChannel:
+  """What the data is checked against: the reviewed schema, or without one
+  the schema of the served model's data (fitted_schema_gen.py)."""
+  outputs = schema_gen.outputs
+  return outputs.get('reference_schema', outputs['schema'])
+
+
 def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
   """The columns the reviewed schema types as integers (none without one)."""
   if reviewed_schema_text is None:
@@ -437,17 +460,15 @@ def _integer_columns(reviewed_schema_text: Optional[str]) -> List[str]:
           if f.type == schema_pb2.INT]
 
 
-def _example_validator(statistics_gen: base_component.BaseComponent,
-                       schema_gen: base_component.BaseComponent,
-                       spans: Spans,
+def _example_validator(statistics: channel.BaseChannel,
+                       schema: channel.BaseChannel, spans: Spans,
                        record: str) -> base_component.BaseComponent:
-  """Checks the statistics against the schema and records anomalies; with
-  span folders, also the drift from the previous span that passed the gate
-  (the schema's drift comparators), found in `record`."""
-  statistics = statistics_gen.outputs['statistics']
-  schema = schema_gen.outputs['schema']
+  """Checks the statistics against the schema and records anomalies (the
+  columns it checks for presence only, too); with span folders, also the
+  drift from the previous span that passed the gate (the schema's drift
+  comparators), found in `record`."""
   if not spans.enabled:
-    return tfx_components.ExampleValidator(
+    return span_drift_validator.SpanDriftValidator(
         statistics=statistics, schema=schema).with_id(ids.EXAMPLE_VALIDATOR)
   return span_drift_validator.SpanDriftValidator(
       statistics=statistics, schema=schema,
@@ -497,20 +518,26 @@ def _example_gen(data_path: str, csv: csv_format.CsvFormat,
           ]))).with_id(ids.EXAMPLE_GEN)
 
 
-def _schema(statistics_gen: base_component.BaseComponent,
-            reviewed_schema_text: Optional[str]
+def _schema(statistics_gen: base_component.BaseComponent, gates: DataGates,
+            problem: features.Problem, serving_model_dir: str
             ) -> base_component.BaseComponent:
-  """The reviewed schema if there is one, else one inferred from the data."""
-  if reviewed_schema_text is not None:
+  """The reviewed schema if there is one, else one inferred from the data
+  and the served model's as the reference."""
+  if gates.reviewed_schema_text is not None:
     # The schema a person reviewed (schema/<name>/): new data is checked
     # against it, not against a schema inferred from the new data itself.
     return reviewed_schema.ReviewedSchema(
-        schema_text=reviewed_schema_text).with_id(ids.SCHEMA_GEN)
-  # Infers types, domains and presence of each column from the statistics
-  # (until a schema has been reviewed; see `make schema`).
-  return tfx_components.SchemaGen(
+        schema_text=gates.reviewed_schema_text).with_id(ids.SCHEMA_GEN)
+  # Infers types, domains and presence of each column from the statistics,
+  # fitted to what a next batch brings, and takes the schema the served
+  # model's data had as the reference (until a schema has been reviewed;
+  # see `make schema`).
+  return fitted_schema_gen.FittedSchemaGen(
       statistics=statistics_gen.outputs['statistics'],
-      infer_feature_shape=True).with_id(ids.SCHEMA_GEN)
+      serving_model_dir=serving_model_dir,
+      min_domain_mass=gates.min_domain_mass,
+      presence_only='\n'.join(problem.drop_columns),
+      label=problem.label_key).with_id(ids.SCHEMA_GEN)
 
 
 # --- Training: transform, train -----------------------------------------------
@@ -556,7 +583,7 @@ def _transform(data: _DataSteps, examples: channel.BaseChannel,
   """
   return tfx_components.Transform(
       examples=examples,
-      schema=data.checked_schema,
+      schema=data.transform_schema,
       preprocessing_fn=PREPROCESSING_FN,
       custom_config={
           features.PROBLEM_CONFIG_KEY: problem.to_config(),

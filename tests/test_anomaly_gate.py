@@ -1,10 +1,14 @@
 """pipeline/components/anomaly_rules.py and anomaly_gate.py: which anomalies stop a run."""
 import os
 
+from google.protobuf import text_format
 import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
 
 from pipeline.components import anomaly_gate
 from pipeline.components import anomaly_rules
@@ -103,3 +107,40 @@ def test_long_descriptions_are_cut_short():
                           'contain values missing from the schema: Cab 0')
   assert words.endswith(' ...)')
   assert len(words) < anomaly_rules.LONG_DESCRIPTION_CHARS + 60
+
+
+def test_transform_reads_the_checked_schema_without_presence_only_columns(
+    tmp_path):
+  # The gate's executor as the orchestrator runs it, on anomalies without
+  # a finding: the Trainer's copy is the schema as checked; Transform's
+  # leaves out the columns checked for presence only, whose type nothing
+  # checks (fitted_schema_gen.py).
+  def artifact(kind, name):
+    made = kind()
+    made.uri = str(tmp_path / name)
+    return made
+
+  anomalies = artifact(standard_artifacts.ExampleAnomalies, 'anomalies')
+  anomalies.split_names = artifact_utils.encode_split_names(['train'])
+  _write(anomalies.uri, 'train', anomalies_pb2.Anomalies())
+  schema = artifact(standard_artifacts.Schema, 'schema')
+  os.makedirs(schema.uri)
+  text = ('feature { name: "fare" type: FLOAT }\n'
+          'feature { name: "tract" lifecycle_stage: DEBUG_ONLY }\n')
+  with open(os.path.join(schema.uri, 'schema.pbtxt'), 'w') as f:
+    f.write(text)
+  checked = artifact(standard_artifacts.Schema, 'checked')
+  transform = artifact(standard_artifacts.Schema, 'transform')
+  executor = anomaly_gate.AnomalyGate.EXECUTOR_SPEC.executor_class()
+  executor.Do({'anomalies': [anomalies], 'schema': [schema]},
+              {'checked_schema': [checked], 'transform_schema': [transform]},
+              {'allowed_anomalies': '', 'min_severity': 'ERROR',
+               'drift_action': 'stop'})
+
+  def names(folder):
+    with open(os.path.join(folder, 'schema.pbtxt')) as f:
+      parsed = text_format.Parse(f.read(), schema_pb2.Schema())
+    return [feature.name for feature in parsed.feature]
+
+  assert names(checked.uri) == ['fare', 'tract']
+  assert names(transform.uri) == ['fare']

@@ -342,7 +342,49 @@ def test_reviewed_schema_and_anomaly_gate_are_compiled_in(target, request):
       'schema'].task_output_artifact
   assert (transform_schema.producer_task,
           transform_schema.output_artifact_key) == ('AnomalyGate',
-                                                    'checked_schema')
+                                                    'transform_schema')
+
+
+@pytest.fixture(scope='module')
+def specs_without_schema(tmp_path_factory):
+  """Both targets compiled for a pipeline with no reviewed schema."""
+  output_dir = tmp_path_factory.mktemp('compiled_without_schema')
+  result = _run([sys.executable, _RUNNER, '--target=all',
+                 f'--output_dir={output_dir}'],
+                offline_env(GOOGLE_CLOUD_PROJECT=PROJECT,
+                            PIPELINE_IMAGE_TAG='test-tag', SCHEMA_PATH=''))
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(output_dir / 'taxi-tips.vertex.json') as job_file:
+    vertex = json_format.ParseDict(json.load(job_file),
+                                   pipeline_spec_pb2.PipelineJob())
+  with open(output_dir / 'taxi-tips.kubeflow.yaml') as spec_file:
+    kubeflow = yaml.safe_load(spec_file)
+  return {'vertex': _spec(json_format.MessageToDict(vertex.pipeline_spec)),
+          'kubeflow': _spec(kubeflow)}
+
+
+@pytest.mark.parametrize('target', ['vertex', 'kubeflow'])
+def test_without_a_reviewed_schema_the_served_models_schema_is_compiled_in(
+    specs_without_schema, target):
+  # The schema step infers this data's schema and takes the served model's
+  # from the serving folder on Cloud Storage, where both Pushers write, as
+  # the one the data is checked against.
+  spec = specs_without_schema[target]
+  tasks = spec[0].root.dag.tasks
+  assert set(tasks['SchemaGen'].dependent_tasks) == {'StatisticsGen'}
+  assert _constant(spec, 'SchemaGen', 'serving_model_dir') == (
+      f'gs://{BUCKET}/serving_model/taxi-tips')
+  validated = tasks['ExampleValidator'].inputs.artifacts['schema']
+  assert (validated.task_output_artifact.producer_task,
+          validated.task_output_artifact.output_artifact_key) == (
+              'SchemaGen', 'reference_schema')
+  # The columns the model never reads are checked for presence only.
+  problem = features.Problem.from_config(
+      json.loads(_constant(spec, 'Trainer', 'custom_config')))
+  assert 'tips' in problem.drop_columns
+  assert _constant(spec, 'SchemaGen', 'presence_only').split('\n') == (
+      problem.drop_columns)
+  assert _executor(spec, 'SchemaGen').WhichOneof('spec') == 'container'
 
 
 @pytest.mark.slow

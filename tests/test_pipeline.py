@@ -193,9 +193,30 @@ def test_the_anomaly_gate_feeds_transform_and_trainer(tmp_path):
   gate = components[component_ids.ANOMALY_GATE]
   assert gate.exec_properties['allowed_anomalies'] == 'company'
   assert gate.exec_properties['min_severity'] == 'WARNING'
-  checked = gate.outputs['checked_schema']
-  assert components['Transform'].inputs['schema'] is checked
-  assert components['Trainer'].inputs['schema'] is checked
+  # Transform reads the checked schema without its presence-only columns;
+  # the Trainer saves the whole of it with the model.
+  assert (components['Transform'].inputs['schema'] is
+          gate.outputs['transform_schema'])
+  assert components['Trainer'].inputs['schema'] is gate.outputs[
+      'checked_schema']
+
+
+def test_without_a_reviewed_schema_data_is_checked_against_the_served_models(
+    components, tmp_path):
+  schema_step = components[component_ids.SCHEMA_GEN]
+  # The served model's schema, from the Pusher's folder (a parameter: the
+  # step's cache key stays the data's statistics).
+  assert schema_step.exec_properties['serving_model_dir'] == str(
+      tmp_path / 'serving')  # where the Pusher pushes (_create)
+  assert components['ExampleValidator'].inputs['schema'] is (
+      schema_step.outputs['reference_schema'])
+  assert components['AnomalyGate'].inputs['schema'] is (
+      schema_step.outputs['schema'])
+  # DROP_COLUMNS are checked for presence only; the label is not compared
+  # for drift.
+  assert schema_step.exec_properties['presence_only'] == 'tips'
+  assert schema_step.exec_properties['label'] == 'big_tipper'
+  assert schema_step.exec_properties['min_domain_mass'] == 0.99
 
 
 def test_the_pusher_pushes_atomically(components):
@@ -308,7 +329,9 @@ def test_span_folders_read_the_newest_span_and_a_window_of_checked_spans(
 def test_a_plain_folder_has_no_window_and_no_drift_check(tmp_path):
   components = {c.id: c for c in _create(tmp_path).components}
   assert 'TrainingWindow' not in components
-  assert type(components['ExampleValidator']).__name__ == 'ExampleValidator'
+  # The validator checks presence-only columns too; no drift check.
+  assert not components['ExampleValidator'].exec_properties.get(
+      'accepted_spans_dir')
   assert 'examples' not in components['AnomalyGate'].inputs
   for reader in ('Transform', 'Trainer'):
     assert (components[reader].inputs['examples'] is

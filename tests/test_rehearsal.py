@@ -25,8 +25,10 @@ from rehearsal import gcs_standin
 from pipeline.kfp_runtime import kfp_compat
 from rehearsal import launcher_download
 from rehearsal import rehearse as rehearsal
+from models import signatures
 from pipeline import configs
 from pipeline.components import columnar_csv_example_gen
+from pipeline.components import fitted_schema_gen
 from tests import helpers
 
 ROWS = 500
@@ -202,14 +204,56 @@ def test_the_kfp_shape_is_what_the_kubeflow_driver_sends(kfp_runs):
     assert output_file.endswith('tmp/kfp_outputs/output_metadata.json')
 
 
+@pytest.mark.slow
+def test_without_a_reviewed_schema_runs_check_the_pushed_models_schema(
+    small_data, tmp_path_factory):
+  """The compiled spec of a pipeline without a reviewed schema: the first
+  run pushes a model with its data's schema; a second run whose
+  payment_type has 30 % made-up values stops at the anomaly gate, the
+  served model untouched; the same data as the first passes, checked
+  against the pushed model's schema."""
+  spec_path = rehearsal.compile_spec(
+      str(tmp_path_factory.mktemp('compiled_unreviewed')),
+      {**COMPILE_SETTINGS, 'SCHEMA_PATH': ''})
+  work_dir = str(tmp_path_factory.mktemp('rehearsal_unreviewed'))
+  header, rows = helpers.read_csv(helpers.csv_path(small_data))
+  column = header.index('payment_type')
+  for i, row in enumerate(rows[:int(len(rows) * 0.3)]):
+    row[column] = f'Made-up {i % 50}'
+  unseen = str(tmp_path_factory.mktemp('unseen'))
+  helpers.write_csv(unseen, header, rows)
+
+  def rehearse(data):
+    (result,) = rehearsal.rehearse(
+        spec_path, executor_input.KFP, work_dir, data, DATA_URI, runs=1,
+        launcher=rehearsal.Launcher(mode=rehearsal.IN_PROCESS, compat=True))
+    return result
+
+  try:
+    first = rehearse(small_data)
+    pushed = _only(rehearsal.outputs_of_type(
+        first, rehearsal.PUSHED_MODEL))['pushed_destination']
+    assert os.path.isfile(os.path.join(pushed, signatures.SCHEMA_IN_MODEL))
+    served = helpers.tree_digest(os.path.dirname(pushed))
+    with pytest.raises(rehearsal.TaskFailed, match='AnomalyGate: .*'
+                       'payment_type: Unexpected string values'):
+      rehearse(unseen)
+    assert helpers.tree_digest(os.path.dirname(pushed)) == served
+    second = rehearse(small_data)
+  finally:
+    kfp_compat.uninstall()
+  reference = second.tasks['SchemaGen'].written['reference_schema']
+  assert reference['metadata'][fitted_schema_gen.REFERENCE_PROPERTY] == pushed
+
+
 def _schema_gen(spec):
-  """The task with input artifacts whose only output is a Schema: cheap, no
+  """The task with input artifacts whose only outputs are Schemas: cheap, no
   Beam (the anomaly gate, which reads the anomalies and the schema; with a
   reviewed schema, SchemaGen itself reads no artifact)."""
   (task,) = [task for task in compiled_spec.tasks(spec)
              if task.artifacts and
-             [executor_input.type_title(d['artifactType'])
-              for d in task.output_definitions.values()] == [SCHEMA_TITLE]]
+             {executor_input.type_title(d['artifactType'])
+              for d in task.output_definitions.values()} == {SCHEMA_TITLE}]
   return task
 
 

@@ -75,7 +75,8 @@ def _check_data(settings: configs.Settings,
     against = (f'against the reviewed schema {settings.SCHEMA_PATH}'
                if schema else
                f'no reviewed schema yet for pipeline {settings.PIPELINE_NAME!r}'
-               ': this run infers one')
+               ': this run infers one, and checks the data against the '
+               "schema of the served model's data, if there is one")
     print(f'Data checks passed: {len(report.files)} file(s), '
           f'{report.rows_checked} rows sampled{report.missing_label_note()}; '
           f'{against}.', flush=True)

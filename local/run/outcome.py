@@ -55,20 +55,34 @@ def describe(summary: run_summary.RunSummary, seconds: float,
     lines.append('No model pushed; the served model is unchanged '
                  f'(serving folder: {_serving_model_dir(settings)}).')
   if reviewed_schema is None:
-    lines.append(_approve_schema_hint(settings))
+    lines.append(_approve_schema_hint(settings, summary.schema_reference))
   return lines
 
 
-def _approve_schema_hint(settings: configs.Settings) -> str:
-  """How to approve the schema this run inferred (no reviewed one yet): the
-  `make schema` command with this run's settings."""
+def _checked_against(reference: Optional[str]) -> str:
+  """What the data of a run without a reviewed schema was checked against
+  (run_summary.RunSummary.schema_reference)."""
+  if reference:
+    return ('checked against the schema of the data the served model was '
+            f'trained on: {reference}')
+  return ('nothing to check it against on a first run: no model served yet; '
+          'from the next run on, new data is checked against the schema of '
+          'the served model\'s data')
+
+
+def _approve_schema_hint(settings: configs.Settings,
+                         reference: Optional[str] = None) -> str:
+  """What this run's data was checked against, and how to approve the
+  schema it inferred (no reviewed one yet): the `make schema` command with
+  this run's settings."""
   where = settings.SCHEMA_PATH or schema_file.pipeline_schema_path(
       settings.PIPELINE_NAME)
   command = ' '.join(
       [f'{name}={shlex.quote(os.environ[name])}'
        for name in _SCHEMA_EXPORT_SETTINGS if name in os.environ]
       + ['make schema'])
-  return (f'Schema: inferred from this data; pipeline '
+  return (f'Schema: inferred from this data ({_checked_against(reference)}'
+          f'); pipeline '
           f'{settings.PIPELINE_NAME!r} has no reviewed schema yet. Review and '
           f'approve it: `{command}` writes it to {where}, where later runs '
           'find it and check new data against it (docs/data_quality.md).')

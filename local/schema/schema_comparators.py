@@ -1,7 +1,9 @@
 """The reviewed schema's drift comparators, kept when `make schema` refreshes it.
 
-SchemaGen infers types, domains and presence, never drift comparators; those
-are a person's decision (docs/continuous_training.md). `carry_over` gives a
+TFDV infers types, domains and presence, never drift comparators; those are
+a person's decision (docs/continuous_training.md), for which a run without a
+reviewed schema proposes the defaults
+(pipeline/components/fitted_schema_gen.py). `carry_over` gives a
 freshly inferred schema the comparators of the schema it replaces: a column
 the old schema had keeps exactly what it had (a comparator, or none); a
 column new to it gets the default for its type: Jensen-Shannon divergence
@@ -14,25 +16,11 @@ from typing import Iterable, Optional
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-# The default thresholds, as schema/schema.pbtxt documents them: random
-# 500-row samples of the bundled data stay below 0.23 and 0.07.
-JENSEN_SHANNON_THRESHOLD = 0.3
-L_INFINITY_THRESHOLD = 0.1
-
-
-def default_comparator(feature: schema_pb2.Feature
-                       ) -> Optional[schema_pb2.FeatureComparator]:
-  """The default drift comparator for a column of this type, if any."""
-  comparator = schema_pb2.FeatureComparator()
-  if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
-    divergence = comparator.jensen_shannon_divergence
-    divergence.threshold = JENSEN_SHANNON_THRESHOLD
-    divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
-  elif feature.type == schema_pb2.BYTES:
-    comparator.infinity_norm.threshold = L_INFINITY_THRESHOLD
-  else:
-    return None
-  return comparator
+# One default per type, the same a run without a reviewed schema gives its
+# inferred schema.
+from pipeline.components.fitted_schema_gen import default_comparator  # pylint: disable=unused-import
+from pipeline.components.fitted_schema_gen import JENSEN_SHANNON_THRESHOLD  # pylint: disable=unused-import
+from pipeline.components.fitted_schema_gen import L_INFINITY_THRESHOLD  # pylint: disable=unused-import
 
 
 def carry_over(new: schema_pb2.Schema, old: Optional[schema_pb2.Schema],

@@ -22,6 +22,7 @@ from typing import List, Optional
 
 from google.protobuf import text_format
 from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.utils import io_utils
 
@@ -46,8 +47,14 @@ def newest_schema_uri(metadata_path: str, pipeline_name: str) -> Optional[str]:
       'node', f'{pipeline_name}.{component_ids.SCHEMA_GEN}')
   if node is None:
     return None
-  schemas = [a for a in store.get_artifacts_by_context(node.id)
-             if a.type == 'Schema']
+  schemas = {a.id: a for a in store.get_artifacts_by_context(node.id)
+             if a.type == 'Schema'}
+  # The data's own schema, not the one it was checked against (the served
+  # model's: pipeline/components/fitted_schema_gen.py).
+  own = {e.artifact_id for e in store.get_events_by_artifact_ids(list(schemas))
+         if e.type == metadata_store_pb2.Event.OUTPUT and e.path.steps and
+         e.path.steps[0].key == 'schema'}
+  schemas = [a for a in schemas.values() if a.id in own]
   if not schemas:
     return None
   return max(schemas, key=lambda a: (a.create_time_since_epoch, a.id)).uri

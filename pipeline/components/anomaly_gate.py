@@ -7,7 +7,10 @@ column and the anomaly in TFDV's words, and the path of the anomalies file
 (pipeline/components/anomaly_rules.py). When everything passes it hands the
 schema on, so Transform and the Trainer (which read that copy) cannot start
 before the gate passed, with any orchestrator: in the local DAG and in the
-compiled Kubeflow and Vertex AI specs alike.
+compiled Kubeflow and Vertex AI specs alike. Transform reads a copy without
+the columns the schema checks for presence only
+(pipeline/components/fitted_schema_gen.py): their type is not checked, so
+TensorFlow could not parse them, and the model never reads them.
 
 Drift from the previous span (pipeline/components/span_drift_validator.py)
 stops the run the same way, with a message naming each column and its
@@ -22,7 +25,9 @@ import os
 import sys
 from typing import List, Sequence
 
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.annotations import OutputArtifact
 from tfx.dsl.component.experimental.annotations import Parameter
@@ -34,6 +39,7 @@ from tfx.utils import io_utils
 
 from pipeline.components import accepted_spans
 from pipeline.components import anomaly_rules
+from pipeline.components.fitted_schema_gen import is_presence_only
 from pipeline.components.span_statistics_gen import span_of
 from pipeline.errors import DataError
 
@@ -65,6 +71,8 @@ def AnomalyGate(  # pylint: disable=invalid-name
         standard_artifacts.Schema],
     checked_schema: OutputArtifact[
         standard_artifacts.Schema],
+    transform_schema: OutputArtifact[
+        standard_artifacts.Schema],
     examples: InputArtifact[
         standard_artifacts.Examples] = None,
     statistics: InputArtifact[
@@ -79,7 +87,10 @@ def AnomalyGate(  # pylint: disable=invalid-name
   Args:
     anomalies: ExampleValidator's output.
     schema: the schema the data was validated against.
-    checked_schema: a copy of `schema`, for Transform and the Trainer.
+    checked_schema: a copy of `schema`, for the Trainer (which saves it
+      with the model).
+    transform_schema: `schema` without its presence-only columns, for
+      Transform.
     examples: the span's examples (span folders only; recorded when the
       span passes).
     statistics: the span's statistics (span folders only; recorded with
@@ -110,9 +121,17 @@ def AnomalyGate(  # pylint: disable=invalid-name
           + anomaly_rules.describe_drift(drift, baseline_span) + '.',
           file=sys.stderr, flush=True)
   source = io_utils.get_only_uri_in_dir(schema.uri)
-  fileio.makedirs(checked_schema.uri)  # object stores need none; disks may
-  fileio.copy(source, os.path.join(checked_schema.uri,
-                                   os.path.basename(source)))
+  name = os.path.basename(source)
+  for output in (checked_schema, transform_schema):
+    fileio.makedirs(output.uri)  # object stores need none; disks may
+  fileio.copy(source, os.path.join(checked_schema.uri, name))
+  read = text_format.Parse(io_utils.read_string_file(source),
+                           schema_pb2.Schema())
+  parsed = [f for f in read.feature if not is_presence_only(f)]
+  del read.feature[:]
+  read.feature.extend(parsed)
+  io_utils.write_string_file(os.path.join(transform_schema.uri, name),
+                             text_format.MessageToString(read))
   if accepted_spans_dir and examples is not None and statistics is not None:
     accepted_spans.accept(accepted_spans_dir, accepted_spans.AcceptedSpan(
         span_of(examples), examples.uri, statistics.uri,

@@ -13,15 +13,24 @@ anomaly gate reads.
 (pipeline/components/accepted_spans.py). Its executor compares each split
 with the same split of the newest accepted span below the new span's, and
 records that span on the anomalies artifact (`drift_baseline_span`).
-Without an earlier accepted span (the first run) it validates exactly as
-ExampleValidator does. The record is read from files, on every runtime
-alike: the local runner, Kubeflow Pipelines and Vertex AI.
+Without an earlier accepted span (the first run), or without a record (a
+folder of plain CSV files), it validates exactly as ExampleValidator does.
+The record is read from files, on every runtime alike: the local runner,
+Kubeflow Pipelines and Vertex AI.
+
+It also checks what TFDV leaves out: a column the schema checks for presence
+only (a column the model never reads, or one that had no value when the
+schema was inferred: pipeline/components/fitted_schema_gen.py) must be in the
+data; a missing one is an anomaly (SCHEMA_MISSING_COLUMN) that names it.
 """
 import os
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
 from tfx.components.example_validator import component as validator_component
 from tfx.components.example_validator import executor as validator_executor
@@ -35,11 +44,35 @@ from tfx.utils import writer_utils
 
 from pipeline.components import accepted_spans
 from pipeline.components.anomaly_rules import BASELINE_SPAN_PROPERTY
+from pipeline.components.fitted_schema_gen import is_presence_only
 from pipeline.components.span_statistics_gen import span_of
 
 ACCEPTED_SPANS_DIR_KEY = 'accepted_spans_dir'
 # StatisticsGen's file in each split folder of its artifact.
 STATISTICS_FILE = 'FeatureStats.pb'
+
+
+def add_missing_columns(
+    anomalies: anomalies_pb2.Anomalies,
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
+  """`anomalies` plus one for each presence-only column of `schema` that
+  `statistics` lacks (TFDV validates no such column)."""
+  present = {f.path.step[-1] if f.path.step else f.name
+             for dataset in statistics.datasets for f in dataset.features}
+  for feature in schema.feature:
+    if not is_presence_only(feature) or feature.name in present:
+      continue
+    info = anomalies.anomaly_info[feature.name]
+    info.severity = anomalies_pb2.AnomalyInfo.ERROR
+    info.short_description = 'Column dropped'
+    info.description = ('The column is missing from the data; the schema '
+                        'checks only that it is there.')
+    reason = info.reason.add()
+    reason.type = anomalies_pb2.AnomalyInfo.SCHEMA_MISSING_COLUMN
+    reason.short_description = info.short_description
+    reason.description = info.description
+  return anomalies
 
 
 def split_of(split_uri: str) -> str:
@@ -57,8 +90,9 @@ class Executor(validator_executor.Executor):
          exec_properties: Dict[str, Any]):
     current = artifact_utils.get_single_instance(
         input_dict[standard_component_specs.STATISTICS_KEY])
-    self._previous = accepted_spans.previous(
-        exec_properties[ACCEPTED_SPANS_DIR_KEY], span_of(current))
+    record = exec_properties.get(ACCEPTED_SPANS_DIR_KEY)
+    self._previous = (accepted_spans.previous(record, span_of(current))
+                      if record else None)
     if self._previous is not None:
       logging.info('Comparing span %d with span %d for drift.',
                    span_of(current), self._previous.span)
@@ -74,16 +108,17 @@ class Executor(validator_executor.Executor):
     """ExampleValidator's check of one split, with the previous span's."""
     output_uri = outputs[labels.SCHEMA_DIFF_PATH]
     split = split_of(output_uri)
-    if self._previous is None or split not in self._previous.splits:
-      return super()._Validate(inputs, outputs)
-    anomalies = tfdv.validate_statistics(
-        statistics=inputs[standard_component_specs.STATISTICS_KEY],
-        schema=inputs[standard_component_specs.SCHEMA_KEY],
-        previous_statistics=tfdv.load_stats_binary(os.path.join(
-            self._previous.statistics_uri, f'Split-{split}',
-            STATISTICS_FILE)),
+    previous = None
+    if self._previous is not None and split in self._previous.splits:
+      previous = tfdv.load_stats_binary(os.path.join(
+          self._previous.statistics_uri, f'Split-{split}', STATISTICS_FILE))
+    statistics = inputs[standard_component_specs.STATISTICS_KEY]
+    schema = inputs[standard_component_specs.SCHEMA_KEY]
+    anomalies = add_missing_columns(tfdv.validate_statistics(
+        statistics=statistics, schema=schema, previous_statistics=previous,
         custom_validation_config=inputs.get(
-            standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY))
+            standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY)),
+        statistics, schema)
     writer_utils.write_anomalies(
         os.path.join(output_uri, validator_executor.DEFAULT_FILE_NAME),
         anomalies)
@@ -95,7 +130,7 @@ class SpanDriftValidatorSpec(standard_component_specs.ExampleValidatorSpec):
 
   PARAMETERS = {
       **standard_component_specs.ExampleValidatorSpec.PARAMETERS,
-      ACCEPTED_SPANS_DIR_KEY: ExecutionParameter(type=str),
+      ACCEPTED_SPANS_DIR_KEY: ExecutionParameter(type=str, optional=True),
   }
 
 
@@ -107,14 +142,14 @@ class SpanDriftValidator(validator_component.ExampleValidator):
 
   def __init__(self, statistics: types.BaseChannel,
                schema: types.BaseChannel,
-               accepted_spans_dir: str):
+               accepted_spans_dir: str = ''):
     """Validates `statistics` against `schema` and the previous span.
 
     Args:
       statistics: the new span's statistics (StatisticsGen).
       schema: the schema with its drift comparators.
       accepted_spans_dir: the record of accepted spans; the newest one below
-        the new span is the reference.
+        the new span is the reference (empty: no drift check).
     """
     # ExampleValidator's __init__ takes no extra input: build the spec here.
     super(validator_component.ExampleValidator, self).__init__(  # pylint: disable=bad-super-call
