@@ -8,6 +8,7 @@ Time is a clock the test moves, so expiry needs no waiting.
 import json
 import socket
 import threading
+import time
 
 import pytest
 from gcp_storage_emulator.server import create_server
@@ -275,3 +276,22 @@ def test_outside_a_compiled_step_nothing_is_taken(tmp_path):
   with run_lease.during_task(['--flag'], _env(root)):
     pass
   assert run_lease.store_for(root).read() is None
+
+
+def test_parallel_steps_of_one_run_renew_and_release_the_same_lease(
+    new_store):
+  example_gen = run_lease.RunLease(new_store(), 'run-a', TTL)
+  schema_gen = run_lease.RunLease(new_store(), 'run-a', TTL)
+  example_gen.take()
+  schema_gen.take()  # the same run: keeps the lease, newer generation
+  assert not example_gen.renew()
+  heartbeat = run_lease.Heartbeat(example_gen, 0.01).start()
+  time.sleep(0.2)  # renewals go on from the run's newer generation
+  heartbeat.stop()
+  assert example_gen.renew()
+  assert schema_gen.release()  # fails: releases the run's current lease
+  assert new_store().read() is None
+  other = run_lease.RunLease(new_store(), 'run-b', TTL)
+  other.take()
+  assert not example_gen.release()
+  assert _holder(new_store()).run_id == 'run-b'

@@ -319,21 +319,29 @@ class RunLease:
       return False
 
   def release(self) -> bool:
-    """Deletes the lease if this run still holds it; False otherwise (then
-    another run's lease is left alone)."""
+    """Deletes the lease if this run holds it; False otherwise (then
+    another run's lease is left alone). The generation this step wrote may
+    be stale when another step of the run, in a parallel branch, renewed
+    the lease since: then the run's current generation is released."""
     if self.generation is None:
       return False
-    try:
-      self.store.delete(self.generation)
-      return True
-    except PreconditionFailed:
-      return False
-    finally:
-      self.generation = None
+    generation, self.generation = self.generation, None
+    while True:
+      try:
+        self.store.delete(generation)
+        return True
+      except PreconditionFailed:
+        current = self.store.read()
+        holder = Holder.parse(current[0]) if current else None
+        if not holder or holder.run_id != self.run_id:
+          return False
+        generation = current[1]
 
 
 class Heartbeat:
-  """Renews a lease every `every_seconds` in a background thread."""
+  """Renews a lease every `every_seconds` in a background thread. Steps of
+  one run in parallel branches each renew it; a renewal that finds a newer
+  generation of its own run's lease goes on from that one."""
 
   def __init__(self, lease: RunLease, every_seconds: float):
     self._lease = lease
