@@ -221,7 +221,8 @@ def _argv(root, run_id, task='Trainer'):
   invocation = {'outputs': {'artifacts': {'model': {'artifacts': [
       {'uri': f'{root}/taxi-tips/{run_id}/{task}/7/model'}]}},
       'outputFile': '/tmp/kfp_outputs/output_metadata.json'}}
-  return ['--executor_input', json.dumps(invocation)]
+  return ['--executor_class_path', 'x.Executor',
+          run_lease.INVOCATION_FLAG, json.dumps(invocation)]
 
 
 def _env(root, mode='refuse', releases=False):
@@ -234,7 +235,7 @@ def test_run_id_is_the_runs_folder_in_both_orchestrators():
       {'uri': f'{root}/123456789012/taxi-tips-20261204123456/'
               'CsvExampleGen_1/examples'}]}}}}
   assert run_lease.run_id_of(vertex, root) == 'taxi-tips-20261204123456'
-  kfp = json.loads(_argv(root, '8c1f-run')[1])
+  kfp = json.loads(_argv(root, '8c1f-run')[3])
   assert run_lease.run_id_of(kfp, root + '/') == '8c1f-run'
 
 
@@ -295,3 +296,12 @@ def test_parallel_steps_of_one_run_renew_and_release_the_same_lease(
   other.take()
   assert not example_gen.release()
   assert _holder(new_store()).run_id == 'run-b'
+
+
+def test_the_steps_arguments_are_tfx_entrypoints():
+  """The arguments above are what TFX's executor entrypoint parses."""
+  from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor  # pylint: disable=g-import-not-at-top
+  argv = _argv('gs://b/root', 'run-a')
+  parsed, _ = kubeflow_v2_run_executor._parse_flags(['entrypoint'] + argv)  # pylint: disable=protected-access
+  assert json.loads(parsed.json_serialized_invocation_args) == (
+      run_lease._executor_input(argv))  # pylint: disable=protected-access

@@ -428,12 +428,16 @@ def run_id_of(executor_input: Dict[str, Any], pipeline_root: str
   return None
 
 
+# TFX's executor entrypoint takes the ExecutorInput (`{{$}}`) with this flag.
+INVOCATION_FLAG = '--json_serialized_invocation_args'
+
+
 def _executor_input(argv) -> Optional[Dict[str, Any]]:
   for i, arg in enumerate(argv):
     value = None
-    if arg == '--executor_input' and i + 1 < len(argv):
+    if arg == INVOCATION_FLAG and i + 1 < len(argv):
       value = argv[i + 1]
-    elif arg.startswith('--executor_input='):
+    elif arg.startswith(INVOCATION_FLAG + '='):
       value = arg.split('=', 1)[1]
     if value is not None:
       try:
@@ -450,7 +454,7 @@ def during_task(argv, environ=os.environ,
   docstring); does nothing outside a compiled pipeline's step.
 
   Args:
-    argv: the step's arguments (TFX's `--executor_input`).
+    argv: the step's arguments (INVOCATION_FLAG: the ExecutorInput).
     environ: the step's environment (ENV, from the compiled spec).
     store: the lease object's store (default: by the pipeline root).
 
