@@ -140,9 +140,11 @@ def test_waits_while_another_rehearsal_holds_the_pipeline(specs, data,
     assert 'Run 1: pushed' in out
   logs = tmp_path / 'b' / SHAPE / 'logs'
   waited = [name for name in os.listdir(logs)
-            if f'Waiting for run {running} of this pipeline to finish '
-            '(CONCURRENT_RUNS=wait)' in (logs / name).read_text()]
+            if f'Waiting for run {running} (holding the pipeline since'
+            in (logs / name).read_text()]
   assert len(waited) == 1, sorted(os.listdir(logs))
+  assert ('of this pipeline to finish (CONCURRENT_RUNS=wait)' in
+          (logs / waited[0]).read_text())
   # B's first step went on only once A's Pusher had released the lease.
   first_pusher = next(name for name in os.listdir(tmp_path / 'a' / SHAPE /
                                                    'logs')
