@@ -22,6 +22,7 @@ for its tag, when there is one: deploy/pipeline_image.py), Dataflow and
 Vertex AI.
 """
 import argparse
+import json
 import os
 import sys
 from typing import List, Optional
@@ -39,6 +40,7 @@ from pipeline.errors import ConfigError, DataError  # pylint: disable=g-import-n
 from pipeline import component_ids  # pylint: disable=g-import-not-at-top
 from deploy import pipeline_image  # pylint: disable=g-import-not-at-top
 from pipeline import problem_spec  # pylint: disable=g-import-not-at-top
+from pipeline.kfp_runtime import run_lease  # pylint: disable=g-import-not-at-top
 from pipeline import pipeline as pipeline_factory  # pylint: disable=g-import-not-at-top
 from pipeline.data_files import schema_file  # pylint: disable=g-import-not-at-top
 from pipeline.data_files import spans as span_layout  # pylint: disable=g-import-not-at-top
@@ -118,8 +120,21 @@ def compile_vertex(settings: configs.Settings,
                    cloud: cloud_settings.CloudSettings, out_dir: str) -> str:
   """Writes the Vertex AI Pipelines PipelineJob JSON; returns its path."""
   name = filename(settings.PIPELINE_NAME, VERTEX)
-  _runner(cloud, out_dir, name).run(create_pipeline(settings, cloud, VERTEX))
-  return os.path.join(out_dir, name)
+  job = _runner(cloud, out_dir, name).run(
+      create_pipeline(settings, cloud, VERTEX), write_out=False)
+  _add_run_lease(job['pipelineSpec'], settings, cloud)
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, name)
+  with open(path, 'w') as job_file:
+    json.dump(job, job_file, sort_keys=True)
+  return path
+
+
+def _add_run_lease(spec, settings: configs.Settings,
+                   cloud: cloud_settings.CloudSettings) -> None:
+  """One run at a time: every step holds the lease in the pipeline root."""
+  run_lease.add_to_spec(spec, cloud.pipeline_root, settings.CONCURRENT_RUNS,
+                        settings.RUN_LEASE_TTL_MINUTES)
 
 
 def compile_kubeflow(settings: configs.Settings,
@@ -140,6 +155,7 @@ def compile_kubeflow(settings: configs.Settings,
     # cannot see a new span in the bucket: it reads the bucket every run.
     spec['root']['dag']['tasks'][component_ids.EXAMPLE_GEN].pop(
         'cachingOptions', None)
+  _add_run_lease(spec, settings, cloud)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, name)
   with open(path, 'w') as spec_file:

@@ -249,11 +249,18 @@ TRAIN_WINDOW_SPANS = setting(3, check=positive)
 # 'stop' stops the run before Transform, 'warn' prints it and goes on.
 DRIFT_ACTION = setting(
     'stop', check=matches(r'stop|warn', 'use stop or warn'))
-# A second local run of the same pipeline on the same LOCAL_OUTPUT_DIR while
-# one is running: 'refuse' exits at once naming the running one, 'wait'
-# starts when it has finished.
+# A second run of the same pipeline while one is running: 'refuse' stops it
+# at once naming the running one, 'wait' starts it when that has finished.
+# Locally: on the same LOCAL_OUTPUT_DIR. Compiled: a lease in the pipeline
+# root's bucket (pipeline/kfp_runtime/run_lease.py), taken with this value.
 CONCURRENT_RUNS = setting(
     'refuse', check=matches(r'refuse|wait', 'use refuse or wait'))
+# Kubeflow Pipelines and Vertex AI: a run's lease expires this long after its
+# last renewal, freeing the pipeline of a killed run. Its steps renew it every
+# 30 s while they run; it must outlast the longest pause between two steps
+# (a pod waiting for a node and pulling the image: minutes on a cluster that
+# scales up).
+RUN_LEASE_TTL_MINUTES = setting(15, check=positive)
 
 # --- Google Cloud -----------------------------------------------------------
 # Only the cloud runners need these; they stop with a clear message when a

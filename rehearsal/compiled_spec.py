@@ -26,11 +26,13 @@ class ArtifactInput:
 
 @dataclasses.dataclass(frozen=True)
 class Container:
-  """The container a task runs: command, arguments, optional pre-cache hook."""
+  """The container a task runs: command, arguments, optional pre-cache hook,
+  the environment variables the spec sets."""
   image: str
   command: List[str]
   args: List[str]
   pre_cache_check: Optional['Container'] = None
+  env: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +107,9 @@ def _container(executor: Dict[str, Any]) -> Container:
       pre_cache_check=(Container(image=container.get('image', ''),
                                  command=list(hook.get('command', [])),
                                  args=list(hook.get('args', [])))
-                       if hook else None))
+                       if hook else None),
+      env={item['name']: item.get('value', '')
+           for item in container.get('env', [])})
 
 
 def tasks(spec: Dict[str, Any]) -> List[Task]:

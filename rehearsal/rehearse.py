@@ -227,11 +227,22 @@ class Launcher:
     return env
 
   def run(self, task_name: str, command: Sequence[str], argv: List[str],
-          log_name: str) -> None:
-    """Runs `command argv`; raises TaskFailed on a non-zero exit."""
+          log_name: str, env: Optional[Dict[str, str]] = None) -> None:
+    """Runs `command argv` with the spec's `env` added to the environment;
+    raises TaskFailed on a non-zero exit."""
     module = _module_of(command)
+    env = env or {}
     if self.mode == IN_PROCESS:
-      self._run_in_process(task_name, module, argv)
+      saved = {name: os.environ.get(name) for name in env}
+      os.environ.update(env)
+      try:
+        self._run_in_process(task_name, module, argv)
+      finally:
+        for name, value in saved.items():
+          if value is None:
+            os.environ.pop(name, None)
+          else:
+            os.environ[name] = value
       return
     if self.log_dir is None:
       self.log_dir = tempfile.mkdtemp(prefix='rehearsal-logs-')
@@ -239,7 +250,7 @@ class Launcher:
     log_path = os.path.join(self.log_dir, f'{log_name}.log')
     with open(log_path, 'w') as log_file:
       done = subprocess.run([sys.executable, '-m', module] + argv,
-                            cwd=REPO_ROOT, env=self.environment(),
+                            cwd=REPO_ROOT, env={**self.environment(), **env},
                             stdout=log_file, stderr=subprocess.STDOUT,
                             check=False)
     if done.returncode != 0:
@@ -335,7 +346,8 @@ def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
                  task_argv(hook, invocation_json, gcs_dir),
                  log_name + '-preCacheCheck')
   launcher.run(task.name, task.container.command,
-               task_argv(task.container, invocation_json, gcs_dir), log_name)
+               task_argv(task.container, invocation_json, gcs_dir), log_name,
+               env=localize(task.container.env, gcs_dir))
   if pod:  # the pod is gone once the task ends; so is its copy
     shutil.rmtree(os.path.join(pod, 'gcs'), ignore_errors=True)
   executor_output = _read_json(output_file)

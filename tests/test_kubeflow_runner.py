@@ -450,3 +450,28 @@ def test_problem_description_travels_inside_the_compiled_pipeline(target,
   assert fnmatch.filter(['data.csv', 'data.csv.gz', 'notes.md'],
                         input_config['splits'][0]['pattern']) == [
                             'data.csv', 'data.csv.gz']
+
+
+@pytest.mark.parametrize('target', ['vertex_spec', 'kubeflow_spec'])
+def test_every_step_holds_the_run_lease_and_the_last_releases_it(target,
+                                                                 request):
+  spec = request.getfixturevalue(target)
+  root = (request.getfixturevalue('vertex_job').runtime_config
+          .gcs_output_directory if target == 'vertex_spec' else
+          spec[0].default_pipeline_root)
+  assert root.startswith(f'gs://{BUCKET}/')
+  seen = {}
+  for task in _container_tasks(spec):
+    env = {item.name: item.value
+           for item in _executor(spec, task).container.env}
+    seen[task] = json.loads(env['TFX_RUN_LEASE'])
+  assert set(seen) == set(_container_tasks(spec))
+  releasing = {task for task, lease in seen.items() if lease['releases']}
+  # The Pusher is the one step no other step waits for.
+  assert releasing == {'Pusher'}
+  for lease in seen.values():
+    # Beside the run folders the orchestrator makes under the pipeline root.
+    assert lease['root'] == root
+    # The settings the spec was compiled with (the defaults).
+    assert lease['mode'] == configs.load({}).CONCURRENT_RUNS
+    assert lease['ttl_seconds'] == configs.load({}).RUN_LEASE_TTL_MINUTES * 60

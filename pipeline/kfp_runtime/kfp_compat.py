@@ -50,24 +50,27 @@ pipeline/kfp_runtime/startup/sitecustomize.py, which the pipeline image puts on
 PYTHONPATH (see the Dockerfile): it only registers an import hook, so a process
 that never imports TFX pays nothing. Nothing in site-packages is edited.
 """
+import contextlib
+import functools
 import importlib.abc
 import logging
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Collection, Dict, List, Optional
 
 import yaml
 
 from pipeline.kfp_runtime import directory_markers
+from pipeline.kfp_runtime import run_lease
 
 ENTRYPOINT_UTILS = ('tfx.orchestration.kubeflow.v2.container.'
                     'kubeflow_v2_entrypoint_utils')
 ABSL_APP = 'absl.app'
 # TFX's entrypoints for Kubeflow V2 tasks: the executor and ExampleGen's driver.
-ENTRYPOINTS = frozenset((
-    'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor',
-    'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver',
-))
+EXECUTOR = ('tfx.orchestration.kubeflow.v2.container.'
+            'kubeflow_v2_run_executor',)
+ENTRYPOINTS = frozenset(EXECUTOR + (
+    'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver',))
 INPUTS_SPEC_FLAG = '--json_serialized_inputs_spec_args'
 
 # (module name, attribute) -> the original, for uninstall().
@@ -200,11 +203,12 @@ def _patch_translate_executor_output(module: Any) -> None:
   module.translate_executor_output = translate_executor_output
 
 
-def running_entrypoint() -> bool:
-  """Whether this process's __main__ is one of TFX's Kubeflow entrypoints."""
+def running_entrypoint(names: Collection[str] = ENTRYPOINTS) -> bool:
+  """Whether this process's __main__ is one of TFX's Kubeflow entrypoints
+  (of `names`)."""
   main = sys.modules.get('__main__')
   spec = getattr(main, '__spec__', None)
-  return spec is not None and spec.name in ENTRYPOINTS
+  return spec is not None and spec.name in names
 
 
 def _exit_now() -> None:
@@ -220,16 +224,23 @@ def _exit_now() -> None:
   os._exit(0)  # pylint: disable=protected-access
 
 
-def _patch_absl_app(module: Any) -> None:
+def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
+  """Wraps absl's app.run, which runs TFX's entrypoints: the executor's step
+  holds the pipeline's run lease (pipeline/kfp_runtime/run_lease.py), and
+  with `exit_after_success` a step that succeeded exits at once (fix 3)."""
   original = module.run
   if getattr(original, '_kfp_compat', False):
-    return
+    original = _originals[(module.__name__, 'run')]
 
   def run(*args, **kwargs):
+    lease = (run_lease.during_task(sys.argv) if running_entrypoint(EXECUTOR)
+             else contextlib.nullcontext())
     try:
-      return original(*args, **kwargs)
+      with lease:
+        return original(*args, **kwargs)
     except SystemExit as exit_:
-      if exit_.code in (None, 0) and running_entrypoint():
+      if exit_after_success and exit_.code in (None, 0) and (
+          running_entrypoint()):
         _exit_now()
       raise
 
@@ -282,12 +293,13 @@ def install(exit_after_success: bool = True) -> None:
   Args:
     exit_after_success: apply fix 3. Off only where TFX's entrypoint runs
       inside another program (the rehearsal's in-process mode), which must
-      not exit.
+      not exit. The run lease is held around the executor's step either
+      way.
   """
   global _finder
-  patches = {ENTRYPOINT_UTILS: _patch_entrypoint_utils}
-  if exit_after_success:
-    patches[ABSL_APP] = _patch_absl_app
+  patches = {ENTRYPOINT_UTILS: _patch_entrypoint_utils,
+             ABSL_APP: functools.partial(
+                 _patch_absl_app, exit_after_success=exit_after_success)}
   for name, patch in patches.items():
     if name in sys.modules:
       patch(sys.modules[name])

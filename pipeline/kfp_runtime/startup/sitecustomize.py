@@ -2,9 +2,9 @@
 
 The Dockerfile puts this folder on PYTHONPATH, so Python imports this module
 when it starts, before the task's entrypoint: it installs the compatibility
-fixes for open-source Kubeflow Pipelines (pipeline/kfp_runtime/kfp_compat.py;
-only an import hook until TFX is imported), then runs the sitecustomize it
-shadows. The local rehearsal (rehearsal/rehearse.py) starts its task processes
+fixes for open-source Kubeflow Pipelines and the run lease held around each
+step (pipeline/kfp_runtime/kfp_compat.py, run_lease.py; only an import hook
+until TFX is imported), then runs the sitecustomize it shadows. The local rehearsal (rehearsal/rehearse.py) starts its task processes
 the same way.
 """
 from pipeline.kfp_runtime import kfp_compat
