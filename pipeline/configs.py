@@ -241,8 +241,8 @@ PREFLIGHT_SAMPLE_ROWS = setting(1000, check=positive)
 # --- Spans, drift and overlapping runs (docs/continuous_training.md) --------
 # When DATA_PATH holds span folders span-1/, span-2/, ..., each run ingests
 # the newest span, and Transform and the Trainer read the newest this many
-# spans that passed the anomaly gate (the new span included). Local runs
-# only: the compiled Kubeflow and Vertex AI specs train on the newest span.
+# spans that passed the anomaly gate (the new span included), on every
+# runtime: the record of accepted spans lives under the pipeline root.
 TRAIN_WINDOW_SPANS = setting(3, check=positive)
 # What drift between the new span and the previous one does when a column's
 # distance exceeds its drift_comparator threshold in the reviewed schema:
