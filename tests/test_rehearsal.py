@@ -12,6 +12,7 @@ with it on: the input types and the shutdown crash by running the task, the
 directory markers and the model layout by copying its output as the
 Kubeflow launcher would (rehearsal/launcher_download.py).
 """
+import csv
 import gzip
 import json
 import os
@@ -216,7 +217,9 @@ def test_without_a_reviewed_schema_runs_check_the_pushed_models_schema(
       str(tmp_path_factory.mktemp('compiled_unreviewed')),
       {**COMPILE_SETTINGS, 'SCHEMA_PATH': ''})
   work_dir = str(tmp_path_factory.mktemp('rehearsal_unreviewed'))
-  header, rows = helpers.read_csv(helpers.csv_path(small_data))
+  with gzip.open(helpers.csv_path(small_data) + '.gz', 'rt',
+                 newline='') as gzipped:  # the fixture's data, gzipped
+    header, *rows = list(csv.reader(gzipped))
   column = header.index('payment_type')
   for i, row in enumerate(rows[:int(len(rows) * 0.3)]):
     row[column] = f'Made-up {i % 50}'
@@ -248,8 +251,9 @@ def test_without_a_reviewed_schema_runs_check_the_pushed_models_schema(
 
 def _schema_gen(spec):
   """The task with input artifacts whose only outputs are Schemas: cheap, no
-  Beam (the anomaly gate, which reads the anomalies and the schema; with a
-  reviewed schema, SchemaGen itself reads no artifact)."""
+  Beam (the anomaly gate, which reads the anomalies and the schema, and
+  writes the checked schema and Transform's copy of it; with a reviewed
+  schema, SchemaGen itself reads no artifact)."""
   (task,) = [task for task in compiled_spec.tasks(spec)
              if task.artifacts and
              {executor_input.type_title(d['artifactType'])
@@ -271,14 +275,14 @@ def _rerun_schema_gen(spec, runs, tmp_path, shape_name, launcher,
                       input_types=executor_input.EMPTY_SCHEMA):
   """Runs the schema task again on the first run's upstream outputs."""
   return _rerun(_schema_gen(spec), SCHEMA_TITLE, spec, runs, tmp_path,
-                shape_name, launcher, input_types)
+                shape_name, launcher, input_types, output_key='checked_schema')
 
 
 def _rerun(task, output_title, spec, runs, tmp_path, shape_name, launcher,
-           input_types=executor_input.EMPTY_SCHEMA):
+           input_types=executor_input.EMPTY_SCHEMA, output_key=None):
   """Runs `task` again on the first run's upstream outputs and bucket, its
   outputs under `tmp_path`; returns its result and its `output_title`
-  output."""
+  output (the one named `output_key` where it has several)."""
   work_dir, (first, _) = runs
   inputs = {key: first.tasks[source.producer_task].outputs[source.output_key]
             for key, source in task.artifacts.items()}
@@ -291,7 +295,10 @@ def _rerun(task, output_title, spec, runs, tmp_path, shape_name, launcher,
   result = rehearsal.run_task(task, shape, launcher,
                               os.path.join(work_dir, 'gcs'), inputs,
                               task.name)
-  (output,) = result.outputs_of_type(output_title).values()
+  outputs = result.outputs_of_type(output_title)
+  if output_key is not None:
+    return result, outputs[output_key]
+  (output,) = outputs.values()
   return result, output
 
 
