@@ -371,10 +371,12 @@ def test_shutdown_crash_fails_the_task_without_the_fix(spec, vertex_runs,
              for folder, _, names in os.walk(tmp_path / 'gcs')
              for name in names if name == 'executor_output.json']
   assert len(written) == 1
-  # A task process's directories get Cloud Storage's markers too.
-  (schema,) = [folder for folder, _, names in os.walk(tmp_path / 'gcs')
-               if 'schema.pbtxt' in names]
-  assert gcs_standin.has_marker(schema)
+  # A task process's directories get Cloud Storage's markers too (the
+  # checked schema's and Transform's copy's).
+  schemas = [folder for folder, _, names in os.walk(tmp_path / 'gcs')
+             if 'schema.pbtxt' in names]
+  assert len(schemas) == 2
+  assert all(gcs_standin.has_marker(schema) for schema in schemas)
 
 
 @pytest.mark.slow
