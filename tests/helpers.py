@@ -85,6 +85,22 @@ def write_csv(folder, header: Sequence[str], rows: Sequence[Sequence],
   return path
 
 
+def write_drift_spans(folder, span_rows: int) -> None:
+  """span-1/ and span-2/ drawn from the bundled data (seeded: at a few hundred
+  rows they do not drift from each other), span-3/ with every fare three
+  times higher: the continuous-training scenario of the spans tests."""
+  header, rows = bundled_rows(rows=None)
+  order = np.random.default_rng(16).permutation(len(rows))
+  fare = header.index('fare')
+  for span in (1, 2, 3):
+    chunk = [list(rows[i])
+             for i in order[(span - 1) * span_rows:span * span_rows]]
+    if span == 3:
+      for row in chunk:
+        row[fare] = row[fare] and f'{float(row[fare]) * 3:.2f}'
+    write_csv(os.path.join(str(folder), f'span-{span}'), header, chunk)
+
+
 def write_slice(folder, rows: int = SLICE_ROWS) -> str:
   """Copies the header and the first `rows` lines of the bundled data, byte
   for byte, into `folder`."""

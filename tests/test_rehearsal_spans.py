@@ -11,7 +11,6 @@ Small spans and few steps: the mechanics are under test, not the model.
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 from pipeline.components import accepted_spans
@@ -42,16 +41,7 @@ def span_source(tmp_path_factory):
   three times higher (the draw of tests/test_spans_e2e.py: at this size
   the first two do not drift from each other)."""
   folder = tmp_path_factory.mktemp('span_source')
-  header, rows = helpers.bundled_rows(rows=None)
-  order = np.random.default_rng(16).permutation(len(rows))
-  fare = header.index('fare')
-  for span in (1, 2, 3):
-    chunk = [list(rows[i])
-             for i in order[(span - 1) * SPAN_ROWS:span * SPAN_ROWS]]
-    if span == 3:
-      for row in chunk:
-        row[fare] = row[fare] and f'{float(row[fare]) * 3:.2f}'
-    helpers.write_csv(str(folder / f'span-{span}'), header, chunk)
+  helpers.write_drift_spans(folder, SPAN_ROWS)
   return folder
 
 

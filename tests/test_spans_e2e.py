@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from ml_metadata import metadata_store
 from tfx.orchestration import metadata
@@ -34,20 +33,6 @@ SETTINGS = dict(
     EVAL_ACCURACY_THRESHOLD='0.6',
     EVAL_BASELINE_TOLERANCE='0.2',
 )
-
-
-def _write_spans(folder) -> None:
-  """span-1, span-2 like the bundled data; span-3 with fares tripled."""
-  header, rows = helpers.bundled_rows(rows=None)
-  order = np.random.default_rng(16).permutation(len(rows))
-  fare = header.index('fare')
-  for span in (1, 2, 3):
-    chunk = [list(rows[i])
-             for i in order[(span - 1) * SPAN_ROWS:span * SPAN_ROWS]]
-    if span == 3:
-      for row in chunk:
-        row[fare] = row[fare] and f'{float(row[fare]) * 3:.2f}'
-    helpers.write_csv(os.path.join(folder, f'span-{span}'), header, chunk)
 
 
 def _start(data, output) -> subprocess.Popen:
@@ -73,7 +58,7 @@ def span_runs(tmp_path_factory):
   serving folder after the runs started together, and the served models'
   digests before and after the drifted span."""
   source = tmp_path_factory.mktemp('spans')
-  _write_spans(str(source))
+  helpers.write_drift_spans(source, SPAN_ROWS)
   data = tmp_path_factory.mktemp('data')
   output = tmp_path_factory.mktemp('out')
   runs = {}
