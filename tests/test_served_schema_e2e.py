@@ -21,6 +21,7 @@ Few training steps and low gates: the data checks are under test, not the
 model (which must only be pushed).
 """
 import os
+import shutil
 import subprocess
 import sys
 from typing import Callable, Dict, NamedTuple
@@ -236,24 +237,46 @@ def spans(tmp_path_factory):
   return first, second, _drifted(second)
 
 
+_DRIFT_SETTINGS = {'TRAIN_NUM_STEPS': _STEPS, 'EVAL_ACCURACY_THRESHOLD': '0.5'}
+
+
+@pytest.fixture(scope='module')
+def span_one(spans, tmp_path_factory):
+  """The first run of both drift cases, on span 1 alone: the same run in
+  each (no schema to check it against yet: `make schema` comes after it).
+  Returns (the cases' folder, a copy of it as span 1's run left it); each
+  case puts the copy back in the same place, as MLMD and the artifacts name
+  absolute paths."""
+  root = tmp_path_factory.mktemp('drift')
+  work = root / 'work'
+  _write(spans[0], work / 'data' / 'span-1')
+  run = helpers.run_local_pipeline(
+      work / 'data', str(work / 'out'), 'drift',
+      SCHEMA_PATH=str(work / 'schema.pbtxt'), **_DRIFT_SETTINGS)
+  assert run.returncode == 0, run.output[-3000:]
+  assert run.summary().pushed_to, run.output[-2000:]
+  assert not os.path.exists(work / 'schema.pbtxt')
+  shutil.copytree(work, root / 'after-span-1', symlinks=True)
+  return work, root / 'after-span-1'
+
+
 @pytest.mark.parametrize('approved', [True, False],
                          ids=['make-schema', 'served-schema'])
-def test_span_two_runs_and_a_drifted_span_three_stops(spans, approved,
-                                                      tmp_path):
-  data, out = tmp_path / 'data', str(tmp_path / 'out')
-  name = 'drift-approved' if approved else 'drift-served'
-  settings = {'TRAIN_NUM_STEPS': _STEPS, 'EVAL_ACCURACY_THRESHOLD': '0.5',
-              'SCHEMA_PATH': str(tmp_path / 'schema.pbtxt')}
-  for number, frame in enumerate(spans, start=1):
+def test_span_two_runs_and_a_drifted_span_three_stops(spans, span_one,
+                                                      approved):
+  work, after_span_one = span_one
+  shutil.rmtree(work)
+  shutil.copytree(after_span_one, work, symlinks=True)
+  data, out = work / 'data', str(work / 'out')
+  settings = {**_DRIFT_SETTINGS, 'SCHEMA_PATH': str(work / 'schema.pbtxt')}
+  if approved:  # `make schema` on span 1
+    _make_schema(data, out, 'drift', settings['SCHEMA_PATH'], {})
+  for number, frame in enumerate(spans[1:], start=2):
     _write(frame, data / f'span-{number}')
     if number == 3:
       served = helpers.tree_digest(os.path.join(out, 'serving_model'))
-    run = helpers.run_local_pipeline(data, out, name, **settings)
-    if number == 1:
-      assert run.returncode == 0, run.output[-3000:]
-      if approved:  # `make schema` on span 1
-        _make_schema(data, out, name, settings['SCHEMA_PATH'], {})
-    elif number == 2:
+    run = helpers.run_local_pipeline(data, out, 'drift', **settings)
+    if number == 2:
       assert run.returncode == 0, run.output[-3000:]
       assert run.summary().components['AnomalyGate'].state == 'COMPLETE'
   assert run.returncode != 0, run.output[-3000:]
