@@ -56,8 +56,8 @@ def run(pipeline: tfx_pipeline.Pipeline, run_id: str) -> None:
 
   The loop of TFX's LocalDagRunner (`run_with_ir`: one Launcher per node, in
   topological order, with the same log lines, which local/run/progress.py
-  reads), with one difference: the Launcher gets TFX's Beam operator from
-  local/run/direct_runner.py, which LocalDagRunner has no argument for.
+  reads), with one difference: the Launcher gets local/run/direct_runner.py's
+  subclass of TFX's Beam operator, which LocalDagRunner has no argument for.
   """
   # pylint: disable=g-import-not-at-top
   # Not `tfx.v1`, which also imports the Vertex AI SDK (pipeline/pipeline.py).
