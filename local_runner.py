@@ -91,7 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
          run_id: str) -> int:
-  """Runs the pipeline with LocalDagRunner; prints progress and a summary."""
+  """Runs the pipeline (local/run/local_pipeline.py); prints progress and a
+  summary."""
   settings = checked.settings
   printer = progress.ProgressPrinter(
       list(component_ids.of_pipeline(bool(checked.spans))))

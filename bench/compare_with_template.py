@@ -193,6 +193,28 @@ def _breakdown(ours, template) -> None:
         '' if c is None else f', {c:.1f} cpu') for w, c in zip(wall, cpu)]
     print(f'{name:<28}{cells[0]:>22}{cells[1]:>22}'
           f'{_ratio(wall):>8}{_ratio(cpu):>8}')
+  wall, cpu = [], []
+  for label, summary in (('ours', ours), ('template', template)):
+    outside = _outside_components(label, summary)
+    wall.append(outside[0])
+    cpu.append(outside[1])
+  cells = [f'{w:.1f} s, {c:.1f} cpu' for w, c in zip(wall, cpu)]
+  print(f'{"outside the components":<28}{cells[0]:>22}{cells[1]:>22}'
+        f'{_ratio(wall):>8}{_ratio(cpu):>8}')
+
+
+def _outside_components(label: str, summary) -> Tuple[float, float]:
+  """Wall and CPU seconds of the run `label` outside its components'
+  executions: interpreter start-up, imports, the runner's checks, building
+  and compiling the pipeline, what the store and the launcher do between
+  components, and the summary and report after the run."""
+  components = [name for name, run in summary.components.items()
+                if run.seconds is not None]
+  inside_wall = sum(summary.components[name].seconds for name in components)
+  inside_cpu = sum(COMPONENT_CPU.get(label, {}).get(name) or 0.0
+                   for name in components)
+  return (MEASURED[label].seconds - inside_wall,
+          MEASURED[label].cpu_seconds - inside_cpu)
 
 
 def _ratio(pair) -> str:

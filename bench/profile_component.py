@@ -37,6 +37,7 @@ from tfx.dsl.components.base import base_executor
 
 from bench import recorded_execution
 from local.run import beam_signatures
+from local.run import direct_runner
 from local.run import local_pipeline
 from local.run import inputs as run_inputs
 from pipeline import configs
@@ -60,7 +61,8 @@ def make_executor(cls, scratch: str):
   context = dict(tmp_dir=os.path.join(scratch, 'tmp'), unique_id='profile')
   if issubclass(cls, base_beam_executor.BaseBeamExecutor):
     return cls(base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=local_pipeline.BEAM_PIPELINE_ARGS, **context))
+        beam_pipeline_args=local_pipeline.BEAM_PIPELINE_ARGS,
+        make_beam_pipeline_fn=direct_runner.direct_pipeline, **context))
   return cls(base_executor.BaseExecutor.Context(**context))
 
 
