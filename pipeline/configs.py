@@ -296,11 +296,22 @@ PIPELINE_IMAGE_TAG = setting(
                            'a Docker tag has 1-128 letters, digits, '
                            'underscores, dots and hyphens')))
 # Run the Beam components (CsvExampleGen, StatisticsGen, Transform,
-# Evaluator) on Dataflow; false runs Beam inside each component's container.
+# Evaluator) on Dataflow where their input is large enough
+# (DATAFLOW_MIN_INPUT_BYTES); false runs Beam inside each component's
+# container always.
 USE_DATAFLOW = setting(True)
 # Dataflow worker machine type and autoscaling ceiling.
 DATAFLOW_MACHINE_TYPE = setting('n1-standard-4')
 DATAFLOW_MAX_WORKERS = setting(4, check=positive)
+# With USE_DATAFLOW, each Beam component decides when it runs: inputs of at
+# least this many bytes go to Dataflow, smaller ones run on the DirectRunner
+# in the component's container. A Dataflow job spends about 4 minutes
+# starting and stopping workers; in that time the container's DirectRunner
+# reads about 1 GB of the slowest component's input (StatisticsGen, about
+# 4.4 MB/s), so below 1 GB Dataflow cannot finish first
+# (docs/kubeflow.md#dataflow-where-it-pays). 0 sends every component to
+# Dataflow.
+DATAFLOW_MIN_INPUT_BYTES = setting(1_000_000_000, check=non_negative)
 # Train as a Vertex AI custom job and serve on a Vertex AI endpoint (both
 # targets; VERTEX_SERVING, below, follows this unless set); false trains
 # inside the Trainer's container and pushes to the serving folder only.

@@ -530,12 +530,15 @@ def test_the_rehearsal_hook_comes_first_and_only_where_asked():
   assert gcs_standin.GCS_DIR_ENV not in crash
 
 
-def test_dataflow_arguments_become_the_direct_runner():
+def test_without_the_image_hook_dataflow_arguments_become_the_direct_runner():
   args = ['--runner=DataflowRunner', '--project=p', '--region=r',
           '--temp_location=gs://b/tmp', '--sdk_container_image=image',
-          '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x']
+          '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x',
+          '--dataflow_min_input_bytes=1000']
   assert rehearsal.direct_runner_args(args) == [
-      '--runner=DirectRunner', '--direct_num_workers=2', '--foo=gs://b/x']
+      '--runner=DirectRunner', '--project=p', '--temp_location=gs://b/tmp',
+      '--sdk_container_image=image', '--direct_num_workers=2',
+      '--foo=gs://b/x']
 
 
 def test_gs_paths_map_into_the_local_bucket_folder():

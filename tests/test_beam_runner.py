@@ -1,0 +1,209 @@
+"""Each Beam step of the compiled spec chooses Dataflow or the DirectRunner in
+its container from its input size (pipeline/kfp_runtime/beam_runner.py).
+
+The Kubeflow target is compiled as kubeflow_runner.py compiles it, with span
+folders and a small DATAFLOW_MIN_INPUT_BYTES, and the choice is made on a
+compiled step's own arguments, with the ExecutorInput built as the
+orchestrator builds it (rehearsal/executor_input.py) for inputs on either
+side of the threshold.
+"""
+import json
+import logging
+import os
+
+import pytest
+
+import kubeflow_runner
+from pipeline import cloud_settings
+from pipeline import component_ids
+from pipeline import configs
+from pipeline.kfp_runtime import beam_runner
+from rehearsal import compiled_spec
+from rehearsal import executor_input
+from rehearsal import rehearse as rehearsal
+from tests import helpers
+
+PROJECT = 'runner-test-123'
+BUCKET = f'{PROJECT}-taxi-tips'
+THRESHOLD = 20_000
+# Dataflow's own options in the compiled arguments (cloud_settings).
+DATAFLOW_ONLY = ('--region=', '--staging_location=', '--machine_type=',
+                 '--max_num_workers=')
+
+
+@pytest.fixture(scope='module')
+def spans(tmp_path_factory):
+  folder = tmp_path_factory.mktemp('spans')
+  helpers.write_slice(str(folder / 'span-1'), rows=300)
+  helpers.write_slice(str(folder / 'span-2'), rows=30)
+  return str(folder)
+
+
+@pytest.fixture(scope='module')
+def tasks(spans, tmp_path_factory):
+  settings = configs.load({
+      'GOOGLE_CLOUD_PROJECT': PROJECT, 'PIPELINE_IMAGE_TAG': 'test',
+      'DATA_PATH': spans, 'USE_VERTEX_AI': 'false',
+      'DATAFLOW_MIN_INPUT_BYTES': str(THRESHOLD)})
+  cloud = cloud_settings.from_settings(settings, 'test')
+  path = kubeflow_runner.compile_kubeflow(
+      settings, cloud, str(tmp_path_factory.mktemp('compiled')))
+  return {task.name: task for task in
+          compiled_spec.tasks(compiled_spec.load(path))}
+
+
+def _argv(task, tmp_path, inputs=None):
+  """The step's command-line arguments as its container gets them, with the
+  bucket at `tmp_path`/gcs."""
+  gcs_dir = str(tmp_path / 'gcs')
+  shape = executor_input.create(executor_input.VERTEX, 'taxi-tips',
+                                rehearsal.localize(f'gs://{BUCKET}/output',
+                                                   gcs_dir),
+                                str(tmp_path / 'pods'))
+  invocation = shape.executor_input(
+      task, inputs or {}, rehearsal.localize(task.parameters, gcs_dir))
+  return ['kubeflow_v2_run_executor'] + [
+      json.dumps(invocation) if arg == '{{$}}' else arg
+      for arg in task.container.args]
+
+
+def _examples(folder, size):
+  """An Examples artifact as stored upstream, `size` bytes of files."""
+  for split in ('Split-train', 'Split-eval'):
+    os.makedirs(os.path.join(folder, split))
+    with open(os.path.join(folder, split, 'data_tfrecord-00000-of-00001.gz'),
+              'wb') as data:
+      data.write(b'x' * (size // 2))
+  return {'examples': {'uri': str(folder),
+                       'type': {'schemaTitle': 'tfx.Examples'},
+                       'metadata': {'split_names': '["train", "eval"]'}}}
+
+
+def test_only_the_beam_steps_choose(tasks, tmp_path):
+  # The compiler gives every step the Beam arguments, threshold included.
+  marker = beam_runner.threshold_arg(THRESHOLD)
+  assert all(marker in task.container.args for task in tasks.values())
+  beam_steps = sorted(name for name, task in tasks.items()
+                      if beam_runner.runs_beam(task.container.args))
+  assert beam_steps == sorted([component_ids.EXAMPLE_GEN,
+                               component_ids.STATISTICS_GEN,
+                               component_ids.TRANSFORM,
+                               component_ids.EVALUATOR])
+  trainer = _argv(tasks[component_ids.TRAINER], tmp_path)
+  compiled = list(trainer)
+  assert beam_runner.choose_in_argv(trainer) is None
+  assert trainer == [arg for arg in compiled if arg != marker]
+
+
+def test_a_small_input_runs_on_the_direct_runner_in_the_container(
+    tasks, tmp_path, caplog):
+  task = tasks[component_ids.STATISTICS_GEN]
+  argv = _argv(task, tmp_path, _examples(tmp_path / 'examples',
+                                         THRESHOLD // 4))
+  compiled = list(argv)
+  with caplog.at_level(logging.INFO):
+    choice = beam_runner.choose_in_argv(argv)
+  assert choice.runner == beam_runner.DIRECT
+  assert choice.input_bytes == THRESHOLD // 4 // 2 * 2
+  assert '--runner=DirectRunner' in argv
+  assert not [arg for arg in argv if arg.startswith(DATAFLOW_ONLY)]
+  assert not [arg for arg in argv
+              if arg.startswith(beam_runner.THRESHOLD_FLAG)]
+  # The generic options stay; TFX's own arguments are untouched.
+  kept = [arg for arg in compiled if arg.startswith(
+      ('--project=', '--temp_location=', '--sdk_container_image='))]
+  assert len(kept) == 3 and set(kept) <= set(argv)
+  assert argv[:argv.index('--runner=DirectRunner')] == compiled[
+      :compiled.index('--runner=DataflowRunner')]
+  assert (f'Beam runner for {component_ids.STATISTICS_GEN}: DirectRunner in '
+          'the container (inputs 5.0 kB < DATAFLOW_MIN_INPUT_BYTES 20.0 kB)'
+          in caplog.text)
+
+
+def test_a_large_input_runs_on_dataflow(tasks, tmp_path, caplog):
+  task = tasks[component_ids.STATISTICS_GEN]
+  argv = _argv(task, tmp_path, _examples(tmp_path / 'examples',
+                                         THRESHOLD * 3))
+  compiled = list(argv)
+  with caplog.at_level(logging.INFO):
+    choice = beam_runner.choose_in_argv(argv)
+  assert choice.runner == beam_runner.DATAFLOW
+  assert choice.input_bytes >= THRESHOLD
+  # As compiled, less the threshold, which Beam never sees.
+  assert argv == [arg for arg in compiled
+                  if arg != beam_runner.threshold_arg(THRESHOLD)]
+  assert '--runner=DataflowRunner' in argv
+  assert f'Beam runner for {component_ids.STATISTICS_GEN}: DataflowRunner' in (
+      caplog.text)
+  assert '>= DATAFLOW_MIN_INPUT_BYTES 20.0 kB' in caplog.text
+
+
+def test_example_gen_counts_the_newest_span_only(tasks, spans, tmp_path):
+  task = tasks[component_ids.EXAMPLE_GEN]
+  data = tmp_path / 'gcs' / BUCKET / 'input' / 'data'
+  newest = os.path.join(spans, 'span-2', helpers.CSV_NAME)
+  for span in ('span-1', 'span-2'):
+    os.makedirs(data / span)
+    os.link(os.path.join(spans, span, helpers.CSV_NAME),
+            data / span / helpers.CSV_NAME)
+  assert os.path.getsize(newest) < THRESHOLD < os.path.getsize(
+      os.path.join(spans, 'span-1', helpers.CSV_NAME))
+  argv = _argv(task, tmp_path)
+  choice = beam_runner.choose_in_argv(argv)
+  assert (choice.runner, choice.input_bytes) == (
+      beam_runner.DIRECT, os.path.getsize(newest))
+
+  # A large new span goes to Dataflow.
+  os.makedirs(data / 'span-3')
+  os.link(os.path.join(spans, 'span-1', helpers.CSV_NAME),
+          data / 'span-3' / helpers.CSV_NAME)
+  argv = _argv(task, tmp_path)
+  assert beam_runner.choose_in_argv(argv).runner == beam_runner.DATAFLOW
+  assert '--runner=DataflowRunner' in argv
+
+
+def test_an_input_it_cannot_measure_keeps_dataflow(tasks, tmp_path, caplog):
+  task = tasks[component_ids.STATISTICS_GEN]
+  argv = _argv(task, tmp_path)
+  # An input artifact the step cannot read: the JSON is not an ExecutorInput.
+  argv[argv.index('--json_serialized_invocation_args') + 1] = '{"inputs": 3}'
+  with caplog.at_level(logging.WARNING):
+    choice = beam_runner.choose_in_argv(argv)
+  assert choice.runner == beam_runner.DATAFLOW
+  assert choice.input_bytes is None
+  assert 'input size unknown' in caplog.text
+  assert not [arg for arg in argv
+              if arg.startswith(beam_runner.THRESHOLD_FLAG)]
+
+
+def test_without_dataflow_nothing_is_decided(tasks, tmp_path):
+  argv = ['kubeflow_v2_run_executor', '--executor_class_path', 'x.Executor',
+          '--json_serialized_invocation_args', '{}']
+  assert beam_runner.choose_in_argv(argv) is None
+  assert argv[-1] == '{}'
+  # No Dataflow runner: only the threshold goes.
+  args = ['--runner=DirectRunner', beam_runner.threshold_arg(5), '--a=b']
+  assert beam_runner.decide(args, 0, 'step') == (
+      ['--runner=DirectRunner', '--a=b'], None)
+
+
+def test_the_choice_is_recorded_on_the_outputs():
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  choice = beam_runner.decide(
+      ['--runner=DataflowRunner', beam_runner.threshold_arg(1000)], 10, 's')[1]
+  beam_runner._choice = choice  # pylint: disable=protected-access
+  try:
+    examples = standard_artifacts.Examples()
+    beam_runner.record_on({'examples': [examples]})
+  finally:
+    beam_runner._choice = None  # pylint: disable=protected-access
+  metadata = {key: value for key, value in
+              [(beam_runner.RUNNER_PROPERTY,
+                examples.get_string_custom_property(
+                    beam_runner.RUNNER_PROPERTY)),
+               (beam_runner.INPUT_BYTES_PROPERTY,
+                examples.get_int_custom_property(
+                    beam_runner.INPUT_BYTES_PROPERTY))]}
+  assert beam_runner.recorded('StatisticsGen', metadata) == (
+      'Beam runner for StatisticsGen: DirectRunner in the container '
+      '(inputs 10 B)')
