@@ -103,6 +103,7 @@ def test_a_small_input_runs_on_the_direct_runner_in_the_container(
   compiled = list(argv)
   with caplog.at_level(logging.INFO):
     choice = beam_runner.choose_in_argv(argv)
+    beam_runner.announce(choice)
   assert choice.runner == beam_runner.DIRECT
   assert choice.input_bytes == THRESHOLD // 4 // 2 * 2
   assert '--runner=DirectRunner' in argv
@@ -127,6 +128,7 @@ def test_a_large_input_runs_on_dataflow(tasks, tmp_path, caplog):
   compiled = list(argv)
   with caplog.at_level(logging.INFO):
     choice = beam_runner.choose_in_argv(argv)
+    beam_runner.announce(choice)
   assert choice.runner == beam_runner.DATAFLOW
   assert choice.input_bytes >= THRESHOLD
   # As compiled, less the threshold, which Beam never sees.
@@ -169,6 +171,7 @@ def test_an_input_it_cannot_measure_keeps_dataflow(tasks, tmp_path, caplog):
   argv[argv.index('--json_serialized_invocation_args') + 1] = '{"inputs": 3}'
   with caplog.at_level(logging.WARNING):
     choice = beam_runner.choose_in_argv(argv)
+    beam_runner.announce(choice)
   assert choice.runner == beam_runner.DATAFLOW
   assert choice.input_bytes is None
   assert 'input size unknown' in caplog.text

@@ -34,10 +34,16 @@ Without the marker (USE_DATAFLOW off, or a spec compiled before this) or
 without `--runner=DataflowRunner`, the arguments are left as they are.
 """
 import dataclasses
+import functools
 import logging
 import os
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
+
+# INFO, whatever the root logger's level: the step's log says its choice.
+_log = logging.getLogger(__name__)
+_log.setLevel(logging.INFO)
 
 THRESHOLD_FLAG = '--dataflow_min_input_bytes'
 SETTING = 'DATAFLOW_MIN_INPUT_BYTES'
@@ -322,8 +328,9 @@ _choice: Optional[Choice] = None
 
 def choose_in_argv(argv: List[str]) -> Optional[Choice]:
   """Rewrites the Beam arguments in TFX's executor entrypoint's `argv` (in
-  place) as `decide` chooses, from the step's measured input; logs the
-  choice and keeps it for `record_on`. Returns it (None: nothing to decide).
+  place) as `decide` chooses, from the step's measured input, and keeps the
+  choice for `record_on`. Returns it (None: nothing to decide); `announce`
+  logs it.
   """
   global _choice
   _choice = None
@@ -350,11 +357,25 @@ def choose_in_argv(argv: List[str]) -> Optional[Choice]:
       measured, at_least, why = None, False, f'{type(error).__name__}: {error}'
   rewritten, choice = decide(argv, measured, component, at_least, why)
   argv[:] = rewritten
-  if choice is not None:
-    (logging.warning if choice.input_bytes is None else logging.info)(
-        choice.describe())
-    _choice = choice
+  _choice = choice
   return choice
+
+
+def announce(choice: Choice) -> None:
+  """Logs the step's choice in one line (a warning when its input could
+  not be measured)."""
+  (_log.warning if choice.input_bytes is None else _log.info)(
+      choice.describe())
+
+
+def announcing(main: Callable[..., Any], choice: Choice) -> Callable[..., Any]:
+  """`main` (what absl's app.run runs) logging `choice` first: only then
+  has absl installed the handler that writes the step's log."""
+  @functools.wraps(main)
+  def main_after_announcing(*args, **kwargs):
+    announce(choice)
+    return main(*args, **kwargs)
+  return main_after_announcing
 
 
 def record_on(output_dict: Dict[str, List[Any]]) -> None:

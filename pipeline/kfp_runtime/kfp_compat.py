@@ -250,7 +250,10 @@ def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
         if running_entrypoint(EXECUTOR):
           # TFX's entrypoint parses sys.argv (app.run without argv).
           argv = kwargs.get('argv', args[1] if len(args) > 1 else None)
-          beam_runner.choose_in_argv(sys.argv if argv is None else argv)
+          choice = beam_runner.choose_in_argv(sys.argv if argv is None
+                                              else argv)
+          if choice is not None and args:
+            args = (beam_runner.announcing(args[0], choice),) + args[1:]
         return original(*args, **kwargs)
     except SystemExit as exit_:
       if exit_after_success and exit_.code in (None, 0) and (
