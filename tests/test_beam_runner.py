@@ -5,13 +5,20 @@ The Kubeflow target is compiled as kubeflow_runner.py compiles it, with span
 folders and a small DATAFLOW_MIN_INPUT_BYTES, and the choice is made on a
 compiled step's own arguments, with the ExecutorInput built as the
 orchestrator builds it (rehearsal/executor_input.py) for inputs on either
-side of the threshold.
+side of the threshold. One step also runs as in its pod, through the
+image's start-up hook, and submits its Dataflow job to stand-ins of the
+Dataflow API and Cloud Storage on loopback.
 """
 import json
 import logging
 import os
+import socket
 
 import pytest
+from gcp_storage_emulator.server import create_server
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from werkzeug.wrappers import Request
 
 import kubeflow_runner
 from pipeline import cloud_settings
@@ -22,6 +29,7 @@ from rehearsal import compiled_spec
 from rehearsal import executor_input
 from rehearsal import rehearse as rehearsal
 from tests import helpers
+from tests import loopback
 
 PROJECT = 'runner-test-123'
 BUCKET = f'{PROJECT}-taxi-tips'
@@ -210,3 +218,91 @@ def test_the_choice_is_recorded_on_the_outputs():
   assert beam_runner.recorded('StatisticsGen', metadata) == (
       'Beam runner for StatisticsGen: DirectRunner in the container '
       '(inputs 10 B)')
+
+
+JOB_ID = 'standin-job-1'
+
+
+class DataflowStandIn:
+  """The Dataflow API's jobs.create, jobs.get and messages.list: a job is
+  accepted, pending, and done when asked again; every request is recorded."""
+
+  def __init__(self):
+    self.requests = []
+
+  @Request.application
+  def __call__(self, request):
+    self.requests.append((request.method, request.path,
+                          request.get_data(as_text=True)))
+    job = {'id': JOB_ID, 'projectId': PROJECT, 'type': 'JOB_TYPE_BATCH'}
+    if request.method == 'POST' and request.path.endswith('/jobs'):
+      return loopback.json_response({**job, 'currentState':
+                                     'JOB_STATE_PENDING'})
+    if request.path.endswith('/messages'):
+      return loopback.json_response({})
+    if request.path.endswith(f'/jobs/{JOB_ID}'):
+      return loopback.json_response({**job, 'currentState': 'JOB_STATE_DONE'})
+    return loopback.json_response({'error': {'code': 404, 'message': 'no'}},
+                                  404)
+
+
+@pytest.fixture
+def gcs_bucket(monkeypatch):
+  """Cloud Storage's emulator on loopback, with the pipeline's bucket."""
+  with socket.socket() as probe:
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+  server = create_server('127.0.0.1', port, in_memory=True)
+  server.start()
+  monkeypatch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
+  monkeypatch.setenv('NO_PROXY', 'localhost,127.0.0.1')
+  monkeypatch.setenv('no_proxy', 'localhost,127.0.0.1')
+  client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
+  try:
+    yield client.create_bucket(BUCKET)
+  finally:
+    server.stop()
+
+
+@pytest.mark.slow
+def test_a_step_above_the_threshold_submits_a_dataflow_job(
+    tasks, tmp_path, gcs_bucket):
+  task = tasks[component_ids.STATISTICS_GEN]
+  shape = executor_input.create(executor_input.VERTEX, 'taxi-tips',
+                                str(tmp_path / 'root'), str(tmp_path / 'pods'))
+  invocation = shape.executor_input(
+      task, _examples(tmp_path / 'examples', THRESHOLD * 3), task.parameters)
+  dataflow = DataflowStandIn()
+  with loopback.serve(dataflow) as url:
+    # The compiled arguments and two of Beam's own options: the stand-in
+    # as Dataflow's endpoint (Beam checks a localhost endpoint less), and
+    # no credentials.
+    argv = [json.dumps(invocation) if arg == '{{$}}' else arg
+            for arg in task.container.args] + [
+                '--dataflow_endpoint=' + url.replace('127.0.0.1', 'localhost'),
+                '--no_auth']
+    launcher = rehearsal.Launcher(log_dir=str(tmp_path / 'logs'))
+    launcher.run(task.name, task.container.command, argv, 'statistics')
+
+  (create, *polls) = dataflow.requests
+  assert create[:2] == ('POST', f'/v1b3/projects/{PROJECT}/locations/'
+                        'europe-west3/jobs')
+  job = json.loads(create[2])
+  (pool,) = job['environment']['workerPools']
+  assert pool['machineType'] == 'n1-standard-4'
+  assert pool['autoscalingSettings']['maxNumWorkers'] == 4
+  image = next(arg.split('=', 1)[1] for arg in task.container.args
+               if arg.startswith('--sdk_container_image='))
+  assert image in create[2]
+  assert ('GET', f'/v1b3/projects/{PROJECT}/locations/europe-west3/jobs/'
+          f'{JOB_ID}') in [request[:2] for request in polls]
+  # Beam staged the job in the bucket's staging folder.
+  assert [blob.name for blob in gcs_bucket.list_blobs(prefix='staging/')]
+  # The step logged its choice and recorded it on its output.
+  with open(tmp_path / 'logs' / 'statistics.log') as log:
+    assert (f'Beam runner for {component_ids.STATISTICS_GEN}: DataflowRunner'
+            in log.read())
+  with open(invocation['outputs']['outputFile']) as output:
+    (statistics,) = json.load(output)['artifacts']['statistics']['artifacts']
+  assert statistics['metadata'][beam_runner.RUNNER_PROPERTY] == (
+      beam_runner.DATAFLOW)
