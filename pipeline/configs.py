@@ -305,13 +305,12 @@ DATAFLOW_MACHINE_TYPE = setting('n1-standard-4')
 DATAFLOW_MAX_WORKERS = setting(4, check=positive)
 # With USE_DATAFLOW, each Beam component decides when it runs: inputs of at
 # least this many bytes go to Dataflow, smaller ones run on the DirectRunner
-# in the component's container. A Dataflow job spends about 4 minutes
-# starting and stopping workers; in that time the container's DirectRunner
-# reads about 1 GB of the slowest component's input (StatisticsGen, about
-# 4.4 MB/s), so below 1 GB Dataflow cannot finish first
-# (docs/kubeflow.md#dataflow-where-it-pays). 0 sends every component to
-# Dataflow.
-DATAFLOW_MIN_INPUT_BYTES = setting(1_000_000_000, check=non_negative)
+# in the component's container. A Dataflow job spends 3 to 5 minutes
+# starting and stopping its workers; in 3 minutes the slowest component per
+# byte (StatisticsGen, about 2.6 MB/s in a container) reads about 500 MB, so
+# below that Dataflow cannot finish first
+# (docs/kubeflow.md#dataflow-where-it-pays). 0: always Dataflow.
+DATAFLOW_MIN_INPUT_BYTES = setting(500_000_000, check=non_negative)
 # Train as a Vertex AI custom job and serve on a Vertex AI endpoint (both
 # targets; VERTEX_SERVING, below, follows this unless set); false trains
 # inside the Trainer's container and pushes to the serving folder only.
