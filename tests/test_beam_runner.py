@@ -198,26 +198,26 @@ def test_without_dataflow_nothing_is_decided(tasks, tmp_path):
       ['--runner=DirectRunner', '--a=b'], None)
 
 
-def test_the_choice_is_recorded_on_the_outputs():
+def test_the_choice_is_recorded_on_the_step_outputs(tasks, tmp_path):
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
-  choice = beam_runner.decide(
-      ['--runner=DataflowRunner', beam_runner.threshold_arg(1000)], 10, 's')[1]
-  beam_runner._choice = choice  # pylint: disable=protected-access
-  try:
-    examples = standard_artifacts.Examples()
-    beam_runner.record_on({'examples': [examples]})
-  finally:
-    beam_runner._choice = None  # pylint: disable=protected-access
-  metadata = {key: value for key, value in
-              [(beam_runner.RUNNER_PROPERTY,
-                examples.get_string_custom_property(
-                    beam_runner.RUNNER_PROPERTY)),
-               (beam_runner.INPUT_BYTES_PROPERTY,
-                examples.get_int_custom_property(
-                    beam_runner.INPUT_BYTES_PROPERTY))]}
-  assert beam_runner.recorded('StatisticsGen', metadata) == (
-      'Beam runner for StatisticsGen: DirectRunner in the container '
-      '(inputs 10 B)')
+  argv = _argv(tasks[component_ids.TRANSFORM], tmp_path,
+               _examples(tmp_path / 'examples', 1000))
+  beam_runner.choose_in_argv(argv)
+  graph = standard_artifacts.TransformGraph()
+  beam_runner.record_on({'transform_graph': [graph]})
+  metadata = {
+      beam_runner.RUNNER_PROPERTY: graph.get_string_custom_property(
+          beam_runner.RUNNER_PROPERTY),
+      beam_runner.INPUT_BYTES_PROPERTY: graph.get_int_custom_property(
+          beam_runner.INPUT_BYTES_PROPERTY)}
+  assert beam_runner.recorded(component_ids.TRANSFORM, metadata) == (
+      f'Beam runner for {component_ids.TRANSFORM}: DirectRunner in the '
+      'container (inputs 1.0 kB)')
+  # A step that did not choose records nothing.
+  beam_runner.choose_in_argv(['x', '--executor_class_path', 'a.B'])
+  model = standard_artifacts.Model()
+  beam_runner.record_on({'model': [model]})
+  assert beam_runner.RUNNER_PROPERTY not in model.mlmd_artifact.custom_properties
 
 
 JOB_ID = 'standin-job-1'

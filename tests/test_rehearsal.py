@@ -153,7 +153,8 @@ def test_the_small_data_runs_every_beam_step_in_its_container(runs):
         if name in BEAM_STEPS]
     assert all(': DirectRunner in the container (inputs ' in line
                for line in chosen), chosen
-    assert set(chosen) <= set(rehearsal.describe(result))
+    assert {f'Run {result.number}: {line}' for line in chosen} <= set(
+        rehearsal.describe(result))
 
 
 @pytest.mark.slow
