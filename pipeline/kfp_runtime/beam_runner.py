@@ -30,8 +30,10 @@ So the decision is made where the input is known, at run time, in the step:
   `beam_runner` and `beam_input_bytes`, which both orchestrators keep in
   their metadata and show with the artifact).
 
-Without the marker (USE_DATAFLOW off, or a spec compiled before this) or
-without `--runner=DataflowRunner`, the arguments are left as they are.
+Without the marker (USE_DATAFLOW off, or a spec compiled by an older
+checkout) or without `--runner=DataflowRunner`, the arguments are left as
+they are. Steps that run no Beam pipeline (the compiler gives every step the
+Beam arguments) only lose the marker.
 """
 import dataclasses
 import functools
