@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any, Dict, List, Optional
 
 from pipeline.errors import ConfigError
+from pipeline.kfp_runtime import beam_runner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CloudSettings:
   use_dataflow: bool
   dataflow_machine_type: str
   dataflow_max_workers: int
+  dataflow_min_input_bytes: int
   use_vertex_ai: bool
   vertex_training_machine_type: str
   # The digest `make image` recorded for this tag ('' if none): the image is
@@ -67,7 +69,13 @@ class CloudSettings:
     return self.tagged_image
 
   def beam_pipeline_args(self) -> List[str]:
-    """Beam arguments: Dataflow when enabled, else Beam's in-process runner."""
+    """Beam arguments: Dataflow when enabled, else Beam's in-process runner.
+
+    With Dataflow, the last argument carries DATAFLOW_MIN_INPUT_BYTES into
+    each Beam step, where the image's start-up hook removes it and keeps
+    Dataflow or switches to the DirectRunner from the step's input size
+    (pipeline/kfp_runtime/beam_runner.py).
+    """
     if not self.use_dataflow:
       # Any argument at all would make TFX build and stage a TFX sdist.
       return []
@@ -82,6 +90,7 @@ class CloudSettings:
         f'--sdk_container_image={self.image}',
         f'--machine_type={self.dataflow_machine_type}',
         f'--max_num_workers={self.dataflow_max_workers}',
+        beam_runner.threshold_arg(self.dataflow_min_input_bytes),
     ]
 
   def ai_platform_training_args(self) -> Optional[Dict[str, Any]]:
@@ -143,6 +152,7 @@ def from_settings(settings: Any, image_tag: str) -> CloudSettings:
       use_dataflow=settings.USE_DATAFLOW,
       dataflow_machine_type=settings.DATAFLOW_MACHINE_TYPE,
       dataflow_max_workers=settings.DATAFLOW_MAX_WORKERS,
+      dataflow_min_input_bytes=settings.DATAFLOW_MIN_INPUT_BYTES,
       use_vertex_ai=settings.USE_VERTEX_AI,
       vertex_training_machine_type=settings.VERTEX_TRAINING_MACHINE_TYPE,
   )

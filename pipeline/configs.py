@@ -296,11 +296,21 @@ PIPELINE_IMAGE_TAG = setting(
                            'a Docker tag has 1-128 letters, digits, '
                            'underscores, dots and hyphens')))
 # Run the Beam components (CsvExampleGen, StatisticsGen, Transform,
-# Evaluator) on Dataflow; false runs Beam inside each component's container.
+# Evaluator) on Dataflow where their input is large enough
+# (DATAFLOW_MIN_INPUT_BYTES); false runs Beam inside each component's
+# container always.
 USE_DATAFLOW = setting(True)
 # Dataflow worker machine type and autoscaling ceiling.
 DATAFLOW_MACHINE_TYPE = setting('n1-standard-4')
 DATAFLOW_MAX_WORKERS = setting(4, check=positive)
+# With USE_DATAFLOW, each Beam component decides when it runs: inputs of at
+# least this many bytes go to Dataflow, smaller ones run on the DirectRunner
+# in the component's container. A Dataflow job spends 3 to 5 minutes
+# starting and stopping its workers; in 3 minutes the slowest component per
+# byte (StatisticsGen, about 2.6 MB/s in a container) reads about 500 MB, so
+# below that Dataflow cannot finish first
+# (docs/kubeflow.md#dataflow-where-it-pays). 0: always Dataflow.
+DATAFLOW_MIN_INPUT_BYTES = setting(500_000_000, check=non_negative)
 # Train as a Vertex AI custom job and serve on a Vertex AI endpoint (both
 # targets; VERTEX_SERVING, below, follows this unless set); false trains
 # inside the Trainer's container and pushes to the serving folder only.

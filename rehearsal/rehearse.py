@@ -21,7 +21,14 @@ environment instead of the pipeline image, each task a process of its own:
 - with `--shape=kfp`, the launcher's copy of each input artifact into the
   pod before the command starts is done as Kubeflow Pipelines 2.3.0 does it
   (rehearsal/launcher_download.py), markers included;
-- Dataflow arguments are replaced by Beam's DirectRunner;
+- the spec is compiled with USE_DATAFLOW on, and each Beam task chooses
+  its runner from its input size as on the cluster
+  (pipeline/kfp_runtime/beam_runner.py, through the start-up hook below):
+  the summary names each choice. A task that chooses Dataflow (an input of
+  DATAFLOW_MIN_INPUT_BYTES or more) cannot run here and fails at Beam's
+  check of its temp_location, which is not gs://; raise the setting to
+  rehearse such data. With `--no-compat` the Beam tasks run on the
+  DirectRunner;
 - the task processes load the pipeline image's start-up hook
   (pipeline/kfp_runtime/startup/sitecustomize.py, hence
   pipeline/kfp_runtime/kfp_compat.py) exactly as the image does; `--no-compat`
@@ -56,6 +63,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from pipeline.kfp_runtime import beam_runner
 from rehearsal import compiled_spec
 from rehearsal import executor_input
 from rehearsal import gcs_standin
@@ -79,20 +87,8 @@ COMPILE_DEFAULTS = {
     'PIPELINE_IMAGE_TAG': 'rehearsal',
 }
 # Always: training runs inside the Trainer's task, not as a Vertex AI job.
-COMPILE_OVERRIDES = {'USE_VERTEX_AI': 'false'}
-
-# Beam options that only mean something to Dataflow.
-_DATAFLOW_OPTIONS = frozenset((
-    'project', 'region', 'temp_location', 'staging_location',
-    'sdk_container_image', 'machine_type', 'worker_machine_type',
-    'max_num_workers', 'num_workers', 'service_account_email', 'network',
-    'subnetwork', 'job_name', 'dataflow_service_options', 'experiments',
-    'autoscaling_algorithm', 'disk_size_gb', 'worker_region', 'worker_zone',
-    'use_public_ips', 'no_use_public_ips', 'setup_file', 'requirements_file',
-    'extra_package', 'extra_packages', 'save_main_session',
-))
-DIRECT_RUNNER_ARGS = ('--runner=DirectRunner',)
-
+# Dataflow stays on, so each Beam step chooses its runner as on the cluster.
+COMPILE_OVERRIDES = {'USE_VERTEX_AI': 'false', 'USE_DATAFLOW': 'true'}
 
 class TaskFailed(RuntimeError):
   """A task exited non-zero or wrote no ExecutorOutput."""
@@ -146,26 +142,22 @@ def localize(value: Any, gcs_dir: str) -> Any:
 
 
 def direct_runner_args(args: Sequence[str]) -> List[str]:
-  """`args` with Dataflow's Beam options replaced by the DirectRunner's."""
-  rewritten, replaced = [], False
-  for arg in args:
-    match = re.fullmatch(r'--([A-Za-z_]+)(=.*)?', arg)
-    name = match.group(1) if match else None
-    if name == 'runner':
-      if not replaced:
-        rewritten.extend(DIRECT_RUNNER_ARGS)
-        replaced = True
-    elif name not in _DATAFLOW_OPTIONS:
-      rewritten.append(arg)
-  return rewritten
+  """`args` as a Beam step runs them on the DirectRunner in its container
+  (pipeline/kfp_runtime/beam_runner.py's choice for a small input)."""
+  return beam_runner.decide(args, 0, '')[0]
 
 
 def task_argv(container: compiled_spec.Container, executor_input_json: str,
-              gcs_dir: str) -> List[str]:
-  """The container's arguments with `{{$}}` filled in, paths made local."""
+              gcs_dir: str, image_hook: bool = True) -> List[str]:
+  """The container's arguments with `{{$}}` filled in, paths made local.
+
+  With `image_hook`, the Beam arguments stay as compiled: the image's
+  start-up hook in the task chooses the runner. Without it (`--no-compat`)
+  they become the DirectRunner's here.
+  """
   args = [executor_input_json if arg == '{{$}}' else localize(arg, gcs_dir)
           for arg in container.args]
-  return direct_runner_args(args)
+  return args if image_hook else direct_runner_args(args)
 
 
 def _module_of(command: Sequence[str]) -> str:
@@ -343,10 +335,11 @@ def run_task(task: compiled_spec.Task, shape: executor_input.Shape,
   ran_hook = bool(hook and shape.runs_pre_cache_check)
   if ran_hook:
     launcher.run(task.name, hook.command,
-                 task_argv(hook, invocation_json, gcs_dir),
+                 task_argv(hook, invocation_json, gcs_dir, launcher.compat),
                  log_name + '-preCacheCheck')
   launcher.run(task.name, task.container.command,
-               task_argv(task.container, invocation_json, gcs_dir), log_name,
+               task_argv(task.container, invocation_json, gcs_dir,
+                         launcher.compat), log_name,
                env=localize(task.container.env, gcs_dir))
   if pod:  # the pod is gone once the task ends; so is its copy
     shutil.rmtree(os.path.join(pod, 'gcs'), ignore_errors=True)
@@ -528,10 +521,23 @@ def trained_spans(result: RunResult) -> Optional[List[int]]:
   return None
 
 
+def beam_runners(result: RunResult) -> List[str]:
+  """The runner each Beam task of a run chose, as its outputs record it
+  (pipeline/kfp_runtime/beam_runner.py), in the order the tasks ran."""
+  chosen = []
+  for task in result.tasks.values():
+    for artifact in task.written.values():
+      line = beam_runner.recorded(task.name, artifact.get('metadata') or {})
+      if line:
+        chosen.append(line)
+        break
+  return chosen
+
+
 def describe(result: RunResult) -> List[str]:
-  """A line on the spans trained on, and on each blessing and push of a
-  run."""
-  lines = []
+  """A line on each Beam task's runner, the spans trained on, and each
+  blessing and push of a run."""
+  lines = [f'Run {result.number}: {line}' for line in beam_runners(result)]
   spans = trained_spans(result)
   if spans is not None:
     lines.append(f'Run {result.number}: spans trained on: '

@@ -39,6 +39,8 @@ DATAFLOW_ARGS = [
     f'--sdk_container_image={IMAGE}',
     '--machine_type=n1-standard-4',
     '--max_num_workers=4',
+    # DATAFLOW_MIN_INPUT_BYTES, for each step's choice at run time.
+    f'--dataflow_min_input_bytes={configs.load({}).DATAFLOW_MIN_INPUT_BYTES}',
 ]
 # Task -> the tasks it waits for, in both targets; BASELINE is the target's
 # baseline task.

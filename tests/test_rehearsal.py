@@ -27,6 +27,7 @@ from pipeline.kfp_runtime import kfp_compat
 from rehearsal import launcher_download
 from rehearsal import rehearse as rehearsal
 from models import signatures
+from pipeline import component_ids
 from pipeline import configs
 from pipeline.components import columnar_csv_example_gen
 from pipeline.components import fitted_schema_gen
@@ -47,6 +48,8 @@ DATA_URI = f'gs://{BUCKET}/input/data'  # CloudSettings.data_path
 SCHEMA_TITLE = 'tfx.Schema'
 EXAMPLES_TITLE = 'tfx.Examples'
 MODEL_TITLE = 'tfx.Model'
+BEAM_STEPS = (component_ids.EXAMPLE_GEN, component_ids.STATISTICS_GEN,
+              component_ids.TRANSFORM, component_ids.EVALUATOR)
 
 
 @pytest.fixture(scope='module')
@@ -137,6 +140,21 @@ def test_every_task_runs_and_a_model_is_pushed(runs, spec):
   assert destination.startswith(os.path.join(work_dir, 'gcs', BUCKET,
                                              'serving_model'))
   assert os.path.isfile(os.path.join(destination, 'saved_model.pb'))
+
+
+@pytest.mark.slow
+def test_the_small_data_runs_every_beam_step_in_its_container(runs):
+  # Compiled with USE_DATAFLOW on: each Beam step chose at run time.
+  _, (first, second) = runs
+  for result in (first, second):
+    chosen = rehearsal.beam_runners(result)
+    assert [line.split(':')[0] for line in chosen] == [
+        f'Beam runner for {name}' for name in result.tasks
+        if name in BEAM_STEPS]
+    assert all(': DirectRunner in the container (inputs ' in line
+               for line in chosen), chosen
+    assert {f'Run {result.number}: {line}' for line in chosen} <= set(
+        rehearsal.describe(result))
 
 
 @pytest.mark.slow
@@ -530,12 +548,15 @@ def test_the_rehearsal_hook_comes_first_and_only_where_asked():
   assert gcs_standin.GCS_DIR_ENV not in crash
 
 
-def test_dataflow_arguments_become_the_direct_runner():
+def test_without_the_image_hook_dataflow_arguments_become_the_direct_runner():
   args = ['--runner=DataflowRunner', '--project=p', '--region=r',
           '--temp_location=gs://b/tmp', '--sdk_container_image=image',
-          '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x']
+          '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x',
+          '--dataflow_min_input_bytes=1000']
   assert rehearsal.direct_runner_args(args) == [
-      '--runner=DirectRunner', '--direct_num_workers=2', '--foo=gs://b/x']
+      '--runner=DirectRunner', '--project=p', '--temp_location=gs://b/tmp',
+      '--sdk_container_image=image', '--direct_num_workers=2',
+      '--foo=gs://b/x']
 
 
 def test_gs_paths_map_into_the_local_bucket_folder():

@@ -45,6 +45,12 @@ and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
 directory wherever objects share its prefix, marker or not), so the same
 image serves both orchestrators.
 
+The same hooks carry two things that are not fixes: the run lease held
+around every step (pipeline/kfp_runtime/run_lease.py) and, with
+USE_DATAFLOW, each Beam step's choice between Dataflow and the DirectRunner
+in its container, made from its input size before TFX reads its arguments
+(pipeline/kfp_runtime/beam_runner.py), on both orchestrators.
+
 `install()` is called at start-up by
 pipeline/kfp_runtime/startup/sitecustomize.py, which the pipeline image puts on
 PYTHONPATH (see the Dockerfile): it only registers an import hook, so a process
@@ -60,6 +66,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional
 
 import yaml
 
+from pipeline.kfp_runtime import beam_runner
 from pipeline.kfp_runtime import directory_markers
 from pipeline.kfp_runtime import run_lease
 
@@ -196,6 +203,7 @@ def _patch_translate_executor_output(module: Any) -> None:
 
   def translate_executor_output(output_dict, name_from_id):
     remove_directory_markers(output_dict)
+    beam_runner.record_on(output_dict)
     return original(output_dict, name_from_id)
 
   translate_executor_output._kfp_compat = True  # pylint: disable=protected-access
@@ -226,8 +234,10 @@ def _exit_now() -> None:
 
 def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
   """Wraps absl's app.run, which runs TFX's entrypoints: the executor's step
-  holds the pipeline's run lease (pipeline/kfp_runtime/run_lease.py), and
-  with `exit_after_success` a step that succeeded exits at once (fix 3)."""
+  holds the pipeline's run lease (pipeline/kfp_runtime/run_lease.py), a Beam
+  step chooses Dataflow or the DirectRunner from its input size before TFX
+  reads its arguments (pipeline/kfp_runtime/beam_runner.py), and with
+  `exit_after_success` a step that succeeded exits at once (fix 3)."""
   original = module.run
   if getattr(original, '_kfp_compat', False):
     original = _originals[(module.__name__, 'run')]
@@ -237,6 +247,13 @@ def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
              else contextlib.nullcontext())
     try:
       with lease:
+        if running_entrypoint(EXECUTOR):
+          # TFX's entrypoint parses sys.argv (app.run without argv).
+          argv = kwargs.get('argv', args[1] if len(args) > 1 else None)
+          choice = beam_runner.choose_in_argv(sys.argv if argv is None
+                                              else argv)
+          if choice is not None and args:
+            args = (beam_runner.announcing(args[0], choice),) + args[1:]
         return original(*args, **kwargs)
     except SystemExit as exit_:
       if exit_after_success and exit_.code in (None, 0) and (
