@@ -69,7 +69,8 @@ class CloudSettings:
     return self.tagged_image
 
   def beam_pipeline_args(self) -> List[str]:
-    """Beam arguments: Dataflow when enabled, else Beam's in-process runner.
+    """Beam arguments: Dataflow when enabled, else Beam's in-process runner
+    (pipeline/kfp_runtime/in_process_runner.py).
 
     With Dataflow, the last argument carries DATAFLOW_MIN_INPUT_BYTES into
     each Beam step, where the image's start-up hook removes it and keeps
@@ -77,8 +78,12 @@ class CloudSettings:
     (pipeline/kfp_runtime/beam_runner.py).
     """
     if not self.use_dataflow:
-      # Any argument at all would make TFX build and stage a TFX sdist.
-      return []
+      # Beam's DirectRunner in each step's process, never its Prism runner
+      # (which a pod would download from GitHub first). The image named
+      # tells TFX its dependencies are in place; with no such argument TFX
+      # would build and stage an sdist of itself.
+      return [f'--runner={beam_runner.IN_PROCESS_RUNNER}',
+              f'--sdk_container_image={self.image}']
     return [
         '--runner=DataflowRunner',
         f'--project={self.project}',

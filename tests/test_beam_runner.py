@@ -114,7 +114,8 @@ def test_a_small_input_runs_on_the_direct_runner_in_the_container(
     beam_runner.announce(choice)
   assert choice.runner == beam_runner.DIRECT
   assert choice.input_bytes == THRESHOLD // 4 // 2 * 2
-  assert '--runner=DirectRunner' in argv
+  in_process = f'--runner={beam_runner.IN_PROCESS_RUNNER}'
+  assert in_process in argv
   assert not [arg for arg in argv if arg.startswith(DATAFLOW_ONLY)]
   assert not [arg for arg in argv
               if arg.startswith(beam_runner.THRESHOLD_FLAG)]
@@ -122,7 +123,7 @@ def test_a_small_input_runs_on_the_direct_runner_in_the_container(
   kept = [arg for arg in compiled if arg.startswith(
       ('--project=', '--temp_location=', '--sdk_container_image='))]
   assert len(kept) == 3 and set(kept) <= set(argv)
-  assert argv[:argv.index('--runner=DirectRunner')] == compiled[
+  assert argv[:argv.index(in_process)] == compiled[
       :compiled.index('--runner=DataflowRunner')]
   assert (f'Beam runner for {component_ids.STATISTICS_GEN}: DirectRunner in '
           'the container (inputs 5.0 kB < DATAFLOW_MIN_INPUT_BYTES 20.0 kB)'

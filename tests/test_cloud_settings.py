@@ -18,6 +18,7 @@ from pipeline import pipeline as pipeline_factory
 from deploy import pipeline_image
 from pipeline.errors import ConfigError
 from pipeline.vertex_serving import target as vertex_target
+from pipeline.kfp_runtime import beam_runner
 
 ENVIRONMENT = {
     'GOOGLE_CLOUD_PROJECT': 'test-project-123',
@@ -69,7 +70,10 @@ def test_missing_settings_are_named(setting, changes, tag):
 def test_switches_turn_dataflow_and_vertex_ai_off():
   settings = cloud_settings.from_settings(
       _configs(USE_DATAFLOW='false', USE_VERTEX_AI='false'), 'abc1234')
-  assert settings.beam_pipeline_args() == []
+  # Beam in each step's process (never Prism), with no sdist of TFX.
+  assert settings.beam_pipeline_args() == [
+      f'--runner={beam_runner.IN_PROCESS_RUNNER}',
+      f'--sdk_container_image={settings.image}']
   assert settings.ai_platform_training_args() is None
 
   pipeline = kubeflow_runner.create_pipeline(
@@ -78,7 +82,7 @@ def test_switches_turn_dataflow_and_vertex_ai_off():
   nodes = {c.id: c for c in pipeline.components}
   assert type(nodes['Trainer']) is tfx.components.Trainer  # pylint: disable=unidiomatic-typecheck
   assert type(nodes['Pusher']) is atomic_push.Pusher  # pylint: disable=unidiomatic-typecheck
-  assert pipeline.beam_pipeline_args == []
+  assert pipeline.beam_pipeline_args == settings.beam_pipeline_args()
   assert 'LatestBlessedModelResolver' in nodes
 
 

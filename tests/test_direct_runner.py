@@ -1,5 +1,7 @@
-"""local/run/direct_runner.py: local runs' Beam pipelines run in this process
-on Beam's DirectRunner without trying Prism first."""
+"""local/run/direct_runner.py and pipeline/kfp_runtime/in_process_runner.py:
+local runs' Beam pipelines, and the image's Beam steps that do not go to
+Dataflow, run in their own process on Beam's DirectRunner without trying
+Prism first."""
 import os
 
 import apache_beam as beam
@@ -10,8 +12,11 @@ import pytest
 from tfx.dsl.components.base import base_beam_executor
 from tfx.orchestration.portable import data_types
 from tfx.proto.orchestration import executable_spec_pb2
+from tfx.utils import dependency_utils
 
 from local.run import direct_runner
+from pipeline.kfp_runtime import beam_runner
+from pipeline.kfp_runtime import in_process_runner
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ def _placeholder(value: str):
 
 def test_the_operator_gives_executors_the_direct_pipeline(tmp_path,
                                                           prism_attempts):
-  assert _run_with_operator(tmp_path) == 'SwitchingDirectRunner'
+  assert _run_with_operator(tmp_path) == 'InProcessDirectRunner'
   assert not prism_attempts
 
 
@@ -96,3 +101,31 @@ def test_the_operator_leaves_explicit_beam_arguments_to_tfx(tmp_path,
           f'--requirements_file={os.devnull}']
   assert _run_with_operator(tmp_path, args) == 'BundleBasedDirectRunner'
   assert not prism_attempts
+
+
+# The image's Beam steps: the arguments a step runs with when USE_DATAFLOW is
+# off, and a step's in-container choice below DATAFLOW_MIN_INPUT_BYTES.
+_IMAGE = 'europe-west3-docker.pkg.dev/p/r/taxi:abc1234'
+_IN_CONTAINER = [f'--runner={beam_runner.IN_PROCESS_RUNNER}',
+                 f'--sdk_container_image={_IMAGE}', '--project=p']
+
+
+def test_a_step_in_its_container_runs_in_process_without_trying_prism(
+    prism_attempts):
+  # As TFX's Beam executors build their pipeline from the step's arguments.
+  pipeline = beam.Pipeline(argv=_IN_CONTAINER)
+  assert isinstance(pipeline.runner, in_process_runner.InProcessDirectRunner)
+  _squares(pipeline)
+  assert not prism_attempts
+  # The image named: TFX builds and stages no sdist of itself.
+  assert dependency_utils.make_beam_dependency_flags(
+      list(_IN_CONTAINER)) == _IN_CONTAINER
+
+
+def test_the_executors_in_process_paths_see_every_in_process_runner():
+  assert in_process_runner.runs_in_process(_IN_CONTAINER)
+  for args in ([], ['--runner=DirectRunner'], ['--runner', 'direct'],
+               ['--runner=BundleBasedDirectRunner']):
+    assert in_process_runner.runs_in_process(args), args
+  for args in (['--runner=DataflowRunner'], ['--runner=PrismRunner']):
+    assert not in_process_runner.runs_in_process(args), args

@@ -10,7 +10,8 @@ Beam pipeline (ExampleGen, StatisticsGen and Transform) paid for the attempt:
 about 0.3 s of CPU each (docs/performance.md).
 
 `direct_pipeline` gives the components Beam's own DirectRunner marked the way
-Beam's interactive runner marks it, which makes it skip Prism and choose
+Beam's interactive runner marks it (pipeline/kfp_runtime/in_process_runner.py,
+which the image's Beam steps use too), which makes it skip Prism and choose
 between the FnApiRunner and the bundle-based runner as before; the pipeline's
 options are the same (none). `LocalBeamOperator` hands it to the Beam-based
 executors of a local run, through TFX's own hook for that
@@ -20,17 +21,17 @@ arguments (another runner) it leaves them to TFX unchanged.
 from typing import Any, Dict
 
 import apache_beam as beam
-from apache_beam.runners.direct import direct_runner
 from tfx.orchestration.portable import beam_executor_operator
 from tfx.proto.orchestration import executable_spec_pb2
+
+from pipeline.kfp_runtime import in_process_runner
 
 
 def direct_pipeline() -> beam.Pipeline:
   """A Beam pipeline with default options on the in-process DirectRunner."""
-  runner = direct_runner.SwitchingDirectRunner()
-  # Beam's own switch (the interactive runner sets it): never try Prism.
-  runner.is_interactive()
-  return beam.Pipeline(runner=runner)
+  # The same runner as a Beam step in a container below
+  # DATAFLOW_MIN_INPUT_BYTES.
+  return beam.Pipeline(runner=in_process_runner.InProcessDirectRunner())
 
 
 class LocalBeamOperator(beam_executor_operator.BeamExecutorOperator):

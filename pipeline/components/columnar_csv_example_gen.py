@@ -85,6 +85,7 @@ from tfx_bsl.coders import example_coder
 from models import features
 from pipeline.data_files import csv_format
 from pipeline.errors import DataError
+from pipeline.kfp_runtime import in_process_runner
 
 # Inferred column kinds, from narrowest to widest; a column takes the widest
 # kind any of its cells needs. EMPTY: no cell has a value (yet). WHOLE: in a
@@ -622,9 +623,9 @@ class Executor(BaseExampleGenExecutor):
         standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
         example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
     # Only gzipped TFRecords (the default) are written here.
-    if _runs_in_memory(self._beam_pipeline_args) and file_format in (
-        example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
-        example_gen_pb2.FORMAT_TFRECORDS_GZIP):
+    if (in_process_runner.runs_in_process(self._beam_pipeline_args) and
+        file_format in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+                        example_gen_pb2.FORMAT_TFRECORDS_GZIP)):
       self._write_in_memory(input_dict, output_dict, exec_properties)
     else:
       super().Do(input_dict, output_dict, exec_properties)
@@ -727,14 +728,6 @@ def _split_configs(exec_properties: Dict[str, Any]
       exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
       output_config)
   return input_config, output_config
-
-
-def _runs_in_memory(beam_pipeline_args: List[str]) -> bool:
-  """Whether Beam runs locally (no runner given, or the DirectRunner)."""
-  runner = beam.options.pipeline_options.PipelineOptions(
-      beam_pipeline_args or []).view_as(
-          beam.options.pipeline_options.StandardOptions).runner
-  return runner in (None, 'DirectRunner', 'direct', 'BundleBasedDirectRunner')
 
 
 class ColumnarCsvExampleGen(csv_component.CsvExampleGen):

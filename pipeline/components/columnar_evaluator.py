@@ -65,11 +65,11 @@ from pipeline import eval_config as eval_config_lib
 from pipeline.components import columnar_metrics
 from pipeline.components import quality_gates
 from pipeline.components.columnar_metrics import Unsupported
+from pipeline.kfp_runtime import in_process_runner
 
 # Serialized examples per call of a model's signature: large enough that the
 # per-call overhead vanishes, small enough that memory stays flat.
 BATCH_SIZE = 8192
-_LOCAL_RUNNERS = ('', 'direct', 'directrunner')
 
 
 def beam_runner(beam_pipeline_args: Sequence[Any]) -> str:
@@ -337,9 +337,9 @@ class Executor(evaluator_executor.Executor):
     Raises:
       Unsupported: TFMA's Beam pipeline must evaluate (the reason).
     """
-    runner = beam_runner(self._beam_pipeline_args)
-    if runner not in _LOCAL_RUNNERS:
-      raise Unsupported(f'the Beam runner is {runner}')
+    if not in_process_runner.runs_in_process(self._beam_pipeline_args):
+      raise Unsupported(
+          f'the Beam runner is {beam_runner(self._beam_pipeline_args)}')
     if (exec_properties.get(specs.MODULE_FILE_KEY) or
         exec_properties.get(specs.MODULE_PATH_KEY)):
       raise Unsupported('a module file with custom extractors or loaders')

@@ -21,7 +21,8 @@ So the decision is made where the input is known, at run time, in the step:
   input_base, with the span (and version) resolved as ExampleGen's driver
   resolves them. Read through TFX's fileio, so gs:// and local paths alike;
   counting stops once the threshold is reached;
-- below the threshold the step runs on the DirectRunner in its container:
+- below the threshold the step runs on Beam's DirectRunner in its
+  container, in the step's process (never Prism: in_process_runner.py);
   Dataflow's worker and job options are dropped, the generic ones (project,
   temp_location, experiments, ...) kept; at or above it, on Dataflow as
   compiled. The marker itself is always removed before Beam sees the list;
@@ -52,6 +53,11 @@ SETTING = 'DATAFLOW_MIN_INPUT_BYTES'
 INVOCATION_FLAG = '--json_serialized_invocation_args'
 DATAFLOW = 'DataflowRunner'
 DIRECT = 'DirectRunner'
+# The DirectRunner a step below the threshold gets: Beam's, in this process,
+# without its Prism attempt (pipeline/kfp_runtime/in_process_runner.py; the
+# dotted name, so this start-up module does not import Beam).
+IN_PROCESS_RUNNER = (
+    'pipeline.kfp_runtime.in_process_runner.InProcessDirectRunner')
 # Custom properties of the step's output artifacts that record the choice.
 RUNNER_PROPERTY = 'beam_runner'
 INPUT_BYTES_PROPERTY = 'beam_input_bytes'
@@ -165,7 +171,7 @@ def decide(beam_args: Sequence[str], input_bytes: Optional[int],
     option = _option(arg)
     name = option[0] if option else None
     if name == 'runner':
-      direct.append(f'--runner={DIRECT}')
+      direct.append(f'--runner={IN_PROCESS_RUNNER}')
     elif name not in DATAFLOW_ONLY_OPTIONS:
       direct.append(arg)
   return direct, Choice(component, DIRECT, input_bytes, threshold)
