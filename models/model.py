@@ -34,6 +34,8 @@ _EMBEDDING_L2 = 1e-2
 _MAX_EMBEDDING_DIM = 8
 # Batches read to estimate a regression label's mean and spread.
 _LABEL_STATS_BATCHES = 20
+# Rows read and transformed at a time when the Trainer loads its data.
+_READ_BATCH_ROWS = 1024
 
 PROBABILITIES = signatures.PROBABILITIES
 CLASS_NAMES = signatures.CLASS_NAMES
@@ -189,38 +191,93 @@ def label_statistics(
   return float(labels.mean()), float(max(labels.std(), 1e-6))
 
 
+def _transformed_rows(file_pattern: List[str],
+                      data_accessor: fn_args_utils.DataAccessor,
+                      tf_transform_output: tft.TFTransformOutput,
+                      max_rows: int,
+                      seed: int) -> Dict[str, tf.Tensor]:
+  """Up to `max_rows` examples of `file_pattern` (all of them if fewer),
+  read once in the reader's shuffled order and transformed by the Transform
+  graph: transformed feature -> tensor with one row per example.
+
+  Raises:
+    ValueError: the files hold no example.
+  """
+  transform = tf_transform_output.transform_features_layer()
+
+  # Nothing to rewrite for AutoGraph (no branch on a tensor's value);
+  # converting Transform's layer took about a second.
+  @tf.autograph.experimental.do_not_convert
+  def transformed(raw):
+    return dict(transform(raw))
+
+  read_batch = min(max_rows, _READ_BATCH_ROWS)
+  batches = data_accessor.tf_dataset_factory(
+      file_pattern,
+      tfxio.TensorFlowDatasetOptions(batch_size=read_batch, num_epochs=1,
+                                     shuffle_seed=seed),
+      tf_transform_output.raw_metadata.schema).take(
+          -(-max_rows // read_batch)).map(
+              transformed, num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True).prefetch(tf.data.AUTOTUNE)
+  parts: Dict[str, List[tf.Tensor]] = {}
+  for batch in batches:
+    for key, value in batch.items():
+      parts.setdefault(key, []).append(value)
+  if not parts:
+    raise ValueError(f'no examples in {", ".join(file_pattern)}: the split '
+                     'is empty; give the data more rows')
+  return {key: tf.concat(values, axis=0)[:max_rows]
+          for key, values in parts.items()}
+
+
+def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
+                     batch_size: int, seed: int) -> tf.data.Dataset:
+  """(features, label) batches of `rows` (feature -> tensor, one row per
+  example), repeated forever: each pass over the rows is a new random order
+  (seeded by `seed`), and a batch may span two passes, so every batch has
+  `batch_size` rows.
+
+  The rows stay where they are; only their indices are shuffled, so the
+  memory is that of the rows, once.
+  """
+  label = rows[label_feature]
+  inputs = {key: value for key, value in rows.items() if key != label_feature}
+  count = int(label.shape[0])
+
+  def gather(indices):
+    return ({key: tf.gather(value, indices) for key, value in inputs.items()},
+            tf.gather(label, indices))
+
+  return tf.data.Dataset.range(count).shuffle(
+      count, seed=seed, reshuffle_each_iteration=True).repeat().batch(
+          batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(file_pattern: List[str],
                  data_accessor: fn_args_utils.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput,
                  label_feature: str,
                  batch_size: int,
-                 seed: int) -> tf.data.Dataset:
-  """Raw examples, transformed in batches by the Transform graph, as
-  (features, label) batches, repeated forever.
+                 seed: int,
+                 steps: int) -> tf.data.Dataset:
+  """Examples transformed by the Transform graph, as (features, label)
+  batches of `batch_size`, repeated forever, for `steps` steps.
 
   Transform does not write a transformed copy of the data
   (pipeline/pipeline.py): the Trainer reads ExampleGen's examples and applies
-  the same saved graph that serving applies, only to the batches it trains
-  and validates on.
+  the same saved graph that serving applies. It reads and transforms the
+  rows `steps` batches need (the whole split if it is smaller) once, keeps
+  them in memory and shuffles them anew for every pass (`shuffled_batches`):
+  parsing and transforming every batch again on every pass made each step
+  cost in proportion to the number of columns, and a wide table dozens of
+  passes. Memory is bounded by min(split, steps x batch_size) transformed
+  rows.
   """
-  transform = tf_transform_output.transform_features_layer()
-
-  # Nothing to rewrite for AutoGraph (no branch on a tensor's value);
-  # converting Transform's layer per dataset took about a second.
-  @tf.autograph.experimental.do_not_convert
-  def transformed(raw):
-    features = dict(transform(raw))
-    label = features.pop(label_feature)
-    return features, label
-
-  # Batches are transformed on the other cores while the model trains.
-  return data_accessor.tf_dataset_factory(
-      file_pattern,
-      tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
-                                     shuffle_seed=seed),
-      tf_transform_output.raw_metadata.schema).map(
-          transformed, num_parallel_calls=tf.data.AUTOTUNE,
-          deterministic=True).repeat().prefetch(tf.data.AUTOTUNE)
+  rows = _transformed_rows(file_pattern, data_accessor, tf_transform_output,
+                           steps * batch_size, seed)
+  return shuffled_batches(rows, label_feature, batch_size, seed)
 
 
 def make_serving_signatures(model: keras.Model,
@@ -277,10 +334,10 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
 
   train = make_dataset(fn_args.train_files, fn_args.data_accessor,
                        tf_transform_output, problem.label_feature, batch_size,
-                       seed)
+                       seed, fn_args.train_steps)
   evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor,
                             tf_transform_output, problem.label_feature,
-                            batch_size, seed)
+                            batch_size, seed, fn_args.eval_steps)
   label_mean, label_std = 0.0, 1.0
   if not problem.is_classification:
     label_mean, label_std = label_statistics(train)
