@@ -20,6 +20,7 @@ accepts it ('trip_miles'), else one derived by a fixed rule ('Vekt (kg)' ->
 """
 from typing import Any, Callable, Dict, List, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from models import features
@@ -63,56 +64,106 @@ def rows_input_signature(spec: FeatureSpec) -> Dict[str, tf.TensorSpec]:
   return inputs
 
 
-def _present(column: str, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-  """Whether each value is present ('' or NaN: missing). Asserts that an
-  integer column holds whole numbers."""
-  if values.dtype == tf.string:
-    return tf.not_equal(values, signatures.MISSING_TEXT)
-  present = tf.logical_not(tf.math.is_nan(values))
-  if dtype.is_integer:
-    whole = tf.logical_or(tf.logical_not(present),
-                          tf.equal(tf.math.floor(values), values))
-    tf.debugging.Assert(
-        tf.reduce_all(whole),
-        [f'column {column} holds integers: send a whole number, or NaN '
-         'when the value is missing'],
-        name=f'whole_numbers_{features.input_name(column)}')
-  return present
+def _refuse_rows(bad: tf.Tensor, columns: List[str], problem: str,
+                 name: str) -> None:
+  """Fails the call when any of `bad` ([batch, columns] bool) is true,
+  naming each column with a bad value: 'column <name>[, column <name>...]
+  <problem>'."""
+  per_column = tf.reduce_any(bad, axis=0)
+  listed = tf.strings.reduce_join(
+      tf.boolean_mask(tf.constant(columns), per_column), separator=', column ')
+  tf.debugging.Assert(
+      tf.logical_not(tf.reduce_any(per_column)),
+      [tf.strings.join(['column ', listed, f' {problem}'])], name=name)
 
 
-def _as_parsed(column: str, values: tf.Tensor, feature) -> Tensor:
-  """A column's [batch] values as tf.io.parse_example gives them for
-  `feature`: a SparseTensor of the present values for a VarLenFeature, a
-  dense tensor (default where missing) for a FixedLenFeature."""
-  present = _present(column, values, feature.dtype)
-  typed = (values if feature.dtype == tf.string else
-           tf.cast(tf.where(present, values, tf.zeros_like(values)),
-                   feature.dtype))
-  if isinstance(feature, tf.io.VarLenFeature):
-    rows = tf.where(present)[:, 0]
-    return tf.SparseTensor(
-        indices=tf.stack([rows, tf.zeros_like(rows)], axis=1),
-        values=tf.gather(typed, rows),
-        dense_shape=tf.stack([tf.size(values, out_type=tf.int64), 1]))
-  if feature.default_value is None:
-    tf.debugging.Assert(
-        tf.reduce_all(present),
-        [f'column {column} needs a value in every row: the schema '
-         'requires it'], name=f'required_{features.input_name(column)}')
+def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
+                     feature) -> Dict[str, Tensor]:
+  """Columns parsed alike (`feature`'s kind, type and shape), the rows
+  signature's [batch, columns] `matrix` of them, as tf.io.parse_example
+  gives them: a SparseTensor of the present values for a VarLenFeature, a
+  dense tensor (defaults already filled in) for a FixedLenFeature.
+
+  The columns travel as one matrix, so the ops do not grow with the number
+  of columns (a wide table's rows signature had about ten per column); ''
+  or NaN is a missing value.
+  """
+  if matrix.dtype == tf.string:
+    present = tf.not_equal(matrix, signatures.MISSING_TEXT)
+    typed = matrix
   else:
-    default = tf.reshape(tf.constant(feature.default_value, feature.dtype),
-                         [-1])[0]
-    typed = tf.where(present, typed, default)
-  return tf.reshape(typed, [-1] + list(feature.shape))
+    present = tf.logical_not(tf.math.is_nan(matrix))
+    if feature.dtype.is_integer:
+      _refuse_rows(
+          tf.logical_and(present, tf.not_equal(tf.math.floor(matrix), matrix)),
+          columns, 'holds integers: send a whole number, or NaN when the '
+          'value is missing', name='whole_numbers')
+    typed = tf.cast(tf.where(present, matrix, tf.zeros_like(matrix)),
+                    feature.dtype)
+  if isinstance(feature, tf.io.VarLenFeature):
+    indices = tf.where(present)  # row-major, as parsing orders values
+    sparse = tf.SparseTensor(indices, tf.gather_nd(typed, indices),
+                             tf.shape(matrix, out_type=tf.int64))
+    parts = (tf.sparse.split(sparse, num_split=len(columns), axis=1)
+             if len(columns) > 1 else [sparse])
+    return dict(zip(columns, parts))
+  return dict(zip(columns, [tf.reshape(column, [-1] + list(feature.shape))
+                            for column in tf.unstack(typed, axis=1)]))
+
+
+def _fixed_defaults(columns: List[str], spec: FeatureSpec,
+                    values: tf.Tensor) -> tf.Tensor:
+  """[batch, columns] `values` (FixedLenFeatures of one type) with each
+  missing value replaced by its column's default; fails the call, naming
+  the columns, when a column without a default (the schema requires a
+  value) misses one."""
+  dtype = spec[columns[0]].dtype
+  required = [spec[c].default_value is None for c in columns]
+  missing = (tf.equal(values, signatures.MISSING_TEXT)
+             if dtype == tf.string else tf.math.is_nan(values))
+  if any(required):
+    _refuse_rows(tf.logical_and(missing, tf.constant(required)), columns,
+                 'needs a value in every row: the schema requires it',
+                 name='required')
+  if all(required):
+    return values
+  # A required column keeps its missing values (refused above).
+  fill = tf.constant(
+      [np.asarray(spec[c].default_value).reshape(-1)[0].item()
+       if spec[c].default_value is not None else
+       (signatures.MISSING_TEXT if dtype == tf.string else float('nan'))
+       for c in columns], values.dtype)
+  return tf.where(missing, fill[tf.newaxis, :], values)
 
 
 def rows_to_parsed(rows: Mapping[str, tf.Tensor],
                    spec: FeatureSpec) -> Dict[str, Tensor]:
   """The rows signature's inputs (keyed by input name) as
   tf.io.parse_example(examples, spec) would give them (keyed by column) for
-  the same rows."""
-  return {column: _as_parsed(column, rows[name], spec[column])
-          for column, name in features.input_names(spec).items()}
+  the same rows: the same values, types, shapes and, for a sometimes-empty
+  column, the same sparse indices (its dense shape is [rows, 1] also when
+  no row has a value, where parsing gives [rows, 0]; Transform reads only
+  the row count).
+
+  Raises (when the function runs):
+    tf.errors.InvalidArgumentError: a fraction in an integer column, or a
+      missing value in a column the schema requires, naming the columns.
+  """
+  names = features.input_names(spec)
+  groups: Dict[Any, List[str]] = {}
+  for column in names:
+    feature = spec[column]
+    groups.setdefault((type(feature), feature.dtype,
+                       tuple(getattr(feature, 'shape', ()))), []).append(
+                           column)
+  parsed = {}
+  for columns in groups.values():
+    feature = spec[columns[0]]
+    matrix = tf.stack([rows[names[c]] for c in columns], axis=1)
+    if isinstance(feature, tf.io.FixedLenFeature):
+      matrix = _fixed_defaults(columns, spec, matrix)
+    parsed.update(_group_as_parsed(columns, matrix, feature))
+  return parsed
 
 
 def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
