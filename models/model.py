@@ -8,7 +8,7 @@ models/serving.py). Nothing here names a column: the inputs come from the
 transformed feature spec and the output layer from the problem description
 (models/features.py).
 """
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -194,6 +194,7 @@ def label_statistics(
 def _transformed_rows(file_pattern: List[str],
                       data_accessor: fn_args_utils.DataAccessor,
                       tf_transform_output: tft.TFTransformOutput,
+                      transform: serving.RawTransform,
                       max_rows: int,
                       seed: int) -> Dict[str, tf.Tensor]:
   """Up to `max_rows` examples of `file_pattern` (all of them if fewer),
@@ -203,26 +204,16 @@ def _transformed_rows(file_pattern: List[str],
   Raises:
     ValueError: the files hold no example.
   """
-  transform = tf_transform_output.transform_features_layer()
-
-  # Nothing to rewrite for AutoGraph (no branch on a tensor's value);
-  # converting Transform's layer took about a second.
-  @tf.autograph.experimental.do_not_convert
-  def transformed(raw):
-    return dict(transform(raw))
-
   read_batch = min(max_rows, _READ_BATCH_ROWS)
-  batches = data_accessor.tf_dataset_factory(
+  raw_batches = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(batch_size=read_batch, num_epochs=1,
                                      shuffle_seed=seed),
       tf_transform_output.raw_metadata.schema).take(
-          -(-max_rows // read_batch)).map(
-              transformed, num_parallel_calls=tf.data.AUTOTUNE,
-              deterministic=True).prefetch(tf.data.AUTOTUNE)
+          -(-max_rows // read_batch)).prefetch(tf.data.AUTOTUNE)
   parts: Dict[str, List[tf.Tensor]] = {}
-  for batch in batches:
-    for key, value in batch.items():
+  for raw in raw_batches:
+    for key, value in transform.apply(raw).items():
       parts.setdefault(key, []).append(value)
   if not parts:
     raise ValueError(f'no examples in {", ".join(file_pattern)}: the split '
@@ -261,7 +252,9 @@ def make_dataset(file_pattern: List[str],
                  label_feature: str,
                  batch_size: int,
                  seed: int,
-                 steps: int) -> tf.data.Dataset:
+                 steps: int,
+                 transform: Optional[serving.RawTransform] = None
+                ) -> tf.data.Dataset:
   """Examples transformed by the Transform graph, as (features, label)
   batches of `batch_size`, repeated forever, for `steps` steps.
 
@@ -273,16 +266,22 @@ def make_dataset(file_pattern: List[str],
   parsing and transforming every batch again on every pass made each step
   cost in proportion to the number of columns, and a wide table dozens of
   passes. Memory is bounded by min(split, steps x batch_size) transformed
-  rows.
+  rows. `transform` (default: Transform's layer) is shared by the datasets
+  and the saved transform signature, so that they copy its graph once.
   """
+  if transform is None:
+    transform = serving.RawTransform(
+        tf_transform_output.transform_features_layer(),
+        tf_transform_output.raw_feature_spec())
   rows = _transformed_rows(file_pattern, data_accessor, tf_transform_output,
-                           steps * batch_size, seed)
+                           transform, steps * batch_size, seed)
   return shuffled_batches(rows, label_feature, batch_size, seed)
 
 
-def make_serving_signatures(model: keras.Model,
-                            tf_transform_output: tft.TFTransformOutput,
-                            problem: features.Problem) -> Dict[str, Any]:
+def make_serving_signatures(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+    problem: features.Problem,
+    transform: Optional[serving.RawTransform] = None) -> Dict[str, Any]:
   """The saved model's signatures over raw data (models/serving.py).
 
   ROWS_SIGNATURE ('serving_default') takes one named input per raw column
@@ -291,10 +290,12 @@ def make_serving_signatures(model: keras.Model,
   classification, PREDICTIONS for a regression. TRANSFORM_SIGNATURE returns
   the transformed features, label included, for the Evaluator.
   """
-  return serving.make_signatures(
-      model, tf_transform_output.transform_features_layer(),
-      tf_transform_output.raw_feature_spec(), problem,
-      class_names(tf_transform_output, problem))
+  if transform is None:
+    transform = serving.RawTransform(
+        tf_transform_output.transform_features_layer(),
+        tf_transform_output.raw_feature_spec())
+  return serving.make_signatures(model, transform, problem,
+                                 class_names(tf_transform_output, problem))
 
 
 class TrainingLogs(keras.callbacks.TensorBoard):
@@ -332,12 +333,16 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   tf.config.experimental.enable_op_determinism()
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
+  # One traced Transform for both datasets and the saved signatures.
+  transform = serving.RawTransform(
+      tf_transform_output.transform_features_layer(),
+      tf_transform_output.raw_feature_spec())
   train = make_dataset(fn_args.train_files, fn_args.data_accessor,
                        tf_transform_output, problem.label_feature, batch_size,
-                       seed, fn_args.train_steps)
+                       seed, fn_args.train_steps, transform)
   evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor,
                             tf_transform_output, problem.label_feature,
-                            batch_size, seed, fn_args.eval_steps)
+                            batch_size, seed, fn_args.eval_steps, transform)
   label_mean, label_std = 0.0, 1.0
   if not problem.is_classification:
     label_mean, label_std = label_statistics(train)
@@ -364,7 +369,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   model.save(fn_args.serving_model_dir, save_format='tf',
              save_traces=False,
              signatures=make_serving_signatures(model, tf_transform_output,
-                                                problem))
+                                                problem, transform))
   if fn_args.schema_path:
     saved_schema = f'{fn_args.serving_model_dir}/{signatures.SCHEMA_IN_MODEL}'
     tf.io.gfile.makedirs(saved_schema.rpartition('/')[0])

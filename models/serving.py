@@ -174,15 +174,65 @@ def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
           for column, feature in spec.items()}
 
 
-def _scorer(model, problem: features.Problem,
+class RawTransform:
+  """Transform's layer as one traced function over every parsed raw column
+  (label included), for the Trainer's datasets and the transform signature.
+
+  Each use of the layer in a new function copies (prunes) the whole
+  Transform graph, a cost that grows with the columns; calls of `apply`
+  share one copy.
+  """
+
+  def __init__(self, tft_layer, raw_spec: FeatureSpec):
+    """`tft_layer`: TFTransformOutput.transform_features_layer();
+    `raw_spec`: its raw feature spec (TFTransformOutput.raw_feature_spec())."""
+    self.layer = tft_layer
+    self.raw_spec = dict(raw_spec)
+    # Nothing here branches on a tensor's value: nothing for AutoGraph.
+    self.apply = tf.function(lambda raw: dict(tft_layer(raw)),
+                             input_signature=[parsed_signature(raw_spec)],
+                             autograph=False)
+
+
+def _with_absent_columns(raw: Dict[str, Tensor],
+                         raw_spec: FeatureSpec) -> Dict[str, Tensor]:
+  """`raw` (parsed request columns) with the columns of `raw_spec` a request
+  does not carry (the label, the dropped columns) added as parsing gives an
+  example without them: no values, or the default (zero or '' where there
+  is none). The model reads none of them; they let serving call the one
+  traced Transform over all columns (`RawTransform.apply`)."""
+  first = next(iter(raw.values()))
+  rows = (first.dense_shape[0] if isinstance(first, tf.SparseTensor)
+          else tf.shape(first, out_type=tf.int64)[0])
+  full = dict(raw)
+  for column, feature in raw_spec.items():
+    if column in full:
+      continue
+    if isinstance(feature, tf.io.VarLenFeature):
+      full[column] = tf.SparseTensor(
+          tf.zeros([0, 2], tf.int64), tf.zeros([0], feature.dtype),
+          tf.stack([rows, tf.constant(0, tf.int64)]))
+    else:
+      default = feature.default_value
+      if default is None:
+        default = '' if feature.dtype == tf.string else 0
+      value = tf.reshape(tf.constant(default, feature.dtype), [-1])[0]
+      full[column] = tf.fill(
+          tf.concat([[rows], tf.constant(list(feature.shape), tf.int64)], 0),
+          value)
+  return full
+
+
+def _scorer(model, transform: RawTransform, problem: features.Problem,
             class_names: List[str]) -> Callable[[Dict[str, Tensor]],
                                                 Dict[str, tf.Tensor]]:
-  """raw parsed features -> the served outputs (models/signatures.py), through
-  the Transform layer attached to `model` and the model."""
+  """raw parsed request columns -> the served outputs
+  (models/signatures.py), through `transform` and the model."""
   model_inputs = list(model.input)  # the features keying the input dict
 
   def score(raw: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
-    transformed = model.tft_layer(raw)
+    transformed = transform.apply(_with_absent_columns(raw,
+                                                       transform.raw_spec))
     output = model({k: transformed[k] for k in model_inputs})
     if not problem.is_classification:
       return {signatures.PREDICTIONS: output}
@@ -202,17 +252,17 @@ def _scorer(model, problem: features.Problem,
   return score
 
 
-def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
+def make_signatures(model, transform: RawTransform,
                     problem: features.Problem,
                     class_names: List[str]) -> Dict[str, Any]:
   """The saved model's signatures, keyed by name (models/signatures.py).
 
   Args:
     model: the trained Keras model over the transformed features.
-    tft_layer: Transform's layer (TFTransformOutput.
-      transform_features_layer()); attached to `model` so that the Transform
-      graph is saved with it.
-    raw_spec: Transform's raw feature spec (label included).
+    transform: Transform's layer and raw feature spec (label included); the
+      layer is attached to `model` so that the Transform graph is saved with
+      it, and the transform signature calls `transform.apply` (traced
+      already if the Trainer's datasets used it).
     problem: the problem description.
     class_names: the classes in the order of the model's class indices (empty
       for a regression).
@@ -220,13 +270,15 @@ def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
   Returns:
     ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE.
   """
-  model.tft_layer = tft_layer
+  model.tft_layer = transform.layer
+  raw_spec = transform.raw_spec
   spec = request_feature_spec(raw_spec, problem)
   # Both serving signatures call one traced function over the parsed
-  # columns, so the Transform graph is applied (and copied, which grows with
-  # the columns) once for both, and the export's retracing of each
-  # signature does not trace the model again.
-  score = tf.function(_scorer(model, problem, class_names),
+  # columns, so the export's retracing of each signature does not trace the
+  # model again; it and the transform signature call one traced Transform,
+  # whose graph (copied per use, a cost growing with the columns) the saved
+  # model then holds once.
+  score = tf.function(_scorer(model, transform, problem, class_names),
                       input_signature=[parsed_signature(spec)],
                       autograph=False)
   examples_input = tf.TensorSpec([None], tf.string,
@@ -245,7 +297,7 @@ def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
 
   @tf.function(input_signature=[examples_input], autograph=False)
   def transform_features(serialized):
-    return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+    return transform.apply(tf.io.parse_example(serialized, raw_spec))
 
   return {signatures.ROWS_SIGNATURE: rows,
           signatures.EXAMPLES_SIGNATURE: examples,
