@@ -36,6 +36,9 @@ _MAX_EMBEDDING_DIM = 8
 _LABEL_STATS_BATCHES = 20
 # Rows read and transformed at a time when the Trainer loads its data.
 _READ_BATCH_ROWS = 1024
+# The Trainer's shuffle buffer (TFXIO's default, which it read with before
+# it kept its rows).
+_SHUFFLE_BUFFER_ROWS = tfxio.TensorFlowDatasetOptions(1).shuffle_buffer_size
 
 PROBABILITIES = signatures.PROBABILITIES
 CLASS_NAMES = signatures.CLASS_NAMES
@@ -195,11 +198,10 @@ def _transformed_rows(file_pattern: List[str],
                       data_accessor: fn_args_utils.DataAccessor,
                       tf_transform_output: tft.TFTransformOutput,
                       transform: serving.RawTransform,
-                      max_rows: int,
-                      seed: int) -> Dict[str, tf.Tensor]:
-  """Up to `max_rows` examples of `file_pattern` (all of them if fewer),
-  read once in the reader's shuffled order and transformed by the Transform
-  graph: transformed feature -> tensor with one row per example.
+                      max_rows: int) -> Dict[str, tf.Tensor]:
+  """The first `max_rows` examples of `file_pattern` (all of them if fewer),
+  in the files' order, read once and transformed by the Transform graph:
+  transformed feature -> tensor with one row per example.
 
   Raises:
     ValueError: the files hold no example.
@@ -208,7 +210,7 @@ def _transformed_rows(file_pattern: List[str],
   raw_batches = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(batch_size=read_batch, num_epochs=1,
-                                     shuffle_seed=seed),
+                                     shuffle=False),
       tf_transform_output.raw_metadata.schema).take(
           -(-max_rows // read_batch)).prefetch(tf.data.AUTOTUNE)
   parts: Dict[str, List[tf.Tensor]] = {}
@@ -225,25 +227,27 @@ def _transformed_rows(file_pattern: List[str],
 def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
                      batch_size: int, seed: int) -> tf.data.Dataset:
   """(features, label) batches of `rows` (feature -> tensor, one row per
-  example), repeated forever: each pass over the rows is a new random order
-  (seeded by `seed`), and a batch may span two passes, so every batch has
-  `batch_size` rows.
+  example, in the files' order), repeated forever.
 
-  The rows stay where they are; only their indices are shuffled, so the
-  memory is that of the rows, once.
+  The order is the one the Trainer's reader gave the same examples before
+  they were kept (TFXIO's shuffle of `_SHUFFLE_BUFFER_ROWS` examples with
+  `seed`, anew for each pass, then batches of `batch_size` that may span two
+  passes), so a model trains on the same batches as when each pass was read
+  and transformed again. The rows stay where they are; only their indices
+  are shuffled, so the memory is that of the rows, once.
   """
   label = rows[label_feature]
   inputs = {key: value for key, value in rows.items() if key != label_feature}
-  count = int(label.shape[0])
 
   def gather(indices):
     return ({key: tf.gather(value, indices) for key, value in inputs.items()},
             tf.gather(label, indices))
 
-  return tf.data.Dataset.range(count).shuffle(
-      count, seed=seed, reshuffle_each_iteration=True).repeat().batch(
-          batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=True).prefetch(tf.data.AUTOTUNE)
+  return tf.data.Dataset.range(int(label.shape[0])).shuffle(
+      _SHUFFLE_BUFFER_ROWS, seed).repeat().batch(
+          batch_size, drop_remainder=True).map(
+              gather, num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def make_dataset(file_pattern: List[str],
@@ -262,7 +266,8 @@ def make_dataset(file_pattern: List[str],
   (pipeline/pipeline.py): the Trainer reads ExampleGen's examples and applies
   the same saved graph that serving applies. It reads and transforms the
   rows `steps` batches need (the whole split if it is smaller) once, keeps
-  them in memory and shuffles them anew for every pass (`shuffled_batches`):
+  them in memory and shuffles them anew for every pass (`shuffled_batches`,
+  in the order the reader gave them when it read every pass again):
   parsing and transforming every batch again on every pass made each step
   cost in proportion to the number of columns, and a wide table dozens of
   passes. Memory is bounded by min(split, steps x batch_size) transformed
@@ -274,7 +279,7 @@ def make_dataset(file_pattern: List[str],
         tf_transform_output.transform_features_layer(),
         tf_transform_output.raw_feature_spec())
   rows = _transformed_rows(file_pattern, data_accessor, tf_transform_output,
-                           transform, steps * batch_size, seed)
+                           transform, steps * batch_size)
   return shuffled_batches(rows, label_feature, batch_size, seed)
 
 

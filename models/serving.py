@@ -268,7 +268,8 @@ def make_signatures(model, transform: RawTransform,
       for a regression).
 
   Returns:
-    ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE.
+    ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE, as traced
+    (concrete) functions.
   """
   model.tft_layer = transform.layer
   raw_spec = transform.raw_spec
@@ -299,6 +300,10 @@ def make_signatures(model, transform: RawTransform,
   def transform_features(serialized):
     return transform.apply(tf.io.parse_example(serialized, raw_spec))
 
-  return {signatures.ROWS_SIGNATURE: rows,
-          signatures.EXAMPLES_SIGNATURE: examples,
-          signatures.TRANSFORM_SIGNATURE: transform_features}
+  # Traced here, before the export: traced inside it (a save context is
+  # part of a function's cache key), they would trace the Transform graph
+  # again rather than reuse the datasets' copy.
+  return {signatures.ROWS_SIGNATURE: rows.get_concrete_function(),
+          signatures.EXAMPLES_SIGNATURE: examples.get_concrete_function(),
+          signatures.TRANSFORM_SIGNATURE:
+              transform_features.get_concrete_function()}
