@@ -168,12 +168,13 @@ def main() -> int:
       print(f'{label}: cost per row at {large:,} / at {small:,} rows: '
             f'{growth:.2f}')
   wide = _run_wide(args) if args.columns else {}
-  _print_goals(totals, peaks, wide)
+  _print_goals(totals, peaks, wide, args.cells)
   return 0
 
 
-def _run_wide(args) -> Dict[int, measure.Measured]:
-  """Runs this project on each wide table; {columns: measured run}."""
+def _run_wide(args) -> Dict[int, tuple]:
+  """Runs this project on each wide table; {columns: (measured run, its
+  component windows)}."""
   measured = {}
   for columns in sorted(args.columns):
     rows = max(1, args.cells // columns)
@@ -188,24 +189,64 @@ def _run_wide(args) -> Dict[int, measure.Measured]:
                                 args.train_steps, _WIDE_ENV)
     _print_size(f'{columns} columns x {rows:,} rows', {'this project':
                                                        (result, windows)})
-    measured[columns] = result
+    measured[columns] = (result, windows)
     shutil.rmtree(os.path.join(base, 'ours', 'pipelines'), ignore_errors=True)
+  if len(measured) > 1:
+    _print_widths(measured)
   return measured
 
 
-def _print_goals(totals, peaks, wide: Dict[int, measure.Measured]) -> None:
+def _print_widths(measured: Dict[int, tuple]) -> None:
+  """CPU seconds per component at each width, and the widest table's over
+  the narrowest's: the components whose cost grows with the columns."""
+  widths = sorted(measured)
+  print('\n=== CPU seconds per component, by number of columns (same '
+        'cells) ===')
+  print(f'{"component":<28}' + ''.join(f'{w:>10}' for w in widths) +
+        f'{f"{widths[-1]}/{widths[0]}":>10}')
+  names: List[str] = []
+  for _, windows in measured.values():
+    names += [n for n in windows if n not in names]
+  for name in names + ['whole run']:
+    cpu = []
+    for width in widths:
+      result, windows = measured[width]
+      if name == 'whole run':
+        cpu.append(result.cpu_seconds)
+      else:
+        window = windows.get(name)
+        cpu.append(None if window is None else
+                   window.cpu_seconds(result.cpu_samples))
+    if all(c is None or c < 0.5 for c in cpu):
+      continue  # no CPU sampled in its window, or too little to compare
+    ratio = ('-' if None in (cpu[0], cpu[-1]) or not cpu[0]
+             else f'{cpu[-1] / cpu[0]:.2f}')
+    print(f'{name:<28}' + ''.join(
+        f'{"-" if c is None else f"{c:.1f}":>10}' for c in cpu) +
+          f'{ratio:>10}')
+
+
+def _print_goals(totals, peaks, wide_runs: Dict[int, tuple],
+                 cells: int) -> None:
   """The ratios and figures the performance goals name, beside the goals."""
+  wide = {columns: result for columns, (result, _) in wide_runs.items()}
   print(f'\n=== goals ===\n{"":<52}{"measured":>10}{"goal":>10}')
 
   def line(label, value, goal, unit=''):
     mark = 'met' if value <= goal else 'NOT met'
     print(f'{label:<52}{value:>9.2f}{unit}{goal:>9.2f}{unit}  {mark}')
 
+  def unmeasured(label, goal, why):
+    print(f'{label:<52}{"-":>10}{goal:>9.2f}  not measured ({why})')
+
   ours, template = totals['this project'], totals['template']
   if template:
     largest = max(n for n in ours if n in template)
     line(f'{largest:,} rows / template (wall)',
          ours[largest] / template[largest], _ROWS_GOAL)
+  elif ours:
+    unmeasured(f'{max(ours):,} rows / template (wall)', _ROWS_GOAL,
+               '--skip-template')
   for n in sorted(ours):
     line(f'{n:,} rows: peak memory (GiB)', peaks['this project'][n] / 2**30,
          _PEAK_GOAL / 2**30)
@@ -213,7 +254,8 @@ def _print_goals(totals, peaks, wide: Dict[int, measure.Measured]) -> None:
     line(f'{columns} columns: peak memory (GiB)', result.peak_rss / 2**30,
          _PEAK_GOAL / 2**30)
   if 300 in wide:
-    line('300 columns: wall (s)', wide[300].seconds, _WIDE_300_SECONDS)
+    line(f'300 columns x {cells // 300:,} rows: wall (s)', wide[300].seconds,
+         _WIDE_300_SECONDS)
   if len(wide) > 1:
     narrow, widest = min(wide), max(wide)
     line(f'{widest} / {narrow} columns at the same cells (wall)',

@@ -8,7 +8,7 @@ models/serving.py). Nothing here names a column: the inputs come from the
 transformed feature spec and the output layer from the problem description
 (models/features.py).
 """
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -34,6 +34,11 @@ _EMBEDDING_L2 = 1e-2
 _MAX_EMBEDDING_DIM = 8
 # Batches read to estimate a regression label's mean and spread.
 _LABEL_STATS_BATCHES = 20
+# Rows read and transformed at a time when the Trainer loads its data.
+_READ_BATCH_ROWS = 1024
+# The Trainer's shuffle buffer (TFXIO's default, which it read with before
+# it kept its rows).
+_SHUFFLE_BUFFER_ROWS = tfxio.TensorFlowDatasetOptions(1).shuffle_buffer_size
 
 PROBABILITIES = signatures.PROBABILITIES
 CLASS_NAMES = signatures.CLASS_NAMES
@@ -189,43 +194,99 @@ def label_statistics(
   return float(labels.mean()), float(max(labels.std(), 1e-6))
 
 
+def _transformed_rows(file_pattern: List[str],
+                      data_accessor: fn_args_utils.DataAccessor,
+                      tf_transform_output: tft.TFTransformOutput,
+                      transform: serving.RawTransform,
+                      max_rows: int) -> Dict[str, tf.Tensor]:
+  """The first `max_rows` examples of `file_pattern` (all of them if fewer),
+  in the files' order, read once and transformed by the Transform graph:
+  transformed feature -> tensor with one row per example.
+
+  Raises:
+    ValueError: the files hold no example.
+  """
+  read_batch = min(max_rows, _READ_BATCH_ROWS)
+  raw_batches = data_accessor.tf_dataset_factory(
+      file_pattern,
+      tfxio.TensorFlowDatasetOptions(batch_size=read_batch, num_epochs=1,
+                                     shuffle=False),
+      tf_transform_output.raw_metadata.schema).take(
+          -(-max_rows // read_batch)).prefetch(tf.data.AUTOTUNE)
+  parts: Dict[str, List[tf.Tensor]] = {}
+  for raw in raw_batches:
+    for key, value in transform.apply(raw).items():
+      parts.setdefault(key, []).append(value)
+  if not parts:
+    raise ValueError(f'no examples in {", ".join(file_pattern)}: the split '
+                     'is empty; give the data more rows')
+  return {key: tf.concat(values, axis=0)[:max_rows]
+          for key, values in parts.items()}
+
+
+def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
+                     batch_size: int, seed: int) -> tf.data.Dataset:
+  """(features, label) batches of `rows` (feature -> tensor, one row per
+  example, in the files' order), repeated forever.
+
+  The order is the one the Trainer's reader gave the same examples before
+  they were kept (TFXIO's shuffle of `_SHUFFLE_BUFFER_ROWS` examples with
+  `seed`, anew for each pass, then batches of `batch_size` that may span two
+  passes), so a model trains on the same batches as when each pass was read
+  and transformed again. The rows stay where they are; only their indices
+  are shuffled, so the memory is that of the rows, once.
+  """
+  label = rows[label_feature]
+  inputs = {key: value for key, value in rows.items() if key != label_feature}
+
+  def gather(indices):
+    return ({key: tf.gather(value, indices) for key, value in inputs.items()},
+            tf.gather(label, indices))
+
+  return tf.data.Dataset.range(int(label.shape[0])).shuffle(
+      _SHUFFLE_BUFFER_ROWS, seed).repeat().batch(
+          batch_size, drop_remainder=True).map(
+              gather, num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(file_pattern: List[str],
                  data_accessor: fn_args_utils.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput,
                  label_feature: str,
                  batch_size: int,
-                 seed: int) -> tf.data.Dataset:
-  """Raw examples, transformed in batches by the Transform graph, as
-  (features, label) batches, repeated forever.
+                 seed: int,
+                 steps: int,
+                 transform: Optional[serving.RawTransform] = None
+                ) -> tf.data.Dataset:
+  """Examples transformed by the Transform graph, as (features, label)
+  batches of `batch_size`, repeated forever, for `steps` steps.
 
   Transform does not write a transformed copy of the data
   (pipeline/pipeline.py): the Trainer reads ExampleGen's examples and applies
-  the same saved graph that serving applies, only to the batches it trains
-  and validates on.
+  the same saved graph that serving applies. It reads and transforms the
+  rows `steps` batches need (the whole split if it is smaller) once, keeps
+  them in memory and shuffles them anew for every pass (`shuffled_batches`,
+  in the order the reader gave them when it read every pass again):
+  parsing and transforming every batch again on every pass made each step
+  cost in proportion to the number of columns, and a wide table dozens of
+  passes. Memory is bounded by min(split, steps x batch_size) transformed
+  rows. `transform` (default: Transform's layer) is shared by the datasets
+  and the saved transform signature, so that they copy its graph once.
   """
-  transform = tf_transform_output.transform_features_layer()
-
-  # Nothing to rewrite for AutoGraph (no branch on a tensor's value);
-  # converting Transform's layer per dataset took about a second.
-  @tf.autograph.experimental.do_not_convert
-  def transformed(raw):
-    features = dict(transform(raw))
-    label = features.pop(label_feature)
-    return features, label
-
-  # Batches are transformed on the other cores while the model trains.
-  return data_accessor.tf_dataset_factory(
-      file_pattern,
-      tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
-                                     shuffle_seed=seed),
-      tf_transform_output.raw_metadata.schema).map(
-          transformed, num_parallel_calls=tf.data.AUTOTUNE,
-          deterministic=True).repeat().prefetch(tf.data.AUTOTUNE)
+  if transform is None:
+    transform = serving.RawTransform(
+        tf_transform_output.transform_features_layer(),
+        tf_transform_output.raw_feature_spec())
+  rows = _transformed_rows(file_pattern, data_accessor, tf_transform_output,
+                           transform, steps * batch_size)
+  return shuffled_batches(rows, label_feature, batch_size, seed)
 
 
-def make_serving_signatures(model: keras.Model,
-                            tf_transform_output: tft.TFTransformOutput,
-                            problem: features.Problem) -> Dict[str, Any]:
+def make_serving_signatures(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+    problem: features.Problem,
+    transform: Optional[serving.RawTransform] = None) -> Dict[str, Any]:
   """The saved model's signatures over raw data (models/serving.py).
 
   ROWS_SIGNATURE ('serving_default') takes one named input per raw column
@@ -234,10 +295,12 @@ def make_serving_signatures(model: keras.Model,
   classification, PREDICTIONS for a regression. TRANSFORM_SIGNATURE returns
   the transformed features, label included, for the Evaluator.
   """
-  return serving.make_signatures(
-      model, tf_transform_output.transform_features_layer(),
-      tf_transform_output.raw_feature_spec(), problem,
-      class_names(tf_transform_output, problem))
+  if transform is None:
+    transform = serving.RawTransform(
+        tf_transform_output.transform_features_layer(),
+        tf_transform_output.raw_feature_spec())
+  return serving.make_signatures(model, transform, problem,
+                                 class_names(tf_transform_output, problem))
 
 
 class TrainingLogs(keras.callbacks.TensorBoard):
@@ -275,12 +338,16 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   tf.config.experimental.enable_op_determinism()
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
+  # One traced Transform for both datasets and the saved signatures.
+  transform = serving.RawTransform(
+      tf_transform_output.transform_features_layer(),
+      tf_transform_output.raw_feature_spec())
   train = make_dataset(fn_args.train_files, fn_args.data_accessor,
                        tf_transform_output, problem.label_feature, batch_size,
-                       seed)
+                       seed, fn_args.train_steps, transform)
   evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor,
                             tf_transform_output, problem.label_feature,
-                            batch_size, seed)
+                            batch_size, seed, fn_args.eval_steps, transform)
   label_mean, label_std = 0.0, 1.0
   if not problem.is_classification:
     label_mean, label_std = label_statistics(train)
@@ -307,7 +374,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   model.save(fn_args.serving_model_dir, save_format='tf',
              save_traces=False,
              signatures=make_serving_signatures(model, tf_transform_output,
-                                                problem))
+                                                problem, transform))
   if fn_args.schema_path:
     saved_schema = f'{fn_args.serving_model_dir}/{signatures.SCHEMA_IN_MODEL}'
     tf.io.gfile.makedirs(saved_schema.rpartition('/')[0])

@@ -20,6 +20,7 @@ accepts it ('trip_miles'), else one derived by a fixed rule ('Vekt (kg)' ->
 """
 from typing import Any, Callable, Dict, List, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from models import features
@@ -63,56 +64,106 @@ def rows_input_signature(spec: FeatureSpec) -> Dict[str, tf.TensorSpec]:
   return inputs
 
 
-def _present(column: str, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-  """Whether each value is present ('' or NaN: missing). Asserts that an
-  integer column holds whole numbers."""
-  if values.dtype == tf.string:
-    return tf.not_equal(values, signatures.MISSING_TEXT)
-  present = tf.logical_not(tf.math.is_nan(values))
-  if dtype.is_integer:
-    whole = tf.logical_or(tf.logical_not(present),
-                          tf.equal(tf.math.floor(values), values))
-    tf.debugging.Assert(
-        tf.reduce_all(whole),
-        [f'column {column} holds integers: send a whole number, or NaN '
-         'when the value is missing'],
-        name=f'whole_numbers_{features.input_name(column)}')
-  return present
+def _refuse_rows(bad: tf.Tensor, columns: List[str], problem: str,
+                 name: str) -> None:
+  """Fails the call when any of `bad` ([batch, columns] bool) is true,
+  naming each column with a bad value: 'column <name>[, column <name>...]
+  <problem>'."""
+  per_column = tf.reduce_any(bad, axis=0)
+  listed = tf.strings.reduce_join(
+      tf.boolean_mask(tf.constant(columns), per_column), separator=', column ')
+  tf.debugging.Assert(
+      tf.logical_not(tf.reduce_any(per_column)),
+      [tf.strings.join(['column ', listed, f' {problem}'])], name=name)
 
 
-def _as_parsed(column: str, values: tf.Tensor, feature) -> Tensor:
-  """A column's [batch] values as tf.io.parse_example gives them for
-  `feature`: a SparseTensor of the present values for a VarLenFeature, a
-  dense tensor (default where missing) for a FixedLenFeature."""
-  present = _present(column, values, feature.dtype)
-  typed = (values if feature.dtype == tf.string else
-           tf.cast(tf.where(present, values, tf.zeros_like(values)),
-                   feature.dtype))
-  if isinstance(feature, tf.io.VarLenFeature):
-    rows = tf.where(present)[:, 0]
-    return tf.SparseTensor(
-        indices=tf.stack([rows, tf.zeros_like(rows)], axis=1),
-        values=tf.gather(typed, rows),
-        dense_shape=tf.stack([tf.size(values, out_type=tf.int64), 1]))
-  if feature.default_value is None:
-    tf.debugging.Assert(
-        tf.reduce_all(present),
-        [f'column {column} needs a value in every row: the schema '
-         'requires it'], name=f'required_{features.input_name(column)}')
+def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
+                     feature) -> Dict[str, Tensor]:
+  """Columns parsed alike (`feature`'s kind, type and shape), the rows
+  signature's [batch, columns] `matrix` of them, as tf.io.parse_example
+  gives them: a SparseTensor of the present values for a VarLenFeature, a
+  dense tensor (defaults already filled in) for a FixedLenFeature.
+
+  The columns travel as one matrix, so the ops do not grow with the number
+  of columns (a wide table's rows signature had about ten per column); ''
+  or NaN is a missing value.
+  """
+  if matrix.dtype == tf.string:
+    present = tf.not_equal(matrix, signatures.MISSING_TEXT)
+    typed = matrix
   else:
-    default = tf.reshape(tf.constant(feature.default_value, feature.dtype),
-                         [-1])[0]
-    typed = tf.where(present, typed, default)
-  return tf.reshape(typed, [-1] + list(feature.shape))
+    present = tf.logical_not(tf.math.is_nan(matrix))
+    if feature.dtype.is_integer:
+      _refuse_rows(
+          tf.logical_and(present, tf.not_equal(tf.math.floor(matrix), matrix)),
+          columns, 'holds integers: send a whole number, or NaN when the '
+          'value is missing', name='whole_numbers')
+    typed = tf.cast(tf.where(present, matrix, tf.zeros_like(matrix)),
+                    feature.dtype)
+  if isinstance(feature, tf.io.VarLenFeature):
+    indices = tf.where(present)  # row-major, as parsing orders values
+    sparse = tf.SparseTensor(indices, tf.gather_nd(typed, indices),
+                             tf.shape(matrix, out_type=tf.int64))
+    parts = (tf.sparse.split(sparse, num_split=len(columns), axis=1)
+             if len(columns) > 1 else [sparse])
+    return dict(zip(columns, parts))
+  return dict(zip(columns, [tf.reshape(column, [-1] + list(feature.shape))
+                            for column in tf.unstack(typed, axis=1)]))
+
+
+def _fixed_defaults(columns: List[str], spec: FeatureSpec,
+                    values: tf.Tensor) -> tf.Tensor:
+  """[batch, columns] `values` (FixedLenFeatures of one type) with each
+  missing value replaced by its column's default; fails the call, naming
+  the columns, when a column without a default (the schema requires a
+  value) misses one."""
+  dtype = spec[columns[0]].dtype
+  required = [spec[c].default_value is None for c in columns]
+  missing = (tf.equal(values, signatures.MISSING_TEXT)
+             if dtype == tf.string else tf.math.is_nan(values))
+  if any(required):
+    _refuse_rows(tf.logical_and(missing, tf.constant(required)), columns,
+                 'needs a value in every row: the schema requires it',
+                 name='required')
+  if all(required):
+    return values
+  # A required column keeps its missing values (refused above).
+  fill = tf.constant(
+      [np.asarray(spec[c].default_value).reshape(-1)[0].item()
+       if spec[c].default_value is not None else
+       (signatures.MISSING_TEXT if dtype == tf.string else float('nan'))
+       for c in columns], values.dtype)
+  return tf.where(missing, fill[tf.newaxis, :], values)
 
 
 def rows_to_parsed(rows: Mapping[str, tf.Tensor],
                    spec: FeatureSpec) -> Dict[str, Tensor]:
   """The rows signature's inputs (keyed by input name) as
   tf.io.parse_example(examples, spec) would give them (keyed by column) for
-  the same rows."""
-  return {column: _as_parsed(column, rows[name], spec[column])
-          for column, name in features.input_names(spec).items()}
+  the same rows: the same values, types, shapes and, for a sometimes-empty
+  column, the same sparse indices (its dense shape is [rows, 1] also when
+  no row has a value, where parsing gives [rows, 0]; Transform reads only
+  the row count).
+
+  Raises (when the function runs):
+    tf.errors.InvalidArgumentError: a fraction in an integer column, or a
+      missing value in a column the schema requires, naming the columns.
+  """
+  names = features.input_names(spec)
+  groups: Dict[Any, List[str]] = {}
+  for column in names:
+    feature = spec[column]
+    groups.setdefault((type(feature), feature.dtype,
+                       tuple(getattr(feature, 'shape', ()))), []).append(
+                           column)
+  parsed = {}
+  for columns in groups.values():
+    feature = spec[columns[0]]
+    matrix = tf.stack([rows[names[c]] for c in columns], axis=1)
+    if isinstance(feature, tf.io.FixedLenFeature):
+      matrix = _fixed_defaults(columns, spec, matrix)
+    parsed.update(_group_as_parsed(columns, matrix, feature))
+  return parsed
 
 
 def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
@@ -123,15 +174,65 @@ def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
           for column, feature in spec.items()}
 
 
-def _scorer(model, problem: features.Problem,
+class RawTransform:
+  """Transform's layer as one traced function over every parsed raw column
+  (label included), for the Trainer's datasets and the transform signature.
+
+  Each use of the layer in a new function copies (prunes) the whole
+  Transform graph, a cost that grows with the columns; calls of `apply`
+  share one copy.
+  """
+
+  def __init__(self, tft_layer, raw_spec: FeatureSpec):
+    """`tft_layer`: TFTransformOutput.transform_features_layer();
+    `raw_spec`: its raw feature spec (TFTransformOutput.raw_feature_spec())."""
+    self.layer = tft_layer
+    self.raw_spec = dict(raw_spec)
+    # Nothing here branches on a tensor's value: nothing for AutoGraph.
+    self.apply = tf.function(lambda raw: dict(tft_layer(raw)),
+                             input_signature=[parsed_signature(raw_spec)],
+                             autograph=False)
+
+
+def _with_absent_columns(raw: Dict[str, Tensor],
+                         raw_spec: FeatureSpec) -> Dict[str, Tensor]:
+  """`raw` (parsed request columns) with the columns of `raw_spec` a request
+  does not carry (the label, the dropped columns) added as parsing gives an
+  example without them: no values, or the default (zero or '' where there
+  is none). The model reads none of them; they let serving call the one
+  traced Transform over all columns (`RawTransform.apply`)."""
+  first = next(iter(raw.values()))
+  rows = (first.dense_shape[0] if isinstance(first, tf.SparseTensor)
+          else tf.shape(first, out_type=tf.int64)[0])
+  full = dict(raw)
+  for column, feature in raw_spec.items():
+    if column in full:
+      continue
+    if isinstance(feature, tf.io.VarLenFeature):
+      full[column] = tf.SparseTensor(
+          tf.zeros([0, 2], tf.int64), tf.zeros([0], feature.dtype),
+          tf.stack([rows, tf.constant(0, tf.int64)]))
+    else:
+      default = feature.default_value
+      if default is None:
+        default = '' if feature.dtype == tf.string else 0
+      value = tf.reshape(tf.constant(default, feature.dtype), [-1])[0]
+      full[column] = tf.fill(
+          tf.concat([[rows], tf.constant(list(feature.shape), tf.int64)], 0),
+          value)
+  return full
+
+
+def _scorer(model, transform: RawTransform, problem: features.Problem,
             class_names: List[str]) -> Callable[[Dict[str, Tensor]],
                                                 Dict[str, tf.Tensor]]:
-  """raw parsed features -> the served outputs (models/signatures.py), through
-  the Transform layer attached to `model` and the model."""
+  """raw parsed request columns -> the served outputs
+  (models/signatures.py), through `transform` and the model."""
   model_inputs = list(model.input)  # the features keying the input dict
 
   def score(raw: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
-    transformed = model.tft_layer(raw)
+    transformed = transform.apply(_with_absent_columns(raw,
+                                                       transform.raw_spec))
     output = model({k: transformed[k] for k in model_inputs})
     if not problem.is_classification:
       return {signatures.PREDICTIONS: output}
@@ -151,31 +252,34 @@ def _scorer(model, problem: features.Problem,
   return score
 
 
-def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
+def make_signatures(model, transform: RawTransform,
                     problem: features.Problem,
                     class_names: List[str]) -> Dict[str, Any]:
   """The saved model's signatures, keyed by name (models/signatures.py).
 
   Args:
     model: the trained Keras model over the transformed features.
-    tft_layer: Transform's layer (TFTransformOutput.
-      transform_features_layer()); attached to `model` so that the Transform
-      graph is saved with it.
-    raw_spec: Transform's raw feature spec (label included).
+    transform: Transform's layer and raw feature spec (label included); the
+      layer is attached to `model` so that the Transform graph is saved with
+      it, and the transform signature calls `transform.apply` (traced
+      already if the Trainer's datasets used it).
     problem: the problem description.
     class_names: the classes in the order of the model's class indices (empty
       for a regression).
 
   Returns:
-    ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE.
+    ROWS_SIGNATURE, EXAMPLES_SIGNATURE and TRANSFORM_SIGNATURE, as traced
+    (concrete) functions.
   """
-  model.tft_layer = tft_layer
+  model.tft_layer = transform.layer
+  raw_spec = transform.raw_spec
   spec = request_feature_spec(raw_spec, problem)
   # Both serving signatures call one traced function over the parsed
-  # columns, so the Transform graph is applied (and copied, which grows with
-  # the columns) once for both, and the export's retracing of each
-  # signature does not trace the model again.
-  score = tf.function(_scorer(model, problem, class_names),
+  # columns, so the export's retracing of each signature does not trace the
+  # model again; it and the transform signature call one traced Transform,
+  # whose graph (copied per use, a cost growing with the columns) the saved
+  # model then holds once.
+  score = tf.function(_scorer(model, transform, problem, class_names),
                       input_signature=[parsed_signature(spec)],
                       autograph=False)
   examples_input = tf.TensorSpec([None], tf.string,
@@ -194,8 +298,12 @@ def make_signatures(model, tft_layer, raw_spec: FeatureSpec,
 
   @tf.function(input_signature=[examples_input], autograph=False)
   def transform_features(serialized):
-    return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+    return transform.apply(tf.io.parse_example(serialized, raw_spec))
 
-  return {signatures.ROWS_SIGNATURE: rows,
-          signatures.EXAMPLES_SIGNATURE: examples,
-          signatures.TRANSFORM_SIGNATURE: transform_features}
+  # Traced here, before the export: traced inside it (a save context is
+  # part of a function's cache key), they would trace the Transform graph
+  # again rather than reuse the datasets' copy.
+  return {signatures.ROWS_SIGNATURE: rows.get_concrete_function(),
+          signatures.EXAMPLES_SIGNATURE: examples.get_concrete_function(),
+          signatures.TRANSFORM_SIGNATURE:
+              transform_features.get_concrete_function()}

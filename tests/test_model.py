@@ -1,11 +1,22 @@
-"""models/model.py: the network on small tensors, without a pipeline."""
+"""models/model.py: the network on small tensors, without a pipeline, and
+the Trainer's dataset over a small split transformed by TFT."""
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata
+from tensorflow_transform.tf_metadata import metadata_io
+from tensorflow_transform.tf_metadata import schema_utils
 import tf_keras as keras
+from tfx.components.trainer import fn_args_utils
+from tfx_bsl.public import tfxio
 
 from models import features
 from models import model
+from models import preprocessing
 
 _BUCKETS = {'payment_type_xf': 6, 'company_xf': 4, 'fare_xf': 0,
             'trip_miles_xf': 0}
@@ -155,3 +166,91 @@ def test_training_logs_write_what_keras_tensorboard_writes(tmp_path):
   assert [s for s, _ in ours['batch_loss']] == list(range(2, 121, 2))
   for tag in ('batch_loss', 'batch_accuracy', 'batch_auc'):
     np.testing.assert_allclose(ours[tag], keras_logs[tag], rtol=1e-6)
+
+
+def test_shuffled_batches_give_every_row_once_per_pass_in_a_new_order():
+  rows = {'x_xf': tf.constant(np.arange(10, dtype=np.float32) * 2),
+          'label_xf': tf.constant(np.arange(10, dtype=np.int64))}
+  data = model.shuffled_batches(rows, 'label_xf', batch_size=4, seed=1)
+  batches = list(data.take(10))
+  assert all(label.shape == (4,) for _, label in batches)  # spans passes
+  labels = np.concatenate([label.numpy() for _, label in batches])
+  inputs = np.concatenate([x['x_xf'].numpy() for x, _ in batches])
+  np.testing.assert_array_equal(inputs, labels * 2)  # rows stay whole
+  passes = labels.reshape(4, 10)
+  for order in passes:
+    assert sorted(order) == list(range(10))
+  assert len({tuple(order) for order in passes}) == 4  # not replays
+  again = model.shuffled_batches(rows, 'label_xf', batch_size=4, seed=1)
+  np.testing.assert_array_equal(
+      np.concatenate([label.numpy() for _, label in again.take(10)]), labels)
+
+
+def _transformed_split(tmp_path, count):
+  """A regression split of `count` examples (label = row number, `x` twice
+  it, sometimes empty) written as TFRecords, and its TFTransformOutput."""
+  spec = {'x': tf.io.VarLenFeature(tf.float32),
+          'row': tf.io.FixedLenFeature([], tf.float32)}
+  problem = features.Problem(label_key='row',
+                             problem_type=features.REGRESSION)
+  rows = [{'row': float(i), 'x': [] if i % 7 == 3 else [2.0 * i]}
+          for i in range(count)]
+  metadata = dataset_metadata.DatasetMetadata(
+      schema_utils.schema_from_feature_spec(spec))
+  fn = functools.partial(
+      preprocessing.preprocessing_fn,
+      custom_config={features.PROBLEM_CONFIG_KEY: problem.to_config()})
+  with tft_beam.Context(temp_dir=str(tmp_path / 'tmp'),
+                        force_tf_compat_v1=True):
+    transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(fn)
+    _ = transform_fn | tft_beam.WriteTransformFn(str(tmp_path / 'transform'))
+  metadata_io.write_metadata(metadata, str(
+      tmp_path / 'transform' / tft.TFTransformOutput.RAW_METADATA_DIR))
+  path = str(tmp_path / 'data.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    for row in rows:
+      example = tf.train.Example()
+      example.features.feature['row'].float_list.value.append(row['row'])
+      example.features.feature['x'].float_list.value.extend(row['x'])
+      writer.write(example.SerializeToString())
+  accessor = fn_args_utils.DataAccessor(
+      tf_dataset_factory=lambda files, options, schema: tfxio.TFExampleRecord(
+          files, schema=schema).TensorFlowDataset(options),
+      record_batch_factory=None, data_view_decode_fn=None)
+  return [path], accessor, tft.TFTransformOutput(str(tmp_path / 'transform'))
+
+
+def test_dataset_transforms_each_row_once_and_reads_only_what_steps_need(
+    tmp_path):
+  files, accessor, output = _transformed_split(tmp_path, 300)
+  label = 'row_xf'
+  data = model.make_dataset(files, accessor, output, label, batch_size=32,
+                            seed=3, steps=100)
+  batches = list(data.take(19))  # 608 rows: two passes and a bit
+  labels = np.concatenate([y.numpy() for _, y in batches])
+  numeric = np.concatenate([x[features.NUMERIC_FEATURE].numpy()[:, 0]
+                            for x, _ in batches])
+  np.testing.assert_array_equal(np.sort(labels[:300]), np.arange(300))
+  np.testing.assert_array_equal(np.sort(labels[300:600]), np.arange(300))
+  assert not np.array_equal(labels[:300], labels[300:600])
+  # Each row's features travel with its label: x is z-scored 2 * row, and
+  # an empty x sits at 0.
+  present = labels % 7 != 3
+  assert np.all(numeric[~present] == 0.0)
+  first = labels[:300][present[:300]]
+  assert np.all(np.diff(numeric[:300][present[:300]][np.argsort(first)]) > 0)
+  # Two steps of 32 need 64 rows: only 64 are read and transformed.
+  few = model.make_dataset(files, accessor, output, label, batch_size=32,
+                           seed=3, steps=2)
+  seen = np.concatenate([y.numpy() for _, y in few.take(8)])
+  assert len(set(seen)) == 64
+
+
+def test_dataset_of_an_empty_split_is_a_clear_error(tmp_path):
+  files, accessor, output = _transformed_split(tmp_path, 20)
+  empty = str(tmp_path / 'empty.tfrecord')
+  with tf.io.TFRecordWriter(empty):
+    pass
+  with pytest.raises(ValueError, match='no examples in .*empty.tfrecord'):
+    model.make_dataset([empty], accessor, output, 'row_xf', batch_size=8,
+                       seed=1, steps=5)

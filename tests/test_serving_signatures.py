@@ -15,6 +15,8 @@ from tensorflow_model_analysis.utils import model_util
 
 from local import csv_examples
 from local.serving import serving_requests
+from models import features
+from models import serving
 from models import signatures
 from tests import helpers
 
@@ -123,3 +125,103 @@ def test_the_evaluator_scores_examples_in_new_and_older_models(tmp_path):
     scores = model_util.get_callable(model, '')(
         examples=tf.constant([b'', b'']))['probabilities'].numpy()
     np.testing.assert_allclose(scores, [[expected]] * 2)
+
+
+# Every kind of column the rows signature meets, several of each so that
+# they travel together: sometimes-empty (VarLen) and always-present
+# (FixedLen, with and without a default) numbers, integers and text.
+_MIXED_SPEC = {
+    'a_float': tf.io.VarLenFeature(tf.float32),
+    'b_float': tf.io.VarLenFeature(tf.float32),
+    'c_int': tf.io.VarLenFeature(tf.int64),
+    'd_int': tf.io.VarLenFeature(tf.int64),
+    'e_text': tf.io.VarLenFeature(tf.string),
+    'f_text': tf.io.VarLenFeature(tf.string),
+    'g_fixed': tf.io.FixedLenFeature([], tf.float32, default_value=-1.5),
+    'h_fixed': tf.io.FixedLenFeature([], tf.float32, default_value=7.0),
+    'i_count': tf.io.FixedLenFeature([], tf.int64, default_value=3),
+    'j_needed': tf.io.FixedLenFeature([], tf.int64),
+    'k_label': tf.io.FixedLenFeature([], tf.string, default_value='none'),
+    'l_needed': tf.io.FixedLenFeature([], tf.float32),
+    'm_needed': tf.io.FixedLenFeature([], tf.int64),
+}
+_NAN = math.nan
+_MIXED_ROWS = {  # column -> values of 4 rows; NaN or '' is an empty cell
+    'a_float': [1.5, _NAN, -2.0, _NAN],
+    'b_float': [_NAN, _NAN, _NAN, _NAN],
+    'c_int': [4.0, 5.0, _NAN, 2.0**40],
+    'd_int': [_NAN, -3.0, 0.0, _NAN],
+    'e_text': ['x', '', 'y', 'z'],
+    'f_text': ['', '', '', 'w'],
+    'g_fixed': [0.25, _NAN, 2.0, _NAN],
+    'h_fixed': [_NAN, 1.0, _NAN, 3.0],
+    'i_count': [_NAN, 9.0, 10.0, _NAN],
+    'j_needed': [1.0, 2.0, 3.0, 4.0],
+    'k_label': ['', 'yes', '', 'no'],
+    'l_needed': [0.5, 0.5, -0.5, 8.0],
+    'm_needed': [-1.0, 0.0, 1.0, 2.0**50],
+}
+
+
+def _mixed_inputs(rows):
+  specs = serving.rows_input_signature(_MIXED_SPEC)
+  return {name: tf.constant(rows[column], specs[name].dtype)
+          for column, name in features.input_names(_MIXED_SPEC).items()}
+
+
+def _mixed_examples():
+  examples = []
+  for i in range(4):
+    example = tf.train.Example()
+    for column, values in _MIXED_ROWS.items():
+      value = values[i]
+      if value == '' or (isinstance(value, float) and math.isnan(value)):
+        continue
+      feature = example.features.feature[column]
+      dtype = _MIXED_SPEC[column].dtype
+      if dtype == tf.string:
+        feature.bytes_list.value.append(value.encode())
+      elif dtype == tf.int64:
+        feature.int64_list.value.append(int(value))
+      else:
+        feature.float_list.value.append(value)
+    examples.append(example.SerializeToString())
+  return tf.constant(examples)
+
+
+def test_rows_parse_exactly_as_their_examples_on_every_kind_of_column():
+  parsed = tf.function(serving.rows_to_parsed)(_mixed_inputs(_MIXED_ROWS),
+                                               _MIXED_SPEC)
+  expected = tf.io.parse_example(_mixed_examples(), _MIXED_SPEC)
+  assert sorted(parsed) == sorted(expected)
+  for column, want in expected.items():
+    got = parsed[column]
+    assert got.dtype == want.dtype, column
+    if isinstance(want, tf.SparseTensor):
+      for part in ('indices', 'values'):
+        np.testing.assert_array_equal(getattr(got, part).numpy(),
+                                      getattr(want, part).numpy(),
+                                      err_msg=f'{column} {part}')
+      # [rows, 1], also where parsing gives [rows, 0] (b_float: no value).
+      assert got.dense_shape.numpy().tolist() == [4, 1]
+    else:
+      np.testing.assert_array_equal(got.numpy(), want.numpy(),
+                                    err_msg=column)
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'c_int': [4.0, 5.5, _NAN, 1.0]},
+     'column c_int holds integers: send a whole number'),
+    ({'c_int': [0.5, 5.0, _NAN, 1.0], 'd_int': [_NAN, 1.0, 2.5, 3.0]},
+     'column c_int, column d_int holds integers'),
+    ({'i_count': [_NAN, 1.0, 2.5, 3.0]}, 'column i_count holds integers'),
+    ({'j_needed': [1.0, _NAN, 3.0, 4.0]},
+     'column j_needed needs a value in every row: the schema requires it'),
+    ({'m_needed': [1.0, 2.0, _NAN, 4.0], 'j_needed': [_NAN, 2.0, 3.0, 4.0]},
+     'column j_needed, column m_needed needs a value in every row'),
+    ({'l_needed': [1.0, 2.0, _NAN, 4.0]}, 'column l_needed needs a value'),
+])
+def test_rows_with_bad_values_are_refused_naming_each_column(bad, message):
+  rows = dict(_MIXED_ROWS, **bad)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    tf.function(serving.rows_to_parsed)(_mixed_inputs(rows), _MIXED_SPEC)
