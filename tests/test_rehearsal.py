@@ -20,6 +20,7 @@ import os
 import pytest
 
 from rehearsal import compiled_spec
+from pipeline.kfp_runtime import beam_runner
 from pipeline.kfp_runtime import directory_markers
 from rehearsal import executor_input
 from rehearsal import gcs_standin
@@ -554,7 +555,8 @@ def test_without_the_image_hook_dataflow_arguments_become_the_direct_runner():
           '--max_num_workers=4', '--direct_num_workers=2', '--foo=gs://b/x',
           '--dataflow_min_input_bytes=1000']
   assert rehearsal.direct_runner_args(args) == [
-      '--runner=DirectRunner', '--project=p', '--temp_location=gs://b/tmp',
+      f'--runner={beam_runner.IN_PROCESS_RUNNER}', '--project=p',
+      '--temp_location=gs://b/tmp',
       '--sdk_container_image=image', '--direct_num_workers=2',
       '--foo=gs://b/x']
 
