@@ -34,6 +34,9 @@ _DROPOUT = 0.2
 _BATCH_NORM_MOMENTUM = 0.9
 _EMBEDDING_L2 = 1e-2
 _MAX_EMBEDDING_DIM = 8
+# Times during training that the model is scored on the eval split; it keeps
+# the weights that scored the lowest loss (`BestWeights`).
+_VALIDATIONS = 5
 # Batches read to estimate a regression label's mean and spread.
 _LABEL_STATS_BATCHES = 20
 
@@ -282,6 +285,37 @@ class TrainingLogs(keras.callbacks.TensorBoard):
       super().on_train_batch_end(batch, logs)
 
 
+class BestWeights(keras.callbacks.Callback):
+  """Keeps the weights (batch normalisation statistics included) of the
+  epoch with the lowest validation loss, and restores them when training
+  ends: a small data set that the later steps over-fit is served as it was
+  at its best on the eval split.
+
+  Keras' EarlyStopping restores the best weights only when it stops early;
+  this one always does, and never stops.
+  """
+
+  def __init__(self, monitor: str = 'val_loss'):
+    super().__init__()
+    self.monitor = monitor
+    self.best = np.inf
+    self.best_epoch = -1
+    self._weights = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(self.monitor)
+    if value is not None and value < self.best:
+      self.best, self.best_epoch = float(value), epoch
+      self._weights = self.model.get_weights()
+
+  def on_train_end(self, logs=None):
+    if self._weights is not None:
+      self.model.set_weights(self._weights)
+      logging.info('Kept the weights of epoch %d of %d (%s %.4f)',
+                   self.best_epoch + 1, self.params.get('epochs', 0),
+                   self.monitor, self.best)
+
+
 def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   """Trains the model and saves it with raw-data signatures.
 
@@ -311,16 +345,21 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
       label_mean=label_mean, label_std=label_std,
       widths=numeric_widths(tf_transform_output),
       train_steps=fn_args.train_steps)
+  # The training steps in `_VALIDATIONS` epochs (fewer if there are fewer
+  # steps), each followed by a score on the eval split; the best is kept.
+  epochs = max(1, min(_VALIDATIONS, fn_args.train_steps))
   logging.info('Training a %s model for %d steps of %d examples',
                problem.problem_type, fn_args.train_steps, batch_size)
   model.fit(
       train,
-      steps_per_epoch=fn_args.train_steps,
+      epochs=epochs,
+      steps_per_epoch=fn_args.train_steps // epochs,
       validation_data=evaluation,
       validation_steps=fn_args.eval_steps,
       verbose=0,
       callbacks=[TrainingLogs(log_dir=fn_args.model_run_dir,
-                              train_steps=fn_args.train_steps)])
+                              train_steps=fn_args.train_steps),
+                 BestWeights()])
 
   # Serving, the Evaluator and local.serving.predict call the signatures; without
   # each layer's traced call functions (save_traces) the export takes about

@@ -173,3 +173,17 @@ def test_a_model_with_a_decaying_rate_learns_in_its_steps():
   net.fit(data.repeat(), steps_per_epoch=8, epochs=25, verbose=0)
   assert net.evaluate(data, verbose=0, return_dict=True)['accuracy'] > 0.95
 
+
+def test_best_weights_are_those_of_the_lowest_validation_loss():
+  net = model.build_model(_BUCKETS, seed=2)
+  best = model.BestWeights()
+  best.set_model(net)
+  best.set_params({'epochs': 3})
+  snapshots = []
+  for epoch, loss in enumerate([0.7, 0.4, 0.6]):
+    net.set_weights([w + epoch for w in net.get_weights()])
+    snapshots.append(net.get_weights())
+    best.on_epoch_end(epoch, {'loss': 0.1, 'val_loss': loss})
+  best.on_train_end()
+  for kept, second in zip(net.get_weights(), snapshots[1]):
+    np.testing.assert_array_equal(kept, second)
