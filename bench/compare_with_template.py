@@ -36,6 +36,7 @@ from pipeline import component_ids
 from pipeline import eval_config
 from local import run_summary
 from bench import measure
+from bench import quality as quality_table
 from bench import reference
 from pipeline import problem_spec
 import tensorflow as tf
@@ -271,6 +272,10 @@ def main() -> int:
                                       label='changed')
   print('running the floor (bench/floor.py) ...', flush=True)
   floor_seconds, floor_line = run_floor(args.train_steps)
+  quality_rows = [quality_table.Row(quality_table.BUNDLED, quality,
+                                    ours_seconds)] + quality_table.run_all(
+                                        os.path.join(args.workdir, 'quality'),
+                                        skip=(quality_table.BUNDLED,))
 
   _breakdown(ours, template)
   ours_accuracy = _accuracy(ours, REPO)
@@ -280,8 +285,8 @@ def main() -> int:
   print(f'{"eval accuracy":<28}{ours_accuracy:>14.3f}{template_accuracy:>12.3f}')
   print(f'{"components executed":<28}{len(ours.components):>14}'
         f'{len(template.components):>12}')
-  print('\nthis model against gradient-boosted trees (bench/reference.py), '
-        f'bundled data: {quality.describe()}')
+  print('\n' + quality_table.TITLE)
+  print(quality_table.format_table(quality_rows))
   print(f'\nfloor: {floor_seconds:.1f} s wall ({floor_line})')
   print(f'cached rerun: {cached_seconds:.1f} s; executed: '
         f'{", ".join(executed(cached)) or "nothing (all cached)"}')

@@ -44,16 +44,6 @@ def _metrics(uri: str):
   return values
 
 
-def _slice(slice_key) -> str:
-  """'segment=small'; '' for the whole split."""
-  names = []
-  for key in slice_key.single_slice_keys:
-    value = getattr(key, key.WhichOneof('kind'))
-    names.append(quality_gates.slice_name(
-        key.column, value.decode() if isinstance(value, bytes) else value))
-  return ', '.join(names)
-
-
 def _largest_difference(ours: str, theirs: str) -> float:
   a, b = _metrics(ours), _metrics(theirs)
   if set(a) != set(b):
@@ -139,7 +129,7 @@ def compare(problem_type: str, rows: int, folder: str) -> List[str]:
       tfx_evaluator.Executor, case, folder, 'tfma', theirs_properties)
   same = same_validation(ours, theirs)
   refused = sorted({
-      _slice(s.slice_key) or 'overall'
+      quality_gates.slice_key_name(s.slice_key) or 'overall'
       for s in tfma.load_validation_result(ours).metric_validations_per_slice})
   return [problem_type, f'{rows:,}', _columnar_path(plan), f'{ours_s:.1f}',
           f'{theirs_s:.1f}', f'{_largest_difference(ours, theirs):.1e}',

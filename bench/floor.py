@@ -106,7 +106,8 @@ def main() -> int:
                   len(vocabulary) + problem.oov_buckets for c in categorical})
   model = model_lib.build_model(
       dict(sorted(buckets.items())), args.seed,
-      widths={features.NUMERIC_FEATURE: len(numeric)})
+      widths={features.NUMERIC_FEATURE: len(numeric)},
+      train_steps=args.train_steps)
   labels = train[problem.label_key].to_numpy(np.float32)
   dataset = (tf.data.Dataset.from_tensor_slices((train_inputs, labels))
              .shuffle(len(labels), seed=args.seed).repeat()

@@ -111,24 +111,14 @@ def component_runs(store: metadata_store.MetadataStore, pipeline_name: str,
   return runs
 
 
-def _slice_name(slice_key) -> str:
-  """'' for the whole split, 'column=value' (joined by ', ') for a slice."""
-  names = []
-  for single in slice_key.single_slice_keys:
-    value = getattr(single, single.WhichOneof('kind'))
-    names.append(quality_gates.slice_name(
-        single.column, value.decode('utf-8', 'replace')
-        if isinstance(value, bytes) else value))
-  return ', '.join(names)
-
-
 def sliced_metrics(evaluation_uri: str
                    ) -> Dict[str, Dict[str, Dict[str, float]]]:
   """slice name ('' for the whole split) -> model name ('candidate' or
   'baseline') -> metric name -> value."""
   by_slice: Dict[str, Dict[str, Dict[str, float]]] = {}
   for slice_metrics in tfma.load_metrics(evaluation_uri):
-    by_model = by_slice.setdefault(_slice_name(slice_metrics.slice_key), {})
+    by_model = by_slice.setdefault(
+        quality_gates.slice_key_name(slice_metrics.slice_key), {})
     for kv in slice_metrics.metric_keys_and_values:
       if kv.key.is_diff:
         continue
@@ -193,7 +183,7 @@ def _failures(evaluation_uri: str) -> List[str]:
                for name, by_model in sliced_metrics(evaluation_uri).items()}
   reasons = []
   for per_slice in result.metric_validations_per_slice:
-    name = _slice_name(per_slice.slice_key)
+    name = quality_gates.slice_key_name(per_slice.slice_key)
     for failure in per_slice.failures:
       reason = _describe_failure(failure, baselines.get(name, {}))
       reasons.append(f'on slice {name}, {reason}' if name else reason)

@@ -2,9 +2,9 @@
 
 CSV inputs: a slice of the bundled data, its rows to change and write back,
 any header and rows, and small tables of other shapes built from
-scikit-learn's bundled data sets (nothing is downloaded). Each writer puts
-one CSV file into a folder (the folder is what DATA_PATH names) and returns
-the file's path.
+scikit-learn's bundled data sets (bench/datasets.py; nothing is downloaded).
+Each writer puts one CSV file into a folder (the folder is what DATA_PATH
+names) and returns the file's path.
 
 Local runs: `run_local_pipeline` runs local_runner.py in a subprocess with
 settings as environment overrides. The `LocalRun` it returns reads the run id
@@ -13,28 +13,26 @@ and the served models through local/output_layout.py, as the runner does.
 """
 import csv
 import hashlib
-import itertools
 import os
 import re
 import subprocess
 import sys
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
-import pandas as pd
-from sklearn import datasets
 
+from bench import datasets
 from local import output_layout
 from pipeline.data_files import bundled_data
 from pipeline import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLED_CSV = os.path.join(REPO, 'data', 'data.csv')
+BUNDLED_CSV = datasets.BUNDLED_CSV
 # The bundled pipeline's reviewed schema; runs of a slice of the bundled data
 # under another pipeline name check against it too (local_runner_env).
 REVIEWED_SCHEMA = os.path.join(REPO, 'schema', 'taxi-tips', 'schema.pbtxt')
 LOCAL_RUNNER = os.path.join(REPO, 'local_runner.py')
-CSV_NAME = 'data.csv'  # the name every writer here gives its file
+CSV_NAME = datasets.CSV_NAME  # the name every writer gives its file
 
 # Small enough for CI on 2 cores (start-up, not data, dominates a run), large
 # enough for the model to clear the default accuracy gate (0.85) with a few
@@ -48,41 +46,21 @@ Rows = List[List[str]]
 
 # --- CSV inputs --------------------------------------------------------------
 
-
-def csv_path(folder: str, name: str = CSV_NAME) -> str:
-  """The path of the CSV file a writer here put into `folder`."""
-  return os.path.join(str(folder), name)
-
-
-def read_csv(path: str, rows: Optional[int] = None) -> Tuple[Header, Rows]:
-  """The header and the first `rows` data rows (all by default) of a CSV."""
-  with open(path, newline='') as f:
-    reader = csv.reader(f)
-    return next(reader), list(itertools.islice(reader, rows))
+# The writers of other data sets live in bench/datasets.py, which the quality
+# table (bench/quality.py) runs too.
+csv_path = datasets.csv_path
+read_csv = datasets.read_csv
+drop_columns = datasets.drop_columns
+write_csv = datasets.write_csv
+write_breast_cancer = datasets.write_breast_cancer
+write_iris = datasets.write_iris
+write_diabetes = datasets.write_diabetes
+write_taxi_payments = datasets.write_taxi_payments
 
 
 def bundled_rows(rows: int = SLICE_ROWS) -> Tuple[Header, Rows]:
   """The header and the first `rows` rows of the bundled data, to change."""
   return read_csv(BUNDLED_CSV, rows)
-
-
-def drop_columns(header: Header, rows: Rows,
-                 columns: Sequence[str]) -> Tuple[Header, Rows]:
-  """The table without `columns`."""
-  keep = [i for i, name in enumerate(header) if name not in columns]
-  return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
-
-
-def write_csv(folder, header: Sequence[str], rows: Sequence[Sequence],
-              name: str = CSV_NAME) -> str:
-  """Writes a header and rows (values of any type) as `folder`/`name`."""
-  os.makedirs(folder, exist_ok=True)
-  path = csv_path(folder, name)
-  with open(path, 'w', newline='') as f:
-    writer = csv.writer(f, lineterminator='\n')
-    writer.writerow(header)
-    writer.writerows(rows)
-  return path
 
 
 def write_drift_spans(folder, span_rows: int) -> None:
@@ -111,60 +89,6 @@ def write_slice(folder, rows: int = SLICE_ROWS) -> str:
   with open(path, 'w') as target:
     target.writelines(lines)
   return path
-
-
-def _write_frame(frame: pd.DataFrame, folder) -> str:
-  os.makedirs(folder, exist_ok=True)
-  path = csv_path(folder)
-  frame.to_csv(path, index=False)
-  return path
-
-
-def write_breast_cancer(folder) -> str:
-  """Binary, numeric features: 569 tumours, 30 float measurements, a text
-  label `diagnosis` ('malignant' 37 %, 'benign'), and a row id to drop."""
-  data = datasets.load_breast_cancer(as_frame=True)
-  frame = data.data.rename(columns=lambda c: c.replace(' ', '_'))
-  frame.insert(0, 'sample_id', np.arange(1000, 1000 + len(frame)))
-  frame['diagnosis'] = np.asarray(data.target_names)[data.target]
-  return _write_frame(frame, folder)
-
-
-def write_iris(folder) -> str:
-  """Multiclass, string label and string features: 150 flowers, 4 float
-  measurements (10 % of `sepal_width` cells empty), a text column
-  `petal_size` derived from the petal length, a text column `garden` that
-  carries no signal, and the label `species` as names."""
-  data = datasets.load_iris(as_frame=True)
-  frame = data.data.rename(columns=lambda c: c.replace(' (cm)', '').replace(
-      ' ', '_'))
-  rng = np.random.default_rng(7)
-  frame['petal_size'] = pd.cut(frame['petal_length'], [0, 2.5, 5.0, 10],
-                               labels=['small', 'medium', 'large']).astype(str)
-  frame['garden'] = rng.choice(['north', 'south', 'east'], len(frame))
-  frame['sepal_width'] = frame['sepal_width'].astype(object)
-  frame.loc[rng.random(len(frame)) < 0.1, 'sepal_width'] = ''
-  frame['species'] = np.asarray(data.target_names)[data.target]
-  return _write_frame(frame, folder)
-
-
-def write_diabetes(folder) -> str:
-  """Regression with a text feature: 442 patients, 9 measurements, `sex` as
-  text ('female', 'male'), and `progression`, a disease score from 25 to
-  346."""
-  data = datasets.load_diabetes(as_frame=True, scaled=False)
-  frame = data.data.copy()
-  frame['sex'] = np.where(frame['sex'].astype(int) == 1, 'female', 'male')
-  frame['progression'] = data.target
-  return _write_frame(frame, folder)
-
-
-def write_taxi_payments(folder, rows: int = 600) -> str:
-  """Multiclass, a variant of the bundled data: its first `rows` rows
-  without `big_tipper`, to predict `payment_type` (in 600 rows 5 names,
-  71 % 'Cash', 28 % 'Credit Card')."""
-  header, table = drop_columns(*bundled_rows(rows), ['big_tipper'])
-  return write_csv(folder, header, table)
 
 
 # --- Files a run leaves ------------------------------------------------------

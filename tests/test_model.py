@@ -254,3 +254,35 @@ def test_dataset_of_an_empty_split_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match='no examples in .*empty.tfrecord'):
     model.make_dataset([empty], accessor, output, 'row_xf', batch_size=8,
                        seed=1, steps=5)
+
+
+def test_learning_rate_decays_to_zero_over_the_training_steps():
+  schedule = model.learning_rate(train_steps=400)
+  start, middle, end = (float(schedule(step)) for step in (0, 200, 400))
+  assert start > middle > end
+  assert end < 1e-3 * start
+  assert model.learning_rate(train_steps=None) == pytest.approx(start)
+
+
+def test_a_model_with_a_decaying_rate_learns_in_its_steps():
+  net = model.build_model(_BUCKETS, seed=3, train_steps=200)
+  x = _batch(256)
+  y = tf.cast(x['payment_type_xf'] < 3, tf.float32)
+  data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+  net.fit(data.repeat(), steps_per_epoch=8, epochs=25, verbose=0)
+  assert net.evaluate(data, verbose=0, return_dict=True)['accuracy'] > 0.95
+
+
+def test_best_weights_are_those_of_the_lowest_validation_loss():
+  net = model.build_model(_BUCKETS, seed=2)
+  best = model.BestWeights()
+  best.set_model(net)
+  best.set_params({'epochs': 3})
+  snapshots = []
+  for epoch, loss in enumerate([0.7, 0.4, 0.6]):
+    net.set_weights([w + epoch for w in net.get_weights()])
+    snapshots.append(net.get_weights())
+    best.on_epoch_end(epoch, {'loss': 0.1, 'val_loss': loss})
+  best.on_train_end()
+  for kept, second in zip(net.get_weights(), snapshots[1]):
+    np.testing.assert_array_equal(kept, second)

@@ -274,6 +274,13 @@ def _slice_items(slice_key) -> List[Tuple[str, Any]]:
   return items
 
 
+def slice_key_name(slice_key) -> str:
+  """A metrics or validation record's slice key as 'column=value' names
+  joined by ', '; '' for the whole split."""
+  return ', '.join(slice_name(column, value)
+                   for column, value in _slice_items(slice_key))
+
+
 def plan(gates: eval_config_lib.QualityGates, eval_config: tfma.EvalConfig,
          examples: Sequence[types.Artifact], eval_splits: Sequence[str],
          has_baseline: bool) -> Plan:
