@@ -7,21 +7,29 @@ rows or serialized tf.Examples in, probabilities or predictions out; built in
 models/serving.py). Nothing here names a column: the inputs come from the
 transformed feature spec and the output layer from the problem description
 (models/features.py).
+
+TFX and TFXIO are imported only where the Trainer reads its data: building
+and training the network needs TensorFlow alone, so bench/floor.py, which
+trains this network with no pipeline, does not pay for TFX's imports.
 """
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from __future__ import annotations
+
+from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional,
+                    Tuple)
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
-from tfx.components.trainer import fn_args_utils
-from tfx_bsl.public import tfxio
 
 from models import autograph_compat  # pylint: disable=unused-import
 from models import features
 from models import serving
 from models import signatures
+
+if TYPE_CHECKING:
+  from tfx.components.trainer import fn_args_utils
 
 _HIDDEN_UNITS = (128, 64)
 # Adam's step size at the start; it decays to 0 along a cosine over the
@@ -41,9 +49,6 @@ _VALIDATIONS = 5
 _LABEL_STATS_BATCHES = 20
 # Rows read and transformed at a time when the Trainer loads its data.
 _READ_BATCH_ROWS = 1024
-# The Trainer's shuffle buffer (TFXIO's default, which it read with before
-# it kept its rows).
-_SHUFFLE_BUFFER_ROWS = tfxio.TensorFlowDatasetOptions(1).shuffle_buffer_size
 
 PROBABILITIES = signatures.PROBABILITIES
 CLASS_NAMES = signatures.CLASS_NAMES
@@ -229,6 +234,7 @@ def _transformed_rows(file_pattern: List[str],
   Raises:
     ValueError: the files hold no example.
   """
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
   read_batch = min(max_rows, _READ_BATCH_ROWS)
   raw_batches = data_accessor.tf_dataset_factory(
       file_pattern,
@@ -253,12 +259,15 @@ def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
   example, in the files' order), repeated forever.
 
   The order is the one the Trainer's reader gave the same examples before
-  they were kept (TFXIO's shuffle of `_SHUFFLE_BUFFER_ROWS` examples with
+  they were kept (TFXIO's shuffle, with its default buffer, with
   `seed`, anew for each pass, then batches of `batch_size` that may span two
   passes), so a model trains on the same batches as when each pass was read
   and transformed again. The rows stay where they are; only their indices
   are shuffled, so the memory is that of the rows, once.
   """
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  # TFXIO's default shuffle buffer, which the reader used.
+  buffer_rows = tfxio.TensorFlowDatasetOptions(1).shuffle_buffer_size
   label = rows[label_feature]
   inputs = {key: value for key, value in rows.items() if key != label_feature}
 
@@ -267,7 +276,7 @@ def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
             tf.gather(label, indices))
 
   return tf.data.Dataset.range(int(label.shape[0])).shuffle(
-      _SHUFFLE_BUFFER_ROWS, seed).repeat().batch(
+      buffer_rows, seed).repeat().batch(
           batch_size, drop_remainder=True).map(
               gather, num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=True).prefetch(tf.data.AUTOTUNE)
