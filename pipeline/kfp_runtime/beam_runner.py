@@ -44,13 +44,15 @@ import re
 from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple)
 
+from pipeline.kfp_runtime import entrypoint_args
+
 # INFO, whatever the root logger's level: the step's log says its choice.
 _log = logging.getLogger(__name__)
 _log.setLevel(logging.INFO)
 
 THRESHOLD_FLAG = '--dataflow_min_input_bytes'
 SETTING = 'DATAFLOW_MIN_INPUT_BYTES'
-INVOCATION_FLAG = '--json_serialized_invocation_args'
+INVOCATION_FLAG = entrypoint_args.INVOCATION_FLAG
 DATAFLOW = 'DataflowRunner'
 DIRECT = 'DirectRunner'
 # The DirectRunner a step below the threshold gets: Beam's, in this process,
@@ -284,12 +286,7 @@ def _executor_input(argv: Sequence[str]) -> Any:
   from google.protobuf import json_format
   from kfp.pipeline_spec import pipeline_spec_pb2
   # pylint: enable=g-import-not-at-top
-  serialized = None
-  for index, arg in enumerate(argv):
-    if arg == INVOCATION_FLAG and index + 1 < len(argv):
-      serialized = argv[index + 1]
-    elif arg.startswith(INVOCATION_FLAG + '='):
-      serialized = arg.split('=', 1)[1]
+  serialized = entrypoint_args.flag_value(argv, INVOCATION_FLAG)
   if serialized is None:
     raise ValueError(f'no {INVOCATION_FLAG} among the arguments')
   executor_input = pipeline_spec_pb2.ExecutorInput()

@@ -68,6 +68,7 @@ import yaml
 
 from pipeline.kfp_runtime import beam_runner
 from pipeline.kfp_runtime import directory_markers
+from pipeline.kfp_runtime import entrypoint_args
 from pipeline.kfp_runtime import run_lease
 
 ENTRYPOINT_UTILS = ('tfx.orchestration.kubeflow.v2.container.'
@@ -108,12 +109,7 @@ def declared_input_types(argv: List[str]) -> Dict[str, Any]:
   from google.protobuf import json_format
   from kfp.pipeline_spec import pipeline_spec_pb2
   # pylint: enable=g-import-not-at-top
-  serialized = None
-  for index, arg in enumerate(argv):
-    if arg == INPUTS_SPEC_FLAG and index + 1 < len(argv):
-      serialized = argv[index + 1]
-    elif arg.startswith(INPUTS_SPEC_FLAG + '='):
-      serialized = arg.split('=', 1)[1]
+  serialized = entrypoint_args.flag_value(argv, INPUTS_SPEC_FLAG)
   if not serialized:
     return {}
   inputs_spec = pipeline_spec_pb2.ComponentInputsSpec()

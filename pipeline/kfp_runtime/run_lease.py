@@ -50,6 +50,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, Optional, Protocol, Tuple
 
+from pipeline.kfp_runtime import entrypoint_args
+
 LEASE_OBJECT = 'run.lease.json'
 # The compiled spec hands the lease's settings to each step's container in
 # this environment variable (JSON): see `container_env`.
@@ -428,23 +430,17 @@ def run_id_of(executor_input: Dict[str, Any], pipeline_root: str
   return None
 
 
-# TFX's executor entrypoint takes the ExecutorInput (`{{$}}`) with this flag.
-INVOCATION_FLAG = '--json_serialized_invocation_args'
+INVOCATION_FLAG = entrypoint_args.INVOCATION_FLAG
 
 
 def _executor_input(argv) -> Optional[Dict[str, Any]]:
-  for i, arg in enumerate(argv):
-    value = None
-    if arg == INVOCATION_FLAG and i + 1 < len(argv):
-      value = argv[i + 1]
-    elif arg.startswith(INVOCATION_FLAG + '='):
-      value = arg.split('=', 1)[1]
-    if value is not None:
-      try:
-        return json.loads(value)
-      except ValueError:
-        return None
-  return None
+  value = entrypoint_args.flag_value(argv, INVOCATION_FLAG)
+  if value is None:
+    return None
+  try:
+    return json.loads(value)
+  except ValueError:
+    return None
 
 
 @contextlib.contextmanager
