@@ -47,6 +47,7 @@ from pipeline.components import columnar_evaluator
 from pipeline.components import fitted_schema_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
+from pipeline.components import shared_trace_transform
 from pipeline.components import span_drift_validator
 from pipeline.components import span_statistics_gen
 from pipeline.components import training_window
@@ -581,7 +582,7 @@ def _transform(data: _DataSteps, examples: channel.BaseChannel,
   `spans.train_window` spans that passed the anomaly gate, this run's
   included (it runs after the gate), and analyses them.
   """
-  return tfx_components.Transform(
+  return shared_trace_transform.Transform(
       examples=examples,
       schema=data.transform_schema,
       preprocessing_fn=PREPROCESSING_FN,

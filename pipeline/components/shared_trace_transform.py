@@ -1,0 +1,106 @@
+"""TFX's Transform, tracing preprocessing_fn twice instead of five times.
+
+TFX 1.16's Transform executor traces the preprocessing_fn once for each
+question it asks before the analysis, and TFT traces it once more for the
+analysis itself:
+
+1. which columns the analyzers read (`TransformProcessor.Transform`),
+2. the same again (`TransformProcessor._RunBeamImpl`),
+3. which columns the transform reads,
+4. the analysis graph, for the analyzer-cache keys (`_OptimizeRun`),
+5. the analysis that runs (`tft_beam.AnalyzeDataset`).
+
+Each trace is a new TF1 graph with three placeholders and three identities
+per sometimes-empty column before the preprocessing_fn adds its own ops, so
+on a wide table the traces were about half of the executor's time and grew
+with the number of columns (docs/performance.md, "Wide tables").
+
+Questions 1 to 3 only read the traced graph, and 4 reads it before it clears
+the graph's list of analyzers (`analysis_graph_builder.build`), so all four
+get one trace: while the executor runs, TFT's tracing function hands back
+the graph it traced last for the same preprocessing_fn and input specs as
+long as that graph's analyzers are all still listed, and traces anew once
+they are not. The analysis (5) therefore gets a graph of its own, as before.
+Nothing else changes: the same component (inputs, outputs, properties), the
+same analysis, the same transform graph, vocabularies and metadata
+(tests/test_shared_trace_transform.py compares them with TFX's executor's).
+"""
+import contextlib
+import threading
+from typing import Any, Iterator, Mapping
+
+from tensorflow_transform import analyzer_nodes
+from tensorflow_transform import impl_helper
+from tfx.components.transform import component as transform_component
+from tfx.components.transform import executor as transform_executor
+from tfx.dsl.components.base import executor_spec
+
+_LOCK = threading.Lock()
+
+
+def _analyzers(graph) -> tuple:
+  """The analyzers' sinks that `graph` lists now."""
+  return tuple(graph.get_collection(analyzer_nodes.TENSOR_REPLACEMENTS))
+
+
+def _same(sinks: tuple, others: tuple) -> bool:
+  """Whether both are the same sink objects (by identity: == on graph
+  tensors would add ops to the graph)."""
+  return len(sinks) == len(others) and all(
+      a is b for a, b in zip(sinks, others))
+
+
+@contextlib.contextmanager
+def shared_inspection_trace() -> Iterator[None]:
+  """While inside, a TF1 trace of a preprocessing_fn is handed out again to
+  the next trace of the same function and specs, as long as no caller has
+  cleared its analyzers (which the analysis does), so the inspections share
+  one graph and the analysis still gets a fresh one.
+
+  Traces in TF2 mode, of specs that cannot be compared, and of functions
+  without analyzers are not shared.
+  """
+  original = impl_helper.trace_preprocessing_function
+  last = {}
+
+  def trace(preprocessing_fn, input_specs: Mapping[str, Any],
+            use_tf_compat_v1, base_temp_dir=None):
+    try:
+      key = (preprocessing_fn, tuple(sorted(input_specs.items())))
+      hash(key)
+    except TypeError:
+      key = None
+    if not use_tf_compat_v1 or key is None:
+      return original(preprocessing_fn, input_specs, use_tf_compat_v1,
+                      base_temp_dir)
+    if key in last:
+      traced, analyzers = last[key]
+      if analyzers and _same(_analyzers(traced[0]), analyzers):
+        return traced
+    traced = original(preprocessing_fn, input_specs, use_tf_compat_v1,
+                      base_temp_dir)
+    last.clear()
+    last[key] = (traced, _analyzers(traced[0]))
+    return traced
+
+  with _LOCK:
+    impl_helper.trace_preprocessing_function = trace
+    try:
+      yield
+    finally:
+      impl_helper.trace_preprocessing_function = original
+
+
+class Executor(transform_executor.Executor):
+  """TFX's Transform executor, its inspections sharing one trace."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    with shared_inspection_trace():
+      super().Do(input_dict, output_dict, exec_properties)
+
+
+class Transform(transform_component.Transform):
+  """TFX's Transform (same inputs, outputs and properties) with the
+  executor above."""
+
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
