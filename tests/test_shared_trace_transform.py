@@ -1,0 +1,140 @@
+"""The pipeline's Transform executor (pipeline/components/shared_trace_transform.py)
+against TFX's own, on the same small wide table: the same transform graph,
+vocabularies and metadata, byte for byte, from two traces of the
+preprocessing_fn instead of five.
+"""
+import json
+import os
+import random
+from typing import Dict
+
+import pytest
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_transform import impl_helper
+from tensorflow_transform.tf_metadata import schema_utils
+from tfx.components.transform import executor as stock_executor
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import transform_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.utils import proto_utils
+
+from local.run import direct_runner
+from models import features
+from models import preprocessing
+from pipeline.components import shared_trace_transform
+
+_COLUMNS = [f'sensor_{i:02d}' for i in range(40)]
+_PROBLEM = features.Problem(label_key='alarm', problem_type=features.BINARY,
+                            vocab_size=20, oov_buckets=2)
+_CALLS = []
+
+
+def counting_preprocessing_fn(inputs, custom_config=None):
+  """models/preprocessing.py's preprocessing_fn, counting its traces."""
+  _CALLS.append(1)
+  return preprocessing.preprocessing_fn(inputs, custom_config)
+
+
+def _feature_spec():
+  spec = {key: tf.io.VarLenFeature(tf.float32) for key in _COLUMNS}
+  spec['site'] = tf.io.VarLenFeature(tf.string)
+  spec['alarm'] = tf.io.FixedLenFeature([], tf.int64)
+  return spec
+
+
+def _example(rng: random.Random) -> bytes:
+  feature = {}
+  for key in _COLUMNS:  # about 5 % empty cells
+    values = [] if rng.random() < 0.05 else [rng.gauss(0, 1)]
+    feature[key] = tf.train.Feature(float_list=tf.train.FloatList(
+        value=values))
+  feature['site'] = tf.train.Feature(bytes_list=tf.train.BytesList(
+      value=[rng.choice([b'north', b'south', b'east'])]))
+  feature['alarm'] = tf.train.Feature(int64_list=tf.train.Int64List(
+      value=[int(rng.random() < 0.3)]))
+  return tf.train.Example(features=tf.train.Features(
+      feature=feature)).SerializeToString()
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+  """An Examples artifact (train and eval splits) and a Schema artifact."""
+  folder = tmp_path_factory.mktemp('inputs')
+  rng = random.Random(7)
+  examples = standard_artifacts.Examples()
+  examples.uri = str(folder / 'examples')
+  examples.split_names = artifact_utils.encode_split_names(['train', 'eval'])
+  for split, rows in (('train', 300), ('eval', 100)):
+    os.makedirs(os.path.join(examples.uri, f'Split-{split}'))
+    with tf.io.TFRecordWriter(
+        os.path.join(examples.uri, f'Split-{split}', 'data.gz'),
+        options='GZIP') as writer:
+      for _ in range(rows):
+        writer.write(_example(rng))
+  schema = standard_artifacts.Schema()
+  schema.uri = str(folder / 'schema')
+  os.makedirs(schema.uri)
+  proto: schema_pb2.Schema = schema_utils.schema_from_feature_spec(
+      _feature_spec())
+  with open(os.path.join(schema.uri, 'schema.pbtxt'), 'w') as f:
+    f.write(str(proto))
+  return examples, schema
+
+
+def _run(executor_class, inputs, out_dir):
+  """The transform graph folder `executor_class` writes, and how many times
+  it traced the preprocessing_fn."""
+  examples, schema = inputs
+  graph = standard_artifacts.TransformGraph()
+  graph.uri = str(out_dir / 'transform_graph')
+  executor = executor_class(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=[], tmp_dir=str(out_dir / 'tmp'), unique_id='test',
+      make_beam_pipeline_fn=direct_runner.direct_pipeline))
+  _CALLS.clear()
+  executor.Do(
+      {specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
+      {specs.TRANSFORM_GRAPH_KEY: [graph]},
+      {specs.PREPROCESSING_FN_KEY:
+           f'{__name__}.counting_preprocessing_fn',
+       specs.CUSTOM_CONFIG_KEY: json.dumps(
+           {features.PROBLEM_CONFIG_KEY: _PROBLEM.to_config()}),
+       specs.SPLITS_CONFIG_KEY: proto_utils.proto_to_json(
+           transform_pb2.SplitsConfig(analyze=['train'],
+                                      transform=['train', 'eval'])),
+       specs.FORCE_TF_COMPAT_V1_KEY: 1,
+       specs.DISABLE_STATISTICS_KEY: 1})
+  return graph.uri, len(_CALLS)
+
+
+def _contents(folder: str) -> Dict[str, bytes]:
+  """Every file under `folder` by relative path, with `folder` itself
+  written as '<out>' (the graph holds the path of its vocabulary's temporary
+  file; both runs' folders have names of the same length, so the protocol
+  buffers' lengths match)."""
+  contents = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        contents[os.path.relpath(path, folder)] = f.read().replace(
+            folder.encode(), b'<out>')
+  return contents
+
+
+def test_same_transform_graph_as_tfx_from_two_traces(inputs, tmp_path):
+  ours, our_traces = _run(shared_trace_transform.Executor, inputs,
+                          tmp_path / 'ours')
+  stock, stock_traces = _run(stock_executor.Executor, inputs,
+                             tmp_path / 'tfxs')
+  assert (our_traces, stock_traces) == (2, 5)
+  digest = _contents(ours)
+  assert digest == _contents(stock)
+  # The graph holds the shared vocabulary and the numeric matrix's analysis.
+  assert any(features.CATEGORY_VOCABULARY in path for path in digest)
+  assert 'transform_fn/saved_model.pb' in digest
+  # Outside the executor, TFT traces as released.
+  assert (impl_helper.trace_preprocessing_function.__module__ ==
+          impl_helper.__name__)
