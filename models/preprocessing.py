@@ -56,16 +56,24 @@ def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
 
 def _sparse_block(tensors: List[tf.SparseTensor]) -> tf.Tensor:
   """Sometimes-empty columns of one dtype (SparseTensors of at most one
-  value per row) as a float [batch, len] matrix, NaN where missing."""
-  values = tf.cast(tf.concat([x.values for x in tensors], axis=0), tf.float32)
-  rows = tf.concat([x.indices for x in tensors], axis=0)[:, 0]
-  positions = tf.repeat(tf.range(len(tensors), dtype=tf.int64),
-                        tf.stack([tf.size(x.values, tf.int64)
-                                  for x in tensors]))
-  shape = tf.stack([tensors[0].dense_shape[0], len(tensors)])
+  value per row) as a float [batch, len] matrix, NaN where missing.
+
+  One SparseConcat over all the columns, each taken as [batch, 1] (a column
+  without a value in the batch has dense shape [batch, 0]), puts each value
+  at its row and column: no op per column.
+  """
+  rows = tensors[0].dense_shape[0]
+  if len(tensors) == 1:  # SparseConcat takes two or more
+    indices, values = tensors[0].indices, tensors[0].values
+  else:
+    column = tf.stack([rows, tf.constant(1, tf.int64)])
+    indices, values, _ = tf.raw_ops.SparseConcat(
+        indices=[x.indices for x in tensors],
+        values=[x.values for x in tensors],
+        shapes=[column] * len(tensors), concat_dim=1)
   return tf.tensor_scatter_nd_update(
-      tf.fill(shape, float('nan')), tf.stack([rows, positions], axis=1),
-      values)
+      tf.fill(tf.stack([rows, len(tensors)]), float('nan')), indices,
+      tf.cast(values, tf.float32))
 
 
 def _numeric_matrix(columns: Mapping[str, Tensor]) -> tf.Tensor:
