@@ -111,6 +111,29 @@ def test_numeric_columns_are_z_scored_and_missing_values_sit_at_zero(
   assert spec.shape == [3] and spec.dtype == tf.float32
 
 
+def _column(rows, values, dtype, batch=3):
+  """A sometimes-empty column as parsing gives it: a value in `rows`."""
+  return tf.SparseTensor(
+      tf.constant([[r, 0] for r in rows], tf.int64, shape=[len(rows), 2]),
+      tf.constant(values, dtype), [batch, 1 if rows else 0])
+
+
+def test_numeric_matrix_puts_each_value_at_its_row_and_column():
+  nan = float('nan')
+  matrix = preprocessing._numeric_matrix({  # pylint: disable=protected-access
+      'a': _column([0, 2], [1.5, 2.5], tf.float32),
+      'b': _column([], [], tf.float32),  # no value in this batch
+      'c': _column([1], [7], tf.int64),
+      'd': tf.constant([[4.0], [5.0], [6.0]]),  # always present
+      'e': _column([0, 1, 2], [-1.0, -2.0, -3.0], tf.float32),
+      'f': _column([2], [9], tf.int64),
+  })
+  np.testing.assert_array_equal(matrix.numpy(), [
+      [1.5, nan, nan, 4.0, -1.0, nan],
+      [nan, nan, 7.0, 5.0, -2.0, nan],
+      [2.5, nan, nan, 6.0, -3.0, 9.0]])
+
+
 def test_categories_share_one_vocabulary_keyed_by_column(transformed):
   rows, output = transformed
   payment = [r[_XF('payment_type')] for r in rows]
