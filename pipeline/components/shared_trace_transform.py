@@ -23,7 +23,9 @@ long as that graph's analyzers are all still listed, and traces anew once
 they are not. The analysis (5) therefore gets a graph of its own, as before.
 Nothing else changes: the same component (inputs, outputs, properties), the
 same analysis, the same transform graph, vocabularies and metadata
-(tests/test_shared_trace_transform.py compares them with TFX's executor's).
+(tests/test_shared_trace_transform.py compares them with TFX's executor's;
+as between any two runs of either, the analyzers' float sums may differ in
+their last digits with the sizes of Beam's batches).
 """
 import contextlib
 import threading
