@@ -238,6 +238,23 @@ def test_in_process_and_on_beam_each_split_holds_the_same_rows(tmp_path):
   assert local.split_names == on_beam.split_names
 
 
+def test_row_hashes_are_pandas_row_hashes_for_every_kind_of_column():
+  """The split of a row is its pandas row hash, as it always was."""
+  batch = pa.RecordBatch.from_arrays([
+      pa.array([1, -2, 3, 40], pa.int64()),
+      pa.array([1, None, 3, None], pa.int64()),
+      pa.array([0.5, None, -1e3, 2.25], pa.float32()),
+      pa.array([b'Taxi Co', None, b'', 'Caf\u00e9'.encode()], pa.binary()),
+      pa.array([None] * 4, pa.string()),  # empty in every row
+  ], ['i', 'i_empty', 'f', 's', 'none'])
+  expected = pd.util.hash_pandas_object(batch.to_pandas(), index=False)
+  assert columnar.row_hashes(batch).tolist() == expected.tolist()
+  one = pa.RecordBatch.from_arrays([batch.column(2)], ['f'])
+  assert (columnar.row_hashes(one).tolist() ==
+          pd.util.hash_pandas_object(one.to_pandas(), index=False).tolist())
+  assert len(set(columnar.row_hashes(batch).tolist())) == 4
+
+
 def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   """Blocks, not the whole file, are held: a tiny block size still works."""
   monkeypatch.setattr(columnar, 'BLOCK_BYTES', 2048)

@@ -246,18 +246,23 @@ def _whole(values: pa.Array) -> Optional[pa.Array]:
 
 
 def _cell_kind(column: pa.Array, integer: bool = False,
-               fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> int:
+               fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
+               least: int = EMPTY) -> int:
   """The narrowest kind that holds every non-empty cell of a string column
-  (WHOLE only for a column the reviewed schema types as `integer`)."""
+  (WHOLE only for a column the reviewed schema types as `integer`); kinds
+  narrower than `least` (what earlier rows needed) are not tried."""
   values = _number_text(column.drop_null(), fmt)
   if not len(values):  # pylint: disable=g-explicit-length-test
     return EMPTY
-  try:
-    values.cast(pa.int64())
-    return INT
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-    pass
-  if integer and _whole(values) is not None:
+  # Text with a point is never an integer; a failed cast costs about a
+  # millisecond per block and column, more than the rest of the survey.
+  if least <= INT and not pc.any(pc.match_substring(values, '.')).as_py():
+    try:
+      values.cast(pa.int64())
+      return INT
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+      pass
+  if integer and least <= WHOLE and _whole(values) is not None:
     return WHOLE
   try:
     values.cast(pa.float64())
@@ -376,7 +381,7 @@ def survey_file(path: str, column_names: List[str],
     for i, column in enumerate(batch.columns):
       if kinds[i] != STRING:
         integer = column_names[i] in reading.integer_columns
-        kind = _cell_kind(column, integer, fmt)
+        kind = _cell_kind(column, integer, fmt, kinds[i])
         if integer and kind == FLOAT:
           _refuse_fraction(path, column_names[i], column, first_row, fmt)
         kinds[i] = max(kinds[i], kind)
@@ -401,8 +406,12 @@ def _typed(column: pa.Array, kind: int,
   return values.cast(_ARROW_TYPES[kind])
 
 
-def _as_lists(column: pa.Array) -> pa.Array:
-  """A column as one-value lists, with an empty list for an empty cell."""
+def _as_lists(column: pa.Array, dense_offsets: pa.Array) -> pa.Array:
+  """A column as one-value lists, with an empty list for an empty cell;
+  `dense_offsets` (0, 1, ... rows) are the offsets of a column without
+  one."""
+  if not column.null_count:
+    return pa.ListArray.from_arrays(dense_offsets, column)
   present = column.is_valid().to_numpy(zero_copy_only=False)
   offsets = np.zeros(len(column) + 1, dtype=np.int32)
   np.cumsum(present, out=offsets[1:])
@@ -466,14 +475,28 @@ def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
     batch = batch.take(pa.array(
         np.random.default_rng(block).permutation(batch.num_rows)))
     # 63 bits, so Beam's integer coder takes them.
-    hashes = (pd.util.hash_pandas_object(batch.to_pandas(), index=False)
-              .to_numpy() >> np.uint64(1)).astype(np.int64).tolist()
+    hashes = (row_hashes(batch) >> np.uint64(1)).astype(np.int64).tolist()
+    dense_offsets = pa.array(np.arange(batch.num_rows + 1, dtype=np.int32))
     lists = pa.RecordBatch.from_arrays(
-        [_as_lists(batch.column(i)) for i in typed], names)
+        [_as_lists(batch.column(i), dense_offsets) for i in typed], names)
     records = encoder.encode(lists) if names else [b''] * batch.num_rows
     if untyped:
       records = [_with_untyped(record, untyped) for record in records]
     yield from zip(hashes, records)
+
+
+def row_hashes(batch: pa.RecordBatch) -> np.ndarray:
+  """pandas' row hash of the batch, `hash_pandas_object(batch.to_pandas(),
+  index=False)`: each column's `hash_array`, combined as pandas combines
+  them (CPython's tuple hash), without a pandas Series per column, which
+  costs more than the hashing in a table of hundreds of columns."""
+  mult = np.uint64(1000003)
+  hashes = np.full(batch.num_rows, 0x345678, dtype=np.uint64)
+  for i, column in enumerate(batch.columns):
+    hashes ^= pd.util.hash_array(column.to_numpy(zero_copy_only=False))
+    hashes *= mult
+    mult += np.uint64(82520 + 2 * (batch.num_columns - i))
+  return hashes + np.uint64(97531)
 
 
 def _with_untyped(record: bytes, names: List[str]) -> bytes:
