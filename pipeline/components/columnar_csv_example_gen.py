@@ -681,7 +681,8 @@ class Executor(BaseExampleGenExecutor):
     if (in_process_runner.runs_in_process(self._beam_pipeline_args) and
         file_format in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
                         example_gen_pb2.FORMAT_TFRECORDS_GZIP)):
-      counts = self._write_in_process(output_dict, exec_properties)
+      counts = self._write_in_process(input_dict, output_dict,
+                                      exec_properties)
     else:
       super().Do(input_dict, output_dict, exec_properties)
       counts = _counted_by_beam(self._pipeline.result)
@@ -700,7 +701,8 @@ class Executor(BaseExampleGenExecutor):
     self._pipeline = super()._make_beam_pipeline()  # pylint: disable=attribute-defined-outside-init
     return self._pipeline
 
-  def _write_in_process(self, output_dict: Dict[str, List[Any]],
+  def _write_in_process(self, input_dict: Dict[str, List[Any]],
+                        output_dict: Dict[str, List[Any]],
                         exec_properties: Dict[str, Any]) -> Dict[str, int]:
     """What the base executor's Do writes on Beam's local runner (the same
     splits, files and artifact properties), written here without Beam.
@@ -715,7 +717,7 @@ class Executor(BaseExampleGenExecutor):
     Returns:
       The row counts (ROWS_PROPERTY, ROWS_WITHOUT_LABEL_PROPERTY).
     """
-    self._log_startup({}, output_dict, exec_properties)
+    self._log_startup(input_dict, output_dict, exec_properties)
     input_config, output_config = _split_configs(exec_properties)
     bounds = _hash_bounds(input_config, output_config)
     names = example_gen_utils.generate_output_split_names(input_config,
