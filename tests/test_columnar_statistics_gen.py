@@ -47,8 +47,9 @@ def _feature(values):
 
 def _rows(count, seed):
   """Examples with every kind of column: floats with empty cells and an
-  infinity, ints, strings with ties in their counts, a list column, a column
-  absent from some examples, one always empty, and the label."""
+  infinity, ints, strings with ties in their counts (also where TFDV cuts
+  its list of most frequent values), a list column, a column absent from
+  some examples, one always empty, and the label."""
   rng = np.random.default_rng(seed)
   for i in range(count):
     row = {
@@ -62,6 +63,8 @@ def _rows(count, seed):
                                               int(rng.integers(0, 4)))],
         'empty': [],
         'code': [int(i % 9)],
+        # More distinct values than TFDV keeps (1,000), tied at the cut.
+        'ticket': [b'v%04d' % (i % 1200)],
         'label': [int(rng.random() < 0.3)],
     }
     if i % 3:
