@@ -15,7 +15,6 @@ import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.components.schema_gen import executor as schema_gen_executor
 from tfx.components.statistics_gen import executor as tfx_executor
