@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -89,33 +90,75 @@ _FEATURE_TYPES = {'int64': schema_pb2.INT, 'float': schema_pb2.FLOAT,
                   'double': schema_pb2.FLOAT}
 
 
+def column_decoder(serialized: Sequence[bytes], columns: Sequence[str]
+                   ) -> Optional[example_coder.ExamplesToRecordBatchDecoder]:
+  """A decoder of `columns` alone, typed as `serialized` (a batch of
+  tf.Examples) holds them, or None when one of them is in none of its
+  examples.
+
+  Decoding every column of a wide table to learn the types of a few cost
+  most of the Evaluator's time; the types are learnt from the fewest
+  examples that hold a value of every column.
+  """
+  wanted = set(columns)
+  types_: Dict[str, Any] = {}
+  count = 1
+  while True:
+    batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(
+        list(serialized[:count]))
+    for index, field in enumerate(batch.schema):
+      # Typed by a value (an empty feature's list may be of any kind), or
+      # as the whole batch types it.
+      values = batch.column(index)
+      if field.name in wanted and (count >= len(serialized) or (
+          not pa.types.is_null(values.type) and len(values.flatten()))):
+        types_.setdefault(field.name, _FEATURE_TYPES.get(
+            str(field.type.value_type), schema_pb2.BYTES))
+    if len(types_) == len(wanted) or count >= len(serialized):
+      break
+    count = min(len(serialized), count * 64)
+  if len(types_) < len(wanted):
+    return None
+  schema = schema_pb2.Schema()
+  for column in sorted(wanted):
+    schema.feature.add(name=column, type=types_[column])
+  return example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
+
+
+def _held_columns_decoder(serialized: Sequence[bytes], columns: Sequence[str]
+                          ) -> example_coder.ExamplesToRecordBatchDecoder:
+  """A decoder of those of `columns` that `serialized` holds, typed by it."""
+  batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(
+      list(serialized))
+  schema = schema_pb2.Schema()
+  for field in batch.schema:
+    if field.name in columns:
+      schema.feature.add(name=field.name, type=_FEATURE_TYPES.get(
+          str(field.type.value_type), schema_pb2.BYTES))
+  return example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
+
+
 def read_columns(examples: Sequence[types.Artifact], splits: Sequence[str],
                  columns: Sequence[str]) -> Dict[str, List[Any]]:
   """Each column's value per example of `splits` (None where absent).
 
-  The first batch is decoded whole, to learn the columns' types; the rest
-  only the columns, so the train split of a wide table reads quickly.
+  Only the columns are decoded (`column_decoder`; typed by the first batch,
+  which leaves out a column it lacks), so a wide table's splits read
+  quickly.
   """
   files = _files(examples, splits)
   found: Dict[str, List[Any]] = {c: [] for c in columns}
   if not files:
     return found
   compression = 'GZIP' if all(f.endswith('.gz') for f in files) else ''
-  decoder = example_coder.ExamplesToRecordBatchDecoder()
-  narrowed = False
+  decoder = None
   for serialized in tf.data.TFRecordDataset(
       files, compression_type=compression).batch(
           _BATCH_SIZE).as_numpy_iterator():
+    if decoder is None:
+      decoder = (column_decoder(serialized, columns) or
+                 _held_columns_decoder(serialized, columns))
     batch = decoder.DecodeBatch(list(serialized))
-    if not narrowed:
-      schema = schema_pb2.Schema()
-      for field in batch.schema:
-        if field.name in found:
-          schema.feature.add(name=field.name, type=_FEATURE_TYPES.get(
-              str(field.type.value_type), schema_pb2.BYTES))
-      decoder = example_coder.ExamplesToRecordBatchDecoder(
-          schema.SerializeToString())
-      narrowed = True
     for column in columns:
       index = batch.schema.get_field_index(column)
       found[column] += (_python_values(batch.column(index)) if index >= 0
