@@ -167,6 +167,11 @@ def test_only_the_read_columns_are_decoded_with_their_types():
   for column in columns:
     assert (columnar_evaluator._single_values(narrow, column, False) ==  # pylint: disable=protected-access
             columnar_evaluator._single_values(full, column, False))  # pylint: disable=protected-access
+    assert (quality_gates._python_values(narrow.column(column)) ==  # pylint: disable=protected-access
+            quality_gates._python_values(full.column(column)))  # pylint: disable=protected-access
+  assert narrow.column('late').type.value_type == pa.float32()
+  assert quality_gates._python_values(narrow.column('slice'))[:2] == [  # pylint: disable=protected-access
+      'b', 'a']
   # A column in none of the examples: no narrowed decoder (every column is
   # decoded, as before).
   assert quality_gates.column_decoder(serialized, ['slice', 'nowhere']) is None
