@@ -210,10 +210,6 @@ def build_model(buckets: Mapping[str, int],
   model.compile(optimizer=keras.optimizers.Adam(learning_rate(train_steps)),
                 loss=loss,
                 metrics=metrics)
-  # Adam's slots (zeros) made now rather than in the first training step:
-  # a tf.function that creates variables when first traced is traced again
-  # without them, so `fit` would trace its training step twice.
-  model.optimizer.build(model.trainable_variables)
   return model
 
 

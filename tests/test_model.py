@@ -281,16 +281,3 @@ def test_best_weights_are_those_of_the_lowest_validation_loss():
   for kept, second in zip(net.get_weights(), snapshots[1]):
     np.testing.assert_array_equal(kept, second)
 
-
-def test_training_and_validation_steps_are_traced_once():
-  # A training step that made Adam's slots on its first trace would be
-  # traced twice; each trace of a wide model costs seconds.
-  net = model.build_model(_BUCKETS, seed=3, train_steps=20)
-  x = _batch(64)
-  y = tf.cast(x['payment_type_xf'] < 3, tf.float32)
-  data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-  net.fit(data.repeat(), steps_per_epoch=4, epochs=3, verbose=0,
-          validation_data=data, validation_steps=2)
-  assert net.train_function.experimental_get_tracing_count() == 1
-  assert net.test_function.experimental_get_tracing_count() == 1
-  assert int(net.optimizer.iterations) == 12
