@@ -14,6 +14,7 @@ trains this network with no pipeline, does not pay for TFX's imports.
 """
 from __future__ import annotations
 
+import gc
 from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional,
                     Tuple)
 
@@ -223,28 +224,31 @@ def label_statistics(
 
 
 def _transformed_rows(file_pattern: List[str],
-                      data_accessor: fn_args_utils.DataAccessor,
-                      tf_transform_output: tft.TFTransformOutput,
                       transform: serving.RawTransform,
                       max_rows: int) -> Dict[str, tf.Tensor]:
   """The first `max_rows` examples of `file_pattern` (all of them if fewer),
   in the files' order, read once and transformed by the Transform graph:
   transformed feature -> tensor with one row per example.
 
+  The serialized tf.Examples come from TFXIO's own record reader (the files
+  in the order, and with the compression, its TensorFlowDataset reads them),
+  and `transform.apply_serialized` parses and transforms them: one trace of
+  parsing every column, which the transform signature reuses, where TFXIO's
+  dataset traced its own per split.
+
   Raises:
     ValueError: the files hold no example.
   """
-  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.tfxio import dataset_util  # pylint: disable=g-import-not-at-top
   read_batch = min(max_rows, _READ_BATCH_ROWS)
-  raw_batches = data_accessor.tf_dataset_factory(
-      file_pattern,
-      tfxio.TensorFlowDatasetOptions(batch_size=read_batch, num_epochs=1,
-                                     shuffle=False),
-      tf_transform_output.raw_metadata.schema).take(
-          -(-max_rows // read_batch)).prefetch(tf.data.AUTOTUNE)
+  serialized_batches = dataset_util.make_tf_record_dataset(
+      file_pattern, batch_size=read_batch, drop_final_batch=False,
+      num_epochs=1, shuffle=False, shuffle_buffer_size=1,
+      shuffle_seed=None).take(-(-max_rows // read_batch)).prefetch(
+          tf.data.AUTOTUNE)
   parts: Dict[str, List[tf.Tensor]] = {}
-  for raw in raw_batches:
-    for key, value in transform.apply(raw).items():
+  for serialized in serialized_batches:
+    for key, value in transform.apply_serialized(serialized).items():
       parts.setdefault(key, []).append(value)
   if not parts:
     raise ValueError(f'no examples in {", ".join(file_pattern)}: the split '
@@ -283,7 +287,6 @@ def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
 
 
 def make_dataset(file_pattern: List[str],
-                 data_accessor: fn_args_utils.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput,
                  label_feature: str,
                  batch_size: int,
@@ -305,13 +308,14 @@ def make_dataset(file_pattern: List[str],
   passes. Memory is bounded by min(split, steps x batch_size) transformed
   rows. `transform` (default: Transform's layer) is shared by the datasets
   and the saved transform signature, so that they copy its graph once.
+  The files hold serialized tf.Examples (what ExampleGen writes and the saved
+  model's signatures parse), read as TFXIO's reader reads them.
   """
   if transform is None:
     transform = serving.RawTransform(
         tf_transform_output.transform_features_layer(),
         tf_transform_output.raw_feature_spec())
-  rows = _transformed_rows(file_pattern, data_accessor, tf_transform_output,
-                           transform, steps * batch_size)
+  rows = _transformed_rows(file_pattern, transform, steps * batch_size)
   return shuffled_batches(rows, label_feature, batch_size, seed)
 
 
@@ -395,6 +399,18 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   `seed` and the problem description (models/features.py) from
   pipeline/configs.py.
   """
+  _train_and_save(fn_args)
+  # The model, its traced functions, the Transform graph and the kept rows
+  # are garbage now (Keras' objects hold each other in cycles): freed here,
+  # not whenever the collector next runs, so that a local run, whose later
+  # components share this process, reuses their memory (a 1,000-column
+  # table's run peaks in the Evaluator).
+  keras.backend.clear_session()
+  gc.collect()
+
+
+def _train_and_save(fn_args: fn_args_utils.FnArgs) -> None:
+  """run_fn's work."""
   batch_size = int(fn_args.custom_config['batch_size'])
   seed = int(fn_args.custom_config['seed'])
   problem = features.Problem.from_config(fn_args.custom_config)
@@ -405,12 +421,12 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   transform = serving.RawTransform(
       tf_transform_output.transform_features_layer(),
       tf_transform_output.raw_feature_spec())
-  train = make_dataset(fn_args.train_files, fn_args.data_accessor,
-                       tf_transform_output, problem.label_feature, batch_size,
-                       seed, fn_args.train_steps, transform)
-  evaluation = make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                            tf_transform_output, problem.label_feature,
-                            batch_size, seed, fn_args.eval_steps, transform)
+  train = make_dataset(fn_args.train_files, tf_transform_output,
+                       problem.label_feature, batch_size, seed,
+                       fn_args.train_steps, transform)
+  evaluation = make_dataset(fn_args.eval_files, tf_transform_output,
+                            problem.label_feature, batch_size, seed,
+                            fn_args.eval_steps, transform)
   label_mean, label_std = 0.0, 1.0
   if not problem.is_classification:
     label_mean, label_std = label_statistics(train)

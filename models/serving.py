@@ -176,7 +176,8 @@ def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
 
 class RawTransform:
   """Transform's layer as one traced function over every parsed raw column
-  (label included), for the Trainer's datasets and the transform signature.
+  (label included), and over serialized raw tf.Examples, for the Trainer's
+  datasets, the serving signatures and the transform signature.
 
   Each use of the layer in a new function copies (prunes) the whole
   Transform graph, a cost that grows with the columns; calls of `apply`
@@ -192,6 +193,15 @@ class RawTransform:
     self.apply = tf.function(lambda raw: dict(tft_layer(raw)),
                              input_signature=[parsed_signature(raw_spec)],
                              autograph=False)
+    # Serialized raw tf.Examples in, the transformed features out: what the
+    # Trainer reads its rows with and the transform signature is, so that
+    # parsing every column is traced once, and no reader traces its own.
+    self.apply_serialized = tf.function(
+        lambda serialized: self.apply(tf.io.parse_example(serialized,
+                                                          self.raw_spec)),
+        input_signature=[tf.TensorSpec([None], tf.string,
+                                       name=signatures.EXAMPLES_INPUT)],
+        autograph=False)
 
 
 def _with_absent_columns(raw: Dict[str, Tensor],
@@ -261,8 +271,8 @@ def make_signatures(model, transform: RawTransform,
     model: the trained Keras model over the transformed features.
     transform: Transform's layer and raw feature spec (label included); the
       layer is attached to `model` so that the Transform graph is saved with
-      it, and the transform signature calls `transform.apply` (traced
-      already if the Trainer's datasets used it).
+      it, and the transform signature is `transform.apply_serialized`
+      (traced already if the Trainer's datasets used it).
     problem: the problem description.
     class_names: the classes in the order of the model's class indices (empty
       for a regression).
@@ -272,8 +282,7 @@ def make_signatures(model, transform: RawTransform,
     (concrete) functions.
   """
   model.tft_layer = transform.layer
-  raw_spec = transform.raw_spec
-  spec = request_feature_spec(raw_spec, problem)
+  spec = request_feature_spec(transform.raw_spec, problem)
   # Both serving signatures call one traced function over the parsed
   # columns, so the export's retracing of each signature does not trace the
   # model again; it and the transform signature call one traced Transform,
@@ -296,14 +305,10 @@ def make_signatures(model, transform: RawTransform,
   def examples(serialized):
     return score(tf.io.parse_example(serialized, spec))
 
-  @tf.function(input_signature=[examples_input], autograph=False)
-  def transform_features(serialized):
-    return transform.apply(tf.io.parse_example(serialized, raw_spec))
-
   # Traced here, before the export: traced inside it (a save context is
   # part of a function's cache key), they would trace the Transform graph
   # again rather than reuse the datasets' copy.
   return {signatures.ROWS_SIGNATURE: rows.get_concrete_function(),
           signatures.EXAMPLES_SIGNATURE: examples.get_concrete_function(),
           signatures.TRANSFORM_SIGNATURE:
-              transform_features.get_concrete_function()}
+              transform.apply_serialized.get_concrete_function()}

@@ -44,6 +44,7 @@ from pipeline.components import anomaly_gate
 from pipeline.components import atomic_push
 from pipeline.components import columnar_csv_example_gen
 from pipeline.components import columnar_evaluator
+from pipeline.components import columnar_statistics_gen
 from pipeline.components import fitted_schema_gen
 from pipeline.components import reviewed_schema
 from pipeline.components import serving_baseline
@@ -415,9 +416,11 @@ def _data_steps(data_path: str, gates: DataGates,
       columnar_csv_example_gen.LabelRows(problem.label_key,
                                          gates.max_missing_label_fraction))
   # Computes per-split statistics that the schema and validation build on
-  # (with span folders, recording the span for the drift check).
+  # (TFDV's, without a Beam pipeline where Beam would run in the process;
+  # with span folders, recording the span for the drift check).
   statistics_gen_class = (span_statistics_gen.SpanStatisticsGen
-                          if spans.enabled else tfx_components.StatisticsGen)
+                          if spans.enabled
+                          else columnar_statistics_gen.StatisticsGen)
   statistics_gen = statistics_gen_class(
       examples=example_gen.outputs['examples']).with_id(ids.STATISTICS_GEN)
   schema_gen = _schema(statistics_gen, gates, problem, serving_model_dir)

@@ -217,6 +217,44 @@ def test_the_local_runner_writes_without_a_whole_data_reshuffle(
   assert sum(_all_examples(_split_contents(ours.uri)).values()) == 300
 
 
+def test_in_process_and_on_beam_each_split_holds_the_same_rows(tmp_path):
+  """The local runner's writer (no Beam) and Beam's path (as on Dataflow)
+  put every row in the same split; the files are gzipped TFRecords named
+  as Beam names them."""
+  data = tmp_path / 'data'
+  write_slice(str(data), rows=400)
+  local = _run(columnar.Executor, str(data), str(tmp_path / 'local'))
+  runner = 'apache_beam.runners.portability.fn_api_runner.FnApiRunner'
+  on_beam = tfx.types.standard_artifacts.Examples()
+  on_beam.uri = str(tmp_path / 'beam')
+  columnar.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=[f'--runner={runner}'])).Do(
+          {}, {specs.EXAMPLES_KEY: [on_beam]}, _exec_properties(str(data)))
+  ours = _split_contents(local.uri)
+  assert ours == _split_contents(on_beam.uri)
+  assert sorted(sum(split.values()) for split in ours.values()) != [0, 400]
+  assert sorted(os.listdir(os.path.join(local.uri, 'Split-train'))) == [
+      'data_tfrecord-00000-of-00001.gz']
+  assert local.split_names == on_beam.split_names
+
+
+def test_row_hashes_are_pandas_row_hashes_for_every_kind_of_column():
+  """The split of a row is its pandas row hash, as it always was."""
+  batch = pa.RecordBatch.from_arrays([
+      pa.array([1, -2, 3, 40], pa.int64()),
+      pa.array([1, None, 3, None], pa.int64()),
+      pa.array([0.5, None, -1e3, 2.25], pa.float32()),
+      pa.array([b'Taxi Co', None, b'', 'Caf\u00e9'.encode()], pa.binary()),
+      pa.array([None] * 4, pa.string()),  # empty in every row
+  ], ['i', 'i_empty', 'f', 's', 'none'])
+  expected = pd.util.hash_pandas_object(batch.to_pandas(), index=False)
+  assert columnar.row_hashes(batch).tolist() == expected.tolist()
+  one = pa.RecordBatch.from_arrays([batch.column(2)], ['f'])
+  assert (columnar.row_hashes(one).tolist() ==
+          pd.util.hash_pandas_object(one.to_pandas(), index=False).tolist())
+  assert len(set(columnar.row_hashes(batch).tolist())) == 4
+
+
 def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   """Blocks, not the whole file, are held: a tiny block size still works."""
   monkeypatch.setattr(columnar, 'BLOCK_BYTES', 2048)

@@ -11,11 +11,13 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from google.protobuf import text_format
 from tensorflow_model_analysis.metrics import metric_types
 from tfx.components.evaluator import executor as tfx_evaluator
+from tfx_bsl.coders import example_coder
 
 from bench import evaluator as bench_evaluator
 from bench import recorded_execution
@@ -24,6 +26,7 @@ from pipeline import component_ids
 from pipeline import eval_config
 from pipeline.components import columnar_evaluator
 from pipeline.components import columnar_metrics
+from pipeline.components import quality_gates
 
 _BINARY = features.Problem('big_tipper', features.BINARY)
 
@@ -133,6 +136,45 @@ def test_slice_columns_hold_one_value_or_none_a_row():
     columnar_evaluator._single_values(batch, 'several', False)  # pylint: disable=protected-access
   with pytest.raises(columnar_metrics.Unsupported, match='no feature'):
     columnar_evaluator._single_values(batch, 'absent', True)  # pylint: disable=protected-access
+
+
+def _example(**columns) -> bytes:
+  example = tf.train.Example()
+  for name, values in columns.items():
+    feature = example.features.feature[name]
+    if values and isinstance(values[0], bytes):
+      feature.bytes_list.value.extend(values)
+    elif values and isinstance(values[0], int):
+      feature.int64_list.value.extend(values)
+    elif values:
+      feature.float_list.value.extend(values)
+  return example.SerializeToString()
+
+
+def test_only_the_read_columns_are_decoded_with_their_types():
+  # 200 wide examples; 'late' has a value from the 70th example on only,
+  # 'empty' is a feature without a value (and kind) in the first.
+  wide = {f'x{i}': [float(i)] for i in range(50)}
+  serialized = [_example(**wide, slice=[b'a' if i % 2 else b'b'],
+                         label=[i % 2], late=[1.5] if i >= 70 else [],
+                         empty=[] if i == 0 else [b'v'])
+                for i in range(200)]
+  columns = ['slice', 'label', 'late', 'empty']
+  decoder = quality_gates.column_decoder(serialized, columns)
+  narrow = decoder.DecodeBatch(serialized)
+  full = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(serialized)
+  assert sorted(narrow.schema.names) == sorted(columns)
+  for column in columns:
+    assert (columnar_evaluator._single_values(narrow, column, False) ==  # pylint: disable=protected-access
+            columnar_evaluator._single_values(full, column, False))  # pylint: disable=protected-access
+    assert (quality_gates._python_values(narrow.column(column)) ==  # pylint: disable=protected-access
+            quality_gates._python_values(full.column(column)))  # pylint: disable=protected-access
+  assert narrow.column('late').type.value_type == pa.float32()
+  assert quality_gates._python_values(narrow.column('slice'))[:2] == [  # pylint: disable=protected-access
+      'b', 'a']
+  # A column in none of the examples: no narrowed decoder (every column is
+  # decoded, as before).
+  assert quality_gates.column_decoder(serialized, ['slice', 'nowhere']) is None
 
 
 @pytest.mark.parametrize('args,runner', [

@@ -11,8 +11,6 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import metadata_io
 from tensorflow_transform.tf_metadata import schema_utils
 import tf_keras as keras
-from tfx.components.trainer import fn_args_utils
-from tfx_bsl.public import tfxio
 
 from models import features
 from models import model
@@ -213,18 +211,14 @@ def _transformed_split(tmp_path, count):
       example.features.feature['row'].float_list.value.append(row['row'])
       example.features.feature['x'].float_list.value.extend(row['x'])
       writer.write(example.SerializeToString())
-  accessor = fn_args_utils.DataAccessor(
-      tf_dataset_factory=lambda files, options, schema: tfxio.TFExampleRecord(
-          files, schema=schema).TensorFlowDataset(options),
-      record_batch_factory=None, data_view_decode_fn=None)
-  return [path], accessor, tft.TFTransformOutput(str(tmp_path / 'transform'))
+  return [path], tft.TFTransformOutput(str(tmp_path / 'transform'))
 
 
 def test_dataset_transforms_each_row_once_and_reads_only_what_steps_need(
     tmp_path):
-  files, accessor, output = _transformed_split(tmp_path, 300)
+  files, output = _transformed_split(tmp_path, 300)
   label = 'row_xf'
-  data = model.make_dataset(files, accessor, output, label, batch_size=32,
+  data = model.make_dataset(files, output, label, batch_size=32,
                             seed=3, steps=100)
   batches = list(data.take(19))  # 608 rows: two passes and a bit
   labels = np.concatenate([y.numpy() for _, y in batches])
@@ -240,19 +234,19 @@ def test_dataset_transforms_each_row_once_and_reads_only_what_steps_need(
   first = labels[:300][present[:300]]
   assert np.all(np.diff(numeric[:300][present[:300]][np.argsort(first)]) > 0)
   # Two steps of 32 need 64 rows: only 64 are read and transformed.
-  few = model.make_dataset(files, accessor, output, label, batch_size=32,
+  few = model.make_dataset(files, output, label, batch_size=32,
                            seed=3, steps=2)
   seen = np.concatenate([y.numpy() for _, y in few.take(8)])
   assert len(set(seen)) == 64
 
 
 def test_dataset_of_an_empty_split_is_a_clear_error(tmp_path):
-  files, accessor, output = _transformed_split(tmp_path, 20)
+  files, output = _transformed_split(tmp_path, 20)
   empty = str(tmp_path / 'empty.tfrecord')
   with tf.io.TFRecordWriter(empty):
     pass
   with pytest.raises(ValueError, match='no examples in .*empty.tfrecord'):
-    model.make_dataset([empty], accessor, output, 'row_xf', batch_size=8,
+    model.make_dataset([empty], output, 'row_xf', batch_size=8,
                        seed=1, steps=5)
 
 
@@ -286,3 +280,4 @@ def test_best_weights_are_those_of_the_lowest_validation_loss():
   best.on_train_end()
   for kept, second in zip(net.get_weights(), snapshots[1]):
     np.testing.assert_array_equal(kept, second)
+

@@ -167,3 +167,25 @@ def test_same_transform_graph_as_tfx_from_two_traces(inputs, tmp_path):
   # Outside the executor, TFT traces as released.
   assert (impl_helper.trace_preprocessing_function.__module__ ==
           impl_helper.__name__)
+
+
+def test_the_tracing_function_it_was_written_for_is_shared_while_inside():
+  released = impl_helper.trace_preprocessing_function
+  with shared_trace_transform.shared_inspection_trace():
+    assert impl_helper.trace_preprocessing_function is not released
+  assert impl_helper.trace_preprocessing_function is released
+
+
+def test_a_tracing_function_of_other_parameters_is_left_alone(monkeypatch):
+  # A later tensorflow-transform whose tracing function takes another
+  # parameter: the executor must not stand in for it.
+  def later_trace(preprocessing_fn, input_specs, use_tf_compat_v1,
+                  base_temp_dir=None, output_keys_to_name_map=None):
+    del preprocessing_fn, input_specs, use_tf_compat_v1, base_temp_dir
+    del output_keys_to_name_map
+    raise AssertionError('not traced in this test')
+
+  monkeypatch.setattr(impl_helper, 'trace_preprocessing_function',
+                      later_trace)
+  with shared_trace_transform.shared_inspection_trace():
+    assert impl_helper.trace_preprocessing_function is later_trace

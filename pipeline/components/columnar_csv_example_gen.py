@@ -40,12 +40,15 @@ any example is written. The output artifact records the counts (custom
 properties `csv_rows` and `csv_rows_without_label`) for the run's summary.
 
 Runs wherever the stock executor runs (DirectRunner or Dataflow): files are
-read with Beam's filesystems, one file per worker, as TFX does. On Beam's
-local runner the examples are written without TFX's Reshuffle before the
-write: that shuffle spreads the writing over workers on Dataflow, but the local
-runner implements it by holding every example in memory (3 GiB for a
-million taxi rows). Rows are shuffled within each block instead (seeded), and
-the Trainer shuffles its input as always.
+read with Beam's filesystems, one file per worker, as TFX does. Where Beam
+would run in this process (the local runner, or a container's DirectRunner),
+the executor writes the same split files itself, without Beam and without
+TFX's Reshuffle before the write: that shuffle spreads the writing over
+workers on Dataflow, but the local runner implements it by holding every
+example in memory (3 GiB for a million taxi rows), and Beam's per-element
+machinery costs more than reading and encoding the rows. Rows are shuffled
+within each block instead (seeded), and the Trainer shuffles its input as
+always.
 
 With span folders the examples record the span they hold (ExampleGen's
 `span` custom property) on every runtime: where no driver resolved the
@@ -53,6 +56,7 @@ input pattern's `{SPAN}` (Kubeflow Pipelines runs no preCacheCheck), the
 executor resolves it to the newest span itself (`with_resolved_span`).
 """
 import bisect
+import contextlib
 import dataclasses
 import io
 import os
@@ -113,6 +117,11 @@ MAX_MISSING_LABEL_FRACTION_KEY = 'max_missing_label_fraction'
 ROWS_PROPERTY = 'csv_rows'
 ROWS_WITHOUT_LABEL_PROPERTY = 'csv_rows_without_label'
 _COUNTERS = 'ColumnarCsvExampleGen'
+
+# zlib's fastest level for the examples written in process: 3 to 5 times
+# less CPU than the default level (6) for 10 to 30 % more bytes; reading them
+# costs the same.
+_GZIP_LEVEL = 1
 
 
 class CsvHeaderError(DataError):
@@ -237,18 +246,23 @@ def _whole(values: pa.Array) -> Optional[pa.Array]:
 
 
 def _cell_kind(column: pa.Array, integer: bool = False,
-               fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> int:
+               fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
+               least: int = EMPTY) -> int:
   """The narrowest kind that holds every non-empty cell of a string column
-  (WHOLE only for a column the reviewed schema types as `integer`)."""
+  (WHOLE only for a column the reviewed schema types as `integer`); kinds
+  narrower than `least` (what earlier rows needed) are not tried."""
   values = _number_text(column.drop_null(), fmt)
   if not len(values):  # pylint: disable=g-explicit-length-test
     return EMPTY
-  try:
-    values.cast(pa.int64())
-    return INT
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-    pass
-  if integer and _whole(values) is not None:
+  # Text with a point is never an integer; a failed cast costs about a
+  # millisecond per block and column, more than the rest of the survey.
+  if least <= INT and not pc.any(pc.match_substring(values, '.')).as_py():
+    try:
+      values.cast(pa.int64())
+      return INT
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+      pass
+  if integer and least <= WHOLE and _whole(values) is not None:
     return WHOLE
   try:
     values.cast(pa.float64())
@@ -367,7 +381,7 @@ def survey_file(path: str, column_names: List[str],
     for i, column in enumerate(batch.columns):
       if kinds[i] != STRING:
         integer = column_names[i] in reading.integer_columns
-        kind = _cell_kind(column, integer, fmt)
+        kind = _cell_kind(column, integer, fmt, kinds[i])
         if integer and kind == FLOAT:
           _refuse_fraction(path, column_names[i], column, first_row, fmt)
         kinds[i] = max(kinds[i], kind)
@@ -392,23 +406,50 @@ def _typed(column: pa.Array, kind: int,
   return values.cast(_ARROW_TYPES[kind])
 
 
-def _as_lists(column: pa.Array) -> pa.Array:
-  """A column as one-value lists, with an empty list for an empty cell."""
+def _as_lists(column: pa.Array, dense_offsets: pa.Array) -> pa.Array:
+  """A column as one-value lists, with an empty list for an empty cell;
+  `dense_offsets` (0, 1, ... rows) are the offsets of a column without
+  one."""
+  if not column.null_count:
+    return pa.ListArray.from_arrays(dense_offsets, column)
   present = column.is_valid().to_numpy(zero_copy_only=False)
   offsets = np.zeros(len(column) + 1, dtype=np.int32)
   np.cumsum(present, out=offsets[1:])
   return pa.ListArray.from_arrays(pa.array(offsets), column.drop_null())
 
 
+class RowCounts:
+  """The rows read and those left out for an empty label, where no Beam
+  counters count them (the in-process path)."""
+
+  def __init__(self):
+    self.values = {ROWS_PROPERTY: 0, ROWS_WITHOUT_LABEL_PROPERTY: 0}
+
+  def counter(self, name: str) -> '_Count':
+    return _Count(self.values, name)
+
+
+class _Count(NamedTuple):
+  values: Dict[str, int]
+  name: str
+
+  def inc(self, n: int) -> None:
+    self.values[self.name] += n
+
+
 def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
                 fmt: csv_format.CsvFormat = csv_format.CsvFormat(),
-                label_key: str = '') -> Iterator[Tuple[int, bytes]]:
+                label_key: str = '',
+                counts: Optional[RowCounts] = None
+                ) -> Iterator[Tuple[int, bytes]]:
   """(row hash, serialized tf.Example) for each row of the file at `path`
-  whose `label_key` cell (if given) is not empty."""
+  whose `label_key` cell (if given) is not empty; the rows are counted in
+  `counts`, or else in Beam counters."""
   label = column_names.index(label_key) if label_key in column_names else None
-  rows_read = beam.metrics.Metrics.counter(_COUNTERS, ROWS_PROPERTY)
-  rows_dropped = beam.metrics.Metrics.counter(_COUNTERS,
-                                              ROWS_WITHOUT_LABEL_PROPERTY)
+  counter = (counts.counter if counts is not None else
+             lambda name: beam.metrics.Metrics.counter(_COUNTERS, name))
+  rows_read = counter(ROWS_PROPERTY)
+  rows_dropped = counter(ROWS_WITHOUT_LABEL_PROPERTY)
   typed = [i for i, kind in enumerate(kinds) if kind != EMPTY]
   untyped = [column_names[i] for i, kind in enumerate(kinds) if kind == EMPTY]
   # Read as text and converted here: whole numbers written as floats, and
@@ -434,14 +475,28 @@ def encode_file(path: str, column_names: List[str], kinds: Tuple[int, ...],
     batch = batch.take(pa.array(
         np.random.default_rng(block).permutation(batch.num_rows)))
     # 63 bits, so Beam's integer coder takes them.
-    hashes = (pd.util.hash_pandas_object(batch.to_pandas(), index=False)
-              .to_numpy() >> np.uint64(1)).astype(np.int64).tolist()
+    hashes = (row_hashes(batch) >> np.uint64(1)).astype(np.int64).tolist()
+    dense_offsets = pa.array(np.arange(batch.num_rows + 1, dtype=np.int32))
     lists = pa.RecordBatch.from_arrays(
-        [_as_lists(batch.column(i)) for i in typed], names)
+        [_as_lists(batch.column(i), dense_offsets) for i in typed], names)
     records = encoder.encode(lists) if names else [b''] * batch.num_rows
     if untyped:
       records = [_with_untyped(record, untyped) for record in records]
     yield from zip(hashes, records)
+
+
+def row_hashes(batch: pa.RecordBatch) -> np.ndarray:
+  """pandas' row hash of the batch, `hash_pandas_object(batch.to_pandas(),
+  index=False)`: each column's `hash_array`, combined as pandas combines
+  them (CPython's tuple hash), without a pandas Series per column, which
+  costs more than the hashing in a table of hundreds of columns."""
+  mult = np.uint64(1000003)
+  hashes = np.full(batch.num_rows, 0x345678, dtype=np.uint64)
+  for i, column in enumerate(batch.columns):
+    hashes ^= pd.util.hash_array(column.to_numpy(zero_copy_only=False))
+    hashes *= mult
+    mult += np.uint64(82520 + 2 * (batch.num_columns - i))
+  return hashes + np.uint64(97531)
 
 
 def _with_untyped(record: bytes, names: List[str]) -> bytes:
@@ -615,9 +670,9 @@ class Executor(BaseExampleGenExecutor):
          output_dict: Dict[str, List[Any]],
          exec_properties: Dict[str, Any]) -> None:
     """Writes the examples of the span ExampleGen's driver chose (or, where
-    no driver ran, of the newest span) with the base executor's Do (without
-    the Reshuffle on the local runner), then records the span and the row
-    counts on them."""
+    no driver ran, of the newest span): in this process where Beam would run
+    here, else with the base executor's Do; then records the span and the
+    row counts on them."""
     exec_properties = with_resolved_span(exec_properties)
     file_format = exec_properties.get(
         standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
@@ -626,11 +681,15 @@ class Executor(BaseExampleGenExecutor):
     if (in_process_runner.runs_in_process(self._beam_pipeline_args) and
         file_format in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
                         example_gen_pb2.FORMAT_TFRECORDS_GZIP)):
-      self._write_in_memory(input_dict, output_dict, exec_properties)
+      counts = self._write_in_process(input_dict, output_dict,
+                                      exec_properties)
     else:
       super().Do(input_dict, output_dict, exec_properties)
+      counts = _counted_by_beam(self._pipeline.result)
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
-    _record_row_counts(self._pipeline.result, examples)
+    for artifact in examples:
+      for name, value in counts.items():
+        artifact.set_int_custom_property(name, value)
     span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
     if span is not None:
       for artifact in examples:
@@ -642,50 +701,66 @@ class Executor(BaseExampleGenExecutor):
     self._pipeline = super()._make_beam_pipeline()  # pylint: disable=attribute-defined-outside-init
     return self._pipeline
 
-  def _write_in_memory(self, input_dict: Dict[str, List[Any]],
-                       output_dict: Dict[str, List[Any]],
-                       exec_properties: Dict[str, Any]) -> None:
-    """The base executor's Do without the Reshuffle (module docstring)."""
+  def _write_in_process(self, input_dict: Dict[str, List[Any]],
+                        output_dict: Dict[str, List[Any]],
+                        exec_properties: Dict[str, Any]) -> Dict[str, int]:
+    """What the base executor's Do writes on Beam's local runner (the same
+    splits, files and artifact properties), written here without Beam.
+
+    A Beam pipeline would run every example through Beam's per-element
+    machinery and TFX's Reshuffle (see the module docstring) in this same
+    process; here each split has one TFRecord writer and the files are read
+    one after the other, in blocks. Each row goes to the split its hash
+    picks, in the order GenerateExamplesByBeam gives it. The files are
+    gzipped at zlib's fastest level (_GZIP_LEVEL).
+
+    Returns:
+      The row counts (ROWS_PROPERTY, ROWS_WITHOUT_LABEL_PROPERTY).
+    """
     self._log_startup(input_dict, output_dict, exec_properties)
     input_config, output_config = _split_configs(exec_properties)
-    file_format = exec_properties.get(
-        standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+    bounds = _hash_bounds(input_config, output_config)
+    names = example_gen_utils.generate_output_split_names(input_config,
+                                                          output_config)
     examples = output_dict[standard_component_specs.EXAMPLES_KEY]
     artifact_utils.get_single_instance(examples).split_names = (
-        artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(
-                input_config, output_config)))
-    with self._make_beam_pipeline() as pipeline:
-      for name, split in self.GenerateExamplesByBeam(
-          pipeline, exec_properties).items():
-        _ = split | f'WriteSplit[{name}]' >> beam.io.WriteToTFRecord(
-            os.path.join(artifact_utils.get_split_uri(examples, name),
-                         write_split.DEFAULT_FILE_NAME),
-            file_name_suffix='.gz')
+        artifact_utils.encode_split_names(names))
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    reading = Reading.from_exec_properties(exec_properties)
+    # Every split's files are surveyed (and checked) before any is written.
+    sources = [_SurveyedSplit.of(input_base, split.pattern, reading)
+               for split in input_config.splits]
+    counts = RowCounts()
+    with contextlib.ExitStack() as stack:
+      writers = [stack.enter_context(_split_writer(
+          artifact_utils.get_split_uri(examples, name))) for name in names]
+      if bounds:
+        for row_hash, record in sources[0].encode(reading, counts):
+          writers[bisect.bisect(bounds, row_hash % bounds[-1])].write(record)
+      else:
+        for writer, source in zip(writers, sources):
+          for _, record in source.encode(reading, counts):
+            writer.write(record)
+    # As the base executor's Do records them.
     payload_format = exec_properties.get(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+    file_format = exec_properties.get(
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
     for artifact in examples:
       if payload_format:
         examples_utils.set_payload_format(artifact, payload_format)
       if file_format:
         examples_utils.set_file_format(
             artifact, write_split.to_file_format_str(file_format))
+    return counts.values
 
   def GenerateExamplesByBeam(
       self, pipeline: beam.Pipeline,
       exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
     input_config, output_config = _split_configs(exec_properties)
-    splits = output_config.split_config.splits
-    if not splits:  # The input's own splits: nothing to hash.
+    bounds = _hash_bounds(input_config, output_config)
+    if not bounds:  # The input's own splits: nothing to hash.
       return super().GenerateExamplesByBeam(pipeline, exec_properties)
-    if output_config.split_config.partition_feature_name:
-      raise ValueError(
-          'ColumnarCsvExampleGen splits by a hash of each row; for a split '
-          'by partition_feature_name use tfx.components.CsvExampleGen.')
-    if len(input_config.splits) != 1:
-      raise ValueError('Output splits need exactly one input split, got '
-                       f'{len(input_config.splits)}.')
-    bounds = list(np.cumsum([split.hash_buckets for split in splits]))
     names = example_gen_utils.generate_output_split_names(
         input_config, output_config)
     parts = (
@@ -700,10 +775,70 @@ class Executor(BaseExampleGenExecutor):
     }
 
 
-def _record_row_counts(result: beam.runners.runner.PipelineResult,
-                       examples: List[Any]) -> None:
-  """The rows read and those left out for an empty label (the Beam
-  counters of `encode_file`), as the artifacts' custom properties."""
+def _hash_bounds(input_config: example_gen_pb2.Input,
+                 output_config: example_gen_pb2.Output) -> List[int]:
+  """The output splits' cumulative hash buckets; empty where the input's
+  own splits are kept."""
+  splits = output_config.split_config.splits
+  if not splits:
+    return []
+  if output_config.split_config.partition_feature_name:
+    raise ValueError(
+        'ColumnarCsvExampleGen splits by a hash of each row; for a split '
+        'by partition_feature_name use tfx.components.CsvExampleGen.')
+  if len(input_config.splits) != 1:
+    raise ValueError('Output splits need exactly one input split, got '
+                     f'{len(input_config.splits)}.')
+  return [int(bound) for bound in
+          np.cumsum([split.hash_buckets for split in splits])]
+
+
+class _SurveyedSplit(NamedTuple):
+  """_CsvToHashedExamples in this process: the split's files, once their
+  survey passed the label check."""
+  files: List[str]
+  column_names: List[str]
+  survey: Survey
+
+  @classmethod
+  def of(cls, input_base: str, split_pattern: str,
+         reading: Reading) -> '_SurveyedSplit':
+    files = _matching_files(input_base, split_pattern)
+    names = _check_headers(files, reading.fmt)
+    survey = Survey()
+    for path in files:
+      survey = survey.merge(survey_file(path, names, reading))
+    survey.check_labels(reading)
+    return cls(files, names, survey)
+
+  def encode(self, reading: Reading,
+             counts: RowCounts) -> Iterator[Tuple[int, bytes]]:
+    """The files' (row hash, serialized tf.Example), one file after the
+    other."""
+    for path in self.files:
+      yield from encode_file(path, self.column_names, self.survey.kinds,
+                             reading.fmt, reading.label_key, counts)
+
+
+@contextlib.contextmanager
+def _split_writer(split_uri: str) -> Iterator[tf.io.TFRecordWriter]:
+  """A gzipped TFRecord writer of the split's one file, named as Beam's
+  WriteToTFRecord names it (write_split's file name, shard 0 of 1)."""
+  fileio.makedirs(split_uri)
+  path = os.path.join(split_uri,
+                      write_split.DEFAULT_FILE_NAME + '-00000-of-00001.gz')
+  writer = tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(
+      compression_type='GZIP', compression_level=_GZIP_LEVEL))
+  try:
+    yield writer
+  finally:
+    writer.close()
+
+
+def _counted_by_beam(result: beam.runners.runner.PipelineResult
+                     ) -> Dict[str, int]:
+  """The rows read and those left out for an empty label: the Beam counters
+  of `encode_file`."""
   counters = {ROWS_PROPERTY: 0, ROWS_WITHOUT_LABEL_PROPERTY: 0}
   query = result.metrics().query(
       beam.metrics.MetricsFilter().with_namespace(_COUNTERS))
@@ -712,9 +847,7 @@ def _record_row_counts(result: beam.runners.runner.PipelineResult,
       value = (counter.committed if counter.committed is not None else
                counter.attempted)
       counters[counter.key.metric.name] += value or 0
-  for artifact in examples:
-    for name, value in counters.items():
-      artifact.set_int_custom_property(name, value)
+  return counters
 
 
 def _split_configs(exec_properties: Dict[str, Any]

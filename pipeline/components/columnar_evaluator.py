@@ -197,15 +197,24 @@ def score(models: Sequence[_Model], batches: Iterator[np.ndarray],
   """Labels, predictions and slice values of every example in `batches`.
 
   A model that is both candidate and baseline (a rerun with nothing
-  changed) is scored once.
+  changed) is scored once. Of the examples' own columns, only the slice
+  columns and a raw label are decoded (every column until a batch holds
+  them all), so the cost does not grow with a wide table's other columns.
   """
-  decoder = example_coder.ExamplesToRecordBatchDecoder()
+  # The columns read from the examples themselves; only those are decoded.
+  own_columns = sorted({*slice_columns, *(
+      m.spec.label_key for m in models
+      if not m.spec.preprocessing_function_names)})
+  decoder = None
   labels = {m.spec.name: [] for m in models}
   predictions = {m.spec.name: [] for m in models}
   slices = {c: [] for c in slice_columns}
   distinct: Dict[Any, Any] = {}
   for serialized in batches:
-    features = decoder.DecodeBatch(list(serialized))
+    if decoder is None and own_columns:
+      decoder = quality_gates.column_decoder(serialized, own_columns)
+    features = (decoder or example_coder.ExamplesToRecordBatchDecoder()
+               ).DecodeBatch(list(serialized)) if own_columns else None
     scored, read = {}, {}  # a model's outputs, by what determines them
     for model in models:
       spec = model.spec

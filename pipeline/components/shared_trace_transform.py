@@ -28,8 +28,11 @@ as between any two runs of either, the analyzers' float sums may differ in
 their last digits with the sizes of Beam's batches).
 """
 import contextlib
+import inspect
 import threading
 from typing import Any, Iterator, Mapping
+
+from absl import logging
 
 from tensorflow_transform import analyzer_nodes
 from tensorflow_transform import impl_helper
@@ -38,6 +41,18 @@ from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import executor_spec
 
 _LOCK = threading.Lock()
+# The parameters of TFT's tracing function that the sharing below stands in
+# for (tensorflow-transform 1.16). A TFT whose function takes others gets no
+# sharing, and traces as many times as it always did.
+_TRACE_PARAMETERS = ('preprocessing_fn', 'input_specs', 'use_tf_compat_v1',
+                     'base_temp_dir')
+
+
+def _can_share() -> bool:
+  """Whether TFT's tracing function is the one the sharing was written for."""
+  parameters = tuple(inspect.signature(
+      impl_helper.trace_preprocessing_function).parameters)
+  return parameters == _TRACE_PARAMETERS
 
 
 def _analyzers(graph) -> tuple:
@@ -62,6 +77,13 @@ def shared_inspection_trace() -> Iterator[None]:
   Traces in TF2 mode, of specs that cannot be compared, and of functions
   without analyzers are not shared.
   """
+  if not _can_share():
+    logging.warning(
+        'Transform traces the preprocessing_fn for each of its questions: '
+        "this tensorflow-transform's tracing function does not take %s.",
+        ', '.join(_TRACE_PARAMETERS))
+    yield
+    return
   original = impl_helper.trace_preprocessing_function
   last = {}
 

@@ -5,16 +5,17 @@ its Examples artifact; StatisticsGen copies the examples' `span` property to
 the statistics, which is therefore always 0. This StatisticsGen copies the
 span ExampleGen recorded, so the drift check between spans can tell which
 statistics belong to which span (pipeline/components/accepted_spans.py).
-Everything else is StatisticsGen's.
+Everything else is StatisticsGen's, with its columnar executor
+(pipeline/components/columnar_statistics_gen.py).
 """
 from typing import Any, Dict, List
 
 from tfx import types
-from tfx.components.statistics_gen import component as statistics_gen_component
-from tfx.components.statistics_gen import executor as statistics_gen_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+
+from pipeline.components import columnar_statistics_gen
 
 SPAN = 'span'  # ExampleGen's custom property (tfx.components.example_gen.utils)
 
@@ -28,7 +29,7 @@ def span_of(artifact: types.Artifact) -> int:
   return artifact.span
 
 
-class Executor(statistics_gen_executor.Executor):
+class Executor(columnar_statistics_gen.Executor):
   """StatisticsGen's executor; the statistics get the examples' span."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
@@ -42,7 +43,7 @@ class Executor(statistics_gen_executor.Executor):
     statistics.span = span_of(examples)
 
 
-class SpanStatisticsGen(statistics_gen_component.StatisticsGen):
+class SpanStatisticsGen(columnar_statistics_gen.StatisticsGen):
   """StatisticsGen (same inputs and outputs) recording the span."""
 
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
