@@ -6,18 +6,23 @@ scikit-learn's bundled data sets (bench/datasets.py; nothing is downloaded).
 Each writer puts one CSV file into a folder (the folder is what DATA_PATH
 names) and returns the file's path.
 
+Cloud Storage: `storage_emulator` starts the emulator the tests talk to
+with the official client (google-cloud-storage) on loopback.
+
 Local runs: `run_local_pipeline` runs local_runner.py in a subprocess with
 settings as environment overrides. The `LocalRun` it returns reads the run id
 and the report path from the runner's output, and finds the metadata store
 and the served models through local/output_layout.py, as the runner does.
 """
+import contextlib
 import csv
 import hashlib
 import os
 import re
+import socket
 import subprocess
 import sys
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -42,6 +47,32 @@ SLICE_TRAIN_STEPS = 300
 
 Header = List[str]
 Rows = List[List[str]]
+
+
+# --- Cloud Storage ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def storage_emulator() -> Iterator[str]:
+  """Cloud Storage's emulator (gcp-storage-emulator), in memory, on a free
+  port of 127.0.0.1 while the block runs.
+
+  Yields its address, for STORAGE_EMULATOR_HOST: google-cloud-storage's
+  client then talks to it instead of Google Cloud. Stopped on leaving the
+  block, whatever happened in it.
+  """
+  # pylint: disable=g-import-not-at-top
+  from gcp_storage_emulator.server import create_server
+  # pylint: enable=g-import-not-at-top
+  with socket.socket() as probe:
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+  server = create_server('127.0.0.1', port, in_memory=True)
+  server.start()
+  try:
+    yield f'http://127.0.0.1:{port}'
+  finally:
+    server.stop()
 
 
 # --- CSV inputs --------------------------------------------------------------

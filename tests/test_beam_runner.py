@@ -12,10 +12,8 @@ Dataflow API and Cloud Storage on loopback.
 import json
 import logging
 import os
-import socket
 
 import pytest
-from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from werkzeug.wrappers import Request
@@ -250,19 +248,13 @@ class DataflowStandIn:
 @pytest.fixture
 def gcs_bucket(monkeypatch):
   """Cloud Storage's emulator on loopback, with the pipeline's bucket."""
-  with socket.socket() as probe:
-    probe.bind(('127.0.0.1', 0))
-    port = probe.getsockname()[1]
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  monkeypatch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
-  monkeypatch.setenv('NO_PROXY', 'localhost,127.0.0.1')
-  monkeypatch.setenv('no_proxy', 'localhost,127.0.0.1')
-  client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
-  try:
+  with helpers.storage_emulator() as host:
+    monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
+    monkeypatch.setenv('NO_PROXY', 'localhost,127.0.0.1')
+    monkeypatch.setenv('no_proxy', 'localhost,127.0.0.1')
+    client = storage.Client(project=PROJECT,
+                            credentials=AnonymousCredentials())
     yield client.create_bucket(BUCKET)
-  finally:
-    server.stop()
 
 
 @pytest.mark.slow

@@ -9,16 +9,15 @@ Kubeflow launcher trips on them, and how the pipeline image removes them.
   google-cloud-storage, on a local Cloud Storage emulator.
 """
 import os
-import socket
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from gcp_storage_emulator.server import create_server
 from pipeline.kfp_runtime import directory_markers
 from rehearsal import gcs_standin
 from rehearsal import launcher_download
+from tests import helpers
 
 BUCKET = 'bkt'
 MODEL = 'run/Trainer_7/model'
@@ -216,22 +215,18 @@ def test_paths_outside_any_bucket_are_left_alone(tmp_path):
 
 @pytest.fixture
 def gcs_client(monkeypatch):
-  with socket.socket() as free:
-    free.bind(('127.0.0.1', 0))
-    port = free.getsockname()[1]
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  monkeypatch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
-  # The fix's client is made once per process: make it here, for this server.
-  directory_markers._gcs_client.cache_clear()  # pylint: disable=protected-access
-  try:
-    client = storage.Client(project='test-project',
-                            credentials=AnonymousCredentials())
-    client.create_bucket(BUCKET)
-    yield client
-  finally:
-    server.stop()
+  with helpers.storage_emulator() as host:
+    monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
+    # The fix's client is made once per process: make it here, for this
+    # server.
     directory_markers._gcs_client.cache_clear()  # pylint: disable=protected-access
+    try:
+      client = storage.Client(project='test-project',
+                              credentials=AnonymousCredentials())
+      client.create_bucket(BUCKET)
+      yield client
+    finally:
+      directory_markers._gcs_client.cache_clear()  # pylint: disable=protected-access
 
 
 def test_the_fix_on_cloud_storage(gcs_client):

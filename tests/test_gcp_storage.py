@@ -8,27 +8,20 @@ access off whatever was sent, so the tests also record that request), and it
 enforces neither IAM nor public access prevention.
 """
 import json
-import socket
 
 import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from gcp_storage_emulator.server import create_server
 from deploy.infra import errors
 from pipeline.data_files import spans
 from deploy.infra import storage as infra_storage
 from deploy.infra.context import (ABSENT, CREATED, DELETED, PRESENT, UPDATED,
                                   Clients, Cloud, Target)
+from tests import helpers
 
 PROJECT = 'test-project'
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
 
 
 class RecordingSession(requests.Session):
@@ -54,15 +47,10 @@ def session():
 
 @pytest.fixture
 def client(monkeypatch, session):
-  port = _free_port()
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  monkeypatch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
-  try:
+  with helpers.storage_emulator() as host:
+    monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
     yield storage.Client(project=PROJECT, credentials=AnonymousCredentials(),
                          _http=session)
-  finally:
-    server.stop()
 
 
 @pytest.fixture

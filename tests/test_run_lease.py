@@ -6,44 +6,32 @@ tests' emulator on loopback, with Cloud Storage's generation preconditions
 Time is a clock the test moves, so expiry needs no waiting.
 """
 import json
-import socket
 import threading
 import time
 
 import pytest
-from gcp_storage_emulator.server import create_server
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from pipeline.kfp_runtime import run_lease
 from tests import gcs_preconditions
+from tests import helpers
 
 BUCKET = 'lease-bucket'
 ROOT = f'gs://{BUCKET}/tfx_pipeline_output/taxi-tips'
 TTL = 900.0
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def gcs_client():
-  port = _free_port()
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  with pytest.MonkeyPatch.context() as patch, gcs_preconditions.enforcing():
-    patch.setenv('STORAGE_EMULATOR_HOST', f'http://127.0.0.1:{port}')
+  with helpers.storage_emulator() as host, pytest.MonkeyPatch.context(
+  ) as patch, gcs_preconditions.enforcing():
+    patch.setenv('STORAGE_EMULATOR_HOST', host)
     client = storage.Client(project='test-project',
                             credentials=AnonymousCredentials())
     client.create_bucket(BUCKET)
-    try:
-      yield client
-    finally:
-      server.stop()
+    yield client
 
 
 @pytest.fixture(params=['gcs', 'file'])
