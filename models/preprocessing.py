@@ -49,9 +49,17 @@ def _zero_if_nan(x: tf.Tensor) -> tf.Tensor:
 
 
 def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
-  """Always-present columns of one dtype as a float [batch, len] matrix."""
-  return tf.cast(tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1),
-                 tf.float32)
+  """Dense columns of one dtype as a float [batch, len] matrix.
+
+  Columns parsed as [batch, 1] (a FixedLenFeature of shape [1], as the
+  schema gives a column with a value in every row) are concatenated as they
+  are: no op per column; others are reshaped to [batch] and stacked.
+  """
+  if all(x.shape.rank == 2 and x.shape[1] == 1 for x in tensors):
+    matrix = tensors[0] if len(tensors) == 1 else tf.concat(tensors, axis=1)
+  else:
+    matrix = tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1)
+  return tf.cast(matrix, tf.float32)
 
 
 def _sparse_block(tensors: List[tf.SparseTensor]) -> tf.Tensor:

@@ -98,8 +98,14 @@ def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
           tf.logical_and(present, tf.not_equal(tf.math.floor(matrix), matrix)),
           columns, 'holds integers: send a whole number, or NaN when the '
           'value is missing', name='whole_numbers')
-    typed = tf.cast(tf.where(present, matrix, tf.zeros_like(matrix)),
-                    feature.dtype)
+    if feature.dtype.is_floating and isinstance(feature,
+                                                tf.io.FixedLenFeature):
+      # Defaults are filled in: a NaN left is the default (NaN), as parsing
+      # gives it for an example without the value.
+      typed = tf.cast(matrix, feature.dtype)
+    else:
+      typed = tf.cast(tf.where(present, matrix, tf.zeros_like(matrix)),
+                      feature.dtype)
   if isinstance(feature, tf.io.VarLenFeature):
     indices = tf.where(present)  # row-major, as parsing orders values
     sparse = tf.SparseTensor(indices, tf.gather_nd(typed, indices),
@@ -107,6 +113,9 @@ def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
     parts = (tf.sparse.split(sparse, num_split=len(columns), axis=1)
              if len(columns) > 1 else [sparse])
     return dict(zip(columns, parts))
+  if list(feature.shape) == [1]:  # one op for all the columns
+    return dict(zip(columns, tf.split(typed, len(columns), axis=1)
+                    if len(columns) > 1 else [typed]))
   return dict(zip(columns, [tf.reshape(column, [-1] + list(feature.shape))
                             for column in tf.unstack(typed, axis=1)]))
 

@@ -134,6 +134,19 @@ def test_numeric_matrix_puts_each_value_at_its_row_and_column():
       [2.5, nan, nan, 6.0, -3.0, 9.0]])
 
 
+def test_numeric_matrix_takes_dense_columns_of_either_shape():
+  # [batch, 1] columns (FixedLenFeature([1])) are concatenated as they are;
+  # a [batch] column among them is stacked with them instead.
+  columns = {'a': tf.constant([[1.0], [2.0]]), 'b': tf.constant([[3], [4]]),
+             'c': tf.constant([[5.0], [6.0]])}
+  expected = [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
+  np.testing.assert_array_equal(
+      preprocessing._numeric_matrix(columns).numpy(), expected)  # pylint: disable=protected-access
+  columns['c'] = tf.constant([5.0, 6.0])
+  np.testing.assert_array_equal(
+      preprocessing._numeric_matrix(columns).numpy(), expected)  # pylint: disable=protected-access
+
+
 def test_categories_share_one_vocabulary_keyed_by_column(transformed):
   rows, output = transformed
   payment = [r[_XF('payment_type')] for r in rows]

@@ -144,6 +144,10 @@ _MIXED_SPEC = {
     'k_label': tf.io.FixedLenFeature([], tf.string, default_value='none'),
     'l_needed': tf.io.FixedLenFeature([], tf.float32),
     'm_needed': tf.io.FixedLenFeature([], tf.int64),
+    # [1]-shaped, a default for a missing value (NaN for floats).
+    'n_one': tf.io.FixedLenFeature([1], tf.float32, default_value=math.nan),
+    'o_one': tf.io.FixedLenFeature([1], tf.float32, default_value=math.nan),
+    'p_one': tf.io.FixedLenFeature([1], tf.int64, default_value=-2**62),
 }
 _NAN = math.nan
 _MIXED_ROWS = {  # column -> values of 4 rows; NaN or '' is an empty cell
@@ -160,6 +164,9 @@ _MIXED_ROWS = {  # column -> values of 4 rows; NaN or '' is an empty cell
     'k_label': ['', 'yes', '', 'no'],
     'l_needed': [0.5, 0.5, -0.5, 8.0],
     'm_needed': [-1.0, 0.0, 1.0, 2.0**50],
+    'n_one': [1.0, _NAN, 3.0, _NAN],
+    'o_one': [_NAN, 2.5, _NAN, 4.0],
+    'p_one': [_NAN, 7.0, -8.0, _NAN],
 }
 
 
