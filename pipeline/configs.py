@@ -309,10 +309,11 @@ DATAFLOW_MAX_WORKERS = setting(4, check=positive)
 # With USE_DATAFLOW, each Beam component decides when it runs: inputs of at
 # least this many bytes go to Dataflow, smaller ones run on the DirectRunner
 # in the component's container. A Dataflow job spends 3 to 5 minutes
-# starting and stopping its workers; in 3 minutes the slowest component per
-# byte (StatisticsGen, about 2.6 MB/s in a container) reads about 500 MB, so
-# below that Dataflow cannot finish first
-# (docs/kubeflow.md#dataflow-where-it-pays). 0: always Dataflow.
+# starting and stopping its workers; the slowest component per byte
+# (Transform, about 5.2 MB/s in a container on a 2-core test machine) reads
+# 500 MB in about 100 s, so below that Dataflow cannot finish first even on
+# a pod half as fast (docs/kubeflow.md#dataflow-where-it-pays). 0: always
+# Dataflow.
 DATAFLOW_MIN_INPUT_BYTES = setting(500_000_000, check=non_negative)
 # Train as a Vertex AI custom job and serve on a Vertex AI endpoint (both
 # targets; VERTEX_SERVING, below, follows this unless set); false trains
