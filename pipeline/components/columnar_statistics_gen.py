@@ -64,6 +64,7 @@ from tfx_bsl.statistics import merge_util
 from tfx_bsl.tfxio import dataset_options
 from tfx_bsl.tfxio import tf_example_record
 
+from pipeline.components import equi_width_histogram
 from pipeline.kfp_runtime import in_process_runner
 
 # TFX's executor's telemetry descriptors, given to the same TFXIO.
@@ -186,8 +187,9 @@ def split_statistics(record_batches, options: tfdv.StatsOptions
   if not rows:  # TFDV's placeholder for an empty input
     return statistics_pb2.DatasetFeatureStatisticsList(
         datasets=[statistics_pb2.DatasetFeatureStatistics()])
-  outputs = [c.extract_output(c.compact(a))
-             for c, a in zip(combiners, accumulators)]
+  with equi_width_histogram.used_by_tfdv():
+    outputs = [c.extract_output(c.compact(a))
+               for c, a in zip(combiners, accumulators)]
   if top_k is not None:
     outputs.extend(top_k.outputs())
   return merge_util.merge_dataset_feature_statistics(outputs)

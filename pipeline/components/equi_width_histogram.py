@@ -1,0 +1,125 @@
+"""TFDV's equi-width histogram of a numeric column, computed on floats
+instead of protos: the same histogram, bit for bit, in a fraction of the
+time.
+
+TFDV 1.16 (`tensorflow_data_validation.utils.quantiles_util`) builds each
+numeric column's standard histogram from a fine quantiles histogram (100
+quantile buckets per standard bucket, 1,000 by default): it first writes
+every quantile bucket into a Histogram proto, then walks the buckets for
+each standard bucket, reading their bounds back from the proto and calling
+a function per bucket. On a table of 1,000 numeric columns that walk was
+about two thirds of StatisticsGen's time.
+
+`equi_width_histogram` takes the same arguments and does the same steps in
+the same order with the same float arithmetic (TFDV's own helpers strip the
+infinities and spread the weights of tied quantiles), on Python floats read
+once from the numpy arrays, so every bound and count it writes is the one
+TFDV writes (tests/test_equi_width_histogram.py compares them on sketches
+with ties, point masses, infinities and weights). `used_by_tfdv()`
+substitutes it for TFDV's function while the columnar StatisticsGen
+extracts its statistics.
+"""
+import contextlib
+import threading
+from typing import Iterator
+
+import numpy as np
+from tensorflow_data_validation.utils import quantiles_util
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+_TFDV_FUNCTION = quantiles_util.generate_equi_width_histogram
+_LOCK = threading.Lock()
+# TFDV's helpers this module calls (TFDV 1.16's private functions).
+_TFDV_HELPERS = ('generate_equi_width_histogram', '_strip_infinities',
+                 '_get_bin_weights')
+
+
+def equi_width_histogram(quantiles: np.ndarray,
+                         cumulative_counts: np.ndarray, finite_min: float,
+                         finite_max: float, num_buckets: int,
+                         num_pos_inf: float) -> statistics_pb2.Histogram:
+  """quantiles_util.generate_equi_width_histogram's result for the same
+  arguments: the standard histogram of `num_buckets` equal-width buckets
+  between the finite min and max, each counting the quantile buckets it
+  overlaps by their overlapping fraction; infinities in a bucket of their
+  own at either end."""
+  result = statistics_pb2.Histogram()
+  result.type = statistics_pb2.Histogram.STANDARD
+  if not np.isfinite(finite_min) and not np.isfinite(finite_max):
+    result.buckets.add(low_value=finite_min, high_value=finite_max,
+                       sample_count=cumulative_counts[-1])
+    return result
+  assert np.isfinite(finite_min)
+  assert np.isfinite(finite_max)
+  assert np.all(quantiles[:-1] <= quantiles[1:])
+  quantiles, cumulative_counts, num_neg_inf = (
+      quantiles_util._strip_infinities(  # pylint: disable=protected-access
+          quantiles, cumulative_counts, finite_max, num_pos_inf))
+  # The quantiles histogram's buckets as TFDV writes them into its proto
+  # (doubles), without the proto.
+  lows, highs, weights = (
+      quantiles_util._get_bin_weights(  # pylint: disable=protected-access
+          quantiles, cumulative_counts))
+  lows, highs, weights = lows.tolist(), highs.tolist(), weights.tolist()
+  if finite_min == finite_max:
+    boundaries = np.array([finite_min, finite_max])
+  else:
+    boundaries = np.linspace(finite_min, finite_max, num_buckets + 1)
+    if not np.isfinite(boundaries).all():
+      return result  # overflow: TFDV's empty histogram
+  if num_neg_inf:
+    result.buckets.add(low_value=float('-inf'), high_value=float('-inf'),
+                       sample_count=num_neg_inf)
+  bounds = boundaries.tolist()
+  size = len(lows)
+  start = 0
+  for i in range(len(bounds) - 1):
+    low_bound, high_bound = bounds[i], bounds[i + 1]
+    sample_count = 0
+    for j in range(start, size):
+      low, high = lows[j], highs[j]
+      # quantiles_util._overlap's cases, in its order.
+      if high == low == low_bound:
+        if i == 0:  # a point on the first bucket's left edge counts
+          overlap = 1.0
+        else:
+          overlap = 0.0
+          start = j
+      elif high < low_bound:  # precedes the bucket
+        overlap = 0.0
+        start = j
+      elif low > high_bound:  # follows it: so do the rest
+        break
+      elif low_bound <= low and high_bound >= high:
+        overlap = 1.0
+      elif low_bound <= low:
+        overlap = (high_bound - low) / (high - low)
+      elif high_bound >= high:
+        overlap = (high - low_bound) / (high - low)
+      elif low_bound > low and high_bound < high:
+        overlap = (high_bound - low_bound) / (high - low)
+      else:
+        raise ValueError(f'Unable to compute overlap between ({low_bound}, '
+                         f'{high_bound}) and the bucket ({low}, {high})')
+      sample_count += overlap * weights[j]
+    result.buckets.add(low_value=low_bound, high_value=high_bound,
+                       sample_count=sample_count)
+  if num_pos_inf:
+    result.buckets.add(low_value=float('inf'), high_value=float('inf'),
+                       sample_count=num_pos_inf)
+  return result
+
+
+@contextlib.contextmanager
+def used_by_tfdv() -> Iterator[None]:
+  """TFDV's statistics generators call `equi_width_histogram` in place of
+  their own function while this is entered (one thread at a time)."""
+  if not all(hasattr(quantiles_util, name) for name in _TFDV_HELPERS):
+    yield  # another TFDV: its own function, as released
+    return
+  with _LOCK:
+    quantiles_util.generate_equi_width_histogram = equi_width_histogram
+    try:
+      yield
+    finally:
+      quantiles_util.generate_equi_width_histogram = _TFDV_FUNCTION
