@@ -10,6 +10,7 @@ from tensorflow_data_validation.utils import quantiles_util
 from pipeline.components import equi_width_histogram
 
 _TFDV = quantiles_util.generate_equi_width_histogram
+_TFDV_BIN_WEIGHTS = quantiles_util._get_bin_weights  # pylint: disable=protected-access
 
 
 def _sketch(rng, kind):
@@ -61,6 +62,21 @@ def test_same_histogram_as_tfdv(kind):
     assert len(got.buckets) >= 1 or not np.isfinite(high - low)
 
 
+@pytest.mark.parametrize('kind', ['spread', 'ties', 'constant', 'tiny range',
+                                  'weighted', 'infinities'])
+def test_same_bin_weights_as_tfdv(kind):
+  rng = np.random.default_rng(sum(map(ord, kind)) + 1)
+  for _ in range(150):
+    quantiles, counts, _, _, _ = _sketch(rng, kind)
+    if rng.random() < 0.2:  # ties at the start, and nothing but the start
+      quantiles[:int(rng.integers(1, quantiles.size + 1))] = quantiles[0]
+    for size in (quantiles.size, 1, 2):  # no bucket, one, several
+      expected = _TFDV_BIN_WEIGHTS(quantiles[:size], counts[:size])
+      got = equi_width_histogram.bin_weights(quantiles[:size], counts[:size])
+      for mine, tfdvs in zip(got, expected):
+        assert mine.tobytes() == tfdvs.tobytes(), (quantiles, counts)
+
+
 def test_tfdv_statistics_are_the_same_through_its_generator():
   rng = np.random.default_rng(7)
   rows = 500
@@ -86,8 +102,11 @@ def test_tfdv_statistics_are_the_same_through_its_generator():
   with equi_width_histogram.used_by_tfdv():
     assert (quantiles_util.generate_equi_width_histogram is
             equi_width_histogram.equi_width_histogram)
+    assert (quantiles_util._get_bin_weights is  # pylint: disable=protected-access
+            equi_width_histogram.bin_weights)
     got = statistics()
   assert quantiles_util.generate_equi_width_histogram is _TFDV
+  assert quantiles_util._get_bin_weights is _TFDV_BIN_WEIGHTS  # pylint: disable=protected-access
   # Bytes: a column with infinities has a NaN standard deviation.
   assert got.SerializeToString(deterministic=True) == (
       expected.SerializeToString(deterministic=True))
@@ -103,3 +122,4 @@ def test_tfdv_keeps_its_function_when_the_body_fails():
     with equi_width_histogram.used_by_tfdv():
       raise RuntimeError('failed')
   assert quantiles_util.generate_equi_width_histogram is _TFDV
+  assert quantiles_util._get_bin_weights is _TFDV_BIN_WEIGHTS  # pylint: disable=protected-access
