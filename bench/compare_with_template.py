@@ -11,8 +11,8 @@ models/model.py, and bench/floor.py runs three times (its median run is the
 floor). Prints both models' eval accuracy, a per-component breakdown read from
 each run's metadata store (with this project's time over the template's), and
 the ratios the performance goals name, of wall times and of CPU times (user +
-system, which vary less on a shared machine). The machine is shared and noisy: compare the ratios, not the
-absolute seconds.
+system, which vary less on a shared machine). The machine is shared and noisy:
+compare the ratios, not the absolute seconds.
 """
 import argparse
 import os
@@ -86,12 +86,17 @@ MEASURED: Dict[str, measure.Measured] = {}
 COMPONENT_CPU: Dict[str, Dict[str, Optional[float]]] = {}
 
 
-def _timed(command, cwd, env, label: str) -> float:
-  """Runs `command`; returns its wall time and records its measurements."""
+def _measured(command, cwd, env) -> measure.Measured:
+  """Runs `command` and measures it; exits with its output if it fails."""
   try:
-    MEASURED[label] = measure.run_measured(command, cwd, env)
+    return measure.run_measured(command, cwd, env)
   except RuntimeError as error:
     sys.exit(str(error))
+
+
+def _timed(command, cwd, env, label: str) -> float:
+  """Runs `command`; returns its wall time and records its measurements."""
+  MEASURED[label] = _measured(command, cwd, env)
   return MEASURED[label].seconds
 
 
@@ -145,15 +150,10 @@ FLOOR_RUNS = 3
 def run_floor(train_steps: int) -> Tuple[float, str]:
   """The floor's median run: its wall time, and its last line with the
   wall times of every run."""
-  runs = []
-  for _ in range(FLOOR_RUNS):
-    try:
-      runs.append(measure.run_measured(
-          [sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
-           f'--train-steps={train_steps}'], REPO, clean_env()))
-    except RuntimeError as error:
-      sys.exit(str(error))
-  runs.sort(key=lambda run: run.seconds)
+  command = [sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
+             f'--train-steps={train_steps}']
+  runs = sorted((_measured(command, REPO, clean_env())
+                 for _ in range(FLOOR_RUNS)), key=lambda run: run.seconds)
   MEASURED['floor'] = runs[len(runs) // 2]
   walls = ', '.join(f'{run.seconds:.1f}' for run in runs)
   return MEASURED['floor'].seconds, (

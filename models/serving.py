@@ -98,14 +98,12 @@ def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
           tf.logical_and(present, tf.not_equal(tf.math.floor(matrix), matrix)),
           columns, 'holds integers: send a whole number, or NaN when the '
           'value is missing', name='whole_numbers')
-    if feature.dtype.is_floating and isinstance(feature,
-                                                tf.io.FixedLenFeature):
-      # Defaults are filled in: a NaN left is the default (NaN), as parsing
-      # gives it for an example without the value.
-      typed = tf.cast(matrix, feature.dtype)
-    else:
-      typed = tf.cast(tf.where(present, matrix, tf.zeros_like(matrix)),
-                      feature.dtype)
+    # A NaN left is a float column's NaN default (as parsing gives it), a
+    # missing value the sparse tensor leaves out, or one refused above; only
+    # an integer type needs it replaced before the cast.
+    typed = tf.cast(matrix if feature.dtype.is_floating else
+                    tf.where(present, matrix, tf.zeros_like(matrix)),
+                    feature.dtype)
   if isinstance(feature, tf.io.VarLenFeature):
     indices = tf.where(present)  # row-major, as parsing orders values
     sparse = tf.SparseTensor(indices, tf.gather_nd(typed, indices),

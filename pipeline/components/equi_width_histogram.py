@@ -29,13 +29,14 @@ import numpy as np
 from tensorflow_data_validation.utils import quantiles_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-_TFDV_FUNCTION = quantiles_util.generate_equi_width_histogram
-_TFDV_BIN_WEIGHTS = getattr(quantiles_util, '_get_bin_weights', None)
-_LOCK = threading.Lock()
 # TFDV's functions this module replaces or calls (TFDV 1.16's, two of them
-# private).
+# private); another TFDV without them keeps its own.
 _TFDV_HELPERS = ('generate_equi_width_histogram', '_strip_infinities',
                  '_get_bin_weights')
+_TFDV_FUNCTION = getattr(quantiles_util, 'generate_equi_width_histogram',
+                         None)
+_TFDV_BIN_WEIGHTS = getattr(quantiles_util, '_get_bin_weights', None)
+_LOCK = threading.Lock()
 
 
 def equi_width_histogram(quantiles: np.ndarray,
@@ -140,8 +141,9 @@ def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray
 
 @contextlib.contextmanager
 def used_by_tfdv() -> Iterator[None]:
-  """TFDV's statistics generators call `equi_width_histogram` in place of
-  their own function while this is entered (one thread at a time)."""
+  """TFDV's statistics generators call `equi_width_histogram` and
+  `bin_weights` in place of their own functions while this is entered (one
+  thread at a time)."""
   if not all(hasattr(quantiles_util, name) for name in _TFDV_HELPERS):
     yield  # another TFDV: its own function, as released
     return
