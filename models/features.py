@@ -22,6 +22,12 @@ PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
 # The key of the problem description in the components' custom_config.
 PROBLEM_CONFIG_KEY = 'problem'
 
+# An empty integer cell where a dense integer tensor needs a value: Transform
+# gets the numeric matrix's integer columns dense with it as their default
+# (pipeline/components/dense_numeric_inputs.py), and the preprocessing_fn
+# reads it as missing. No count or code in a CSV export comes near it.
+MISSING_INT = -(2**62)
+
 # Vocabulary files in the transform graph: the class names of a
 # classification label (index = the model's class index), and the shared
 # vocabulary of 'column=value' tokens of the categorical columns.

@@ -16,7 +16,7 @@ Tensor = Union[tf.Tensor, tf.SparseTensor]
 
 # Kept for callers of the former module constant.
 CATEGORY_VOCABULARY = features.CATEGORY_VOCABULARY
-_MISSING_INT = -(2**62)  # stands for an empty integer cell
+_MISSING_INT = features.MISSING_INT  # stands for an empty integer cell
 
 
 def _fill_missing(x: Tensor, default) -> tf.Tensor:
@@ -51,15 +51,21 @@ def _zero_if_nan(x: tf.Tensor) -> tf.Tensor:
 def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
   """Dense columns of one dtype as a float [batch, len] matrix.
 
-  Columns parsed as [batch, 1] (a FixedLenFeature of shape [1], as the
-  schema gives a column with a value in every row) are concatenated as they
-  are: no op per column; others are reshaped to [batch] and stacked.
+  Columns parsed as [batch, 1] (a FixedLenFeature of shape [1]: a column
+  with a value in every row, or one Transform gets dense with a default for
+  a missing value) are concatenated as they are: no op per column; others
+  are reshaped to [batch] and stacked. In an integer column,
+  `features.MISSING_INT` (the default of a dense integer input) is a
+  missing value: NaN, as a float column's default is.
   """
   if all(x.shape.rank == 2 and x.shape[1] == 1 for x in tensors):
     matrix = tensors[0] if len(tensors) == 1 else tf.concat(tensors, axis=1)
   else:
     matrix = tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1)
-  return tf.cast(matrix, tf.float32)
+  if not matrix.dtype.is_integer:
+    return tf.cast(matrix, tf.float32)
+  return tf.where(tf.equal(matrix, tf.cast(_MISSING_INT, matrix.dtype)),
+                  float('nan'), tf.cast(matrix, tf.float32))
 
 
 def _sparse_block(tensors: List[tf.SparseTensor]) -> tf.Tensor:

@@ -173,6 +173,82 @@ def rows_to_parsed(rows: Mapping[str, tf.Tensor],
   return parsed
 
 
+def _filled_in(columns: List[str], spec: FeatureSpec,
+               sparse: List[tf.SparseTensor],
+               rows: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """Columns of one numeric type (FixedLenFeatures of shape [1] with a
+  default), parsed as sparse tensors, as [rows, 1] tensors with each
+  column's default where a row has no value.
+
+  One SparseConcat over all the columns, each taken as [rows, 2], puts a
+  row's only value at an even position of its column's pair; an odd one is
+  a second value, refused by name (FixedLenFeature refuses it too).
+  """
+  if len(sparse) == 1:  # SparseConcat takes two or more
+    indices, values = sparse[0].indices, sparse[0].values
+    column = tf.zeros_like(indices[:, 1])
+    second = tf.reduce_max(tf.cast(indices[:, 1] > 0, tf.int32),
+                           keepdims=True)
+  else:
+    pair = tf.stack([rows, tf.constant(2, tf.int64)])
+    indices, values, _ = tf.raw_ops.SparseConcat(
+        indices=[x.indices for x in sparse], values=[x.values for x in sparse],
+        shapes=[pair] * len(sparse), concat_dim=1)
+    column = indices[:, 1] // 2
+    second = tf.math.unsorted_segment_max(
+        tf.cast(tf.equal(indices[:, 1] % 2, 1), tf.int32), column,
+        len(columns))
+  _refuse_rows(tf.greater(second, 0)[tf.newaxis, :], columns,
+               'has more than one value in a row: the schema gives it one',
+               name='one_value')
+  defaults = tf.constant(
+      [np.asarray(spec[c].default_value).reshape(-1)[0].item()
+       for c in columns], values.dtype)
+  matrix = tf.tensor_scatter_nd_update(
+      tf.tile(defaults[tf.newaxis, :], tf.stack([rows, 1])),
+      tf.stack([indices[:, 0], column], axis=1), values)
+  parts = (tf.split(matrix, len(columns), axis=1) if len(columns) > 1
+           else [matrix])
+  return dict(zip(columns, parts))
+
+
+def _fills_in(feature) -> bool:
+  """Whether `feature` is a single number with a default for a missing one
+  (Transform's dense numeric inputs, pipeline/components/
+  dense_numeric_inputs.py)."""
+  return (isinstance(feature, tf.io.FixedLenFeature) and
+          list(feature.shape) == [1] and feature.default_value is not None and
+          feature.dtype != tf.string)
+
+
+def parse_examples(serialized: tf.Tensor,
+                   spec: FeatureSpec) -> Dict[str, Tensor]:
+  """tf.io.parse_example(serialized, spec), except that a number with a
+  default (a FixedLenFeature of shape [1]) takes an empty list, as
+  ExampleGen writes an empty CSV cell, for a missing value, as it takes an
+  absent feature; tf.io.parse_example refuses the empty list.
+
+  Those columns are parsed as sparse and filled in together, a few ops per
+  type rather than per column (`_filled_in`).
+  """
+  filled = {column: feature for column, feature in spec.items()
+            if _fills_in(feature)}
+  if not filled:
+    return tf.io.parse_example(serialized, spec)
+  parsed = tf.io.parse_example(
+      serialized, {column: (tf.io.VarLenFeature(feature.dtype)
+                            if column in filled else feature)
+                   for column, feature in spec.items()})
+  rows = tf.shape(serialized, out_type=tf.int64)[0]
+  by_type: Dict[tf.DType, List[str]] = {}
+  for column in sorted(filled):
+    by_type.setdefault(filled[column].dtype, []).append(column)
+  for columns in by_type.values():
+    parsed.update(_filled_in(columns, spec, [parsed[c] for c in columns],
+                             rows))
+  return parsed
+
+
 def parsed_signature(spec: FeatureSpec) -> Dict[str, Any]:
   """The type of tf.io.parse_example's output for `spec`, per column."""
   return {column: (tf.SparseTensorSpec([None, None], feature.dtype)
@@ -204,8 +280,8 @@ class RawTransform:
     # Trainer reads its rows with and the transform signature is, so that
     # parsing every column is traced once, and no reader traces its own.
     self.apply_serialized = tf.function(
-        lambda serialized: self.apply(tf.io.parse_example(serialized,
-                                                          self.raw_spec)),
+        lambda serialized: self.apply(parse_examples(serialized,
+                                                     self.raw_spec)),
         input_signature=[tf.TensorSpec([None], tf.string,
                                        name=signatures.EXAMPLES_INPUT)],
         autograph=False)
@@ -310,7 +386,7 @@ def make_signatures(model, transform: RawTransform,
 
   @tf.function(input_signature=[examples_input], autograph=False)
   def examples(serialized):
-    return score(tf.io.parse_example(serialized, spec))
+    return score(parse_examples(serialized, spec))
 
   # Traced here, before the export: traced inside it (a save context is
   # part of a function's cache key), they would trace the Transform graph

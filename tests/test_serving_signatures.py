@@ -216,6 +216,71 @@ def test_rows_parse_exactly_as_their_examples_on_every_kind_of_column():
                                     err_msg=column)
 
 
+def _assert_parsed_alike(got, want):
+  assert sorted(got) == sorted(want)
+  for column, expected in want.items():
+    value = got[column]
+    assert value.dtype == expected.dtype, column
+    if isinstance(expected, tf.SparseTensor):
+      for part in ('indices', 'values', 'dense_shape'):
+        np.testing.assert_array_equal(getattr(value, part).numpy(),
+                                      getattr(expected, part).numpy(),
+                                      err_msg=f'{column} {part}')
+    else:
+      np.testing.assert_array_equal(value.numpy(), expected.numpy(),
+                                    err_msg=column)
+
+
+def _with_empty_lists(serialized, columns):
+  """The examples with an empty list for each of `columns` they lack, as
+  ExampleGen writes an empty CSV cell."""
+  examples = []
+  for data in serialized.numpy():
+    example = tf.train.Example.FromString(data)
+    for column in columns:
+      feature = example.features.feature[column]  # adds it where absent
+      if _MIXED_SPEC[column].dtype == tf.int64:
+        feature.int64_list.SetInParent()
+      else:
+        feature.float_list.SetInParent()
+    examples.append(example.SerializeToString())
+  return tf.constant(examples)
+
+
+def test_examples_parse_as_tensorflow_parses_them_and_an_empty_list_is_missing():
+  parse = tf.function(serving.parse_examples)
+  examples = _mixed_examples()
+  expected = tf.io.parse_example(examples, _MIXED_SPEC)
+  _assert_parsed_alike(parse(examples, _MIXED_SPEC), expected)
+  # An empty list in a number with a default is a missing value, as an
+  # absent feature is; tf.io.parse_example refuses it.
+  filled_in = ['n_one', 'o_one', 'p_one']
+  with_empty = _with_empty_lists(examples, filled_in)
+  assert with_empty.numpy().tolist() != examples.numpy().tolist()
+  with pytest.raises(tf.errors.InvalidArgumentError):
+    tf.io.parse_example(with_empty, _MIXED_SPEC)
+  _assert_parsed_alike(parse(with_empty, _MIXED_SPEC), expected)
+  # Alone, and with no row holding a value.
+  alone = {'o_one': _MIXED_SPEC['o_one']}
+  _assert_parsed_alike(parse(with_empty, alone),
+                       tf.io.parse_example(examples, alone))
+  _assert_parsed_alike(parse(with_empty[:1], alone),
+                       tf.io.parse_example(examples[:1], alone))
+
+
+@pytest.mark.parametrize('spec', [_MIXED_SPEC, {'o_one': _MIXED_SPEC['o_one']}])
+def test_a_second_value_in_a_filled_in_number_is_refused_by_name(spec):
+  example = tf.train.Example()
+  example.features.feature['o_one'].float_list.value.extend([1.0, 2.0])
+  for column in ('j_needed', 'm_needed'):
+    example.features.feature[column].int64_list.value.append(1)
+  example.features.feature['l_needed'].float_list.value.append(1.0)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='column o_one has more than one value in a row'):
+    serving.parse_examples(tf.constant([example.SerializeToString()] * 2),
+                           spec)
+
+
 @pytest.mark.parametrize('bad, message', [
     ({'c_int': [4.0, 5.5, _NAN, 1.0]},
      'column c_int holds integers: send a whole number'),

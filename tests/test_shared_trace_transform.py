@@ -1,9 +1,12 @@
 """The pipeline's Transform executor (pipeline/components/shared_trace_transform.py)
-against TFX's own, on the same small wide table: the same transform graph,
-vocabulary and metadata, and the same transformed features, from two
-traces of the preprocessing_fn instead of five.
+against TFX's own, on the same small wide table with empty cells: two traces
+of the preprocessing_fn instead of five for the same transform graph,
+vocabulary and metadata; the numeric matrix's columns read as dense inputs
+(pipeline/components/dense_numeric_inputs.py) for the same transformed
+features as TFX's sparse ones.
 """
 import json
+import math
 import os
 import random
 from typing import Dict, List, Tuple
@@ -27,9 +30,11 @@ from tfx.utils import proto_utils
 from local.run import direct_runner
 from models import features
 from models import preprocessing
+from models import serving
 from pipeline.components import shared_trace_transform
 
 _COLUMNS = [f'sensor_{i:02d}' for i in range(40)]
+_COUNTS = ['count_a', 'count_b']  # integer columns, also with empty cells
 _PROBLEM = features.Problem(label_key='alarm', problem_type=features.BINARY,
                             vocab_size=20, oov_buckets=2)
 _CALLS = []
@@ -43,6 +48,7 @@ def counting_preprocessing_fn(inputs, custom_config=None):
 
 def _feature_spec():
   spec = {key: tf.io.VarLenFeature(tf.float32) for key in _COLUMNS}
+  spec.update({key: tf.io.VarLenFeature(tf.int64) for key in _COUNTS})
   spec['site'] = tf.io.VarLenFeature(tf.string)
   spec['alarm'] = tf.io.FixedLenFeature([], tf.int64)
   return spec
@@ -53,6 +59,10 @@ def _example(rng: random.Random) -> bytes:
   for key in _COLUMNS:  # about 5 % empty cells
     values = [] if rng.random() < 0.05 else [rng.gauss(0, 1)]
     feature[key] = tf.train.Feature(float_list=tf.train.FloatList(
+        value=values))
+  for key in _COUNTS:
+    values = [] if rng.random() < 0.1 else [rng.randrange(-5, 50)]
+    feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(
         value=values))
   feature['site'] = tf.train.Feature(bytes_list=tf.train.BytesList(
       value=[rng.choice([b'north', b'south', b'east'])]))
@@ -135,16 +145,26 @@ def _nodes(folder: str) -> List[Tuple[str, str]]:
 
 
 def _transformed(folder: str, examples) -> Dict[str, np.ndarray]:
+  """The transformed features of serialized `examples`, parsed as the
+  Trainer and the serving signatures parse them."""
   output = tft.TFTransformOutput(folder)
-  parsed = tf.io.parse_example(examples, output.raw_feature_spec())
+  parsed = serving.parse_examples(examples, output.raw_feature_spec())
   return {key: value.numpy() for key, value in
           output.transform_features_layer()(parsed).items()}
 
 
-def test_same_transform_graph_as_tfx_from_two_traces(inputs, tmp_path):
+class _StockWithDenseInputs(stock_executor.Executor):
+  """TFX's executor, tracing as released, with the dense inputs alone."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    with shared_trace_transform.dense_inputs(_PROBLEM):
+      super().Do(input_dict, output_dict, exec_properties)
+
+
+def test_same_transform_graph_from_two_traces(inputs, tmp_path):
   ours, our_traces = _run(shared_trace_transform.Executor, inputs,
                           tmp_path / 'ours')
-  stock, stock_traces = _run(stock_executor.Executor, inputs,
+  stock, stock_traces = _run(_StockWithDenseInputs, inputs,
                              tmp_path / 'stock')
   assert (our_traces, stock_traces) == (2, 5)
   # The same metadata and vocabulary files, and the same graph.
@@ -152,9 +172,40 @@ def test_same_transform_graph_as_tfx_from_two_traces(inputs, tmp_path):
   assert files == _other_files(stock)
   assert any(features.CATEGORY_VOCABULARY in path for path in files)
   assert _nodes(ours) == _nodes(stock)
-  # The same outputs: the analyzers' means and variances are sums over
-  # Beam's batches, whose sizes Beam adapts to the time each takes, so the
-  # last float digits may differ between any two runs.
+  # Outside the executor, TFT traces as released and TFX runs its own
+  # processor.
+  assert (impl_helper.trace_preprocessing_function.__module__ ==
+          impl_helper.__name__)
+  assert (stock_executor.TransformProcessor.__module__ ==
+          stock_executor.__name__)
+
+
+def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):
+  ours, _ = _run(shared_trace_transform.Executor, inputs, tmp_path / 'ours')
+  stock, _ = _run(stock_executor.Executor, inputs, tmp_path / 'stock')
+  # The numeric columns are dense [1] inputs with a default for a missing
+  # value; text and the label as TFX reads them.
+  raw = tft.TFTransformOutput(ours).raw_feature_spec()
+  for key in _COLUMNS:
+    assert raw[key].shape == [1] and math.isnan(raw[key].default_value)
+  for key in _COUNTS:
+    assert raw[key] == tf.io.FixedLenFeature([1], tf.int64,
+                                             features.MISSING_INT)
+  stock_raw = tft.TFTransformOutput(stock).raw_feature_spec()
+  assert raw['site'] == stock_raw['site'] == tf.io.VarLenFeature(tf.string)
+  assert raw['alarm'] == stock_raw['alarm']
+  assert sorted(raw) == sorted(stock_raw)
+  # The transform graph reads one tensor per numeric column, not three.
+  assert len(_nodes(ours)) < len(_nodes(stock))
+  # The same vocabulary.
+  vocabulary = os.path.join('transform_fn', 'assets',
+                            features.CATEGORY_VOCABULARY)
+  assert (_other_files(ours)[vocabulary] ==
+          _other_files(stock)[vocabulary])
+  # The same outputs on examples with empty cells (an empty list, as
+  # ExampleGen writes them): the analyzers' means and variances are sums
+  # over Beam's batches, whose sizes Beam adapts to the time each takes, so
+  # the last float digits may differ between any two runs.
   rng = random.Random(11)
   examples = tf.constant([_example(rng) for _ in range(50)])
   expected = _transformed(stock, examples)
@@ -162,11 +213,11 @@ def test_same_transform_graph_as_tfx_from_two_traces(inputs, tmp_path):
   assert sorted(got) == sorted(expected) == sorted(
       [features.NUMERIC_FEATURE, _PROBLEM.label_feature,
        features.transformed_name('site')])
+  matrix = got[features.NUMERIC_FEATURE]
+  assert matrix.shape == (50, len(_COLUMNS) + len(_COUNTS))
+  assert np.isfinite(matrix).all()
   for key, value in expected.items():
     np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-5)
-  # Outside the executor, TFT traces as released.
-  assert (impl_helper.trace_preprocessing_function.__module__ ==
-          impl_helper.__name__)
 
 
 def test_the_tracing_function_it_was_written_for_is_shared_while_inside():

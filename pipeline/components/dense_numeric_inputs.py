@@ -1,0 +1,174 @@
+"""Transform's numeric matrix columns as dense inputs, a missing value filled
+in, instead of sparse ones.
+
+The fitted schema lets any column the model reads have an empty cell
+(fitted_schema_gen.py), so TFX hands every such column to the
+preprocessing_fn as a SparseTensor: three placeholders per column in each
+trace, three tensors per column for every graph that copies the transform
+graph (the Trainer's reader, each serving signature, the Evaluator's model
+load). On a table of 1,000 numeric columns that was most of Transform's and
+the Trainer's time, and it grew with the columns, not with the cells.
+
+The columns that go into the numeric matrix (models/preprocessing.py
+`numeric_columns`) are single values that the preprocessing_fn fills in
+anyway, so this executor gives them to it as dense [batch, 1] tensors:
+a `dense_tensor` representation with a default (NaN for a float column,
+`features.MISSING_INT` for an integer one) in the schema that Transform reads
+and saves as the transform graph's raw metadata. TFX's own mechanism does
+the rest: the raw feature spec (TFTransformOutput.raw_feature_spec) then
+holds a FixedLenFeature([1], default) for each such column, which the
+Trainer's reader and the serving signatures parse with
+models/serving.py `parse_examples` (an empty list counts as missing, as an
+absent feature does). The Schema artifact is not changed: data validation,
+statistics and the schema saved with the model see the columns as before.
+
+ExampleGen writes an empty CSV cell as an empty list (as TFX's CsvExampleGen
+does), which TFXIO's dense conversion refuses; the reader below turns empty
+lists of these columns into missing values (nulls) before the conversion.
+A row with more than one value in such a column still fails Transform, as a
+multi-valued column does not fit the numeric matrix.
+"""
+import json
+import math
+from typing import Any, Dict, List, Mapping, Optional
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.tfxio import tensor_representation_util
+from tfx_bsl.tfxio import tf_example_record
+
+from models import features
+from models import preprocessing
+
+# TFX's tensor representation group: the one TFXIO and TFT read.
+_GROUP = ''
+
+
+def problem_of(exec_properties: Mapping[str, Any]) -> Optional[
+    features.Problem]:
+  """The problem description in Transform's custom_config, or None where
+  the config has none (a preprocessing_fn other than the project's)."""
+  config = exec_properties.get('custom_config')
+  if isinstance(config, str):
+    config = json.loads(config or 'null')
+  if not config or features.PROBLEM_CONFIG_KEY not in config:
+    return None
+  return features.Problem.from_config(config)
+
+
+def dense_columns(schema: schema_pb2.Schema,
+                  problem: features.Problem) -> List[str]:
+  """The columns of the numeric matrix that TFXIO would give as sparse
+  tensors of one numeric type: those that get a dense representation."""
+  sparse = {}
+  for name, representation in (
+      tensor_representation_util.InferTensorRepresentationsFromMixedSchema(
+          schema).items()):
+    if representation.WhichOneof('kind') == 'varlen_sparse_tensor':
+      sparse[representation.varlen_sparse_tensor.column_name] = name
+  types = {feature.name: feature.type for feature in schema.feature}
+  numeric = {}
+  for column, name in sparse.items():
+    if column != name or types.get(column) not in (schema_pb2.FLOAT,
+                                                   schema_pb2.INT):
+      continue
+    numeric[column] = tf.TensorSpec(
+        [None], tf.float32 if types[column] == schema_pb2.FLOAT else tf.int64)
+  return preprocessing.numeric_columns(numeric, problem)
+
+
+def with_dense_inputs(schema: schema_pb2.Schema,
+                      columns: List[str]) -> schema_pb2.Schema:
+  """A copy of `schema` whose default tensor representation group gives
+  each of `columns` as a dense [batch, 1] tensor with the missing-value
+  default of its type, and every other column as TFXIO gives it without
+  the group (TFX reads only the group's columns where there is one)."""
+  result = schema_pb2.Schema()
+  result.CopyFrom(schema)
+  types = {feature.name: feature.type for feature in schema.feature}
+  group = result.tensor_representation_group[_GROUP].tensor_representation
+  for name, representation in (
+      tensor_representation_util.InferTensorRepresentationsFromMixedSchema(
+          schema).items()):
+    group[name].CopyFrom(representation)
+  for column in columns:
+    group[column].Clear()
+    dense = group[column].dense_tensor
+    dense.column_name = column
+    dense.shape.dim.add().size = 1
+    if types[column] == schema_pb2.FLOAT:
+      dense.default_value.float_value = math.nan
+    else:
+      dense.default_value.int_value = features.MISSING_INT
+  return result
+
+
+def empty_lists_as_missing(batch: pa.RecordBatch,
+                           columns: List[str]) -> pa.RecordBatch:
+  """`batch` with each empty list in `columns` made a missing value (null),
+  as TFXIO fills a dense tensor's default only for a missing value."""
+  arrays = list(batch.columns)
+  for column in columns:
+    index = batch.schema.get_field_index(column)
+    if index < 0:
+      continue
+    array = arrays[index]
+    empty = pc.equal(pc.list_value_length(array), 0)
+    if not pc.any(empty).as_py():
+      continue
+    offsets, values = array.offsets, array.values
+    if array.offset:  # a slice: offsets from 0, into the slice's values
+      start = offsets[0].as_py()
+      values = values.slice(start, offsets[-1].as_py() - start)
+      offsets = pc.subtract(offsets, start)
+    arrays[index] = type(array).from_arrays(
+        offsets, values,
+        mask=pc.fill_null(pc.or_kleene(pc.is_null(array), empty), True))
+  return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+class EmptyCellsAsMissingRecord(tf_example_record.TFExampleRecord):
+  """TFX's tf.Example reader, with empty lists in `columns` decoded as
+  missing values."""
+
+  def __init__(self, columns: List[str], **kwargs):
+    super().__init__(**kwargs)
+    self._empty_as_missing = list(columns)
+
+  def _RawRecordToRecordBatchInternal(self, batch_size=None):
+    decode = super()._RawRecordToRecordBatchInternal(batch_size)
+    columns = self._empty_as_missing
+
+    def expand(raw_records):
+      return (raw_records
+              | 'DecodeExamples' >> decode
+              | 'EmptyCellsAsMissing' >> beam.Map(empty_lists_as_missing,
+                                                   columns))
+
+    return beam.ptransform_fn(expand)()
+
+  def _ProjectImpl(self, tensor_names: List[str]):
+    """The projection TFX's reader makes (Transform reads only the columns
+    the preprocessing_fn uses), reading empty lists as this one does."""
+    projected = super()._ProjectImpl(tensor_names)
+    return EmptyCellsAsMissingRecord(
+        [c for c in self._empty_as_missing if c in tensor_names],
+        file_pattern=self._file_pattern, schema=projected._schema,  # pylint: disable=protected-access
+        raw_record_column_name=self.raw_record_column_name,
+        telemetry_descriptors=self.telemetry_descriptors)
+
+
+def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
+  """The columns `with_dense_inputs` gave a dense representation with a
+  default."""
+  group = schema.tensor_representation_group.get(_GROUP)
+  if group is None:
+    return []
+  return sorted(
+      representation.dense_tensor.column_name
+      for representation in group.tensor_representation.values()
+      if representation.WhichOneof('kind') == 'dense_tensor' and
+      representation.dense_tensor.HasField('default_value'))
