@@ -227,7 +227,13 @@ def preprocessing_fn(inputs: Dict[str, Tensor],
   left out. The label is encoded per problem type (`_encode_label`).
 
   Args:
-    inputs: raw columns, as parsed from the examples with the data's schema.
+    inputs: raw columns, as parsed from the examples with the data's schema;
+      the pipeline's Transform gives the numeric matrix's columns
+      (`numeric_columns`) as dense [batch, 1] tensors, a missing value NaN
+      in a float column and `features.MISSING_INT` in an integer one
+      (pipeline/components/dense_numeric_inputs.py), and TFX's Transform
+      as SparseTensors where a cell may be empty: both give the same
+      features.
     custom_config: the Transform component's custom_config; TFX passes it
       because this function accepts it. Holds the problem description.
 

@@ -7,11 +7,13 @@ model; they differ only in how the raw columns arrive:
   raw column the model reads, as TensorFlow Serving's and Vertex AI's REST
   API build them from `{"instances": [{column: value, ...}]}`;
 - `examples` (EXAMPLES_SIGNATURE): serialized tf.Examples, parsed with the
-  raw feature spec, as the Evaluator sends them.
+  raw feature spec (`parse_examples`: an empty list, as ExampleGen writes an
+  empty CSV cell, is a missing value, as an absent feature is), as the
+  Evaluator sends them.
 
 `rows` turns its inputs into exactly the tensors parsing tf.Examples gives
-(a missing value is an absent feature, as in an example and as CsvExampleGen
-writes an empty cell), so a row scores the same through either signature.
+(a missing value is an absent feature), so a row scores the same through
+either signature.
 Nothing here names a column: the inputs come from Transform's raw feature
 spec and the problem description (models/features.py). A `rows` input is
 named `features.input_name(column)`: the column's name where TensorFlow

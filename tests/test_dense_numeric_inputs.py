@@ -1,7 +1,7 @@
 """Which columns Transform reads as dense inputs, how an empty list becomes a
 missing value, and the guard on TFX's Transform processor
-(pipeline/components/dense_numeric_inputs.py, shared_trace_transform.py).
-The executor end to end against TFX's: tests/test_shared_trace_transform.py.
+(pipeline/components/dense_numeric_inputs.py). The project's Transform
+executor end to end against TFX's: tests/test_shared_trace_transform.py.
 """
 import math
 
@@ -15,7 +15,6 @@ from tfx_bsl.tfxio import tensor_representation_util
 
 from models import features
 from pipeline.components import dense_numeric_inputs
-from pipeline.components import shared_trace_transform
 
 _SCHEMA = text_format.Parse('''
     feature { name: "speed" type: FLOAT }
@@ -116,16 +115,16 @@ def test_a_tfx_processor_of_other_methods_keeps_its_own(monkeypatch):
       raise AssertionError('not read in this test')
 
   monkeypatch.setattr(stock_executor, 'TransformProcessor', LaterProcessor)
-  with shared_trace_transform.dense_inputs(_PROBLEM):
+  with dense_numeric_inputs.dense_inputs(_PROBLEM):
     assert stock_executor.TransformProcessor is LaterProcessor
 
 
 def test_the_processor_is_substituted_only_while_inside():
   released = stock_executor.TransformProcessor
-  with shared_trace_transform.dense_inputs(_PROBLEM):
+  with dense_numeric_inputs.dense_inputs(_PROBLEM):
     inside = stock_executor.TransformProcessor
-    assert issubclass(inside, shared_trace_transform.DenseInputsProcessor)
+    assert issubclass(inside, dense_numeric_inputs.DenseInputsProcessor)
     assert inside.problem == _PROBLEM
   assert stock_executor.TransformProcessor is released
-  with shared_trace_transform.dense_inputs(None):  # not the project's fn
+  with dense_numeric_inputs.dense_inputs(None):  # not the project's fn
     assert stock_executor.TransformProcessor is released

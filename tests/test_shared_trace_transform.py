@@ -31,6 +31,7 @@ from local.run import direct_runner
 from models import features
 from models import preprocessing
 from models import serving
+from pipeline.components import dense_numeric_inputs
 from pipeline.components import shared_trace_transform
 
 _COLUMNS = [f'sensor_{i:02d}' for i in range(40)]
@@ -157,7 +158,7 @@ class _StockWithDenseInputs(stock_executor.Executor):
   """TFX's executor, tracing as released, with the dense inputs alone."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
-    with shared_trace_transform.dense_inputs(_PROBLEM):
+    with dense_numeric_inputs.dense_inputs(_PROBLEM):
       super().Do(input_dict, output_dict, exec_properties)
 
 

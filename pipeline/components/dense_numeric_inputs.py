@@ -27,16 +27,27 @@ does), which TFXIO's dense conversion refuses; the reader below turns empty
 lists of these columns into missing values (nulls) before the conversion.
 A row with more than one value in such a column still fails Transform, as a
 multi-valued column does not fit the numeric matrix.
+
+TFX's Transform executor makes its TransformProcessor by name, so
+`dense_inputs` stands DenseInputsProcessor in for it while the project's
+executor runs (pipeline/components/shared_trace_transform.py), under a lock,
+where TFX's processor has the methods it was written for (tfx 1.16);
+another TFX keeps its own processor and sparse inputs, with a warning.
 """
+import contextlib
+import inspect
 import json
 import math
-from typing import Any, Dict, List, Mapping, Optional
+import threading
+from typing import Any, Iterator, List, Mapping, Optional
 
+from absl import logging
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.components.transform import executor as transform_executor
 from tfx_bsl.tfxio import tensor_representation_util
 from tfx_bsl.tfxio import tf_example_record
 
@@ -172,3 +183,81 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
       for representation in group.tensor_representation.values()
       if representation.WhichOneof('kind') == 'dense_tensor' and
       representation.dense_tensor.HasField('default_value'))
+
+
+class DenseInputsProcessor(transform_executor.TransformProcessor):
+  """TFX's Transform processor, giving the numeric matrix's columns of
+  `problem` to the preprocessing_fn as dense inputs
+  (pipeline/components/py)."""
+
+  problem = None  # set on the subclass `dense_inputs` makes
+
+  def _GetSchema(self, schema_path: str):
+    """The data's schema, with dense representations for the numeric
+    matrix's columns; TFX reads the data with it and saves it as the
+    transform graph's raw metadata."""
+    schema = super()._GetSchema(schema_path)
+    columns = dense_columns(schema, self.problem)
+    if not columns:
+      return schema
+    logging.info('Transform reads %d numeric columns as dense inputs, a '
+                 'missing value filled in.', len(columns))
+    return with_dense_inputs(schema, columns)
+
+  def _CreateTFXIO(self, dataset, schema):
+    """TFX's reader, reading an empty list in a dense input's column as a
+    missing value."""
+    made = super()._CreateTFXIO(dataset, schema)
+    columns = dense_columns_in(schema)
+    if not columns:
+      return made
+    if type(made) is not tf_example_record.TFExampleRecord:  # pylint: disable=unidiomatic-typecheck
+      raise ValueError(
+          f'Transform reads {type(made).__name__}; dense numeric inputs '
+          'need tf.Examples read by TFExampleRecord')
+    return EmptyCellsAsMissingRecord(
+        columns, file_pattern=dataset.file_pattern, schema=schema,
+        raw_record_column_name=made.raw_record_column_name,
+        telemetry_descriptors=made.telemetry_descriptors)
+
+
+# The methods of TFX's processor that DenseInputsProcessor overrides, with
+# their parameters (tfx 1.16); another TFX gets TFX's processor.
+_PROCESSOR_METHODS = {'_GetSchema': ('self', 'schema_path'),
+                      '_CreateTFXIO': ('self', 'dataset', 'schema')}
+_PROCESSOR_LOCK = threading.Lock()
+
+
+def _can_substitute() -> bool:
+  """Whether TFX's processor is the one DenseInputsProcessor was written
+  for."""
+  processor = getattr(transform_executor, 'TransformProcessor', None)
+  return processor is not None and all(
+      tuple(inspect.signature(getattr(processor, name, None) or (lambda: 0))
+            .parameters) == parameters
+      for name, parameters in _PROCESSOR_METHODS.items())
+
+
+@contextlib.contextmanager
+def dense_inputs(problem) -> Iterator[None]:
+  """While inside, TFX's Transform executor runs DenseInputsProcessor for
+  `problem` (nothing changes where it is None)."""
+  if problem is None:
+    yield
+    return
+  if not _can_substitute():
+    logging.warning(
+        'Transform gives the numeric columns as sparse tensors: this TFX\'s '
+        'TransformProcessor does not have %s as written for.',
+        ', '.join(_PROCESSOR_METHODS))
+    yield
+    return
+  processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
+                   {'problem': problem})
+  with _PROCESSOR_LOCK:
+    original = transform_executor.TransformProcessor
+    transform_executor.TransformProcessor = processor
+    try:
+      yield
+    finally:
+      transform_executor.TransformProcessor = original

@@ -1,4 +1,6 @@
-"""TFX's Transform, tracing preprocessing_fn twice instead of five times.
+"""TFX's Transform, tracing preprocessing_fn twice instead of five times,
+and giving it the numeric matrix's columns as dense inputs
+(pipeline/components/dense_numeric_inputs.py).
 
 TFX 1.16's Transform executor traces the preprocessing_fn once for each
 question it asks before the analysis, and TFT traces it once more for the
@@ -39,7 +41,6 @@ from tensorflow_transform import impl_helper
 from tfx.components.transform import component as transform_component
 from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import executor_spec
-from tfx_bsl.tfxio import tf_example_record
 
 from pipeline.components import dense_numeric_inputs
 
@@ -118,84 +119,6 @@ def shared_inspection_trace() -> Iterator[None]:
       impl_helper.trace_preprocessing_function = original
 
 
-class DenseInputsProcessor(transform_executor.TransformProcessor):
-  """TFX's Transform processor, giving the numeric matrix's columns of
-  `problem` to the preprocessing_fn as dense inputs
-  (pipeline/components/dense_numeric_inputs.py)."""
-
-  problem = None  # set on the subclass `dense_inputs` makes
-
-  def _GetSchema(self, schema_path: str):
-    """The data's schema, with dense representations for the numeric
-    matrix's columns; TFX reads the data with it and saves it as the
-    transform graph's raw metadata."""
-    schema = super()._GetSchema(schema_path)
-    columns = dense_numeric_inputs.dense_columns(schema, self.problem)
-    if not columns:
-      return schema
-    logging.info('Transform reads %d numeric columns as dense inputs, a '
-                 'missing value filled in.', len(columns))
-    return dense_numeric_inputs.with_dense_inputs(schema, columns)
-
-  def _CreateTFXIO(self, dataset, schema):
-    """TFX's reader, reading an empty list in a dense input's column as a
-    missing value."""
-    made = super()._CreateTFXIO(dataset, schema)
-    columns = dense_numeric_inputs.dense_columns_in(schema)
-    if not columns:
-      return made
-    if type(made) is not tf_example_record.TFExampleRecord:  # pylint: disable=unidiomatic-typecheck
-      raise ValueError(
-          f'Transform reads {type(made).__name__}; dense numeric inputs '
-          'need tf.Examples read by TFExampleRecord')
-    return dense_numeric_inputs.EmptyCellsAsMissingRecord(
-        columns, file_pattern=dataset.file_pattern, schema=schema,
-        raw_record_column_name=made.raw_record_column_name,
-        telemetry_descriptors=made.telemetry_descriptors)
-
-
-# The methods of TFX's processor that DenseInputsProcessor overrides, with
-# their parameters (tfx 1.16); another TFX gets TFX's processor.
-_PROCESSOR_METHODS = {'_GetSchema': ('self', 'schema_path'),
-                      '_CreateTFXIO': ('self', 'dataset', 'schema')}
-_PROCESSOR_LOCK = threading.Lock()
-
-
-def _can_substitute() -> bool:
-  """Whether TFX's processor is the one DenseInputsProcessor was written
-  for."""
-  processor = getattr(transform_executor, 'TransformProcessor', None)
-  return processor is not None and all(
-      tuple(inspect.signature(getattr(processor, name, None) or (lambda: 0))
-            .parameters) == parameters
-      for name, parameters in _PROCESSOR_METHODS.items())
-
-
-@contextlib.contextmanager
-def dense_inputs(problem) -> Iterator[None]:
-  """While inside, TFX's Transform executor runs DenseInputsProcessor for
-  `problem` (nothing changes where it is None)."""
-  if problem is None:
-    yield
-    return
-  if not _can_substitute():
-    logging.warning(
-        'Transform gives the numeric columns as sparse tensors: this TFX\'s '
-        'TransformProcessor does not have %s as written for.',
-        ', '.join(_PROCESSOR_METHODS))
-    yield
-    return
-  processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
-                   {'problem': problem})
-  with _PROCESSOR_LOCK:
-    original = transform_executor.TransformProcessor
-    transform_executor.TransformProcessor = processor
-    try:
-      yield
-    finally:
-      transform_executor.TransformProcessor = original
-
-
 class Executor(transform_executor.Executor):
   """TFX's Transform executor, its inspections sharing one trace, and the
   numeric matrix's columns given to the project's preprocessing_fn as dense
@@ -203,7 +126,8 @@ class Executor(transform_executor.Executor):
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     problem = dense_numeric_inputs.problem_of(exec_properties)
-    with dense_inputs(problem), shared_inspection_trace():
+    with dense_numeric_inputs.dense_inputs(problem), (
+        shared_inspection_trace()):
       super().Do(input_dict, output_dict, exec_properties)
 
 
