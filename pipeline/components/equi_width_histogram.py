@@ -37,6 +37,9 @@ _TFDV_FUNCTION = getattr(quantiles_util, 'generate_equi_width_histogram',
                          None)
 _TFDV_BIN_WEIGHTS = getattr(quantiles_util, '_get_bin_weights', None)
 _LOCK = threading.Lock()
+# numpy's sum adds fewer floats than this one after the other, and more in
+# eight interleaved partial sums (pairwise summation).
+_SEQUENTIAL_SUM = 8
 
 
 def equi_width_histogram(quantiles: np.ndarray,
@@ -120,7 +123,9 @@ def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray
   buckets with the same high bound spread evenly over them and the first
   boundary's weight over the buckets equal to the first. TFDV finds those
   buckets comparing numpy scalars one by one; this finds them with array
-  comparisons and spreads each run's weight with the same numpy sum."""
+  comparisons and spreads each run's weight with numpy's sum, or, for runs
+shorter than 8, the same additions in the same order for every run of one
+length at once."""
   cumulative_weights = cumulative_weights.astype(np.float64)
   lows, highs = boundaries[:-1], boundaries[1:]
   weights = np.diff(cumulative_weights)
@@ -128,10 +133,22 @@ def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray
   if not size:
     return lows, highs, weights
   starts = np.flatnonzero(np.concatenate(([True], highs[1:] != highs[:-1])))
-  ends = np.append(starts[1:], size)
-  tied = ends - starts > 1
-  for start, end in zip(starts[tied].tolist(), ends[tied].tolist()):
-    weights[start:end] = weights[start:end].sum() / (end - start)
+  lengths = np.diff(np.append(starts, size))
+  for length in np.unique(lengths[lengths > 1]).tolist():
+    runs = starts[lengths == length]
+    if length < _SEQUENTIAL_SUM:
+      # numpy sums fewer than 8 floats in order: so do these, all runs of
+      # this length at once.
+      cells = runs[:, np.newaxis] + np.arange(length)
+      block = weights[cells]
+      total = block[:, 0].copy()
+      for k in range(1, length):
+        total += block[:, k]
+      weights[cells] = (total / length)[:, np.newaxis]
+    else:
+      for start in runs.tolist():
+        weights[start:start + length] = (
+            weights[start:start + length].sum() / length)
   differs = np.flatnonzero((lows != lows[0]) | (highs != highs[0]))
   first = int(differs[0]) if differs.size else size
   if first > 0:
