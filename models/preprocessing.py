@@ -62,7 +62,7 @@ def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
     matrix = tensors[0] if len(tensors) == 1 else tf.concat(tensors, axis=1)
   else:
     matrix = tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1)
-  if not matrix.dtype.is_integer:
+  if matrix.dtype != tf.int64:  # MISSING_INT is an int64
     return tf.cast(matrix, tf.float32)
   return tf.where(tf.equal(matrix, tf.cast(_MISSING_INT, matrix.dtype)),
                   float('nan'), tf.cast(matrix, tf.float32))

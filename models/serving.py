@@ -67,14 +67,15 @@ def rows_input_signature(spec: FeatureSpec) -> Dict[str, tf.TensorSpec]:
 
 
 def _refuse_rows(bad: tf.Tensor, columns: List[str], problem: str,
-                 name: str) -> None:
+                 name: str):
   """Fails the call when any of `bad` ([batch, columns] bool) is true,
   naming each column with a bad value: 'column <name>[, column <name>...]
-  <problem>'."""
+  <problem>'. Returns the check (None where it runs eagerly), for what must
+  run after it."""
   per_column = tf.reduce_any(bad, axis=0)
   listed = tf.strings.reduce_join(
       tf.boolean_mask(tf.constant(columns), per_column), separator=', column ')
-  tf.debugging.Assert(
+  return tf.debugging.Assert(
       tf.logical_not(tf.reduce_any(per_column)),
       [tf.strings.join(['column ', listed, f' {problem}'])], name=name)
 
@@ -197,18 +198,24 @@ def _filled_in(columns: List[str], spec: FeatureSpec,
         indices=[x.indices for x in sparse], values=[x.values for x in sparse],
         shapes=[pair] * len(sparse), concat_dim=1)
     column = indices[:, 1] // 2
+    # A third value of the last column points past it (and comes with a
+    # second value, refused below): counted with the last column.
     second = tf.math.unsorted_segment_max(
-        tf.cast(tf.equal(indices[:, 1] % 2, 1), tf.int32), column,
-        len(columns))
-  _refuse_rows(tf.greater(second, 0)[tf.newaxis, :], columns,
-               'has more than one value in a row: the schema gives it one',
-               name='one_value')
+        tf.cast(tf.equal(indices[:, 1] % 2, 1), tf.int32),
+        tf.minimum(column, len(columns) - 1), len(columns))
+  one_value = _refuse_rows(
+      tf.greater(second, 0)[tf.newaxis, :], columns,
+      'has more than one value in a row: the schema gives it one',
+      name='one_value')
   defaults = tf.constant(
       [np.asarray(spec[c].default_value).reshape(-1)[0].item()
        for c in columns], values.dtype)
-  matrix = tf.tensor_scatter_nd_update(
-      tf.tile(defaults[tf.newaxis, :], tf.stack([rows, 1])),
-      tf.stack([indices[:, 0], column], axis=1), values)
+  # After the refusal: a third value in the last column would point past
+  # the matrix.
+  with tf.control_dependencies([one_value]):
+    matrix = tf.tensor_scatter_nd_update(
+        tf.tile(defaults[tf.newaxis, :], tf.stack([rows, 1])),
+        tf.stack([indices[:, 0], column], axis=1), values)
   parts = (tf.split(matrix, len(columns), axis=1) if len(columns) > 1
            else [matrix])
   return dict(zip(columns, parts))

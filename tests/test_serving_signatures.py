@@ -268,17 +268,20 @@ def test_examples_parse_as_tensorflow_parses_them_and_an_empty_list_is_missing()
                        tf.io.parse_example(examples[:1], alone))
 
 
+@pytest.mark.parametrize('values', [[1.0, 2.0], [1.0, 2.0, 3.0]])
 @pytest.mark.parametrize('spec', [_MIXED_SPEC, {'o_one': _MIXED_SPEC['o_one']}])
-def test_a_second_value_in_a_filled_in_number_is_refused_by_name(spec):
+def test_a_second_value_in_a_filled_in_number_is_refused_by_name(spec, values):
+  # o_one is the last float column filled in: a third value would point
+  # past the matrix, if the refusal did not come first.
   example = tf.train.Example()
-  example.features.feature['o_one'].float_list.value.extend([1.0, 2.0])
+  example.features.feature['o_one'].float_list.value.extend(values)
   for column in ('j_needed', 'm_needed'):
     example.features.feature[column].int64_list.value.append(1)
   example.features.feature['l_needed'].float_list.value.append(1.0)
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match='column o_one has more than one value in a row'):
-    serving.parse_examples(tf.constant([example.SerializeToString()] * 2),
-                           spec)
+    tf.function(serving.parse_examples)(
+        tf.constant([example.SerializeToString()] * 2), spec)
 
 
 @pytest.mark.parametrize('bad, message', [

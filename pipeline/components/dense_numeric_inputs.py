@@ -24,9 +24,11 @@ statistics and the schema saved with the model see the columns as before.
 
 ExampleGen writes an empty CSV cell as an empty list (as TFX's CsvExampleGen
 does), which TFXIO's dense conversion refuses; the reader below turns empty
-lists of these columns into missing values (nulls) before the conversion.
-A row with more than one value in such a column still fails Transform, as a
-multi-valued column does not fit the numeric matrix.
+lists of these columns into missing values (nulls) before the conversion;
+the examples must be TFRecords of tf.Examples, as ExampleGen writes them
+(another reader stops Transform, naming it). A row with more than one value
+in such a column still fails Transform, as a multi-valued column does not
+fit the numeric matrix.
 
 TFX's Transform executor makes its TransformProcessor by name, so
 `dense_inputs` stands DenseInputsProcessor in for it while the project's
@@ -187,8 +189,7 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
 
 class DenseInputsProcessor(transform_executor.TransformProcessor):
   """TFX's Transform processor, giving the numeric matrix's columns of
-  `problem` to the preprocessing_fn as dense inputs
-  (pipeline/components/py)."""
+  `problem` to the preprocessing_fn as dense inputs."""
 
   problem = None  # set on the subclass `dense_inputs` makes
 

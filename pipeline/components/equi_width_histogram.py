@@ -124,8 +124,8 @@ def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray
   boundary's weight over the buckets equal to the first. TFDV finds those
   buckets comparing numpy scalars one by one; this finds them with array
   comparisons and spreads each run's weight with numpy's sum, or, for runs
-shorter than 8, the same additions in the same order for every run of one
-length at once."""
+  shorter than 8, the same additions in the same order for every run of one
+  length at once."""
   cumulative_weights = cumulative_weights.astype(np.float64)
   lows, highs = boundaries[:-1], boundaries[1:]
   weights = np.diff(cumulative_weights)

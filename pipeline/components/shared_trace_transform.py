@@ -12,10 +12,11 @@ analysis itself:
 4. the analysis graph, for the analyzer-cache keys (`_OptimizeRun`),
 5. the analysis that runs (`tft_beam.AnalyzeDataset`).
 
-Each trace is a new TF1 graph with three placeholders and three identities
-per sometimes-empty column before the preprocessing_fn adds its own ops, so
-on a wide table the traces were about half of the executor's time and grew
-with the number of columns (docs/performance.md, "Wide tables").
+Each trace is a new TF1 graph with a placeholder and an identity per dense
+input and three of each per sparse one (a sometimes-empty column outside
+the numeric matrix) before the preprocessing_fn adds its own ops, so on a
+wide table the traces were about half of the executor's time and grew with
+the number of columns (docs/performance.md, "Wide tables").
 
 Questions 1 to 3 only read the traced graph, and 4 reads it before it clears
 the graph's list of analyzers (`analysis_graph_builder.build`), so all four
@@ -23,11 +24,13 @@ get one trace: while the executor runs, TFT's tracing function hands back
 the graph it traced last for the same preprocessing_fn and input specs as
 long as that graph's analyzers are all still listed, and traces anew once
 they are not. The analysis (5) therefore gets a graph of its own, as before.
-Nothing else changes: the same component (inputs, outputs, properties), the
-same analysis, the same transform graph, vocabularies and metadata
-(tests/test_shared_trace_transform.py compares them with TFX's executor's;
-as between any two runs of either, the analyzers' float sums may differ in
-their last digits with the sizes of Beam's batches).
+The sharing changes nothing else: the same component (inputs, outputs,
+properties), the same analysis, the same transform graph, vocabularies and
+metadata as TFX's executor given the same dense inputs
+(tests/test_shared_trace_transform.py compares them byte for byte; it also
+compares the transformed features with TFX's executor's on sparse inputs,
+where, as between any two runs of either, the analyzers' float sums may
+differ in their last digits with the sizes of Beam's batches).
 """
 import contextlib
 import inspect
