@@ -16,7 +16,6 @@ Tensor = Union[tf.Tensor, tf.SparseTensor]
 
 # Kept for callers of the former module constant.
 CATEGORY_VOCABULARY = features.CATEGORY_VOCABULARY
-_MISSING_INT = features.MISSING_INT  # stands for an empty integer cell
 
 
 def _fill_missing(x: Tensor, default) -> tf.Tensor:
@@ -64,8 +63,8 @@ def _dense_block(tensors: List[tf.Tensor]) -> tf.Tensor:
     matrix = tf.stack([tf.reshape(x, [-1]) for x in tensors], axis=1)
   if matrix.dtype != tf.int64:  # MISSING_INT is an int64
     return tf.cast(matrix, tf.float32)
-  return tf.where(tf.equal(matrix, tf.cast(_MISSING_INT, matrix.dtype)),
-                  float('nan'), tf.cast(matrix, tf.float32))
+  return tf.where(tf.equal(matrix, features.MISSING_INT), float('nan'),
+                  tf.cast(matrix, tf.float32))
 
 
 def _sparse_block(tensors: List[tf.SparseTensor]) -> tf.Tensor:
@@ -153,8 +152,8 @@ def _as_text(x: Tensor) -> tf.Tensor:
   if x.dtype == tf.string:
     return _fill_missing(x, '')
   if x.dtype.is_integer:
-    values = tf.strings.as_string(_fill_missing(x, _MISSING_INT))
-    return tf.where(values == str(_MISSING_INT), '', values)
+    values = tf.strings.as_string(_fill_missing(x, features.MISSING_INT))
+    return tf.where(values == str(features.MISSING_INT), '', values)
   filled = _fill_missing(x, float('nan'))
   return tf.where(tf.math.is_nan(filled), '', tf.strings.as_string(filled))
 

@@ -121,6 +121,11 @@ def _group_as_parsed(columns: List[str], matrix: tf.Tensor,
                             for column in tf.unstack(typed, axis=1)]))
 
 
+def _default_of(feature: tf.io.FixedLenFeature):
+  """A single-valued FixedLenFeature's default, as a Python scalar."""
+  return np.asarray(feature.default_value).reshape(-1)[0].item()
+
+
 def _fixed_defaults(columns: List[str], spec: FeatureSpec,
                     values: tf.Tensor) -> tf.Tensor:
   """[batch, columns] `values` (FixedLenFeatures of one type) with each
@@ -139,8 +144,7 @@ def _fixed_defaults(columns: List[str], spec: FeatureSpec,
     return values
   # A required column keeps its missing values (refused above).
   fill = tf.constant(
-      [np.asarray(spec[c].default_value).reshape(-1)[0].item()
-       if spec[c].default_value is not None else
+      [_default_of(spec[c]) if spec[c].default_value is not None else
        (signatures.MISSING_TEXT if dtype == tf.string else float('nan'))
        for c in columns], values.dtype)
   return tf.where(missing, fill[tf.newaxis, :], values)
@@ -207,9 +211,8 @@ def _filled_in(columns: List[str], spec: FeatureSpec,
       tf.greater(second, 0)[tf.newaxis, :], columns,
       'has more than one value in a row: the schema gives it one',
       name='one_value')
-  defaults = tf.constant(
-      [np.asarray(spec[c].default_value).reshape(-1)[0].item()
-       for c in columns], values.dtype)
+  defaults = tf.constant([_default_of(spec[c]) for c in columns],
+                         values.dtype)
   # After the refusal: a third value in the last column would point past
   # the matrix.
   with tf.control_dependencies([one_value]):

@@ -40,7 +40,6 @@ import contextlib
 import inspect
 import json
 import math
-import threading
 from typing import Any, Iterator, List, Mapping, Optional
 
 from absl import logging
@@ -55,6 +54,7 @@ from tfx_bsl.tfxio import tf_example_record
 
 from models import features
 from models import preprocessing
+from pipeline.components import library_substitution
 
 # TFX's tensor representation group: the one TFXIO and TFT read.
 _GROUP = ''
@@ -226,17 +226,18 @@ class DenseInputsProcessor(transform_executor.TransformProcessor):
 # their parameters (tfx 1.16); another TFX gets TFX's processor.
 _PROCESSOR_METHODS = {'_GetSchema': ('self', 'schema_path'),
                       '_CreateTFXIO': ('self', 'dataset', 'schema')}
-_PROCESSOR_LOCK = threading.Lock()
 
 
 def _can_substitute() -> bool:
   """Whether TFX's processor is the one DenseInputsProcessor was written
   for."""
   processor = getattr(transform_executor, 'TransformProcessor', None)
-  return processor is not None and all(
-      tuple(inspect.signature(getattr(processor, name, None) or (lambda: 0))
-            .parameters) == parameters
-      for name, parameters in _PROCESSOR_METHODS.items())
+  methods = {name: getattr(processor, name, None)
+             for name in _PROCESSOR_METHODS}
+  return all(method is not None and
+             tuple(inspect.signature(method).parameters) == parameters
+             for method, parameters in zip(methods.values(),
+                                           _PROCESSOR_METHODS.values()))
 
 
 @contextlib.contextmanager
@@ -255,10 +256,6 @@ def dense_inputs(problem) -> Iterator[None]:
     return
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
                    {'problem': problem})
-  with _PROCESSOR_LOCK:
-    original = transform_executor.TransformProcessor
-    transform_executor.TransformProcessor = processor
-    try:
-      yield
-    finally:
-      transform_executor.TransformProcessor = original
+  with library_substitution.substituted(transform_executor,
+                                       TransformProcessor=processor):
+    yield

@@ -22,21 +22,18 @@ weights). `used_by_tfdv()` substitutes them for TFDV's functions while the
 columnar StatisticsGen extracts its statistics.
 """
 import contextlib
-import threading
 from typing import Iterator, Tuple
 
 import numpy as np
 from tensorflow_data_validation.utils import quantiles_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from pipeline.components import library_substitution
+
 # TFDV's functions this module replaces or calls (TFDV 1.16's, two of them
 # private); another TFDV without them keeps its own.
 _TFDV_HELPERS = ('generate_equi_width_histogram', '_strip_infinities',
                  '_get_bin_weights')
-_TFDV_FUNCTION = getattr(quantiles_util, 'generate_equi_width_histogram',
-                         None)
-_TFDV_BIN_WEIGHTS = getattr(quantiles_util, '_get_bin_weights', None)
-_LOCK = threading.Lock()
 # numpy's sum adds fewer floats than this one after the other, and more in
 # eight interleaved partial sums (pairwise summation).
 _SEQUENTIAL_SUM = 8
@@ -164,11 +161,7 @@ def used_by_tfdv() -> Iterator[None]:
   if not all(hasattr(quantiles_util, name) for name in _TFDV_HELPERS):
     yield  # another TFDV: its own function, as released
     return
-  with _LOCK:
-    quantiles_util.generate_equi_width_histogram = equi_width_histogram
-    quantiles_util._get_bin_weights = bin_weights  # pylint: disable=protected-access
-    try:
-      yield
-    finally:
-      quantiles_util.generate_equi_width_histogram = _TFDV_FUNCTION
-      quantiles_util._get_bin_weights = _TFDV_BIN_WEIGHTS  # pylint: disable=protected-access
+  with library_substitution.substituted(
+      quantiles_util, generate_equi_width_histogram=equi_width_histogram,
+      _get_bin_weights=bin_weights):
+    yield

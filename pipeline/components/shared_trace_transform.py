@@ -34,7 +34,6 @@ differ in their last digits with the sizes of Beam's batches).
 """
 import contextlib
 import inspect
-import threading
 from typing import Any, Iterator, Mapping
 
 from absl import logging
@@ -46,8 +45,8 @@ from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import executor_spec
 
 from pipeline.components import dense_numeric_inputs
+from pipeline.components import library_substitution
 
-_LOCK = threading.Lock()
 # The parameters of TFT's tracing function that the sharing below stands in
 # for (tensorflow-transform 1.16). A TFT whose function takes others gets no
 # sharing, and traces as many times as it always did.
@@ -114,12 +113,9 @@ def shared_inspection_trace() -> Iterator[None]:
     last[key] = (traced, _analyzers(traced[0]))
     return traced
 
-  with _LOCK:
-    impl_helper.trace_preprocessing_function = trace
-    try:
-      yield
-    finally:
-      impl_helper.trace_preprocessing_function = original
+  with library_substitution.substituted(
+      impl_helper, trace_preprocessing_function=trace):
+    yield
 
 
 class Executor(transform_executor.Executor):
