@@ -43,6 +43,7 @@ from local.run import run_lock
 from pipeline import component_ids
 from pipeline import configs
 from pipeline import setting_types
+from pipeline import startup_gc
 from pipeline.data_files import bundled_data
 from pipeline.data_files import schema_file
 from pipeline.errors import ConfigError, DataError
@@ -128,6 +129,9 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   for line in bundled_data.describe(
       settings, setting_types.defaulted(configs, os.environ)):
     print(line, flush=True)
+  # The imports are done and the pipeline is built: the components run with
+  # the collector on, and it no longer scans what start-up made.
+  startup_gc.resume()
   start = time.monotonic()
   try:
     local_pipeline.run(pipeline, run_id)
@@ -150,7 +154,11 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
 
 
 if __name__ == '__main__':
-  status = main()
+  # Start-up (the checks, the imports, building the pipeline) runs with
+  # Python's cyclic collector paused, until _run resumes it
+  # (pipeline/startup_gc.py).
+  with startup_gc.paused():
+    status = main()
   # Everything is written and closed (metadata, artifacts, report); skip the
   # interpreter's shutdown, which waits about 3 s for TensorFlow's and Beam's
   # threads and destructors.

@@ -45,11 +45,13 @@ and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
 directory wherever objects share its prefix, marker or not), so the same
 image serves both orchestrators.
 
-The same hooks carry two things that are not fixes: the run lease held
-around every step (pipeline/kfp_runtime/run_lease.py) and, with
-USE_DATAFLOW, each Beam step's choice between Dataflow and the DirectRunner
-in its container, made from its input size before TFX reads its arguments
-(pipeline/kfp_runtime/beam_runner.py), on both orchestrators.
+The same hooks carry three things that are not fixes: the run lease held
+around every step (pipeline/kfp_runtime/run_lease.py); with USE_DATAFLOW,
+each Beam step's choice between Dataflow and the DirectRunner in its
+container, made from its input size before TFX reads its arguments
+(pipeline/kfp_runtime/beam_runner.py), on both orchestrators; and the end of
+the start-up pause of Python's collector (pipeline/startup_gc.py), which the
+start-up hook begins in a process that `starting_entrypoint` recognises.
 
 `install()` is called at start-up by
 pipeline/kfp_runtime/startup/sitecustomize.py, which the pipeline image puts on
@@ -62,10 +64,11 @@ import importlib.abc
 import logging
 import os
 import sys
-from typing import Any, Callable, Collection, Dict, List, Optional
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence
 
 import yaml
 
+from pipeline import startup_gc
 from pipeline.kfp_runtime import beam_runner
 from pipeline.kfp_runtime import directory_markers
 from pipeline.kfp_runtime import entrypoint_args
@@ -215,6 +218,39 @@ def running_entrypoint(names: Collection[str] = ENTRYPOINTS) -> bool:
   return spec is not None and spec.name in names
 
 
+def starting_entrypoint(argv: Optional[Sequence[str]] = None,
+                        names: Collection[str] = ENTRYPOINTS) -> bool:
+  """Whether this process was started as `python [options] -m NAME ...` with
+  NAME one of TFX's Kubeflow entrypoints (of `names`).
+
+  Read from the command line (`argv`, default sys.orig_argv), so it can be
+  asked at start-up, before Python has imported __main__ (which
+  `running_entrypoint` reads). Python's own options before -m are skipped,
+  with the value of those that take one (-W, -X, also written -Wvalue).
+  """
+  argv = sys.orig_argv if argv is None else argv
+  i = 1
+  while i < len(argv):
+    arg = argv[i]
+    if not arg.startswith('-') or arg == '-':
+      return False  # a script, or the program from standard input
+    if arg.startswith('--'):
+      i += 2 if arg == '--check-hash-based-pycs' else 1
+      continue
+    for k, flag in enumerate(arg[1:], start=2):
+      if flag in 'cmWX':
+        attached = arg[k:]
+        value = attached or (argv[i + 1] if i + 1 < len(argv) else '')
+        if flag == 'c':
+          return False
+        if flag == 'm':
+          return value in names
+        i += 0 if attached else 1
+        break
+    i += 1
+  return False
+
+
 def _exit_now() -> None:
   """Exits with status 0, skipping the interpreter's shutdown."""
   logging.info('kfp_compat: the task succeeded; exiting before interpreter '
@@ -229,7 +265,8 @@ def _exit_now() -> None:
 
 
 def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
-  """Wraps absl's app.run, which runs TFX's entrypoints: the executor's step
+  """Wraps absl's app.run, which runs TFX's entrypoints: it ends the
+  start-up pause of the collector (pipeline/startup_gc.py), the executor's step
   holds the pipeline's run lease (pipeline/kfp_runtime/run_lease.py), a Beam
   step chooses Dataflow or the DirectRunner from its input size before TFX
   reads its arguments (pipeline/kfp_runtime/beam_runner.py), and with
@@ -239,6 +276,9 @@ def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
     original = _originals[(module.__name__, 'run')]
 
   def run(*args, **kwargs):
+    # TFX's entrypoint module and what it imports (TFX's components,
+    # TensorFlow) are loaded: the collector runs again, for the step's work.
+    startup_gc.resume()
     lease = (run_lease.during_task(sys.argv) if running_entrypoint(EXECUTOR)
              else contextlib.nullcontext())
     try:
