@@ -17,7 +17,7 @@ import dataclasses
 import glob
 import os
 import sys
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -94,15 +94,16 @@ def _encoded(frame: pd.DataFrame, categories: Dict[str, Dict[str, int]]
   return out.astype(float)
 
 
-def compare(output_dir: str, pipeline_name: str,
-            problem: features.Problem) -> Comparison:
-  """The newest run of `pipeline_name` against the reference."""
-  run = load_run(output_dir, pipeline_name)
-  examples = run.output_uri(component_ids.EXAMPLE_GEN, 'examples')
-  train, evaluation = read_split(examples, 'train'), read_split(examples,
-                                                                'eval')
-  columns = [c for c in train.columns
-             if c != problem.label_key and c not in problem.drop_columns]
+def scores(train: pd.DataFrame, evaluation: pd.DataFrame,
+           problem: features.Problem) -> Tuple[str, float, float]:
+  """The metric's name, the trees' score and the trivial model's on
+  `evaluation`, the trees fitted on `train` (frames as read_split gives)."""
+  # In name order: a tf.Example's feature map has no fixed order, and the
+  # trees break ties between columns by their position (on the taxi payment
+  # type set, the reference's accuracy moved between 0.897 and 0.959 with
+  # the column order alone).
+  columns = sorted(c for c in train.columns
+                   if c != problem.label_key and c not in problem.drop_columns)
   text = [c for c in columns if train[c].dtype == object or
           c in problem.categorical_columns]
   categories = {c: {v: i for i, v in enumerate(
@@ -113,35 +114,30 @@ def compare(output_dir: str, pipeline_name: str,
                     categories)
   mask = [c in text for c in columns]
   y_train, y_eval = train[problem.label_key], evaluation[problem.label_key]
-  gate = eval_config.METRICS[problem.problem_type].gate
-  model_score = run.summary.metrics[gate.key]
   if problem.is_classification:
     trees = ensemble.HistGradientBoostingClassifier(
         categorical_features=mask if any(mask) else None,
         random_state=_SEED)
     y_train, y_eval = y_train.astype(str), y_eval.astype(str)
     trees.fit(x_train, y_train)
-    reference = float(np.mean(trees.predict(x_eval) == y_eval))
-    trivial = float(np.mean(y_eval == y_train.mode()[0]))
-    return Comparison('accuracy', model_score, reference, trivial,
-                      len(evaluation))
+    return ('accuracy', float(np.mean(trees.predict(x_eval) == y_eval)),
+            float(np.mean(y_eval == y_train.mode()[0])))
   trees = ensemble.HistGradientBoostingRegressor(
       categorical_features=mask if any(mask) else None, random_state=_SEED)
   trees.fit(x_train, y_train.astype(float))
   rmse = lambda p: float(np.sqrt(np.mean((p - y_eval.astype(float))**2)))
-  return Comparison('RMSE', model_score, rmse(trees.predict(x_eval)),
-                    rmse(np.full(len(y_eval), y_train.astype(float).mean())),
-                    len(evaluation))
+  return ('RMSE', rmse(trees.predict(x_eval)),
+          rmse(np.full(len(y_eval), y_train.astype(float).mean())))
 
 
-def main() -> int:
-  settings = configs.load_or_exit(os.environ)
-  problem = problem_spec.from_settings(settings, settings.DATA_PATH).problem
-  comparison = compare(settings.LOCAL_OUTPUT_DIR, settings.PIPELINE_NAME,
-                       problem)
-  print(f'{settings.PIPELINE_NAME}: {comparison.describe()}')
-  return 0 if comparison.within_margin else 1
-
-
-if __name__ == '__main__':
-  sys.exit(main())
+def compare(output_dir: str, pipeline_name: str,
+            problem: features.Problem) -> Comparison:
+  """The newest run of `pipeline_name` against the reference."""
+  run = load_run(output_dir, pipeline_name)
+  examples = run.output_uri(component_ids.EXAMPLE_GEN, 'examples')
+  evaluation = read_split(examples, 'eval')
+  metric, reference, trivial = scores(read_split(examples, 'train'),
+                                      evaluation, problem)
+  gate = eval_config.METRICS[problem.problem_type].gate
+  return Comparison(metric, run.summary.metrics[gate.key], reference,
+                    trivial, len(evaluation))

@@ -1,11 +1,13 @@
 """bench/quality.py's table and bench/datasets.py's writers, without a
 pipeline run (tests/test_byo_e2e.py compares a real run with the
 reference)."""
+import numpy as np
 import pandas as pd
 
 from bench import datasets
 from bench import quality
 from bench import reference
+from models import features
 
 
 def _row(name, metric, model, ref, trivial):
@@ -49,3 +51,21 @@ def test_sensor_table_is_numeric_with_a_binary_alarm(tmp_path):
   assert frame.shape == (200, 13)
   assert set(frame['alarm']) == {0, 1}
   assert all(frame[c].dtype.kind == 'f' for c in frame.columns[:-1])
+
+
+def test_the_reference_does_not_depend_on_the_column_order():
+  # Two columns equal on the train split, so the trees' first split could
+  # use either, and different on the eval split, where only `b` is right:
+  # the score follows whichever column the fit puts first.
+  rng = np.random.default_rng(0)
+  label = rng.integers(0, 2, 400)
+  train = pd.DataFrame({'a': label * 1.0, 'b': label * 1.0, 'y': label})
+  evaluation = pd.DataFrame({'a': 1.0 - label[:100], 'b': label[:100] * 1.0,
+                             'y': label[:100]})
+  problem = features.Problem(label_key='y',
+                             problem_type=features.BINARY)
+  first = reference.scores(train, evaluation, problem)
+  assert first[0] == 'accuracy' and first[1] in (0.0, 1.0)
+  for order in (['b', 'a', 'y'], ['y', 'a', 'b'], ['a', 'y', 'b']):
+    assert reference.scores(train[order], evaluation[order],
+                            problem) == first
