@@ -154,9 +154,9 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
 
 
 if __name__ == '__main__':
-  # Start-up (the checks, the imports, building the pipeline) runs with
-  # Python's cyclic collector paused, until _run resumes it
-  # (pipeline/startup_gc.py).
+  # main()'s start-up (the checks, the imports of TensorFlow, TFX and Beam,
+  # building the pipeline) runs with Python's cyclic collector paused, until
+  # _run resumes it (pipeline/startup_gc.py).
   with startup_gc.paused():
     status = main()
   # Everything is written and closed (metadata, artifacts, report); skip the

@@ -232,8 +232,8 @@ def starting_entrypoint(argv: Optional[Sequence[str]] = None,
   i = 1
   while i < len(argv):
     arg = argv[i]
-    if not arg.startswith('-') or arg == '-':
-      return False  # a script, or the program from standard input
+    if not arg.startswith('-') or arg in ('-', '--'):
+      return False  # a script, the program from standard input
     if arg.startswith('--'):
       i += 2 if arg == '--check-hash-based-pycs' else 1
       continue
@@ -276,8 +276,8 @@ def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
     original = _originals[(module.__name__, 'run')]
 
   def run(*args, **kwargs):
-    # TFX's entrypoint module and what it imports (TFX's components,
-    # TensorFlow) are loaded: the collector runs again, for the step's work.
+    # TFX's entrypoint module and what it imports (TFX's orchestration,
+    # TensorFlow, Beam) are loaded: the collector runs again, for the step.
     startup_gc.resume()
     lease = (run_lease.during_task(sys.argv) if running_entrypoint(EXECUTOR)
              else contextlib.nullcontext())
