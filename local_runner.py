@@ -107,6 +107,7 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   signal.signal(signal.SIGINT, stop)
   # pylint: disable=g-import-not-at-top
   from local import run_summary
+  from local.run import beam_option_views
   from local.run import beam_signatures
   from local.run import local_pipeline
   from local.run import outcome
@@ -114,6 +115,8 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   progress.show_logs(verbose)
   # Beam's in-process runner re-reads DoFn signatures for every stage.
   beam_signatures.remember_signatures()
+  # ...and builds a new options object, parser and all, for each view.
+  beam_option_views.remember_views()
   logging.getLogger('absl').addHandler(printer)
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -11,9 +11,11 @@ Takes the component's newest completed execution from the run's metadata
 store (bench/recorded_execution.py) and runs the component's executor (the
 class the pipeline uses now, or --executor) once in this process on the same
 inputs and properties, writing its outputs under a temporary folder (the
-run's artifacts are not touched), with Beam's signature cache as the local
-runner applies it (local/run/beam_signatures.py; --as-released: without).
-Prints the executor's wall and CPU time (under cProfile) and the functions that took the most time. One executor in-process measures that
+run's artifacts are not touched), with Beam's signature and options-view
+caches as the local runner applies them (local/run/beam_signatures.py,
+beam_option_views.py; --as-released: without). Prints the executor's wall
+and CPU time (under cProfile) and the functions that took the most time.
+One executor in-process measures that
 component alone, without the runner, the other components or the start-up;
 on a busy machine the profile's proportions are steadier than wall times.
 """
@@ -37,6 +39,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.components.base import base_executor
 
 from bench import recorded_execution
+from local.run import beam_option_views
 from local.run import beam_signatures
 from local.run import direct_runner
 from local.run import local_pipeline
@@ -84,7 +87,8 @@ def main() -> int:
                       '(user + system) of the executor alone')
   parser.add_argument('--as-released', action='store_true',
                       help="Beam as released, without the local runner's "
-                      'signature cache (local/run/beam_signatures.py)')
+                      'signature and options-view caches (local/run/'
+                      'beam_signatures.py, beam_option_views.py)')
   args = parser.parse_args()
 
   settings = configs.load_or_exit(os.environ)
@@ -104,6 +108,7 @@ def main() -> int:
   executor = make_executor(cls, scratch)
   if not args.as_released:
     beam_signatures.remember_signatures()  # as a local run does
+    beam_option_views.remember_views()
 
   if args.cpu:
     start, cpu = time.monotonic(), os.times()
