@@ -72,11 +72,38 @@ def test_views_of_other_options_are_their_own(counted):
   assert cache(one, GoogleCloudOptions).project == 'one'
   assert cache(two, GoogleCloudOptions).project == 'two'
   assert len(built) == 2
-  # An options object given other flags or values gets a new view.
-  two._flags = ['--project=three']  # pylint: disable=protected-access
-  two._all_options = {}  # pylint: disable=protected-access
-  assert cache(two, GoogleCloudOptions).project == 'three'
-  assert len(built) == 3
+
+
+
+# pylint: disable=protected-access
+def test_new_flags_or_values_get_a_new_view(counted):
+  cache, built = counted
+  options = PipelineOptions(['--project=one'])
+  first = cache(options, GoogleCloudOptions)
+  options._all_options = {'project': 'two'}
+  second = cache(options, GoogleCloudOptions)
+  assert second is not first and second._all_options is options._all_options
+  assert second.project == 'two'
+  options._flags = ['--project=three']
+  third = cache(options, GoogleCloudOptions)
+  assert third is not second and third._flags is options._flags
+  # A view whose values someone replaced is not handed out again.
+  third._all_options = {'project': 'four'}
+  assert cache(options, GoogleCloudOptions).project == 'two'
+  assert len(built) == 4
+
+
+def test_options_that_cannot_be_keys_still_get_views(counted):
+  cache, built = counted
+
+  class Unhashable(PipelineOptions):
+    __hash__ = None
+
+  options = Unhashable(['--project=p'])
+  assert cache(options, GoogleCloudOptions).project == 'p'
+  assert cache(options, GoogleCloudOptions).project == 'p'
+  assert len(built) == 2
+# pylint: enable=protected-access
 
 
 def test_dropped_options_take_their_views_with_them(counted):

@@ -13,10 +13,10 @@ machine, `bench/profile_component.py Transform --cpu`, three runs each
 way).
 
 `remember_views` makes `view_as` return the view it built before for the
-same options object and class, as long as that object still has the same
-flags and value dictionary (the two things a view is made from). A view has
-no state of its own: every read and write goes to the shared dictionary,
-and setting anything else raises. So a kept view answers exactly as a new
+same options object and class, as long as the view still holds the flags
+and the value dictionary the options hold (the two things a view is made
+from). A view has no state of its own: every read and write goes to the
+shared dictionary, and setting anything else raises. So a kept view answers exactly as a new
 one would; only `is` between two views tells them apart. Views are held
 with their options object, weakly: a pipeline's options that are dropped
 take their views with them.
@@ -35,13 +35,18 @@ class ViewCache:
     self._views = weakref.WeakKeyDictionary()
 
   def __call__(self, options, cls):
-    flags, values = options._flags, options._all_options  # pylint: disable=protected-access
-    views = self._views.setdefault(options, {})
+    try:
+      views = self._views.setdefault(options, {})
+    except TypeError:  # options that cannot be a dictionary key
+      return self.view_as(options, cls)
     kept = views.get(cls)
-    if kept is not None and kept[0] is flags and kept[1] is values:
-      return kept[2]
-    view = self.view_as(options, cls)
-    views[cls] = (flags, values, view)
+    # A view is made from its options' flags and values, and holds them: it
+    # is handed out again while it holds the ones the options hold now
+    # (anyone may set either, on the options or on the view).
+    if (kept is not None and kept._flags is options._flags and  # pylint: disable=protected-access
+        kept._all_options is options._all_options):  # pylint: disable=protected-access
+      return kept
+    views[cls] = view = self.view_as(options, cls)
     return view
 
 
