@@ -107,8 +107,8 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   signal.signal(signal.SIGINT, stop)
   # pylint: disable=g-import-not-at-top
   from local import run_summary
-  from local.run import beam_option_views
-  from local.run import beam_signatures
+  from pipeline.kfp_runtime import beam_option_views
+  from pipeline.kfp_runtime import beam_signatures
   from local.run import local_pipeline
   from local.run import outcome
   # pylint: enable=g-import-not-at-top

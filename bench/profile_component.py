@@ -12,10 +12,10 @@ store (bench/recorded_execution.py) and runs the component's executor (the
 class the pipeline uses now, or --executor) once in this process on the same
 inputs and properties, writing its outputs under a temporary folder (the
 run's artifacts are not touched), with Beam's signature and options-view
-caches as the local runner applies them (local/run/beam_signatures.py,
-beam_option_views.py; --as-released: without). Prints the executor's wall
-and CPU time (under cProfile) and the functions that took the most time.
-One executor in-process measures that
+caches as the local runner applies them (pipeline/kfp_runtime/
+beam_signatures.py, beam_option_views.py; --as-released: without). Prints
+the executor's wall and CPU time (under cProfile) and the functions that
+took the most time. One executor in-process measures that
 component alone, without the runner, the other components or the start-up;
 on a busy machine the profile's proportions are steadier than wall times.
 """
@@ -39,8 +39,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.components.base import base_executor
 
 from bench import recorded_execution
-from local.run import beam_option_views
-from local.run import beam_signatures
+from pipeline.kfp_runtime import beam_option_views
+from pipeline.kfp_runtime import beam_signatures
 from local.run import direct_runner
 from local.run import local_pipeline
 from local.run import inputs as run_inputs
@@ -87,8 +87,8 @@ def main() -> int:
                       '(user + system) of the executor alone')
   parser.add_argument('--as-released', action='store_true',
                       help="Beam as released, without the local runner's "
-                      'signature and options-view caches (local/run/'
-                      'beam_signatures.py, beam_option_views.py)')
+                      'signature and options-view caches (pipeline/'
+                      'kfp_runtime/beam_signatures.py, beam_option_views.py)')
   args = parser.parse_args()
 
   settings = configs.load_or_exit(os.environ)

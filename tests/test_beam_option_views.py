@@ -1,4 +1,4 @@
-"""local/run/beam_option_views.py: Beam's options views, built once each."""
+"""pipeline/kfp_runtime/beam_option_views.py: Beam's options views, built once each."""
 import gc
 import pickle
 
@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 import pytest
 
-from local.run import beam_option_views
+from pipeline.kfp_runtime import beam_option_views
 
 _ORIGINAL = PipelineOptions.__dict__['view_as']
 

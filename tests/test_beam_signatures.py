@@ -1,4 +1,4 @@
-"""local/run/beam_signatures.py: Beam reads each function's signature once."""
+"""pipeline/kfp_runtime/beam_signatures.py: Beam reads each function's signature once."""
 import functools
 import inspect
 
@@ -10,7 +10,7 @@ from apache_beam.transforms import core
 from apache_beam.transforms import userstate
 from apache_beam.typehints import decorators
 
-from local.run import beam_signatures
+from pipeline.kfp_runtime import beam_signatures
 
 
 def _scaled(x, factor=2, *rest, key=None):

@@ -136,7 +136,8 @@ def test_every_paused_entrypoint_starts_through_absl(name):
 def test_the_image_hook_pauses_an_entrypoint_until_it_starts(tmp_path):
   # A stand-in module under the name of TFX's entrypoint, found before the
   # installed TFX: what it sees at import (the image's hook paused the
-  # collector) and in its main (absl.app.run resumed it).
+  # collector) and in its main (absl.app.run resumed it, and gave the
+  # executor's step Beam's caches, as a local run has them).
   module = tmp_path.joinpath(*ENTRYPOINT.split('.')).with_suffix('.py')
   module.parent.mkdir(parents=True)
   for folder in module.relative_to(tmp_path).parents:
@@ -146,7 +147,14 @@ def test_the_image_hook_pauses_an_entrypoint_until_it_starts(tmp_path):
       from absl import app
       seen = dict(importing_on=gc.isenabled())
       def main(argv):
-        seen.update(main_on=gc.isenabled(), frozen=gc.get_freeze_count() > 0)
+        from apache_beam.options import pipeline_options
+        from apache_beam.transforms import core
+        from pipeline.kfp_runtime import beam_signatures
+        seen.update(
+            main_on=gc.isenabled(), frozen=gc.get_freeze_count() > 0,
+            views=hasattr(pipeline_options.PipelineOptions.view_as, 'cache'),
+            signatures=isinstance(core.get_signature,
+                                  beam_signatures.SignatureCache))
         print(json.dumps(seen), flush=True)
       app.run(main)  # the hook exits at once after a success
   """))
@@ -159,7 +167,8 @@ def test_the_image_hook_pauses_an_entrypoint_until_it_starts(tmp_path):
   assert done.returncode == 0 and lines, done.stdout + done.stderr
   assert 'Error in sitecustomize' not in done.stderr
   assert json.loads(lines[-1]) == {'importing_on': False, 'main_on': True,
-                                   'frozen': True}
+                                   'frozen': True, 'views': True,
+                                   'signatures': True}
 
 
 def test_local_runner_imports_paused_and_runs_the_pipeline_collecting(

@@ -45,13 +45,16 @@ and what TFX reads intact (TensorFlow's Cloud Storage filesystem sees a
 directory wherever objects share its prefix, marker or not), so the same
 image serves both orchestrators.
 
-The same hooks carry three things that are not fixes: the run lease held
+The same hooks carry four things that are not fixes: the run lease held
 around every step (pipeline/kfp_runtime/run_lease.py); with USE_DATAFLOW,
 each Beam step's choice between Dataflow and the DirectRunner in its
 container, made from its input size before TFX reads its arguments
-(pipeline/kfp_runtime/beam_runner.py), on both orchestrators; and the end of
+(pipeline/kfp_runtime/beam_runner.py), on both orchestrators; the end of
 the start-up pause of Python's collector (pipeline/startup_gc.py), which the
-start-up hook begins in a process that `starting_entrypoint` recognises.
+start-up hook begins in a process that `starting_entrypoint` recognises;
+and, in an executor's step, the caches of what Beam reads again and again
+while it builds and runs a pipeline (beam_signatures.py,
+beam_option_views.py), as a local run has them.
 
 `install()` is called at start-up by
 pipeline/kfp_runtime/startup/sitecustomize.py, which the pipeline image puts on
@@ -264,10 +267,22 @@ def _exit_now() -> None:
   os._exit(0)  # pylint: disable=protected-access
 
 
+def remember_beam_answers() -> None:
+  """Beam's signature and options-view caches, in this process (TFX's
+  executor entrypoint has imported Beam by the time its app.run starts)."""
+  # pylint: disable=g-import-not-at-top
+  from pipeline.kfp_runtime import beam_option_views
+  from pipeline.kfp_runtime import beam_signatures
+  # pylint: enable=g-import-not-at-top
+  beam_signatures.remember_signatures()
+  beam_option_views.remember_views()
+
+
 def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
   """Wraps absl's app.run, which runs TFX's entrypoints: it ends the
   start-up pause of the collector (pipeline/startup_gc.py), the executor's step
-  holds the pipeline's run lease (pipeline/kfp_runtime/run_lease.py), a Beam
+  gets Beam's caches (remember_beam_answers) and holds the pipeline's run
+  lease (pipeline/kfp_runtime/run_lease.py), a Beam
   step chooses Dataflow or the DirectRunner from its input size before TFX
   reads its arguments (pipeline/kfp_runtime/beam_runner.py), and with
   `exit_after_success` a step that succeeded exits at once (fix 3)."""
@@ -284,6 +299,7 @@ def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
     try:
       with lease:
         if running_entrypoint(EXECUTOR):
+          remember_beam_answers()
           # TFX's entrypoint parses sys.argv (app.run without argv).
           argv = kwargs.get('argv', args[1] if len(args) > 1 else None)
           choice = beam_runner.choose_in_argv(sys.argv if argv is None

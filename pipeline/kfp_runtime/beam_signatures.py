@@ -1,4 +1,7 @@
-"""Remembers the function signatures Apache Beam reads, for local runs.
+"""Remembers the function signatures Apache Beam reads, in the processes
+that build and run the pipeline's Beam pipelines: a local run
+(local_runner.py) and each step of a cloud run (the image's start-up hook,
+pipeline/kfp_runtime/kfp_compat.py).
 
 Beam 2.74 reads the signature of every method of every DoFn each time it
 builds a bundle processor, once per fused stage of each Beam pipeline, and
@@ -6,8 +9,9 @@ again while it checks and serialises the pipeline: about 184,000 calls of
 `inspect.signature` in one local run of the bundled data, for a few hundred
 distinct functions. With Beam's in-process runner each stage is one bundle,
 so this costs a few seconds of a run that takes about twenty
-(docs/performance.md); on Dataflow a worker builds each stage once for large
-bundles.
+(docs/performance.md), and so it does in a step that runs Beam in its
+container. Dataflow's workers run Beam as released: they build each stage
+once for large bundles.
 
 A plain function's signature is fixed by its code, its defaults and its
 wrappers, and a bound method's is its function's without the first

@@ -1,4 +1,7 @@
-"""Keeps the views of Apache Beam's pipeline options, for local runs.
+"""Keeps the views of Apache Beam's pipeline options, in the processes that
+build and run the pipeline's Beam pipelines: a local run (local_runner.py)
+and each step of a cloud run (the image's start-up hook,
+pipeline/kfp_runtime/kfp_compat.py).
 
 `PipelineOptions.view_as(cls)` builds a new options object of `cls` each
 time: a fresh argparse parser with every option of every Beam options class
