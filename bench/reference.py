@@ -141,3 +141,16 @@ def compare(output_dir: str, pipeline_name: str,
   gate = eval_config.METRICS[problem.problem_type].gate
   return Comparison(metric, run.summary.metrics[gate.key], reference,
                     trivial, len(evaluation))
+
+
+def main() -> int:
+  settings = configs.load_or_exit(os.environ)
+  problem = problem_spec.from_settings(settings, settings.DATA_PATH).problem
+  comparison = compare(settings.LOCAL_OUTPUT_DIR, settings.PIPELINE_NAME,
+                       problem)
+  print(f'{settings.PIPELINE_NAME}: {comparison.describe()}')
+  return 0 if comparison.within_margin else 1
+
+
+if __name__ == '__main__':
+  sys.exit(main())
