@@ -107,16 +107,14 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   signal.signal(signal.SIGINT, stop)
   # pylint: disable=g-import-not-at-top
   from local import run_summary
-  from pipeline.kfp_runtime import beam_option_views
-  from pipeline.kfp_runtime import beam_signatures
+  from pipeline.kfp_runtime import beam_caches
   from local.run import local_pipeline
   from local.run import outcome
   # pylint: enable=g-import-not-at-top
   progress.show_logs(verbose)
-  # Beam's in-process runner re-reads DoFn signatures for every stage.
-  beam_signatures.remember_signatures()
-  # ...and builds a new options object, parser and all, for each view.
-  beam_option_views.remember_views()
+  # Beam's in-process runner re-reads DoFn signatures for every stage, and
+  # builds a new options object, parser and all, for each options view.
+  beam_caches.remember()
   logging.getLogger('absl').addHandler(printer)
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

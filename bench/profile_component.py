@@ -12,8 +12,8 @@ store (bench/recorded_execution.py) and runs the component's executor (the
 class the pipeline uses now, or --executor) once in this process on the same
 inputs and properties, writing its outputs under a temporary folder (the
 run's artifacts are not touched), with Beam's signature and options-view
-caches as the local runner applies them (pipeline/kfp_runtime/
-beam_signatures.py, beam_option_views.py; --as-released: without). Prints
+caches as the local runner applies them
+(pipeline/kfp_runtime/beam_caches.py; --as-released: without). Prints
 the executor's wall and CPU time (under cProfile) and the functions that
 took the most time. One executor in-process measures that
 component alone, without the runner, the other components or the start-up;
@@ -39,8 +39,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.components.base import base_executor
 
 from bench import recorded_execution
-from pipeline.kfp_runtime import beam_option_views
-from pipeline.kfp_runtime import beam_signatures
+from pipeline.kfp_runtime import beam_caches
 from local.run import direct_runner
 from local.run import local_pipeline
 from local.run import inputs as run_inputs
@@ -87,8 +86,8 @@ def main() -> int:
                       '(user + system) of the executor alone')
   parser.add_argument('--as-released', action='store_true',
                       help="Beam as released, without the local runner's "
-                      'signature and options-view caches (pipeline/'
-                      'kfp_runtime/beam_signatures.py, beam_option_views.py)')
+                      'signature and options-view caches '
+                      '(pipeline/kfp_runtime/beam_caches.py)')
   args = parser.parse_args()
 
   settings = configs.load_or_exit(os.environ)
@@ -107,8 +106,7 @@ def main() -> int:
     cls = executor_class(checked, args.component_id)
   executor = make_executor(cls, scratch)
   if not args.as_released:
-    beam_signatures.remember_signatures()  # as a local run does
-    beam_option_views.remember_views()
+    beam_caches.remember()  # as a local run does
 
   if args.cpu:
     start, cpu = time.monotonic(), os.times()

@@ -376,9 +376,8 @@ def _small_integer_codes(sample: Sample, inputs: Sequence[str],
     if column in configured:
       continue
     values = sample.values(column)
-    # The count before the parse: it rules out most numeric columns of a
-    # wide table without parsing a cell (1,000 columns x 1,500 rows: 0.47
-    # -> 0.29 s of CPU).
+    # The count before the parse: counting distinct cells is cheaper than
+    # parsing them, and it rules out most numeric columns of a wide table.
     if (values and len(set(values)) <= MAX_AUTO_CATEGORICAL_VALUES and
         value_kind(values) == INT):
       codes.append(column)

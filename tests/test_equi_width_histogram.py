@@ -120,6 +120,15 @@ def test_tfdv_statistics_are_the_same_through_its_generator():
       rows)
 
 
+def test_a_count_of_negative_zero_terms_is_zero_as_tfdvs_sum_from_zero():
+  # A quantile bucket ending at -0.0 against a standard bucket starting at
+  # 0.0 overlaps it by (-0.0 - 0.0) / 1 = -0.0; TFDV adds that to 0.
+  counts = equi_width_histogram._sample_counts(  # pylint: disable=protected-access
+      np.array([0.0, 1.0]), np.array([-1.0]), np.array([-0.0]),
+      np.array([2.0]))
+  assert counts.tolist() == [0.0] and not np.signbit(counts[0])
+
+
 def test_tfdv_keeps_its_function_when_the_body_fails():
   with pytest.raises(RuntimeError):
     with equi_width_histogram.used_by_tfdv():

@@ -95,8 +95,9 @@ def _sample_counts(boundaries: np.ndarray, lows: np.ndarray,
   after the other. Here each standard bucket gets a row of those terms
   (quantile buckets are sorted, so they are a band found by bisection),
   padded with exact zeros, and np.cumsum adds along each row one term after
-  the other; zeros leave a sum of non-negative terms as it was. So each
-  count has TFDV's bits.
+  the other; zeros leave a sum of non-negative terms as it was, and adding
+  0.0 at the end does what TFDV's start from 0 does to a sum of -0.0. So
+  each count has TFDV's bits.
   """
   low_bound, high_bound = boundaries[:-1], boundaries[1:]
   # The band: from the first bucket that does not end before the standard
@@ -119,20 +120,22 @@ def _sample_counts(boundaries: np.ndarray, lows: np.ndarray,
   # one, (high_bound - low_bound) / ... across both. A point counts whole,
   # except on the left edge of any standard bucket but the first.
   later = (np.arange(len(boundaries) - 1) > 0)[:, None]
-  with np.errstate(divide='ignore', invalid='ignore'):
+  # Out of the band (masked below) a division may overflow or be 0/0.
+  with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
     size = high - low
     overlap = np.where(
         size > 0,
         (np.minimum(high, high_bound) - np.maximum(low, low_bound)) / size,
         np.where(later & (low == low_bound), 0.0, 1.0))
+    terms = np.where(in_band, overlap * weight, 0.0)
   unmatched = np.argwhere(in_band & np.isnan(overlap))
   if unmatched.size:
     i, k = unmatched[0]
     raise ValueError(
         f'Unable to compute overlap between ({boundaries[i]}, '
         f'{boundaries[i + 1]}) and the bucket ({low[i, k]}, {high[i, k]})')
-  terms = np.where(in_band, overlap * weight, 0.0)
-  return np.cumsum(terms, axis=1)[:, -1]
+  # TFDV's sums start from 0, which makes a sum of -0.0 terms 0.0.
+  return np.cumsum(terms, axis=1)[:, -1] + 0.0
 
 
 def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray

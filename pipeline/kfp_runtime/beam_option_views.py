@@ -11,9 +11,9 @@ reads and writes the same shared dictionary of values. Beam 2.74 asks for a
 view in every type check while it builds a pipeline (`is_consistent_with`
 reads `TypeOptions.disable_beartype`), in every applied transform and while
 it runs one: about 1,200 views in the Transform of one local run of the
-bundled data, 0.4 s of the executor's 2.9 s of CPU (2026-12-06, 2-core
-machine, `bench/profile_component.py Transform --cpu`, three runs each
-way).
+bundled data, 0.5 s of the executor's 3.0 s of CPU (2026-12-06, 2-core
+machine, `bench/profile_component.py Transform --cpu`, medians of three
+runs each way).
 
 `remember_views` makes `view_as` return the view it built before for the
 same options object and class, as long as the view still holds the flags

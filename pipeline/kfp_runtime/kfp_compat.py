@@ -268,14 +268,11 @@ def _exit_now() -> None:
 
 
 def remember_beam_answers() -> None:
-  """Beam's signature and options-view caches, in this process (TFX's
-  executor entrypoint has imported Beam by the time its app.run starts)."""
-  # pylint: disable=g-import-not-at-top
-  from pipeline.kfp_runtime import beam_option_views
-  from pipeline.kfp_runtime import beam_signatures
-  # pylint: enable=g-import-not-at-top
-  beam_signatures.remember_signatures()
-  beam_option_views.remember_views()
+  """Beam's signature and options-view caches (beam_caches.py), in this
+  process: TFX's executor entrypoint has imported Beam by the time its
+  app.run starts, and the start-up hook must not import it earlier."""
+  from pipeline.kfp_runtime import beam_caches  # pylint: disable=g-import-not-at-top
+  beam_caches.remember()
 
 
 def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
