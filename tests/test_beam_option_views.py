@@ -74,7 +74,6 @@ def test_views_of_other_options_are_their_own(counted):
   assert len(built) == 2
 
 
-
 # pylint: disable=protected-access
 def test_new_flags_or_values_get_a_new_view(counted):
   cache, built = counted

@@ -159,13 +159,10 @@ def bin_weights(boundaries: np.ndarray, cumulative_weights: np.ndarray
   for length in np.unique(lengths[lengths > 1]).tolist():
     runs = starts[lengths == length]
     if length < _SEQUENTIAL_SUM:
-      # numpy sums fewer than 8 floats in order: so do these, all runs of
-      # this length at once.
+      # numpy sums fewer than 8 floats in order, as np.cumsum adds along a
+      # row: all runs of this length at once.
       cells = runs[:, np.newaxis] + np.arange(length)
-      block = weights[cells]
-      total = block[:, 0].copy()
-      for k in range(1, length):
-        total += block[:, k]
+      total = np.cumsum(weights[cells], axis=1)[:, -1]
       weights[cells] = (total / length)[:, np.newaxis]
     else:
       for start in runs.tolist():

@@ -9,9 +9,9 @@ again while it checks and serialises the pipeline: about 184,000 calls of
 `inspect.signature` in one local run of the bundled data, for a few hundred
 distinct functions. With Beam's in-process runner each stage is one bundle,
 so this costs a few seconds of a run that takes about twenty
-(docs/performance.md), and so it does in a step that runs Beam in its
-container. Dataflow's workers run Beam as released: they build each stage
-once for large bundles.
+(docs/performance.md); a step that runs Beam in its container repeats the
+same reads (not timed there). Dataflow's workers run Beam as released: they
+build each stage once for large bundles.
 
 A plain function's signature is fixed by its code, its defaults and its
 wrappers, and a bound method's is its function's without the first
