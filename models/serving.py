@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from models import features
 from models import signatures
+from models import transform_signature
 
 Tensor = Any  # a tf.Tensor or tf.SparseTensor
 FeatureSpec = Mapping[str, Any]  # column -> tf.io.FixedLenFeature/VarLen...
@@ -276,7 +277,9 @@ class RawTransform:
 
   Each use of the layer in a new function copies (prunes) the whole
   Transform graph, a cost that grows with the columns; calls of `apply`
-  share one copy.
+  share one call of the graph, which every call gives every raw column, so
+  that it calls the graph's loaded signature instead of a pruned copy
+  (models/transform_signature.py).
   """
 
   def __init__(self, tft_layer, raw_spec: FeatureSpec):
@@ -285,9 +288,9 @@ class RawTransform:
     self.layer = tft_layer
     self.raw_spec = dict(raw_spec)
     # Nothing here branches on a tensor's value: nothing for AutoGraph.
-    self.apply = tf.function(lambda raw: dict(tft_layer(raw)),
-                             input_signature=[parsed_signature(raw_spec)],
-                             autograph=False)
+    self.apply = tf.function(
+        transform_signature.transform_function(tft_layer),
+        input_signature=[parsed_signature(raw_spec)], autograph=False)
     # Serialized raw tf.Examples in, the transformed features out: what the
     # Trainer reads its rows with and the transform signature is, so that
     # parsing every column is traced once, and no reader traces its own.
@@ -381,8 +384,8 @@ def make_signatures(model, transform: RawTransform,
   # Both serving signatures call one traced function over the parsed
   # columns, so the export's retracing of each signature does not trace the
   # model again; it and the transform signature call one traced Transform,
-  # whose graph (copied per use, a cost growing with the columns) the saved
-  # model then holds once.
+  # which calls the Transform graph's loaded signature, so the saved model
+  # holds that graph (a cost growing with the columns) once.
   score = tf.function(_scorer(model, transform, problem, class_names),
                       input_signature=[parsed_signature(spec)],
                       autograph=False)

@@ -7,10 +7,12 @@ signature is checked with TFMA's own resolution on small SavedModels.
 """
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_model_analysis.utils import model_util
 
 from local import csv_examples
@@ -75,6 +77,22 @@ def test_rows_with_missing_values_score_as_their_examples(pushed):
   assert 0 < probabilities.min() < 0.5 < probabilities.max() < 1
   names = from_rows[signatures.CLASS_NAMES].numpy()[0]
   assert [n.decode() for n in names] == ['0', '1']
+
+
+@pytest.mark.slow
+def test_the_saved_model_holds_the_transform_graph_once(pushed_model):
+  """Its signatures and the Transform layer it tracks share the graph's
+  loaded signature (models/transform_signature.py): one function in the
+  saved model looks up the bundled data's vocabularies, where TFT's layer
+  alone saves a pruned copy next to it."""
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(pushed_model.model_dir, 'saved_model.pb'),
+            'rb') as f:
+    saved.ParseFromString(f.read())
+  library = saved.meta_graphs[0].graph_def.library.function
+  lookups = [f.signature.name for f in library
+             if any(n.op == 'LookupTableFindV2' for n in f.node_def)]
+  assert len(lookups) == 1, lookups
 
 
 @pytest.mark.slow
