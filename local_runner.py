@@ -110,11 +110,14 @@ def _run(verbose: bool, checked: run_inputs.RunInputs, connection,
   from pipeline.kfp_runtime import beam_caches
   from local.run import local_pipeline
   from local.run import outcome
+  from local.run import text_proto_memo
   # pylint: enable=g-import-not-at-top
   progress.show_logs(verbose)
   # Beam's in-process runner re-reads DoFn signatures for every stage, and
   # builds a new options object, parser and all, for each options view.
   beam_caches.remember()
+  # The components parse the same schema text one after the other.
+  text_proto_memo.remember()
   logging.getLogger('absl').addHandler(printer)
   # Dotted user-code paths (models.*) must import in every Beam worker too.
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

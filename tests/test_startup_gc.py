@@ -185,6 +185,9 @@ def test_local_runner_imports_paused_and_runs_the_pipeline_collecting(
       seen['tensorflow_before_pause'] = 'tensorflow' in sys.modules
       pause()
     def recording_resume():
+      from google.protobuf import text_format
+      from local.run import text_proto_memo
+      seen['text_memo'] = text_format.Parse is text_proto_memo.parse
       seen.update(on_before=gc.isenabled(),
                   tensorflow='tensorflow' in sys.modules,
                   built='tfx.orchestration.pipeline' in sys.modules,
@@ -213,3 +216,5 @@ def test_local_runner_imports_paused_and_runs_the_pipeline_collecting(
   assert state['on_after'] is True  # the components run collecting
   # TensorFlow, TFX and Beam alone are hundreds of thousands of objects.
   assert state['frozen'] > 200000
+  # The components will parse each large text proto once.
+  assert state['text_memo'] is True
