@@ -118,6 +118,11 @@ def test_every_input_given_calls_the_loaded_signature_and_gives_the_same(
   # The loaded signature itself, where the layer calls a pruned copy of it.
   assert calls == {signature.function.name.decode()}
   assert signature.function.name.decode() not in released_calls
+  # models/serving.py's reader calls it in its own graph, with no traced
+  # function of every raw column in between.
+  transform = serving.RawTransform(layer, _PARSED)
+  assert _called(transform.apply_serialized) == {
+      signature.function.name.decode()}
 
 
 def test_a_call_without_every_input_goes_through_the_layer(tf1_graph):
@@ -154,3 +159,7 @@ def test_a_graph_saved_with_tf2_goes_through_the_layer(tmp_path):
   assert transform_signature.loaded_signature(layer) is None
   (direct, _), (released, _) = _both(layer, lambda raw: raw)
   _assert_same(direct, released)
+  # Where the layer prunes, models/serving.py's uses share one traced call.
+  transform = serving.RawTransform(layer, _PARSED)
+  assert _called(transform.apply_serialized) == {
+      transform.apply.get_concrete_function().name.decode()}
