@@ -292,11 +292,11 @@ class RawTransform:
     self.layer = tft_layer
     self.raw_spec = dict(raw_spec)
     self.apply = transform_signature.transform_function(tft_layer)
-    if transform_signature.loaded_signature(tft_layer) is None:
+    specs = parsed_signature(raw_spec)
+    if not transform_signature.applies_directly(tft_layer, specs):
       # Nothing here branches on a tensor's value: nothing for AutoGraph.
-      self.apply = tf.function(
-          self.apply, input_signature=[parsed_signature(raw_spec)],
-          autograph=False)
+      self.apply = tf.function(self.apply, input_signature=[specs],
+                               autograph=False)
     # Serialized raw tf.Examples in, the transformed features out: what the
     # Trainer reads its rows with and the transform signature is, so that
     # parsing every column is traced once, and no reader traces its own.

@@ -14,13 +14,17 @@ load of the serving model (the Evaluator's, the server's);
 docs/performance.md has the figures.
 
 `transform_function(layer)` calls the loaded signature itself when a call
-gives every input the graph takes, which is how models/serving.py calls it
-(the Trainer's reader and the signatures parse every raw column). Any other
-call, a graph saved with TF2 or with Python functions in it (TFT rebuilds
-those), or a TFT whose layer no longer looks as this module expects, goes
-through the layer as released.
+gives every input the graph takes, with the types and shapes it takes,
+which is how models/serving.py calls it (the Trainer's reader and the
+signatures parse every raw column). Any other call, a graph saved with TF2
+or with Python functions in it (TFT rebuilds those), graph mode, or a TFT
+or TensorFlow whose objects no longer look as this module expects, goes
+through the layer as released (which also raises TFT's own errors for
+inputs it refuses). The layer stays attached to the model, so the graph's
+assets and tables are saved with it; it is not called, as no loaded model
+called it either (the Trainer saves no layer's traces).
 """
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 from tensorflow_transform.saved import constants
@@ -28,63 +32,107 @@ from tensorflow_transform.saved import constants
 Tensor = Any  # a tf.Tensor or a composite tensor (tf.SparseTensor, ...)
 
 
-def flat_arguments(inputs: Mapping[str, Tensor]) -> Dict[str, tf.Tensor]:
-  """`inputs` as the keyword arguments of a signature that TensorFlow's TF1
-  loader made (tensorflow/python/saved_model/load_v1_in_v2.py): a sparse
-  input as `<name>_indices`, `<name>_values` and `<name>_dense_shape`, any
-  other composite as `<name>_component_<i>` in its flattened order, a
-  tensor under its own name."""
+def flat_arguments(inputs: Mapping[str, Any]) -> Dict[str, Any]:
+  """`inputs` (tensors, or their tf.TypeSpecs) by the argument names
+  TensorFlow's TF1 loader gives a signature's flattened inputs
+  (tensorflow/python/saved_model/load_v1_in_v2.py): a sparse input as
+  `<name>_indices`, `<name>_values` and `<name>_dense_shape`, any other
+  composite as `<name>_component_<i>` in its flattened order, a dense one
+  under its own name."""
   arguments = {}
   for name, value in inputs.items():
-    if isinstance(value, tf.SparseTensor):
-      arguments[f'{name}_indices'] = value.indices
-      arguments[f'{name}_values'] = value.values
-      arguments[f'{name}_dense_shape'] = value.dense_shape
-    elif isinstance(value, tf.__internal__.CompositeTensor):
-      for i, part in enumerate(tf.nest.flatten(value, expand_composites=True)):
-        arguments[f'{name}_component_{i}'] = part
-    else:
+    if isinstance(value, (tf.Tensor, tf.TensorSpec)):
       arguments[name] = value
+      continue
+    parts = tf.nest.flatten(value, expand_composites=True)
+    if isinstance(value, (tf.SparseTensor, tf.SparseTensorSpec)):
+      names = [f'{name}_{part}'
+               for part in ('indices', 'values', 'dense_shape')]
+    else:
+      names = [f'{name}_component_{i}' for i in range(len(parts))]
+    arguments.update(zip(names, parts))
   return arguments
 
 
-class _LoadedSignature:
-  """The transform signature a TFT layer loaded, what it takes (logical
-  input names) and gives (the structured outputs the layer sets shapes
-  from)."""
+class LoadedSignature:
+  """The transform signature a TFT layer loaded: its flattened parameters
+  (argument name, dtype, shape, in its order), the logical inputs they come
+  from, and the structured outputs the layer sets shapes from."""
 
-  def __init__(self, function, inputs, outputs):
+  def __init__(self, function, parameters: List[Tuple[str, tf.DType,
+                                                      tf.TensorShape]],
+               inputs, outputs):
     self.function = function
+    self.parameters = parameters
     self.inputs = frozenset(inputs)
     self.outputs = outputs
-    # The keyword arguments TensorFlow's loader gave the signature.
-    self.arguments = frozenset(getattr(function, '_arg_keywords', None) or ())
 
   def takes(self, names) -> bool:
-    """Whether a call giving the inputs `names` is a call of the signature:
-    every input it takes, and nothing else."""
+    """Whether a call giving the logical inputs `names` is a call of the
+    signature: every input it takes, and nothing else."""
     return set(names) == self.inputs
 
+  def accepts(self, arguments: Mapping[str, Any]) -> bool:
+    """Whether flat `arguments` (flat_arguments' tensors or specs) are the
+    signature's parameters, each of its dtype and of a compatible shape."""
+    if len(arguments) != len(self.parameters):
+      return False
+    for name, dtype, shape in self.parameters:
+      value = arguments.get(name)
+      if (value is None or value.dtype != dtype
+          or not value.shape.is_compatible_with(shape)):
+        return False
+    return True
 
-def loaded_signature(layer) -> Optional[_LoadedSignature]:
+  def call(self, arguments: Mapping[str, tf.Tensor]) -> Dict[str, Tensor]:
+    """The signature's outputs for accepted flat `arguments`, with the
+    static shapes the saved graph gives them (as the layer sets them)."""
+    # pylint: disable=protected-access
+    result = dict(self.function._call_flat(
+        [arguments[name] for name, _, _ in self.parameters],
+        self.function.captured_inputs))
+    for name, output in self.outputs.items():
+      if hasattr(result[name], 'set_shape'):
+        result[name].set_shape(output.shape)
+    return result
+
+
+def loaded_signature(layer) -> Optional[LoadedSignature]:
   """The transform signature `layer` (TFT's TransformFeaturesLayer) applies
-  by pruning, or None where the layer does not apply one (a graph saved
-  with TF2, or rebuilt for its Python functions) or no longer keeps it where
-  TFT 1.16 does."""
+  by pruning, or None where the layer does not apply one (graph mode, a
+  graph saved with TF2, or rebuilt for its Python functions) or no longer
+  keeps it where TFT 1.16 and TensorFlow 2.16 do."""
+  if not tf.compat.v1.executing_eagerly_outside_functions():
+    return None  # the layer takes its TF1 path there
   # pylint: disable=protected-access
   loader = getattr(layer, '_saved_model_loader', None)
   if loader is None or not getattr(loader, 'load_v2_in_compat', False):
     return None
-  imported = getattr(loader, '_imported', None)
+  signatures = getattr(getattr(loader, '_imported', None), 'signatures', {})
   function = getattr(loader, '_wrapped_function', None)
-  signatures = getattr(imported, 'signatures', {})
   if (constants.TRANSFORM_SIGNATURE not in signatures
       or function is not signatures[constants.TRANSFORM_SIGNATURE]):
     return None  # TFT rebuilt the graph (Python functions in it)
   inputs = getattr(loader, '_structured_inputs', None)
-  if inputs is None:
+  names = getattr(function, '_arg_keywords', None)
+  if (inputs is None or not names
+      or not hasattr(function, '_call_flat')
+      or len(function.inputs) - len(function.captured_inputs) != len(names)
+      or len(set(names)) != len(names)):
     return None
-  return _LoadedSignature(function, inputs, loader.structured_outputs)
+  # The loader's argument names, in the order of the function's inputs.
+  parameters = [(str(name), tensor.dtype, tensor.shape)
+                for name, tensor in zip(names, function.inputs)]
+  return LoadedSignature(function, parameters, inputs,
+                         loader.structured_outputs)
+
+
+def applies_directly(layer, input_specs: Mapping[str, tf.TypeSpec]) -> bool:
+  """Whether `transform_function(layer)` calls the loaded signature for
+  inputs of `input_specs` (logical name -> tf.TypeSpec)."""
+  signature = loaded_signature(layer)
+  return (signature is not None and signature.takes(input_specs)
+          and signature.accepts(flat_arguments(input_specs)))
 
 
 def transform_function(
@@ -94,17 +142,10 @@ def transform_function(
   signature = loaded_signature(layer)
 
   def apply(inputs: Mapping[str, Tensor]) -> Dict[str, Tensor]:
-    if signature is None or not signature.takes(inputs):
-      return dict(layer(inputs))
-    arguments = flat_arguments(inputs)
-    if set(arguments) != signature.arguments:
-      return dict(layer(inputs))
-    result = dict(signature.function(**arguments))
-    # What the layer does after calling its pruned copy: the outputs keep
-    # the static shapes the saved graph gives them.
-    for name, output in signature.outputs.items():
-      if hasattr(result[name], 'set_shape'):
-        result[name].set_shape(output.shape)
-    return result
+    if signature is not None and signature.takes(inputs):
+      arguments = flat_arguments(inputs)
+      if signature.accepts(arguments):
+        return signature.call(arguments)
+    return dict(layer(inputs))
 
   return apply

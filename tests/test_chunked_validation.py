@@ -65,6 +65,8 @@ def test_anomalies_in_every_group_are_those_of_one_call():
   tfdv.get_feature(schema, 'count').int_domain.max = 5
   tfdv.get_feature(schema, 'n3').presence.min_fraction = 1.0
   schema.dataset_constraints.min_examples_count = 1000
+  # Environments travel with every group (no environment is validated
+  # here, as ExampleValidator names none).
   schema.default_environment.extend(['TRAINING', 'SERVING'])
   tfdv.get_feature(schema, 'label').not_in_environment.append('SERVING')
   frame = _frame(150, seed=2)

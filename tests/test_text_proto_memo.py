@@ -58,15 +58,36 @@ def test_a_text_parsed_again_is_the_same_message_without_parsing_it(
   expected = _parsed_as_released(text)
   calls = _count_released_parses(monkeypatch)
   first = text_format.Parse(text, schema_pb2.Schema())
-  # Parse clears what the message held; so does the kept form.
-  held = _schema(3, domain='old')
-  second = text_format.Parse(text.encode('utf-8'), held)
-  assert second is held
+  second = schema_pb2.Schema()
+  assert text_format.Parse(text.encode('utf-8'), second) is second
   assert first == expected and second == expected
   assert len(calls) == 1
   second.feature[0].name = 'changed'  # each caller has its own message
   assert text_format.Parse(text, schema_pb2.Schema()) == expected
   assert len(calls) == 1
+  # TFT's metadata reads allow unknown extensions: a text of their own.
+  for _ in range(2):
+    assert text_format.Parse(text, schema_pb2.Schema(),
+                             allow_unknown_extension=True) == expected
+  assert len(calls) == 2
+
+
+def test_a_message_that_holds_fields_gets_the_text_merged_in_as_released(
+    monkeypatch):
+  text = _text(_schema(500))
+  text_format.Parse(text, schema_pb2.Schema())  # kept
+  calls = _count_released_parses(monkeypatch)
+  held = schema_pb2.Schema()
+  held.feature.add(name='old')
+  expected = schema_pb2.Schema()
+  expected.CopyFrom(held)
+  text_proto_memo._released(text, expected)  # pylint: disable=protected-access
+  assert text_format.Parse(text, held) == expected
+  assert held.feature[0].name == 'old' and len(held.feature) == 501
+  assert len(calls) == 2  # the memo's parse and the expected one
+  # What it parsed into a message that held fields is not kept.
+  assert text_format.Parse(text, schema_pb2.Schema()).feature[0].name == (
+      'sensor_0000')
 
 
 def test_small_texts_options_and_other_types_are_parsed_as_released(
@@ -76,8 +97,9 @@ def test_small_texts_options_and_other_types_are_parsed_as_released(
   for _ in range(2):
     assert text_format.Parse(small, schema_pb2.Schema()) == _schema(3)
   text = _text(_schema(500))
+  pool = schema_pb2.Schema.DESCRIPTOR.file.pool
   for _ in range(2):
-    text_format.Parse(text, schema_pb2.Schema(), allow_unknown_field=True)
+    text_format.Parse(text, schema_pb2.Schema(), descriptor_pool=pool)
   assert len(calls) == 4
   # Another message type is a text of its own: here one that has no such
   # fields, which fails as it fails without the memo.

@@ -20,6 +20,8 @@ from models import transform_signature
 # pipeline/components/dense_numeric_inputs.py gives it to Transform.
 _SPEC = {
     'fare': tf.io.VarLenFeature(tf.float32),
+    # Not a Python name: TensorFlow would rename such a keyword argument.
+    'Vekt (kg)': tf.io.VarLenFeature(tf.float32),
     'company': tf.io.VarLenFeature(tf.string),
     'sensor': tf.io.FixedLenFeature([1], tf.float32),
     'label': tf.io.FixedLenFeature([], tf.int64),
@@ -31,6 +33,7 @@ _PROBLEM = features.Problem(label_key='label', problem_type=features.BINARY)
 
 def _row(i):
   return {'fare': [] if i % 5 == 2 else [float(i)],
+          'Vekt (kg)': [] if i % 3 == 0 else [i * 1.5],
           'company': [] if i % 4 == 1 else [b'abc'[i % 3:i % 3 + 1]],
           'sensor': [np.nan if i % 6 == 3 else i / 10],
           'label': i % 2}
@@ -42,6 +45,7 @@ def _examples(rows):
     example = tf.train.Example()
     feature = example.features.feature
     feature['fare'].float_list.value.extend(row['fare'])
+    feature['Vekt (kg)'].float_list.value.extend(row['Vekt (kg)'])
     feature['company'].bytes_list.value.extend(row['company'])
     if not np.isnan(row['sensor'][0]):
       feature['sensor'].float_list.value.extend(row['sensor'])
@@ -137,15 +141,45 @@ def test_a_call_without_every_input_goes_through_the_layer(tf1_graph):
   assert signature.function.name.decode() not in calls
 
 
-def test_sparse_and_composite_inputs_are_named_as_tensorflows_loader_names(
+def test_inputs_are_named_as_tensorflows_loader_names_them(
+    tmp_path):
+  """A TF1 signature with a dense, a sparse and a ragged input, saved with
+  TensorFlow's builder and loaded with its TF1 loader, as TFT saves and
+  loads the transform graph."""
+  inputs_of = {
+      'dense': lambda: tf.compat.v1.placeholder(tf.float32, [None, 1]),
+      'sparse': lambda: tf.compat.v1.sparse_placeholder(tf.int64, [None, 4]),
+      'ragged': lambda: tf.compat.v1.ragged.placeholder(tf.string, 1, [])}
+  graph = tf.Graph()
+  with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+    inputs = {name: make() for name, make in inputs_of.items()}
+    outputs = {'n': tf.size(inputs['dense']) + tf.size(inputs['sparse'])
+                    + tf.size(inputs['ragged'].flat_values)}
+    info = tf.compat.v1.saved_model.build_tensor_info
+    builder = tf.compat.v1.saved_model.Builder(str(tmp_path / 'model'))
+    builder.add_meta_graph_and_variables(session, ['serve'], {
+        'sig': tf.compat.v1.saved_model.build_signature_def(
+            {k: info(v) for k, v in inputs.items()},
+            {k: info(v) for k, v in outputs.items()})})
+    builder.save()
+    specs = {name: tf.type_spec_from_value(value)
+             for name, value in inputs.items()}
+  function = tf.saved_model.load(str(tmp_path / 'model')).signatures['sig']
+  names = list(transform_signature.flat_arguments(specs))
+  assert sorted(names) == sorted(function._arg_keywords)  # pylint: disable=protected-access
+  assert len(names) == 1 + 3 + 2  # ragged: values and row splits
+
+
+def test_inputs_of_another_shape_go_through_the_layer_and_its_errors(
     tf1_graph):
   layer = tf1_graph.transform_features_layer()
   signature = transform_signature.loaded_signature(layer)
-  raw = serving.parse_examples(_examples([_row(1)]), _PARSED)
-  assert set(transform_signature.flat_arguments(raw)) == signature.arguments
-  ragged = transform_signature.flat_arguments(
-      {'r': tf.ragged.constant([[1], [2, 3]])})
-  assert sorted(ragged) == ['r_component_0', 'r_component_1']
+  raw = serving.parse_examples(_examples([_row(1), _row(2)]), _PARSED)
+  assert signature.accepts(transform_signature.flat_arguments(raw))
+  wide = dict(raw, sensor=tf.concat([raw['sensor'], raw['sensor']], 1))
+  assert not signature.accepts(transform_signature.flat_arguments(wide))
+  with pytest.raises(ValueError, match='sensor'):
+    transform_signature.transform_function(layer)(wide)
 
 
 def test_a_graph_saved_with_tf2_goes_through_the_layer(tmp_path):

@@ -59,7 +59,11 @@ def _can_chunk(schema: schema_pb2.Schema,
                statistics: statistics_pb2.DatasetFeatureStatisticsList,
                previous: Optional[statistics_pb2.DatasetFeatureStatisticsList],
                columns_per_call: int) -> bool:
-  """Whether each feature's check reads only what its group carries."""
+  """Whether each feature's check reads only what its group carries (other
+  arguments go to TFDV, which says what is wrong with them)."""
+  if not (isinstance(schema, schema_pb2.Schema) and isinstance(
+      statistics, statistics_pb2.DatasetFeatureStatisticsList)):
+    return False
   if len(schema.feature) <= columns_per_call:
     return False
   if schema.sparse_feature or schema.weighted_feature:
@@ -118,24 +122,23 @@ def validate_statistics(
         statistics=statistics, schema=schema,
         previous_statistics=previous_statistics,
         custom_validation_config=custom_validation_config)
-  names = [f.name for f in schema.feature]
-  groups = [names[i:i + columns_per_call]
-            for i in range(0, len(names), columns_per_call)]
-  parts = _statistics_groups(statistics.datasets[0], groups)
+  features = list(schema.feature)
+  groups = [features[i:i + columns_per_call]
+            for i in range(0, len(features), columns_per_call)]
+  names = [[f.name for f in group] for group in groups]
+  parts = _statistics_groups(statistics.datasets[0], names)
   previous_parts = (
-      _statistics_groups(previous_statistics.datasets[0], groups)
+      _statistics_groups(previous_statistics.datasets[0], names)
       if previous_statistics is not None else itertools.repeat(None))
   shell = schema_pb2.Schema()
   shell.CopyFrom(schema)
   del shell.feature[:]
   result = None
   drift_skew: List[anomalies_pb2.DriftSkewInfo] = []
-  for i, (group, part, previous) in enumerate(
-      zip(groups, parts, previous_parts)):
+  for group, part, previous in zip(groups, parts, previous_parts):
     group_schema = schema_pb2.Schema()
     group_schema.CopyFrom(shell)
-    start = i * columns_per_call
-    group_schema.feature.extend(schema.feature[start:start + len(group)])
+    group_schema.feature.extend(group)
     found = tfdv.validate_statistics(statistics=part, schema=group_schema,
                                      previous_statistics=previous)
     drift_skew.extend(found.drift_skew_info)
