@@ -291,9 +291,10 @@ class RawTransform:
     `raw_spec`: its raw feature spec (TFTransformOutput.raw_feature_spec())."""
     self.layer = tft_layer
     self.raw_spec = dict(raw_spec)
-    self.apply = transform_signature.transform_function(tft_layer)
+    signature = transform_signature.loaded_signature(tft_layer)
+    self.apply = transform_signature.transform_function(tft_layer, signature)
     specs = parsed_signature(raw_spec)
-    if not transform_signature.applies_directly(tft_layer, specs):
+    if signature is None or signature.arguments_for(specs) is None:
       # Nothing here branches on a tensor's value: nothing for AutoGraph.
       self.apply = tf.function(self.apply, input_signature=[specs],
                                autograph=False)

@@ -13,7 +13,7 @@ call. At 1,000 columns the copy took 0.6 s of the Trainer and 0.3 s of each
 load of the serving model (the Evaluator's, the server's);
 docs/performance.md has the figures.
 
-`transform_function(layer)` calls the loaded signature itself when a call
+`transform_function` calls the loaded signature itself when a call
 gives every input the graph takes, with the types and shapes it takes,
 which is how models/serving.py calls it (the Trainer's reader and the
 signatures parse every raw column). Any other call, a graph saved with TF2
@@ -67,25 +67,26 @@ class LoadedSignature:
     self.inputs = frozenset(inputs)
     self.outputs = outputs
 
-  def takes(self, names) -> bool:
-    """Whether a call giving the logical inputs `names` is a call of the
-    signature: every input it takes, and nothing else."""
-    return set(names) == self.inputs
-
-  def accepts(self, arguments: Mapping[str, Any]) -> bool:
-    """Whether flat `arguments` (flat_arguments' tensors or specs) are the
-    signature's parameters, each of its dtype and of a compatible shape."""
+  def arguments_for(self, inputs: Mapping[str, Any]
+                    ) -> Optional[Dict[str, Any]]:
+    """`inputs`' flat arguments (flat_arguments: tensors, or specs) where a
+    call giving them is a call of the signature: every logical input it
+    takes and nothing else, each part of its dtype and a compatible shape;
+    None for any other call."""
+    if set(inputs) != self.inputs:
+      return None
+    arguments = flat_arguments(inputs)
     if len(arguments) != len(self.parameters):
-      return False
+      return None
     for name, dtype, shape in self.parameters:
       value = arguments.get(name)
       if (value is None or value.dtype != dtype
           or not value.shape.is_compatible_with(shape)):
-        return False
-    return True
+        return None
+    return arguments
 
   def call(self, arguments: Mapping[str, tf.Tensor]) -> Dict[str, Tensor]:
-    """The signature's outputs for accepted flat `arguments`, with the
+    """The signature's outputs for flat `arguments` (`arguments_for`), with the
     static shapes the saved graph gives them (as the layer sets them)."""
     # pylint: disable=protected-access
     result = dict(self.function._call_flat(
@@ -127,25 +128,19 @@ def loaded_signature(layer) -> Optional[LoadedSignature]:
                          loader.structured_outputs)
 
 
-def applies_directly(layer, input_specs: Mapping[str, tf.TypeSpec]) -> bool:
-  """Whether `transform_function(layer)` calls the loaded signature for
-  inputs of `input_specs` (logical name -> tf.TypeSpec)."""
-  signature = loaded_signature(layer)
-  return (signature is not None and signature.takes(input_specs)
-          and signature.accepts(flat_arguments(input_specs)))
-
-
 def transform_function(
-    layer) -> Callable[[Mapping[str, Tensor]], Dict[str, Tensor]]:
+    layer, signature: Optional[LoadedSignature]
+) -> Callable[[Mapping[str, Tensor]], Dict[str, Tensor]]:
   """raw inputs -> transformed features, as `dict(layer(inputs))` gives
-  them, for use inside a tf.function; see the module's docstring."""
-  signature = loaded_signature(layer)
+  them, for use inside a tf.function: through `signature`
+  (`loaded_signature(layer)`) where a call is a call of it, else through
+  the layer; see the module's docstring."""
 
   def apply(inputs: Mapping[str, Tensor]) -> Dict[str, Tensor]:
-    if signature is not None and signature.takes(inputs):
-      arguments = flat_arguments(inputs)
-      if signature.accepts(arguments):
-        return signature.call(arguments)
-    return dict(layer(inputs))
+    arguments = (signature.arguments_for(inputs) if signature is not None
+                 else None)
+    if arguments is None:
+      return dict(layer(inputs))
+    return signature.call(arguments)
 
   return apply

@@ -1,4 +1,5 @@
-"""pipeline/kfp_runtime/beam_option_views.py: Beam's options views, built once each."""
+"""pipeline/kfp_runtime/beam_option_views.py: Beam's options views, built
+once each."""
 import gc
 import pickle
 

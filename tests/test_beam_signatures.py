@@ -1,4 +1,5 @@
-"""pipeline/kfp_runtime/beam_signatures.py: Beam reads each function's signature once."""
+"""pipeline/kfp_runtime/beam_signatures.py: Beam reads each function's
+signature once."""
 import functools
 import inspect
 

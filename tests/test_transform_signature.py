@@ -88,7 +88,8 @@ def _both(layer, inputs_of):
   rows the first 24 did not include and the functions its traced graph
   calls, each in its own tf.function over serialized examples; `inputs_of`
   picks the parsed columns a call gives."""
-  direct = transform_signature.transform_function(layer)
+  direct = transform_signature.transform_function(
+      layer, transform_signature.loaded_signature(layer))
   results = []
   for apply in (direct, lambda raw: dict(layer(raw))):
     function = tf.function(
@@ -115,7 +116,8 @@ def test_every_input_given_calls_the_loaded_signature_and_gives_the_same(
   layer = tf1_graph.transform_features_layer()
   signature = transform_signature.loaded_signature(layer)
   assert signature is not None  # TFT 1.16's TF1 graph: the direct path
-  assert signature.takes(set(_SPEC))
+  raw = serving.parse_examples(_examples([_row(1)]), _PARSED)
+  assert signature.arguments_for(raw) is not None
   (direct, calls), (released, released_calls) = _both(layer, lambda raw: raw)
   _assert_same(direct, released)
   assert set(direct) >= {features.NUMERIC_FEATURE, 'company_xf', 'label_xf'}
@@ -132,8 +134,11 @@ def test_every_input_given_calls_the_loaded_signature_and_gives_the_same(
 def test_a_call_without_every_input_goes_through_the_layer(tf1_graph):
   layer = tf1_graph.transform_features_layer()
   signature = transform_signature.loaded_signature(layer)
-  assert not signature.takes({'fare', 'company', 'sensor'})
-  assert not signature.takes({*_SPEC, 'unknown'})
+  raw = serving.parse_examples(_examples([_row(1)]), _PARSED)
+  assert signature.arguments_for(
+      {k: v for k, v in raw.items() if k != 'label'}) is None
+  assert signature.arguments_for(
+      dict(raw, unknown=raw['sensor'])) is None
   without_label = lambda raw: {k: v for k, v in raw.items() if k != 'label'}
   (direct, calls), (released, _) = _both(layer, without_label)
   _assert_same(direct, released)
@@ -175,11 +180,11 @@ def test_inputs_of_another_shape_go_through_the_layer_and_its_errors(
   layer = tf1_graph.transform_features_layer()
   signature = transform_signature.loaded_signature(layer)
   raw = serving.parse_examples(_examples([_row(1), _row(2)]), _PARSED)
-  assert signature.accepts(transform_signature.flat_arguments(raw))
+  assert signature.arguments_for(raw) is not None
   wide = dict(raw, sensor=tf.concat([raw['sensor'], raw['sensor']], 1))
-  assert not signature.accepts(transform_signature.flat_arguments(wide))
+  assert signature.arguments_for(wide) is None
   with pytest.raises(ValueError, match='sensor'):
-    transform_signature.transform_function(layer)(wide)
+    transform_signature.transform_function(layer, signature)(wide)
 
 
 def test_a_graph_saved_with_tf2_goes_through_the_layer(tmp_path):

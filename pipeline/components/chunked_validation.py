@@ -29,26 +29,31 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-# Columns per call: at 100 a call takes about 6 ms on a 2-core machine,
-# against 0.53 s for 1,000 columns in one call.
+# Columns per call: ten calls of 100 took 0.08 s on a 2-core machine, against
+# 0.53 s for 1,000 columns in one call.
 COLUMNS_PER_CALL = 100
 
 
-def _single_dataset(
+def _one_flat_dataset(
     statistics: Optional[statistics_pb2.DatasetFeatureStatisticsList]
-) -> Optional[statistics_pb2.DatasetFeatureStatistics]:
-  """The one unweighted dataset of flat features in `statistics`, or None
-  where there is another layout."""
+) -> bool:
+  """Whether `statistics` is one unweighted dataset of flat features."""
   if statistics is None or len(statistics.datasets) != 1:
-    return None
+    return False
   dataset = statistics.datasets[0]
   if dataset.weighted_num_examples:
-    return None  # TFDV decides on weighting across all features
-  for feature in dataset.features:
-    if (len(feature.path.step) > 1
-        or feature.type == statistics_pb2.FeatureNameStatistics.STRUCT):
-      return None
-  return dataset
+    return False  # TFDV decides on weighting across all features
+  return not any(len(feature.path.step) > 1
+                 or feature.type == statistics_pb2.FeatureNameStatistics.STRUCT
+                 for feature in dataset.features)
+
+
+def _without(message, field: str):
+  """A copy of `message` without `field`."""
+  copy = type(message)()
+  copy.CopyFrom(message)
+  copy.ClearField(field)
+  return copy
 
 
 def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
@@ -73,9 +78,8 @@ def _can_chunk(schema: schema_pb2.Schema,
     return False
   if any(f.type == schema_pb2.STRUCT for f in schema.feature):
     return False
-  if _single_dataset(statistics) is None:
-    return False
-  return previous is None or _single_dataset(previous) is not None
+  return _one_flat_dataset(statistics) and (
+      previous is None or _one_flat_dataset(previous))
 
 
 def _statistics_groups(
@@ -90,9 +94,7 @@ def _statistics_groups(
   for feature in dataset.features:
     features[group_of.get(_feature_name(feature), len(groups) - 1)].append(
         feature)
-  shell = statistics_pb2.DatasetFeatureStatistics()
-  shell.CopyFrom(dataset)
-  del shell.features[:]
+  shell = _without(dataset, 'features')
   for group in features:
     part = statistics_pb2.DatasetFeatureStatisticsList()
     part.datasets.add().CopyFrom(shell)
@@ -130,9 +132,7 @@ def validate_statistics(
   previous_parts = (
       _statistics_groups(previous_statistics.datasets[0], names)
       if previous_statistics is not None else itertools.repeat(None))
-  shell = schema_pb2.Schema()
-  shell.CopyFrom(schema)
-  del shell.feature[:]
+  shell = _without(schema, 'feature')
   result = None
   drift_skew: List[anomalies_pb2.DriftSkewInfo] = []
   for group, part, previous in zip(groups, parts, previous_parts):

@@ -16,11 +16,11 @@ with the same float arithmetic (TFDV's own helper strips the infinities),
 on arrays: `bin_weights` finds the tied quantiles with array comparisons
 and spreads each run's weight with the same additions as TFDV, and
 `_sample_counts` computes every standard bucket's overlap fractions at once
-and adds them up in TFDV's order. So every bound and
-count they give is the one TFDV gives (tests/test_equi_width_histogram.py
-compares them on sketches with ties, point masses, infinities and
-weights). `used_by_tfdv()` substitutes them for TFDV's functions while the
-columnar StatisticsGen extracts its statistics.
+and adds them up in TFDV's order. So every bound and count they give is the
+one TFDV gives (tests/test_equi_width_histogram.py compares them on
+sketches with ties, point masses, infinities and weights).
+`used_by_tfdv()` substitutes them for TFDV's functions while the columnar
+StatisticsGen extracts its statistics.
 """
 import contextlib
 from typing import Iterator, Tuple

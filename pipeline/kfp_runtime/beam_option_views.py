@@ -19,10 +19,10 @@ runs each way).
 same options object and class, as long as the view still holds the flags
 and the value dictionary the options hold (the two things a view is made
 from). A view has no state of its own: every read and write goes to the
-shared dictionary, and setting anything else raises. So a kept view answers exactly as a new
-one would; only `is` between two views tells them apart. Views are held
-with their options object, weakly: a pipeline's options that are dropped
-take their views with them.
+shared dictionary, and setting anything else raises. So a kept view answers
+exactly as a new one would; only `is` between two views tells them apart.
+Views are held with their options object, weakly: a pipeline's options
+that are dropped take their views with them.
 """
 from typing import Any, Callable
 import weakref

@@ -277,11 +277,11 @@ def remember_beam_answers() -> None:
 
 def _patch_absl_app(module: Any, exit_after_success: bool = True) -> None:
   """Wraps absl's app.run, which runs TFX's entrypoints: it ends the
-  start-up pause of the collector (pipeline/startup_gc.py), the executor's step
-  gets Beam's caches (remember_beam_answers) and holds the pipeline's run
-  lease (pipeline/kfp_runtime/run_lease.py), a Beam
-  step chooses Dataflow or the DirectRunner from its input size before TFX
-  reads its arguments (pipeline/kfp_runtime/beam_runner.py), and with
+  start-up pause of the collector (pipeline/startup_gc.py), the executor's
+  step gets Beam's caches (remember_beam_answers) and holds the pipeline's
+  run lease (pipeline/kfp_runtime/run_lease.py), a Beam step chooses
+  Dataflow or the DirectRunner from its input size before TFX reads its
+  arguments (pipeline/kfp_runtime/beam_runner.py), and with
   `exit_after_success` a step that succeeded exits at once (fix 3)."""
   original = module.run
   if getattr(original, '_kfp_compat', False):
