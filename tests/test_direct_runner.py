@@ -5,6 +5,7 @@ Prism first."""
 import os
 
 import apache_beam as beam
+from apache_beam.runners.direct import direct_runner as beam_direct_runner
 from apache_beam.runners.portability import prism_runner
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
@@ -31,6 +32,22 @@ def prism_attempts(monkeypatch):
 
   monkeypatch.setattr(prism_runner.PrismRunner, 'run_pipeline', refuse)
   return attempts
+
+
+@pytest.fixture
+def rebuilt(monkeypatch):
+  """The runners of the pipelines that Beam rebuilds from their runner-API
+  protos before running them (its check that a pipeline survives the round
+  trip)."""
+  runners = []
+  rebuild = beam.Pipeline.from_runner_api
+
+  def spy(proto, runner, options, **kwargs):
+    runners.append(runner)
+    return rebuild(proto, runner, options, **kwargs)
+
+  monkeypatch.setattr(beam.Pipeline, 'from_runner_api', staticmethod(spy))
+  return runners
 
 
 def _squares(pipeline: beam.Pipeline) -> None:
@@ -90,7 +107,7 @@ def _placeholder(value: str):
 
 def test_the_operator_gives_executors_the_direct_pipeline(tmp_path,
                                                           prism_attempts):
-  assert _run_with_operator(tmp_path) == 'InProcessDirectRunner'
+  assert _run_with_operator(tmp_path) == 'SwitchingDirectRunner'
   assert not prism_attempts
 
 
@@ -114,12 +131,33 @@ def test_a_step_in_its_container_runs_in_process_without_trying_prism(
     prism_attempts):
   # As TFX's Beam executors build their pipeline from the step's arguments.
   pipeline = beam.Pipeline(argv=_IN_CONTAINER)
-  assert isinstance(pipeline.runner, in_process_runner.InProcessDirectRunner)
+  assert pipeline.runner.__class__ is beam_direct_runner.SwitchingDirectRunner
   _squares(pipeline)
   assert not prism_attempts
   # The image named: TFX builds and stages no sdist of itself.
   assert dependency_utils.make_beam_dependency_flags(
       list(_IN_CONTAINER)) == _IN_CONTAINER
+
+
+def test_in_process_pipelines_skip_the_runner_api_round_trip(
+    rebuilt, prism_attempts):
+  # Beam skips it for its own DirectRunner in batch: the FnApiRunner
+  # converts the pipeline to protos anyway.
+  _squares(direct_runner.direct_pipeline())
+  _squares(beam.Pipeline(argv=_IN_CONTAINER))
+  assert not rebuilt
+  assert not prism_attempts
+
+  # Beam knows its DirectRunner by the class name: the same runner under
+  # another name (this module's runner was a subclass) pays for the trip.
+  class Renamed(beam_direct_runner.SwitchingDirectRunner):
+    pass
+
+  renamed = Renamed()
+  renamed.is_interactive()
+  _squares(beam.Pipeline(runner=renamed))
+  assert rebuilt == [renamed]
+  assert not prism_attempts
 
 
 def test_the_executors_in_process_paths_see_every_in_process_runner():
