@@ -3,7 +3,8 @@ against TFX's own, on the same small wide table with empty cells: two traces
 of the preprocessing_fn instead of five for the same transform graph,
 vocabulary and metadata; the numeric matrix's columns read as dense inputs
 (pipeline/components/dense_numeric_inputs.py) for the same transformed
-features as TFX's sparse ones.
+features as TFX's sparse ones; the examples read in this process
+(pipeline/components/in_process_examples.py) where Beam runs here.
 """
 import json
 import math
@@ -26,6 +27,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
+from tfx_bsl.tfxio import tf_example_record
 
 from local.run import direct_runner
 from models import features
@@ -162,11 +164,30 @@ class _StockWithDenseInputs(stock_executor.Executor):
       super().Do(input_dict, output_dict, exec_properties)
 
 
-def test_same_transform_graph_from_two_traces(inputs, tmp_path):
+@pytest.fixture
+def beam_reads(monkeypatch):
+  """How many times a Transform read tf.Example files with Beam's source."""
+  reads = []
+  # pylint: disable-next=protected-access
+  source = tf_example_record.TFExampleRecord._RawRecordBeamSourceInternal
+
+  def counted(self):
+    reads.append(self)
+    return source(self)
+
+  monkeypatch.setattr(tf_example_record.TFExampleRecord,
+                      '_RawRecordBeamSourceInternal', counted)
+  return reads
+
+
+def test_same_transform_graph_from_two_traces(inputs, tmp_path, beam_reads):
   ours, our_traces = _run(shared_trace_transform.Executor, inputs,
                           tmp_path / 'ours')
+  # Beam runs in this process: the examples were read here, not by Beam.
+  assert not beam_reads
   stock, stock_traces = _run(_StockWithDenseInputs, inputs,
                              tmp_path / 'stock')
+  assert beam_reads
   assert (our_traces, stock_traces) == (2, 5)
   # The same metadata and vocabulary files, and the same graph.
   files = _other_files(ours)

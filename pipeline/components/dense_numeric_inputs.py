@@ -54,6 +54,7 @@ from tfx_bsl.tfxio import tf_example_record
 
 from models import features
 from models import preprocessing
+from pipeline.components import in_process_examples
 from pipeline.components import library_substitution
 
 # TFX's tensor representation group: the one TFXIO and TFT read.
@@ -163,6 +164,13 @@ class EmptyCellsAsMissingRecord(tf_example_record.TFExampleRecord):
 
     return beam.ptransform_fn(expand)()
 
+  def RecordBatches(self, options):
+    """TFX's reader's record batches in this process
+    (in_process_examples.py), empty lists read as its Beam source reads
+    them."""
+    for batch in super().RecordBatches(options):
+      yield empty_lists_as_missing(batch, self._empty_as_missing)
+
   def _ProjectImpl(self, tensor_names: List[str]):
     """The projection TFX's reader makes (Transform reads only the columns
     the preprocessing_fn uses), reading empty lists as this one does."""
@@ -189,9 +197,12 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
 
 class DenseInputsProcessor(transform_executor.TransformProcessor):
   """TFX's Transform processor, giving the numeric matrix's columns of
-  `problem` to the preprocessing_fn as dense inputs."""
+  `problem` to the preprocessing_fn as dense inputs, and reading the
+  examples in this process where `in_process` (in_process_examples.py)."""
 
-  problem = None  # set on the subclass `dense_inputs` makes
+  # Set on the subclass `dense_inputs` makes.
+  problem = None
+  in_process = False
 
   def _GetSchema(self, schema_path: str):
     """The data's schema, with dense representations for the numeric
@@ -207,19 +218,23 @@ class DenseInputsProcessor(transform_executor.TransformProcessor):
 
   def _CreateTFXIO(self, dataset, schema):
     """TFX's reader, reading an empty list in a dense input's column as a
-    missing value."""
+    missing value, and in this process where `in_process`."""
     made = super()._CreateTFXIO(dataset, schema)
     columns = dense_columns_in(schema)
-    if not columns:
+    if columns:
+      # pylint: disable-next=unidiomatic-typecheck
+      if type(made) is not tf_example_record.TFExampleRecord:
+        raise ValueError(
+            f'Transform reads {type(made).__name__}; dense numeric inputs '
+            'need tf.Examples read by TFExampleRecord')
+      made = EmptyCellsAsMissingRecord(
+          columns, file_pattern=dataset.file_pattern, schema=schema,
+          raw_record_column_name=made.raw_record_column_name,
+          telemetry_descriptors=made.telemetry_descriptors)
+    if not self.in_process:
       return made
-    if type(made) is not tf_example_record.TFExampleRecord:  # pylint: disable=unidiomatic-typecheck
-      raise ValueError(
-          f'Transform reads {type(made).__name__}; dense numeric inputs '
-          'need tf.Examples read by TFExampleRecord')
-    return EmptyCellsAsMissingRecord(
-        columns, file_pattern=dataset.file_pattern, schema=schema,
-        raw_record_column_name=made.raw_record_column_name,
-        telemetry_descriptors=made.telemetry_descriptors)
+    return in_process_examples.read_in_process(
+        made, (tf_example_record.TFExampleRecord, EmptyCellsAsMissingRecord))
 
 
 # The methods of TFX's processor that DenseInputsProcessor overrides, with
@@ -241,9 +256,10 @@ def _can_substitute() -> bool:
 
 
 @contextlib.contextmanager
-def dense_inputs(problem) -> Iterator[None]:
+def dense_inputs(problem, in_process: bool = False) -> Iterator[None]:
   """While inside, TFX's Transform executor runs DenseInputsProcessor for
-  `problem` (nothing changes where it is None)."""
+  `problem` (nothing changes where it is None), reading the examples in
+  this process where `in_process` (Beam runs here)."""
   if problem is None:
     yield
     return
@@ -254,8 +270,11 @@ def dense_inputs(problem) -> Iterator[None]:
         ', '.join(_PROCESSOR_METHODS))
     yield
     return
+  if in_process:
+    logging.info('Transform reads its examples in this process, where its '
+                 'Beam pipeline runs.')
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
-                   {'problem': problem})
+                   {'problem': problem, 'in_process': in_process})
   with library_substitution.substituted(transform_executor,
                                        TransformProcessor=processor):
     yield
