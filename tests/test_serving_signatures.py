@@ -95,6 +95,15 @@ def test_the_saved_model_holds_the_transform_graph_once(pushed_model):
   assert len(lookups) == 1, lookups
 
 
+def test_the_saved_model_holds_no_optimizer_state(pushed_model):
+  """Only what serving reads: the model's weights and the Transform graph's
+  tables, no optimizer step or Adam slots."""
+  names = [name for name, _ in tf.train.list_variables(
+      os.path.join(pushed_model.model_dir, 'variables', 'variables'))]
+  assert any(name.startswith('layer_with_weights-') for name in names)
+  assert not [name for name in names if 'optimizer' in name], names
+
+
 @pytest.mark.slow
 def test_rows_signature_rejects_a_fraction_in_an_integer_column(pushed):
   model, _ = pushed
