@@ -100,15 +100,18 @@ def inputs(tmp_path_factory):
   return examples, schema
 
 
-def _run(executor_class, inputs, out_dir):
+def _run(executor_class, inputs, out_dir, beam_pipeline_args=None):
   """The transform graph folder `executor_class` writes, and how many times
-  it traced the preprocessing_fn."""
+  it traced the preprocessing_fn; on the local pipeline's runner, or on a
+  pipeline TFX makes from `beam_pipeline_args`."""
   examples, schema = inputs
   graph = standard_artifacts.TransformGraph()
   graph.uri = str(out_dir / 'transform_graph')
   executor = executor_class(base_beam_executor.BaseBeamExecutor.Context(
-      beam_pipeline_args=[], tmp_dir=str(out_dir / 'tmp'), unique_id='test',
-      make_beam_pipeline_fn=direct_runner.direct_pipeline))
+      beam_pipeline_args=beam_pipeline_args or [],
+      tmp_dir=str(out_dir / 'tmp'), unique_id='test',
+      make_beam_pipeline_fn=(None if beam_pipeline_args else
+                             direct_runner.direct_pipeline)))
   _CALLS.clear()
   executor.Do(
       {specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
@@ -200,6 +203,18 @@ def test_same_transform_graph_from_two_traces(inputs, tmp_path, beam_reads):
           impl_helper.__name__)
   assert (stock_executor.TransformProcessor.__module__ ==
           stock_executor.__name__)
+
+
+def test_another_runner_keeps_beams_source(inputs, tmp_path, beam_reads):
+  # Beam arguments that name a runner by its dotted class name, as a step's
+  # arguments name Dataflow's: not a runner the executor knows to run in its
+  # process, so Beam reads the examples (Beam's bundle-based runner, which
+  # runs here without a cloud).
+  args = ['--runner=apache_beam.runners.direct.direct_runner.'
+          'BundleBasedDirectRunner', f'--requirements_file={os.devnull}']
+  folder, _ = _run(shared_trace_transform.Executor, inputs, tmp_path, args)
+  assert beam_reads
+  assert os.path.isdir(os.path.join(folder, 'transform_fn'))
 
 
 def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):

@@ -233,8 +233,12 @@ class DenseInputsProcessor(transform_executor.TransformProcessor):
           telemetry_descriptors=made.telemetry_descriptors)
     if not self.in_process:
       return made
-    return in_process_examples.read_in_process(
+    read = in_process_examples.read_in_process(
         made, (tf_example_record.TFExampleRecord, EmptyCellsAsMissingRecord))
+    if read is not made:
+      logging.info('Transform reads %s in this process, where its Beam '
+                   'pipeline runs.', dataset.file_pattern)
+    return read
 
 
 # The methods of TFX's processor that DenseInputsProcessor overrides, with
@@ -270,9 +274,6 @@ def dense_inputs(problem, in_process: bool = False) -> Iterator[None]:
         ', '.join(_PROCESSOR_METHODS))
     yield
     return
-  if in_process:
-    logging.info('Transform reads its examples in this process, where its '
-                 'Beam pipeline runs.')
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
                    {'problem': problem, 'in_process': in_process})
   with library_substitution.substituted(transform_executor,

@@ -8,16 +8,26 @@ decoded to Arrow. Where the Beam pipeline runs in this process (a local run,
 and a step below DATAFLOW_MIN_INPUT_BYTES in its container:
 pipeline/kfp_runtime/in_process_runner.py), `InProcessExamples` gives
 Transform the same TFXIO with one change: its Beam source reads the files
-with the TFXIO's own `RecordBatches`, tf.data's reader in C++ on a thread of
-its own, and decodes them with the same decoder into the same record
-batches, in the files' order, of at most `BATCH_ROWS` rows. Transform's
-Beam pipeline gets one element, the whole read happens in it, and what the
-analysis does with the batches does not change.
+with the TFXIO's own `RecordBatches`, tf.data's reader in C++ on threads of
+its own, and decodes them with the same decoder into record batches of
+`BATCH_ROWS` rows (the last one fewer) with the same schema and rows.
+Transform's Beam pipeline gets one element, the whole read happens in it,
+and the analysis does with the batches what it did.
+
+Two things differ, neither of which the analysis depends on:
+- The order of the rows: tf.data interleaves the files, in an order fixed
+  for a given number of processors (one file after another on up to three),
+  where Beam's source promises none.
+- The batches: always `BATCH_ROWS` rows, where Beam adapts their size to
+  the time each takes; analyzers that sum floats (means, variances) may
+  differ in their last digits, as between any two runs with Beam's source.
+The Beam counters that TFXIO's source keeps of what it read are not kept;
+nothing in the pipeline reads them.
 
 Measured on the Transform executor alone (bench/profile_component.py
 Transform --cpu, 2026-12-06, alternating): 300,000 resampled trips (200,000
 rows analysed) 6.5, 6.5, 6.5 s before, 5.1, 4.7, 4.4 s after; on the
-bundled data (10,000 rows) the same 2.0 s either way.
+bundled data (10,000 rows) 1.6 s either way.
 
 Dataflow keeps Beam's source, which splits the files between its workers.
 Only TFX's tf.Example reader and the project's reader of it
@@ -41,8 +51,8 @@ BATCH_ROWS = 1000
 
 def _record_batches(unused_element, tfxio: tfxio_module.TFXIO,
                     batch_size: int) -> Iterator[pa.RecordBatch]:
-  """Every example `tfxio` reads, in the files' order, as record batches of
-  at most `batch_size` rows."""
+  """Every example `tfxio` reads, as record batches of `batch_size` rows
+  (the last one fewer)."""
   return tfxio.RecordBatches(dataset_options.RecordBatchesOptions(
       batch_size=batch_size, num_epochs=1, shuffle=False))
 
@@ -67,6 +77,10 @@ class InProcessExamples:
     self._tfxio = tfxio
 
   def __getattr__(self, name: str):
+    # Not for special names or the wrapped reader itself: a copy or an
+    # unpickled instance asks for them before it has a reader.
+    if name.startswith('__') or name == '_tfxio':
+      raise AttributeError(name)
     return getattr(self._tfxio, name)
 
   def Project(self, tensor_names: List[str]) -> 'InProcessExamples':
