@@ -10,14 +10,11 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.transform import executor as stock_executor
-from tfx.proto import example_gen_pb2
 from tfx_bsl.tfxio import tensor_adapter
 from tfx_bsl.tfxio import tensor_representation_util
-from tfx_bsl.tfxio import tf_example_record
 
 from models import features
 from pipeline.components import dense_numeric_inputs
-from pipeline.components import in_process_examples
 
 _SCHEMA = text_format.Parse('''
     feature { name: "speed" type: FLOAT }
@@ -131,23 +128,3 @@ def test_the_processor_is_substituted_only_while_inside():
   assert stock_executor.TransformProcessor is released
   with dense_numeric_inputs.dense_inputs(None):  # not the project's fn
     assert stock_executor.TransformProcessor is released
-
-
-@pytest.mark.parametrize('dense', [True, False])
-def test_the_processor_reads_in_process_only_where_beam_runs_here(dense):
-  schema = (dense_numeric_inputs.with_dense_inputs(_SCHEMA, ['count'])
-            if dense else _SCHEMA)
-  dataset = stock_executor._Dataset(  # pylint: disable=protected-access
-      '/data/Split-train/*', 'tfrecords_gzip',
-      example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE, None)
-  reader = (dense_numeric_inputs.EmptyCellsAsMissingRecord if dense else
-            tf_example_record.TFExampleRecord)
-  for in_process in (False, True):
-    with dense_numeric_inputs.dense_inputs(_PROBLEM, in_process):
-      processor = stock_executor.TransformProcessor()
-      # pylint: disable-next=protected-access
-      made = processor._CreateTFXIO(dataset, schema)
-    if in_process:
-      assert isinstance(made, in_process_examples.InProcessExamples)
-      made = made._tfxio  # pylint: disable=protected-access
-    assert type(made) is reader  # pylint: disable=unidiomatic-typecheck

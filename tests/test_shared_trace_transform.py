@@ -3,8 +3,7 @@ against TFX's own, on the same small wide table with empty cells: two traces
 of the preprocessing_fn instead of five for the same transform graph,
 vocabulary and metadata; the numeric matrix's columns read as dense inputs
 (pipeline/components/dense_numeric_inputs.py) for the same transformed
-features as TFX's sparse ones; the examples read in this process
-(pipeline/components/in_process_examples.py) where Beam runs here.
+features as TFX's sparse ones.
 """
 import json
 import math
@@ -27,7 +26,6 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
-from tfx_bsl.tfxio import tf_example_record
 
 from local.run import direct_runner
 from models import features
@@ -100,18 +98,15 @@ def inputs(tmp_path_factory):
   return examples, schema
 
 
-def _run(executor_class, inputs, out_dir, beam_pipeline_args=None):
+def _run(executor_class, inputs, out_dir):
   """The transform graph folder `executor_class` writes, and how many times
-  it traced the preprocessing_fn; on the local pipeline's runner, or on a
-  pipeline TFX makes from `beam_pipeline_args`."""
+  it traced the preprocessing_fn."""
   examples, schema = inputs
   graph = standard_artifacts.TransformGraph()
   graph.uri = str(out_dir / 'transform_graph')
   executor = executor_class(base_beam_executor.BaseBeamExecutor.Context(
-      beam_pipeline_args=beam_pipeline_args or [],
-      tmp_dir=str(out_dir / 'tmp'), unique_id='test',
-      make_beam_pipeline_fn=(None if beam_pipeline_args else
-                             direct_runner.direct_pipeline)))
+      beam_pipeline_args=[], tmp_dir=str(out_dir / 'tmp'), unique_id='test',
+      make_beam_pipeline_fn=direct_runner.direct_pipeline))
   _CALLS.clear()
   executor.Do(
       {specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
@@ -167,30 +162,11 @@ class _StockWithDenseInputs(stock_executor.Executor):
       super().Do(input_dict, output_dict, exec_properties)
 
 
-@pytest.fixture
-def beam_reads(monkeypatch):
-  """How many times a Transform read tf.Example files with Beam's source."""
-  reads = []
-  # pylint: disable-next=protected-access
-  source = tf_example_record.TFExampleRecord._RawRecordBeamSourceInternal
-
-  def counted(self):
-    reads.append(self)
-    return source(self)
-
-  monkeypatch.setattr(tf_example_record.TFExampleRecord,
-                      '_RawRecordBeamSourceInternal', counted)
-  return reads
-
-
-def test_same_transform_graph_from_two_traces(inputs, tmp_path, beam_reads):
+def test_same_transform_graph_from_two_traces(inputs, tmp_path):
   ours, our_traces = _run(shared_trace_transform.Executor, inputs,
                           tmp_path / 'ours')
-  # Beam runs in this process: the examples were read here, not by Beam.
-  assert not beam_reads
   stock, stock_traces = _run(_StockWithDenseInputs, inputs,
                              tmp_path / 'stock')
-  assert beam_reads
   assert (our_traces, stock_traces) == (2, 5)
   # The same metadata and vocabulary files, and the same graph.
   files = _other_files(ours)
@@ -203,18 +179,6 @@ def test_same_transform_graph_from_two_traces(inputs, tmp_path, beam_reads):
           impl_helper.__name__)
   assert (stock_executor.TransformProcessor.__module__ ==
           stock_executor.__name__)
-
-
-def test_another_runner_keeps_beams_source(inputs, tmp_path, beam_reads):
-  # Beam arguments that name a runner by its dotted class name, as a step's
-  # arguments name Dataflow's: not a runner the executor knows to run in its
-  # process, so Beam reads the examples (Beam's bundle-based runner, which
-  # runs here without a cloud).
-  args = ['--runner=apache_beam.runners.direct.direct_runner.'
-          'BundleBasedDirectRunner', f'--requirements_file={os.devnull}']
-  folder, _ = _run(shared_trace_transform.Executor, inputs, tmp_path, args)
-  assert beam_reads
-  assert os.path.isdir(os.path.join(folder, 'transform_fn'))
 
 
 def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):

@@ -54,7 +54,6 @@ from tfx_bsl.tfxio import tf_example_record
 
 from models import features
 from models import preprocessing
-from pipeline.components import in_process_examples
 from pipeline.components import library_substitution
 
 # TFX's tensor representation group: the one TFXIO and TFT read.
@@ -164,13 +163,6 @@ class EmptyCellsAsMissingRecord(tf_example_record.TFExampleRecord):
 
     return beam.ptransform_fn(expand)()
 
-  def RecordBatches(self, options):
-    """TFX's reader's record batches in this process
-    (in_process_examples.py), empty lists read as its Beam source reads
-    them."""
-    for batch in super().RecordBatches(options):
-      yield empty_lists_as_missing(batch, self._empty_as_missing)
-
   def _ProjectImpl(self, tensor_names: List[str]):
     """The projection TFX's reader makes (Transform reads only the columns
     the preprocessing_fn uses), reading empty lists as this one does."""
@@ -197,12 +189,9 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
 
 class DenseInputsProcessor(transform_executor.TransformProcessor):
   """TFX's Transform processor, giving the numeric matrix's columns of
-  `problem` to the preprocessing_fn as dense inputs, and reading the
-  examples in this process where `in_process` (in_process_examples.py)."""
+  `problem` to the preprocessing_fn as dense inputs."""
 
-  # Set on the subclass `dense_inputs` makes.
-  problem = None
-  in_process = False
+  problem = None  # set on the subclass `dense_inputs` makes
 
   def _GetSchema(self, schema_path: str):
     """The data's schema, with dense representations for the numeric
@@ -218,27 +207,19 @@ class DenseInputsProcessor(transform_executor.TransformProcessor):
 
   def _CreateTFXIO(self, dataset, schema):
     """TFX's reader, reading an empty list in a dense input's column as a
-    missing value, and in this process where `in_process`."""
+    missing value."""
     made = super()._CreateTFXIO(dataset, schema)
     columns = dense_columns_in(schema)
-    if columns:
-      # pylint: disable-next=unidiomatic-typecheck
-      if type(made) is not tf_example_record.TFExampleRecord:
-        raise ValueError(
-            f'Transform reads {type(made).__name__}; dense numeric inputs '
-            'need tf.Examples read by TFExampleRecord')
-      made = EmptyCellsAsMissingRecord(
-          columns, file_pattern=dataset.file_pattern, schema=schema,
-          raw_record_column_name=made.raw_record_column_name,
-          telemetry_descriptors=made.telemetry_descriptors)
-    if not self.in_process:
+    if not columns:
       return made
-    read = in_process_examples.read_in_process(
-        made, (tf_example_record.TFExampleRecord, EmptyCellsAsMissingRecord))
-    if read is not made:
-      logging.info('Transform reads %s in this process, where its Beam '
-                   'pipeline runs.', dataset.file_pattern)
-    return read
+    if type(made) is not tf_example_record.TFExampleRecord:  # pylint: disable=unidiomatic-typecheck
+      raise ValueError(
+          f'Transform reads {type(made).__name__}; dense numeric inputs '
+          'need tf.Examples read by TFExampleRecord')
+    return EmptyCellsAsMissingRecord(
+        columns, file_pattern=dataset.file_pattern, schema=schema,
+        raw_record_column_name=made.raw_record_column_name,
+        telemetry_descriptors=made.telemetry_descriptors)
 
 
 # The methods of TFX's processor that DenseInputsProcessor overrides, with
@@ -260,10 +241,9 @@ def _can_substitute() -> bool:
 
 
 @contextlib.contextmanager
-def dense_inputs(problem, in_process: bool = False) -> Iterator[None]:
+def dense_inputs(problem) -> Iterator[None]:
   """While inside, TFX's Transform executor runs DenseInputsProcessor for
-  `problem` (nothing changes where it is None), reading the examples in
-  this process where `in_process` (Beam runs here)."""
+  `problem` (nothing changes where it is None)."""
   if problem is None:
     yield
     return
@@ -275,7 +255,7 @@ def dense_inputs(problem, in_process: bool = False) -> Iterator[None]:
     yield
     return
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
-                   {'problem': problem, 'in_process': in_process})
+                   {'problem': problem})
   with library_substitution.substituted(transform_executor,
                                        TransformProcessor=processor):
     yield

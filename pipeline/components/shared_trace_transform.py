@@ -46,7 +46,6 @@ from tfx.dsl.components.base import executor_spec
 
 from pipeline.components import dense_numeric_inputs
 from pipeline.components import library_substitution
-from pipeline.kfp_runtime import in_process_runner
 
 # The parameters of TFT's tracing function that the sharing below stands in
 # for (tensorflow-transform 1.16). A TFT whose function takes others gets no
@@ -122,14 +121,11 @@ def shared_inspection_trace() -> Iterator[None]:
 class Executor(transform_executor.Executor):
   """TFX's Transform executor, its inspections sharing one trace, and the
   numeric matrix's columns given to the project's preprocessing_fn as dense
-  inputs where custom_config holds the problem description; the examples
-  are then read in this process where Beam runs here
-  (in_process_examples.py)."""
+  inputs where custom_config holds the problem description."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     problem = dense_numeric_inputs.problem_of(exec_properties)
-    in_process = in_process_runner.runs_in_process(self._beam_pipeline_args)
-    with dense_numeric_inputs.dense_inputs(problem, in_process), (
+    with dense_numeric_inputs.dense_inputs(problem), (
         shared_inspection_trace()):
       super().Do(input_dict, output_dict, exec_properties)
 
