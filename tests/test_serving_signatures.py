@@ -95,6 +95,7 @@ def test_the_saved_model_holds_the_transform_graph_once(pushed_model):
   assert len(lookups) == 1, lookups
 
 
+@pytest.mark.slow
 def test_the_saved_model_holds_no_optimizer_state(pushed_model):
   """Only what serving reads: the model's weights and the Transform graph's
   tables, no optimizer step or Adam slots."""

@@ -18,8 +18,8 @@ pipeline, skips a round trip through the runner API (every transform
 pickled and unpickled, the pipeline converted to protos and rebuilt from
 them, only to check that it can be), since the FnApiRunner converts the
 pipeline itself. A subclass under another name paid for that check in every
-Beam pipeline: Transform's executor on the bundled data took 2.4 s with
-it, 1.6 s without (docs/performance.md).
+Beam pipeline: Transform's executor on the bundled data took 2.2 s with
+it, 1.4 s without (alternating runs; docs/performance.md).
 
 Beam arguments name it by its dotted name, `beam_runner.IN_PROCESS_RUNNER`
 (Beam imports it when a step builds its pipeline, so the image's start-up
