@@ -392,6 +392,32 @@ class BestWeights(keras.callbacks.Callback):
                    self.monitor, self.best)
 
 
+def train_model(model: keras.Model, train: tf.data.Dataset,
+                evaluation: tf.data.Dataset, train_steps: int,
+                eval_steps: int, log_dir: str) -> keras.callbacks.History:
+  """Trains `model` (from `build_model`) for `train_steps` batches of
+  `train` in `_VALIDATIONS` epochs (fewer if there are fewer steps), each
+  followed by `eval_steps` batches of `evaluation`; keeps the weights that
+  scored best there (`BestWeights`) and writes TensorBoard logs to `log_dir`
+  (`TrainingLogs`).
+
+  The optimizer's slots are made before the first step: tf.function traces
+  a step that creates variables twice, the second time without them, and
+  that second trace is about 0.3 s of the bundled data's 2.3 s of training.
+  """
+  model.optimizer.build(model.trainable_variables)
+  epochs = max(1, min(_VALIDATIONS, train_steps))
+  return model.fit(
+      train,
+      epochs=epochs,
+      steps_per_epoch=train_steps // epochs,
+      validation_data=evaluation,
+      validation_steps=eval_steps,
+      verbose=0,
+      callbacks=[TrainingLogs(log_dir=log_dir, train_steps=train_steps),
+                 BestWeights()])
+
+
 def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
   """Trains the model and saves it with raw-data signatures.
 
@@ -437,21 +463,10 @@ def _train_and_save(fn_args: fn_args_utils.FnArgs) -> None:
       label_mean=label_mean, label_std=label_std,
       widths=numeric_widths(tf_transform_output),
       train_steps=fn_args.train_steps)
-  # The training steps in `_VALIDATIONS` epochs (fewer if there are fewer
-  # steps), each followed by a score on the eval split; the best is kept.
-  epochs = max(1, min(_VALIDATIONS, fn_args.train_steps))
   logging.info('Training a %s model for %d steps of %d examples',
                problem.problem_type, fn_args.train_steps, batch_size)
-  model.fit(
-      train,
-      epochs=epochs,
-      steps_per_epoch=fn_args.train_steps // epochs,
-      validation_data=evaluation,
-      validation_steps=fn_args.eval_steps,
-      verbose=0,
-      callbacks=[TrainingLogs(log_dir=fn_args.model_run_dir,
-                              train_steps=fn_args.train_steps),
-                 BestWeights()])
+  train_model(model, train, evaluation, fn_args.train_steps,
+              fn_args.eval_steps, fn_args.model_run_dir)
 
   # Serving, the Evaluator and local.serving.predict call the signatures; without
   # each layer's traced call functions (save_traces) the export takes about

@@ -281,3 +281,21 @@ def test_best_weights_are_those_of_the_lowest_validation_loss():
   for kept, second in zip(net.get_weights(), snapshots[1]):
     np.testing.assert_array_equal(kept, second)
 
+
+
+@pytest.mark.parametrize('problem_type,num_classes', [
+    (features.BINARY, 2), (features.MULTICLASS, 3), (features.REGRESSION, 1)])
+def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
+  # A step that made the optimizer's slots would be traced twice: once
+  # making them, once again without.
+  features_ = _batch(64, seed=5)
+  labels = features_['payment_type_xf'] % num_classes
+  data = tf.data.Dataset.from_tensor_slices((features_, labels)).batch(16)
+  net = model.build_model(_BUCKETS, seed=5, problem_type=problem_type,
+                          num_classes=num_classes)
+  history = model.train_model(net, data.repeat(), data, train_steps=10,
+                              eval_steps=4, log_dir=str(tmp_path))
+  assert net.train_function.experimental_get_tracing_count() == 1
+  assert net.test_function.experimental_get_tracing_count() == 1
+  assert len(history.history['val_loss']) == 5
+  assert net.optimizer.iterations.numpy() == 10
