@@ -8,7 +8,7 @@ template is copied with `tfx template copy --model=taxi` from the installed TFX
 and every one of its commented-out `components.append(...)` lines is enabled.
 Then this pipeline runs again with nothing changed and again after a change to
 models/model.py; then cold runs of it alternate with runs of bench/floor.py,
-three pairs: the cold run's ratio to the floor is the median of the pairs'
+five pairs: the cold run's ratio to the floor is the median of the pairs'
 ratios, and the floor's run of median wall time is the reruns' yardstick.
 Prints both models' eval accuracy, a per-component breakdown read from each
 run's metadata store (with this project's time over the template's), and the
@@ -154,7 +154,7 @@ def copy_with_model_change(destination: str) -> str:
 # floor run, and the cold run's ratio to the floor is the median of the
 # pairs' ratios; the floor's own figure (the reruns' yardstick) is its run of
 # median wall time.
-PAIRS = 3
+PAIRS = 5
 
 
 @dataclasses.dataclass
