@@ -150,10 +150,10 @@ def copy_with_model_change(destination: str) -> str:
 # run of median wall time out of three, timed minutes after the cold run,
 # still put the cold run's ratio on one side of its goal or the other from
 # one bench to the next. So the cold run is timed against it side by side:
-# PAIRS times a cold run of this pipeline (a fresh output folder) and then a
-# floor run, and the cold run's ratio to the floor is the median of the
-# pairs' ratios; the floor's own figure (the reruns' yardstick) is its run of
-# median wall time.
+# PAIRS times a cold run of this pipeline (a fresh output folder) and a
+# floor run, in turn, and the cold run's ratio to the floor is the median
+# of the pairs' ratios; the floor's own figure (the reruns' yardstick) is
+# its run of median wall time.
 PAIRS = 5
 
 
@@ -183,8 +183,11 @@ class Pairs:
 
 
 def run_pairs(workdir: str, train_steps: int, pairs: int = PAIRS) -> Pairs:
-  """`pairs` times, a cold run of this pipeline (outputs in a fresh folder
-  under `workdir`, removed after) and then a floor run."""
+  """`pairs` times (an odd number, so that both medians are of one run), a
+  cold run of this pipeline (outputs in a fresh folder under `workdir`) and
+  a floor run, the cold run first in every other pair so that neither
+  always follows the other; a pair's outputs are removed after both ran."""
+  assert pairs % 2 == 1, pairs
   env = clean_env()
   env.update(PIPELINE_NAME=OURS_NAME, DATA_PATH=os.path.join(REPO, 'data'),
              TRAIN_NUM_STEPS=str(train_steps))
@@ -193,11 +196,14 @@ def run_pairs(workdir: str, train_steps: int, pairs: int = PAIRS) -> Pairs:
   measured = Pairs(cold=[], floor=[])
   for index in range(pairs):
     output = os.path.join(workdir, f'pair-{index}')
-    measured.cold.append(_measured(
-        [sys.executable, os.path.join(REPO, 'local_runner.py')], REPO,
-        dict(env, LOCAL_OUTPUT_DIR=output)))
+    for cold_run in (True, False) if index % 2 == 0 else (False, True):
+      if cold_run:
+        measured.cold.append(_measured(
+            [sys.executable, os.path.join(REPO, 'local_runner.py')], REPO,
+            dict(env, LOCAL_OUTPUT_DIR=output)))
+      else:
+        measured.floor.append(_measured(floor, REPO, clean_env()))
     shutil.rmtree(output, ignore_errors=True)
-    measured.floor.append(_measured(floor, REPO, clean_env()))
   MEASURED['floor'] = measured.median_floor()
   return measured
 
@@ -289,7 +295,8 @@ def _ratios(wall: Dict[str, float], pairs: Pairs) -> None:
   """The goals as ratios, of wall times and of CPU times, beside each goal
   (docs/performance.md). The cold run's ratio to the floor is the pairs'
   median (`run_pairs`); the others are of single runs."""
-  print(f'\n{"ratios":<30}{"wall":>8}{"CPU":>8}{"goal":>8}')
+  print(f'\n{"ratios":<30}{"wall":>8}{"CPU":>8}{"goal":>8}'
+        '  (the reruns: one run each, over the floor\'s median run)')
   rows = [('cold run / template', 'ours', 'template', 0.4),
           ('cold run / floor', None, None, 1.5),
           ('cached rerun / floor', 'cached', 'floor', 1.2),

@@ -282,7 +282,6 @@ def test_best_weights_are_those_of_the_lowest_validation_loss():
     np.testing.assert_array_equal(kept, second)
 
 
-
 @pytest.mark.parametrize('problem_type,num_classes', [
     (features.BINARY, 2), (features.MULTICLASS, 3), (features.REGRESSION, 1)])
 def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
@@ -297,5 +296,6 @@ def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
                               eval_steps=4, log_dir=str(tmp_path))
   assert net.train_function.experimental_get_tracing_count() == 1
   assert net.test_function.experimental_get_tracing_count() == 1
-  assert len(history.history['val_loss']) == 5
+  validations = model._VALIDATIONS  # pylint: disable=protected-access
+  assert len(history.history['val_loss']) == validations
   assert net.optimizer.iterations.numpy() == 10
