@@ -286,7 +286,8 @@ def test_best_weights_are_those_of_the_lowest_validation_loss():
     (features.BINARY, 2), (features.MULTICLASS, 3), (features.REGRESSION, 1)])
 def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
   # A step that made the optimizer's slots would be traced twice: once
-  # making them, once again without.
+  # making them, once again without. The built model comes with them, for
+  # the Trainer's fit and a plain one alike (bench/floor.py).
   features_ = _batch(64, seed=5)
   labels = features_['payment_type_xf'] % num_classes
   data = tf.data.Dataset.from_tensor_slices((features_, labels)).batch(16)
@@ -299,3 +300,8 @@ def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
   validations = model._VALIDATIONS  # pylint: disable=protected-access
   assert len(history.history['val_loss']) == validations
   assert net.optimizer.iterations.numpy() == 10
+
+  plain = model.build_model(_BUCKETS, seed=5, problem_type=problem_type,
+                            num_classes=num_classes)
+  plain.fit(data.repeat(), steps_per_epoch=3, epochs=1, verbose=0)
+  assert plain.train_function.experimental_get_tracing_count() == 1
