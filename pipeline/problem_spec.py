@@ -34,13 +34,17 @@ INT, FLOAT, STRING = 'integer', 'float', 'text'
 
 @dataclasses.dataclass
 class Sample:
-  """The CSV header and up to SAMPLE_ROWS rows (column -> cell text)."""
+  """The CSV header and up to SAMPLE_ROWS rows, by column: column -> its
+  cell in each sampled row ('' where empty or absent). By column, not as a
+  dict per row: a 1,000-column table's sample is a million cells, and the
+  checks read it column by column."""
   columns: List[str]
-  rows: List[Dict[str, str]]
+  cells: Dict[str, List[str]]
+  num_rows: int
 
   def values(self, column: str) -> List[str]:
     """The non-empty cells of `column`."""
-    return [row[column] for row in self.rows if row.get(column)]
+    return list(filter(None, self.cells.get(column, ())))
 
 
 def parse_columns(name: str, text: str) -> List[str]:
@@ -86,44 +90,70 @@ def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
                 fmt: csv_format.CsvFormat = csv_format.CsvFormat()) -> Sample:
   """The header of the first data file in `data_path` and up to `max_rows`
   rows of all of them, in file name order, read in the format `fmt`
-  (numbers with a decimal comma as `12.5`; CSV_ENCODING)."""
+  (numbers with a decimal comma as `12.5`; CSV_ENCODING). A later file's
+  cells are matched to the first file's columns by its own header."""
   files = csv_format.csv_files(data_path)
   if not files:
     raise ConfigError(f'DATA_PATH={data_path!r} has no CSV files '
                       f'({", ".join(csv_format.CSV_FILE_SUFFIXES)}).')
-  columns, rows = None, []
+  columns, cells, num_rows = None, {}, 0
   for path in files:
     try:
-      columns = _read_rows(path, fmt, columns, rows, max_rows)
+      header, rows = _read_rows(path, fmt, columns is None,
+                                max_rows - num_rows)
     except UnicodeDecodeError as error:
       raise DataError(fmt.text_error(path, error)) from None
-    if len(rows) >= max_rows:
+    if columns is None:
+      columns = header
+      cells = {column: [] for column in columns}
+    by_name = dict(zip(header, _by_column(rows, len(header))))
+    for column in columns:
+      cells[column].extend(by_name.get(column, ('',) * len(rows)))
+    num_rows += len(rows)
+    if num_rows >= max_rows:
       break
   if not columns:
     raise DataError(f'{files[0]}:1: no header row: the first line must name '
                     'the columns')
-  return Sample(columns, rows)
+  return Sample(columns, cells, num_rows)
 
 
-def _read_rows(path: str, fmt: csv_format.CsvFormat,
-               columns: Optional[List[str]], rows: List[Dict[str, str]],
-               max_rows: int) -> List[str]:
-  """Adds the file's rows to `rows` (up to `max_rows` in all); returns the
-  columns (read from this file's header when `columns` is None)."""
+def _read_rows(path: str, fmt: csv_format.CsvFormat, first: bool,
+               max_rows: int) -> Tuple[List[str], List[List[str]]]:
+  """The file's header (its columns, stripped) and up to `max_rows` of its
+  rows (lists of stripped cells, numbers in Python's notation), skipping
+  blank lines; checks the delimiter against the header of the `first`
+  file."""
   with fmt.open_text(path) as lines:
-    reader = csv.DictReader(lines, delimiter=fmt.delimiter)
-    if columns is None:
-      columns = [c.strip() for c in reader.fieldnames or []]
+    reader = csv.reader(lines, delimiter=fmt.delimiter)
+    header = [c.strip() for c in next(reader, None) or []]
+    if first and header:
       advice = csv_format.delimiter_advice(
-          path, fmt.delimiter.join(columns), fmt)
+          path, fmt.delimiter.join(header), fmt)
       if advice:
         raise DataError(advice)
+    rows = []
+    if max_rows <= 0:
+      return header, rows
+    convert = None if fmt.decimal == '.' else fmt.number_text
     for row in reader:
+      if not row:  # a blank line
+        continue
+      row = list(map(str.strip, row))
+      rows.append(row if convert is None else list(map(convert, row)))
       if len(rows) >= max_rows:
         break
-      rows.append({(k or '').strip(): fmt.number_text((v or '').strip())
-                   for k, v in row.items()})
-  return columns
+  return header, rows
+
+
+def _by_column(rows: List[List[str]], width: int) -> List[Tuple[str, ...]]:
+  """`rows` (of `width` cells; a short row's missing cells are '', a long
+  row's extra ones are dropped) as `width` columns."""
+  if not rows:
+    return [()] * width
+  even = [row if len(row) == width else (row + [''] * width)[:width]
+          for row in rows]
+  return list(zip(*even))
 
 
 def _parses(convert: Callable[[str], object], text: str) -> bool:
@@ -154,7 +184,7 @@ def _check_label(label_key: str, problem_type: str, sample: Sample
   values = sample.values(label_key)
   if not values:
     raise ConfigError(f'LABEL_KEY={label_key!r} is empty in all '
-                      f'{len(sample.rows)} sampled rows.')
+                      f'{sample.num_rows} sampled rows.')
   # Rows with an empty label are left out (ExampleGen drops them); the
   # data checks count them and refuse too many (MAX_MISSING_LABEL_FRACTION).
   classes = sorted(set(values))

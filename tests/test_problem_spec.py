@@ -86,6 +86,38 @@ def test_every_csv_file_is_sampled(tmp_path):
   assert _resolve(folder).problem.problem_type == features.BINARY
 
 
+def test_the_sample_matches_each_file_by_its_own_header(tmp_path):
+  folder = str(tmp_path / 'data')
+  os.makedirs(folder)
+  # The second file orders its columns otherwise and lacks one; blank lines
+  # are skipped, a short row's missing cells are empty, a long row's extra
+  # cells are left out, cells and names are stripped.
+  (tmp_path / 'data' / 'a.csv').write_text(
+      'x, label ,note\n 1 ,a,first\n\n2,b\n')
+  (tmp_path / 'data' / 'b.csv').write_text(
+      'label,x\nc,3,extra\n d,\n')
+  sample = problem_spec.read_sample(folder)
+  assert sample.columns == ['x', 'label', 'note']
+  assert sample.num_rows == 4
+  assert sample.cells == {'x': ['1', '2', '3', ''],
+                          'label': ['a', 'b', 'c', 'd'],
+                          'note': ['first', '', '', '']}
+  assert sample.values('x') == ['1', '2', '3']
+  assert sample.values('note') == ['first']
+  assert problem_spec.read_sample(folder, max_rows=3).cells['label'] == [
+      'a', 'b', 'c']
+  assert problem_spec.read_sample(folder, max_rows=2).num_rows == 2
+
+
+def test_a_decimal_comma_sample_holds_python_numbers(tmp_path):
+  folder = str(tmp_path / 'data')
+  os.makedirs(folder)
+  (tmp_path / 'data' / 'a.csv').write_text('x;label\n1,5;a\n2;b\n')
+  sample = problem_spec.read_sample(
+      folder, fmt=csv_format.CsvFormat(delimiter=';', decimal=','))
+  assert sample.cells == {'x': ['1.5', '2'], 'label': ['a', 'b']}
+
+
 @pytest.mark.parametrize('settings, message', [
     (dict(label_key='tip'),
      "LABEL_KEY='tip' is not a column of the CSV (columns: id, size, colour, "
