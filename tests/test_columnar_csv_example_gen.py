@@ -271,6 +271,41 @@ def test_memory_stays_flat_reading_in_blocks(tmp_path, monkeypatch):
   assert len({row_hash for row_hash, _ in rows}) > 490
 
 
+def _numbers_csv(path, columns, rows):
+  with open(path, 'w') as f:
+    f.write(','.join(f'c{j}' for j in range(columns)) + '\n')
+    for i in range(rows):
+      f.write(','.join(f'{(i * 7 + j) % 1000}.5' for j in range(columns)) +
+              '\n')
+
+
+def test_a_wide_table_is_read_in_larger_blocks(tmp_path, monkeypatch):
+  """The per-block costs are per column: a table with many columns gets
+  blocks as many times larger, so the same bytes take as few blocks as in a
+  narrow table, up to MAX_BLOCK_BYTES."""
+  monkeypatch.setattr(columnar, 'BLOCK_BYTES', 4096)
+  narrow, wide = str(tmp_path / 'narrow.csv'), str(tmp_path / 'wide.csv')
+  _numbers_csv(narrow, 8, 2000)  # about 96 KB each
+  _numbers_csv(wide, 256, 62)
+
+  def blocks(path):
+    names = columnar._header(path)  # pylint: disable=protected-access
+    as_text = {name: pa.string() for name in names}
+    return list(columnar._blocks(path, names, as_text))  # pylint: disable=protected-access
+
+  narrow_blocks, wide_blocks = blocks(narrow), blocks(wide)
+  assert sum(b.num_rows for b in narrow_blocks) == 2000
+  assert sum(b.num_rows for b in wide_blocks) == 62
+  assert len(narrow_blocks) > 16
+  assert len(wide_blocks) <= 3
+  rows = list(columnar.encode_file(wide, columnar._header(wide),  # pylint: disable=protected-access
+                                   columnar.survey_file(
+                                       wide, columnar._header(wide)).kinds))  # pylint: disable=protected-access
+  assert len(rows) == 62
+  monkeypatch.setattr(columnar, 'MAX_BLOCK_BYTES', 8192)
+  assert len(blocks(wide)) > 8
+
+
 # --- The CSVs people have: exports of the bundled data -----------------------
 
 
