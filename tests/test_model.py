@@ -240,6 +240,35 @@ def test_dataset_transforms_each_row_once_and_reads_only_what_steps_need(
   assert len(set(seen)) == 64
 
 
+def test_validation_scores_each_kept_row_once_whatever_the_batch_size(
+    tmp_path):
+  files, output = _transformed_split(tmp_path, 300)
+  label = 'row_xf'
+  validation = model.make_validation_dataset(files, output, label,
+                                             max_rows=250)
+  batches = list(validation)
+  assert len(batches) == 1  # 250 rows fit one validation batch
+  labels = np.concatenate([y.numpy() for _, y in batches])
+  np.testing.assert_array_equal(labels, np.arange(250))  # in the files' order
+  everything = model.make_validation_dataset(files, output, label,
+                                             max_rows=10_000)
+  assert sum(int(y.shape[0]) for _, y in everything) == 300
+
+  # Scored in one batch or in batches of 16, the same validation loss.
+  rows = {key: tf.concat([x[key] for x, _ in batches], axis=0)
+          for key in batches[0][0]}
+  rows[label] = tf.cast(tf.concat([y for _, y in batches], axis=0) % 2,
+                        tf.int64)
+  net = model.build_model(
+      {key: 0 for key in rows if key != label}, seed=3,
+      widths={features.NUMERIC_FEATURE:
+              int(rows[features.NUMERIC_FEATURE].shape[1])})
+  whole = net.evaluate(model.validation_batches(rows, label), verbose=0)
+  small = net.evaluate(model.validation_batches(rows, label, batch_rows=16),
+                       verbose=0)
+  np.testing.assert_allclose(whole, small, rtol=1e-5)
+
+
 def test_dataset_of_an_empty_split_is_a_clear_error(tmp_path):
   files, output = _transformed_split(tmp_path, 20)
   empty = str(tmp_path / 'empty.tfrecord')
@@ -294,7 +323,7 @@ def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
   net = model.build_model(_BUCKETS, seed=5, problem_type=problem_type,
                           num_classes=num_classes)
   history = model.train_model(net, data.repeat(), data, train_steps=10,
-                              eval_steps=4, log_dir=str(tmp_path))
+                              log_dir=str(tmp_path))
   assert net.train_function.experimental_get_tracing_count() == 1
   assert net.test_function.experimental_get_tracing_count() == 1
   validations = model._VALIDATIONS  # pylint: disable=protected-access
