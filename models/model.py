@@ -2,7 +2,8 @@
 
 `run_fn` is a short adapter over plain functions that tests call directly:
 `build_model` (the network for a given set of transformed features),
-`make_dataset` (batched training data), `train_model` (the fit, with its
+`make_dataset` (batched training data), `make_validation_dataset` (the
+rows each validation scores), `train_model` (the fit, with its
 validations and logs) and `make_serving_signatures` (raw
 rows or serialized tf.Examples in, probabilities or predictions out; built in
 models/serving.py). Nothing here names a column: the inputs come from the
@@ -52,8 +53,11 @@ _LABEL_STATS_BATCHES = 20
 # Rows read and transformed at a time when the Trainer loads its data.
 _READ_BATCH_ROWS = 1024
 # Rows scored at a time in a validation (`validation_batches`): the default
-# eval split (50 steps of 128) in one batch.
+# eval split (50 steps of 128) in one batch; fewer for a wide table, so that
+# a batch holds at most _VALIDATION_BATCH_VALUES input values (8 MiB of
+# floats: 2,097 rows of 1,000 columns).
 _VALIDATION_BATCH_ROWS = 8192
+_VALIDATION_BATCH_VALUES = 1 << 21
 
 PROBABILITIES = signatures.PROBABILITIES
 CLASS_NAMES = signatures.CLASS_NAMES
@@ -295,19 +299,25 @@ def shuffled_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
 
 
 def validation_batches(rows: Mapping[str, tf.Tensor], label_feature: str,
-                       batch_rows: int = _VALIDATION_BATCH_ROWS
-                       ) -> tf.data.Dataset:
+                       batch_rows: Optional[int] = None) -> tf.data.Dataset:
   """(features, label) batches of `rows` (feature -> tensor, one row per
-  example), each row once, in order, `batch_rows` at a time: what each
+  example), each row once, in order, `batch_rows` at a time (default:
+  _VALIDATION_BATCH_ROWS, fewer where a row holds many values): what each
   validation scores.
 
   A validation scores its rows with the model in inference mode, so the
   batch size changes no score; the same rows in batches of the training
-  batch size took a step per batch (about 0.4 of the bundled data's 2 s of
-  training went to 250 validation steps).
+  batch size took a step per batch (about 0.4 s of the bundled data's 2 s
+  of training went to 250 validation steps).
   """
   label = rows[label_feature]
   inputs = {key: value for key, value in rows.items() if key != label_feature}
+  if batch_rows is None:
+    values_per_row = sum(
+        int(np.prod(value.shape[1:], dtype=np.int64)) for value in
+        inputs.values())
+    batch_rows = max(1, min(_VALIDATION_BATCH_ROWS,
+                            _VALIDATION_BATCH_VALUES // max(1, values_per_row)))
   return tf.data.Dataset.from_tensor_slices((inputs, label)).batch(batch_rows)
 
 

@@ -102,8 +102,9 @@ class Training:
 
   Attributes:
     steps: training steps.
-    eval_steps: the Trainer's evaluation steps (the Evaluator reads the
-      whole eval split regardless).
+    eval_steps: the Trainer's validations score the first eval_steps x
+      batch_size rows of the eval split (the Evaluator reads the whole eval
+      split regardless).
     batch_size: training batch size.
     seed: seeds weight initialisation and shuffling.
   """

@@ -107,7 +107,7 @@ def read_sample(data_path: str, max_rows: int = SAMPLE_ROWS,
       columns = header
       cells = {column: [] for column in columns}
     by_name = dict(zip(header, _by_column(rows, len(header))))
-    for column in columns:
+    for column in cells:  # a repeated name once, as a dict keeps it
       cells[column].extend(by_name.get(column, ('',) * len(rows)))
     num_rows += len(rows)
     if num_rows >= max_rows:

@@ -268,6 +268,11 @@ def test_validation_scores_each_kept_row_once_whatever_the_batch_size(
                        verbose=0)
   np.testing.assert_allclose(whole, small, rtol=1e-5)
 
+  # A wide row: fewer rows per batch, the same rows.
+  wide = {'x': tf.zeros([5000, 1000]), label: tf.range(5000)}
+  sizes = [int(y.shape[0]) for _, y in model.validation_batches(wide, label)]
+  assert sum(sizes) == 5000 and max(sizes) < 5000 and len(sizes) > 1
+
 
 def test_dataset_of_an_empty_split_is_a_clear_error(tmp_path):
   files, output = _transformed_split(tmp_path, 20)
@@ -322,7 +327,12 @@ def test_training_traces_its_step_once(tmp_path, problem_type, num_classes):
   data = tf.data.Dataset.from_tensor_slices((features_, labels)).batch(16)
   net = model.build_model(_BUCKETS, seed=5, problem_type=problem_type,
                           num_classes=num_classes)
-  history = model.train_model(net, data.repeat(), data, train_steps=10,
+  # The validation's last batch is short (60 rows in batches of 16): its
+  # step is still traced once.
+  rows = {key: value[:60] for key, value in features_.items()}
+  rows['label'] = labels[:60]
+  validation = model.validation_batches(rows, 'label', batch_rows=16)
+  history = model.train_model(net, data.repeat(), validation, train_steps=10,
                               log_dir=str(tmp_path))
   assert net.train_function.experimental_get_tracing_count() == 1
   assert net.test_function.experimental_get_tracing_count() == 1

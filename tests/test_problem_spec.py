@@ -109,6 +109,16 @@ def test_the_sample_matches_each_file_by_its_own_header(tmp_path):
   assert problem_spec.read_sample(folder, max_rows=2).num_rows == 2
 
 
+def test_a_repeated_column_name_is_sampled_once(tmp_path):
+  folder = str(tmp_path / 'data')
+  os.makedirs(folder)
+  # As a dict per row kept it: the last column of the name.
+  (tmp_path / 'data' / 'a.csv').write_text('x,y,x\n1,a,2\n3,b,4\n')
+  sample = problem_spec.read_sample(folder)
+  assert sample.cells == {'x': ['2', '4'], 'y': ['a', 'b']}
+  assert sample.values('x') == ['2', '4']
+
+
 def test_a_decimal_comma_sample_holds_python_numbers(tmp_path):
   folder = str(tmp_path / 'data')
   os.makedirs(folder)

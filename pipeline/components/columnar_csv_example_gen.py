@@ -106,10 +106,16 @@ _ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
 # _COLUMNS_PER_BLOCK columns gets blocks that many times larger, so that each
 # column's part of a block holds as many cells as in a narrower table's, up
 # to MAX_BLOCK_BYTES (1,000 columns x 1,500 rows: 12 blocks of 1 MiB, 1.15 s
-# of ExampleGen; one block, 0.76 s).
+# of ExampleGen; 8 MiB blocks, 0.8 s). Arrow reads blocks ahead, so the cap
+# bounds memory: on 115 MB of 1,000 columns, peaks of 0.82 GB with 1 MiB
+# blocks, 1.02 GB with 8 MiB, 1.31 GB with 31 MiB (survey and encoding, 10.0,
+# 6.9 and 6.6 s). The rows' hashes, which split them, are computed per
+# block (an integer column with an empty cell in a block hashes as floats),
+# so a table wider than 32 columns may split otherwise than with 1 MiB
+# blocks; the same from run to run.
 BLOCK_BYTES = 1 << 20
 _COLUMNS_PER_BLOCK = 32
-MAX_BLOCK_BYTES = 64 << 20
+MAX_BLOCK_BYTES = 8 << 20
 
 # The custom_config keys (an example_gen_pb2.CustomConfig holding a Struct):
 # the CSV format (pipeline/data_files/csv_format.py), the columns the reviewed
