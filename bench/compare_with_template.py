@@ -163,12 +163,15 @@ class Pairs:
   cold: List[measure.Measured]
   floor: List[measure.Measured]
 
+  def pair_ratios(self, cpu: bool = False) -> List[float]:
+    """Each pair's cold-run-over-floor ratio, of wall times or of CPU
+    times."""
+    return [(c.cpu_seconds / f.cpu_seconds) if cpu else (c.seconds / f.seconds)
+            for c, f in zip(self.cold, self.floor)]
+
   def ratio(self, cpu: bool = False) -> float:
-    """The median of the pairs' cold-run-over-floor ratios, of wall times or
-    of CPU times."""
-    return statistics.median(
-        (c.cpu_seconds / f.cpu_seconds) if cpu else (c.seconds / f.seconds)
-        for c, f in zip(self.cold, self.floor))
+    """The median of the pairs' ratios."""
+    return statistics.median(self.pair_ratios(cpu))
 
   def median_floor(self) -> measure.Measured:
     """The floor run of median wall time."""
@@ -177,9 +180,9 @@ class Pairs:
   def describe(self) -> str:
     """The pairs' wall times and ratios, one line."""
     return '; '.join(
-        f'{c.seconds:.1f} s / {f.seconds:.1f} s = {c.seconds / f.seconds:.2f}'
-        f' ({c.cpu_seconds / f.cpu_seconds:.2f} CPU)'
-        for c, f in zip(self.cold, self.floor))
+        f'{c.seconds:.1f} s / {f.seconds:.1f} s = {wall:.2f} ({cpu:.2f} CPU)'
+        for c, f, wall, cpu in zip(self.cold, self.floor, self.pair_ratios(),
+                                   self.pair_ratios(cpu=True)))
 
 
 def run_pairs(workdir: str, train_steps: int, pairs: int = PAIRS) -> Pairs:

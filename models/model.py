@@ -331,9 +331,7 @@ def make_validation_dataset(file_pattern: List[str],
   is smaller), transformed as `make_dataset` transforms them, as
   `validation_batches`: what every validation scores."""
   if transform is None:
-    transform = serving.RawTransform(
-        tf_transform_output.transform_features_layer(),
-        tf_transform_output.raw_feature_spec())
+    transform = serving.RawTransform.of(tf_transform_output)
   rows = _transformed_rows(file_pattern, transform, max_rows)
   return validation_batches(rows, label_feature)
 
@@ -364,9 +362,7 @@ def make_dataset(file_pattern: List[str],
   model's signatures parse), read as TFXIO's reader reads them.
   """
   if transform is None:
-    transform = serving.RawTransform(
-        tf_transform_output.transform_features_layer(),
-        tf_transform_output.raw_feature_spec())
+    transform = serving.RawTransform.of(tf_transform_output)
   rows = _transformed_rows(file_pattern, transform, steps * batch_size)
   return shuffled_batches(rows, label_feature, batch_size, seed)
 
@@ -384,9 +380,7 @@ def make_serving_signatures(
   the transformed features, label included, for the Evaluator.
   """
   if transform is None:
-    transform = serving.RawTransform(
-        tf_transform_output.transform_features_layer(),
-        tf_transform_output.raw_feature_spec())
+    transform = serving.RawTransform.of(tf_transform_output)
   return serving.make_signatures(model, transform, problem,
                                  class_names(tf_transform_output, problem))
 
@@ -492,9 +486,7 @@ def _train_and_save(fn_args: fn_args_utils.FnArgs) -> None:
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
   # One traced Transform for both datasets and the saved signatures.
-  transform = serving.RawTransform(
-      tf_transform_output.transform_features_layer(),
-      tf_transform_output.raw_feature_spec())
+  transform = serving.RawTransform.of(tf_transform_output)
   train = make_dataset(fn_args.train_files, tf_transform_output,
                        problem.label_feature, batch_size, seed,
                        fn_args.train_steps, transform)

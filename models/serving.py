@@ -286,6 +286,13 @@ class RawTransform:
   raw column (0.3 s of the Trainer at 1,000 columns).
   """
 
+  @classmethod
+  def of(cls, tf_transform_output) -> 'RawTransform':
+    """The RawTransform of a TFTransformOutput: its layer over its raw
+    feature spec."""
+    return cls(tf_transform_output.transform_features_layer(),
+               tf_transform_output.raw_feature_spec())
+
   def __init__(self, tft_layer, raw_spec: FeatureSpec):
     """`tft_layer`: TFTransformOutput.transform_features_layer();
     `raw_spec`: its raw feature spec (TFTransformOutput.raw_feature_spec())."""

@@ -148,9 +148,8 @@ def _read_rows(path: str, fmt: csv_format.CsvFormat, first: bool,
 
 def _by_column(rows: List[List[str]], width: int) -> List[Tuple[str, ...]]:
   """`rows` (of `width` cells; a short row's missing cells are '', a long
-  row's extra ones are dropped) as `width` columns."""
-  if not rows:
-    return [()] * width
+  row's extra ones are dropped) as columns: `width` of them, or none
+  without rows."""
   even = [row if len(row) == width else (row + [''] * width)[:width]
           for row in rows]
   return list(zip(*even))
