@@ -105,8 +105,8 @@ _ARROW_TYPES = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary()}
 # and list conversion of each column): a table of more than
 # _COLUMNS_PER_BLOCK columns gets blocks that many times larger, so that each
 # column's part of a block holds as many cells as in a narrower table's, up
-# to MAX_BLOCK_BYTES (1,000 columns x 1,500 rows: 12 blocks of 1 MiB, 1.15 s
-# of ExampleGen; 8 MiB blocks, 0.8 s). Arrow reads blocks ahead, so the cap
+# to MAX_BLOCK_BYTES (1,000 columns x 1,500 rows, 11 MB: 11 blocks of 1 MiB,
+# 1.15 s of ExampleGen; two of 8 MiB, 0.8 s). Arrow reads blocks ahead, so the cap
 # bounds memory: on 115 MB of 1,000 columns, peaks of 0.82 GB with 1 MiB
 # blocks, 1.02 GB with 8 MiB, 1.31 GB with 31 MiB (survey and encoding, 10.0,
 # 6.9 and 6.6 s). The rows' hashes, which split them, are computed per
