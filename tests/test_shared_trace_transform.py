@@ -3,7 +3,8 @@ against TFX's own, on the same small wide table with empty cells: two traces
 of the preprocessing_fn instead of five for the same transform graph,
 vocabulary and metadata; the numeric matrix's columns read as dense inputs
 (pipeline/components/dense_numeric_inputs.py) for the same transformed
-features as TFX's sparse ones.
+features as TFX's sparse ones; the examples read in fixed batches
+(pipeline/components/transform_batches.py), the same graph from every run.
 """
 import json
 import math
@@ -18,6 +19,7 @@ import tensorflow_transform as tft
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform import impl_helper
+from tensorflow_transform.beam import impl as tft_beam_impl
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx.components.transform import executor as stock_executor
 from tfx.dsl.components.base import base_beam_executor
@@ -33,6 +35,7 @@ from models import preprocessing
 from models import serving
 from pipeline.components import dense_numeric_inputs
 from pipeline.components import shared_trace_transform
+from pipeline.components import transform_batches
 
 _COLUMNS = [f'sensor_{i:02d}' for i in range(40)]
 _COUNTS = ['count_a', 'count_b']  # integer columns, also with empty cells
@@ -135,14 +138,31 @@ def _other_files(folder: str) -> Dict[str, bytes]:
   return contents
 
 
-def _nodes(folder: str) -> List[Tuple[str, str]]:
-  """(name, op) of every node of the transform graph."""
+def _saved_model(folder: str) -> saved_model_pb2.SavedModel:
+  """The transform graph's SavedModel proto."""
   model = saved_model_pb2.SavedModel()
   with open(os.path.join(folder, 'transform_fn', 'saved_model.pb'),
             'rb') as f:
     model.ParseFromString(f.read())
+  return model
+
+
+def _serialized_nodes(folder: str) -> List[bytes]:
+  """Every node of the transform graph, serialized, with `folder` left out
+  of the vocabulary's path (TFT's temporary folder for it, which the
+  graph holds as a constant)."""
+  nodes = []
+  for node in _saved_model(folder).meta_graphs[0].graph_def.node:
+    strings = node.attr['value'].tensor.string_val
+    strings[:] = [value.replace(folder.encode(), b'') for value in strings]
+    nodes.append(node.SerializeToString(deterministic=True))
+  return sorted(nodes)
+
+
+def _nodes(folder: str) -> List[Tuple[str, str]]:
+  """(name, op) of every node of the transform graph."""
   return sorted((node.name, node.op)
-                for node in model.meta_graphs[0].graph_def.node)
+                for node in _saved_model(folder).meta_graphs[0].graph_def.node)
 
 
 def _transformed(folder: str, examples) -> Dict[str, np.ndarray]:
@@ -205,8 +225,8 @@ def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):
           _other_files(stock)[vocabulary])
   # The same outputs on examples with empty cells (an empty list, as
   # ExampleGen writes them): the analyzers' means and variances are sums
-  # over Beam's batches, whose sizes Beam adapts to the time each takes, so
-  # the last float digits may differ between any two runs.
+  # over batches, and TFX's executor reads batches whose sizes Beam adapts
+  # to the time each takes, so the last float digits may differ.
   rng = random.Random(11)
   examples = tf.constant([_example(rng) for _ in range(50)])
   expected = _transformed(stock, examples)
@@ -219,6 +239,34 @@ def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):
   assert np.isfinite(matrix).all()
   for key, value in expected.items():
     np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_the_analysis_reads_fixed_batches_and_each_run_the_same_graph(
+    inputs, tmp_path, monkeypatch):
+  monkeypatch.setattr(transform_batches, 'ROWS_PER_BATCH', 64)
+  batches = []
+  handle = tft_beam_impl._RunMetaGraphDoFn._handle_batch  # pylint: disable=protected-access
+
+  def counted(self, batch):
+    batches.append(batch.num_rows)
+    return handle(self, batch)
+
+  monkeypatch.setattr(tft_beam_impl._RunMetaGraphDoFn, '_handle_batch',  # pylint: disable=protected-access
+                      counted)
+  first, _ = _run(shared_trace_transform.Executor, inputs, tmp_path / 'one')
+  # The 300 training rows in batches of 64, whatever each batch took.
+  assert sorted(batches) == [44, 64, 64, 64, 64]
+  batches.clear()
+  second, _ = _run(shared_trace_transform.Executor, inputs, tmp_path / 'two')
+  assert sorted(batches) == [44, 64, 64, 64, 64]
+  # The same analyzer values (the means and variances are float sums over
+  # the batches), so the same graph, constants included.
+  assert _serialized_nodes(first) == _serialized_nodes(second)
+  assert _other_files(first) == _other_files(second)
+  # TFX's own executor lets Beam tune the sizes, from one row up.
+  batches.clear()
+  _run(stock_executor.Executor, inputs, tmp_path / 'stock')
+  assert sum(batches) == 300 and batches[0] == 1
 
 
 def test_the_tracing_function_it_was_written_for_is_shared_while_inside():

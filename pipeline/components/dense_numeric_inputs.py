@@ -31,7 +31,8 @@ in such a column still fails Transform, as a multi-valued column does not
 fit the numeric matrix.
 
 TFX's Transform executor makes its TransformProcessor by name, so
-`dense_inputs` stands DenseInputsProcessor in for it while the project's
+`dense_inputs` stands DenseInputsProcessor (which also reads the examples in
+fixed batches, transform_batches.py) in for it while the project's
 executor runs (pipeline/components/shared_trace_transform.py), under a lock,
 where TFX's processor has the methods it was written for (tfx 1.16);
 another TFX keeps its own processor and sparse inputs, with a warning.
@@ -55,6 +56,7 @@ from tfx_bsl.tfxio import tf_example_record
 from models import features
 from models import preprocessing
 from pipeline.components import library_substitution
+from pipeline.components import transform_batches
 
 # TFX's tensor representation group: the one TFXIO and TFT read.
 _GROUP = ''
@@ -187,9 +189,10 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
       representation.dense_tensor.HasField('default_value'))
 
 
-class DenseInputsProcessor(transform_executor.TransformProcessor):
+class DenseInputsProcessor(transform_batches.FixedBatchesProcessor):
   """TFX's Transform processor, giving the numeric matrix's columns of
-  `problem` to the preprocessing_fn as dense inputs."""
+  `problem` to the preprocessing_fn as dense inputs, read in fixed batches
+  (transform_batches.py)."""
 
   problem = None  # set on the subclass `dense_inputs` makes
 
@@ -225,7 +228,9 @@ class DenseInputsProcessor(transform_executor.TransformProcessor):
 # The methods of TFX's processor that DenseInputsProcessor overrides, with
 # their parameters (tfx 1.16); another TFX gets TFX's processor.
 _PROCESSOR_METHODS = {'_GetSchema': ('self', 'schema_path'),
-                      '_CreateTFXIO': ('self', 'dataset', 'schema')}
+                      '_CreateTFXIO': ('self', 'dataset', 'schema'),
+                      '_GetDesiredBatchSize': ('self', 'data_format',
+                                               'schema')}
 
 
 def _can_substitute() -> bool:
