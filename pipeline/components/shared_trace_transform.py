@@ -29,8 +29,9 @@ properties), the same analysis, the same transform graph, vocabularies and
 metadata as TFX's executor given the same dense inputs
 (tests/test_shared_trace_transform.py compares them byte for byte; it also
 compares the transformed features with TFX's executor's on sparse inputs,
-where, as between any two runs of either, the analyzers' float sums may
-differ in their last digits with the sizes of Beam's batches).
+where the analyzers' float sums may differ in their last digits: TFX's
+executor reads batches of the sizes Beam tunes, the project's reads fixed
+ones, pipeline/components/transform_batches.py).
 """
 import contextlib
 import inspect
