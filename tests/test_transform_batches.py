@@ -26,7 +26,7 @@ def test_a_batch_holds_the_cap_or_as_many_rows_as_the_values_allow():
   assert transform_batches.batch_rows(values + 1) == 1
 
 
-def test_examples_get_the_fixed_size_and_raw_sequence_examples_tfx_s():
+def test_examples_get_the_fixed_size_and_raw_sequence_examples_one_row():
   processor = transform_batches.FixedBatchesProcessor()
   assert processor._GetDesiredBatchSize(  # pylint: disable=protected-access
       example_gen_pb2.FORMAT_TF_EXAMPLE,

@@ -254,9 +254,9 @@ def dense_inputs(problem) -> Iterator[None]:
     return
   if not _can_substitute():
     logging.warning(
-        'Transform gives the numeric columns as sparse tensors: this TFX\'s '
-        'TransformProcessor does not have %s as written for.',
-        ', '.join(_PROCESSOR_METHODS))
+        'Transform gives the numeric columns as sparse tensors and reads '
+        'batches of the sizes Beam tunes: this TFX\'s TransformProcessor '
+        'does not have %s as written for.', ', '.join(_PROCESSOR_METHODS))
     yield
     return
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
