@@ -17,11 +17,9 @@ system, which vary less on a shared machine). The machine is shared and noisy:
 compare the ratios, not the absolute seconds.
 """
 import argparse
-import dataclasses
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import warnings
@@ -157,57 +155,27 @@ def copy_with_model_change(destination: str) -> str:
 PAIRS = 5
 
 
-@dataclasses.dataclass
-class Pairs:
-  """Alternating cold runs of this pipeline and floor runs."""
-  cold: List[measure.Measured]
-  floor: List[measure.Measured]
-
-  def pair_ratios(self, cpu: bool = False) -> List[float]:
-    """Each pair's cold-run-over-floor ratio, of wall times or of CPU
-    times."""
-    return [(c.cpu_seconds / f.cpu_seconds) if cpu else (c.seconds / f.seconds)
-            for c, f in zip(self.cold, self.floor)]
-
-  def ratio(self, cpu: bool = False) -> float:
-    """The median of the pairs' ratios."""
-    return statistics.median(self.pair_ratios(cpu))
-
-  def median_floor(self) -> measure.Measured:
-    """The floor run of median wall time."""
-    return sorted(self.floor, key=lambda run: run.seconds)[len(self.floor) // 2]
-
-  def describe(self) -> str:
-    """The pairs' wall times and ratios, one line."""
-    return '; '.join(
-        f'{c.seconds:.1f} s / {f.seconds:.1f} s = {wall:.2f} ({cpu:.2f} CPU)'
-        for c, f, wall, cpu in zip(self.cold, self.floor, self.pair_ratios(),
-                                   self.pair_ratios(cpu=True)))
-
-
-def run_pairs(workdir: str, train_steps: int, pairs: int = PAIRS) -> Pairs:
-  """`pairs` times (an odd number, so that both medians are of one run), a
-  cold run of this pipeline (outputs in a fresh folder under `workdir`) and
-  a floor run, the cold run first in every other pair so that neither
-  always follows the other; a pair's outputs are removed after both ran."""
-  assert pairs % 2 == 1, pairs
+def run_pairs(workdir: str, train_steps: int,
+              pairs: int = PAIRS) -> measure.SideBySide:
+  """`pairs` alternating cold runs of this pipeline (outputs in a fresh
+  folder under `workdir`, removed after the run) and floor runs."""
   env = clean_env()
   env.update(PIPELINE_NAME=OURS_NAME, DATA_PATH=os.path.join(REPO, 'data'),
              TRAIN_NUM_STEPS=str(train_steps))
   floor = [sys.executable, os.path.join(REPO, 'bench', 'floor.py'),
            f'--train-steps={train_steps}']
-  measured = Pairs(cold=[], floor=[])
-  for index in range(pairs):
+
+  def cold_run(index: int) -> measure.Measured:
     output = os.path.join(workdir, f'pair-{index}')
-    for cold_run in (True, False) if index % 2 == 0 else (False, True):
-      if cold_run:
-        measured.cold.append(_measured(
-            [sys.executable, os.path.join(REPO, 'local_runner.py')], REPO,
-            dict(env, LOCAL_OUTPUT_DIR=output)))
-      else:
-        measured.floor.append(_measured(floor, REPO, clean_env()))
-    shutil.rmtree(output, ignore_errors=True)
-  MEASURED['floor'] = measured.median_floor()
+    try:
+      return _measured([sys.executable, os.path.join(REPO, 'local_runner.py')],
+                       REPO, dict(env, LOCAL_OUTPUT_DIR=output))
+    finally:
+      shutil.rmtree(output, ignore_errors=True)
+
+  measured = measure.side_by_side(
+      pairs, cold_run, lambda _: _measured(floor, REPO, clean_env()))
+  MEASURED['floor'] = measured.median_yardstick()
   return measured
 
 
@@ -294,7 +262,7 @@ def _ratio(pair) -> str:
   return f'{ours / template:.2f}'
 
 
-def _ratios(wall: Dict[str, float], pairs: Pairs) -> None:
+def _ratios(wall: Dict[str, float], pairs: measure.SideBySide) -> None:
   """The goals as ratios, of wall times and of CPU times, beside each goal
   (docs/performance.md). The cold run's ratio to the floor is the pairs'
   median (`run_pairs`); the others are of single runs."""
@@ -308,7 +276,7 @@ def _ratios(wall: Dict[str, float], pairs: Pairs) -> None:
   for label, top, bottom, goal in rows:
     if top is None:
       ratio, cpu = pairs.ratio(), pairs.ratio(cpu=True)
-      label = f'{label} ({len(pairs.cold)} pairs)'
+      label = f'{label} ({len(pairs.runs)} pairs)'
     else:
       cpu = MEASURED[top].cpu_seconds / MEASURED[bottom].cpu_seconds
       ratio = wall[top] / wall[bottom]
@@ -364,7 +332,7 @@ def main() -> int:
   print('\n' + quality_table.TITLE)
   print(quality_table.format_table(quality_rows))
   print(f'\nfloor: {floor_seconds:.1f} s wall, the median of '
-        f'{len(pairs.floor)} runs '
+        f'{len(pairs.yardstick)} runs '
         f'({MEASURED["floor"].output.strip().splitlines()[-1]})')
   print(f'cold run against the floor, side by side: {pairs.describe()}')
   print(f'cached rerun: {cached_seconds:.1f} s; executed: '

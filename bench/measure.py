@@ -3,10 +3,11 @@ of their whole process tree, and per-component windows from a metadata store.
 """
 import dataclasses
 import resource
+import statistics
 import subprocess
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import psutil
 from ml_metadata import metadata_store
@@ -89,6 +90,54 @@ def run_measured(command: Sequence[str], cwd: str,
   return Measured(seconds, cpu_seconds,
                   max((rss for _, rss in samples), default=0), samples, output,
                   cpu_samples)
+
+
+@dataclasses.dataclass
+class SideBySide:
+  """Alternating runs of two commands on a shared, noisy machine: each
+  pair's ratio of the first command's time to the second's, and their
+  median. A single run of each moves with the machine's speed from one
+  minute to the next; a pair's two runs share it."""
+  runs: List[Measured]
+  yardstick: List[Measured]
+
+  def pair_ratios(self, cpu: bool = False) -> List[float]:
+    """Each pair's ratio, of wall times or of CPU times."""
+    return [(r.cpu_seconds / y.cpu_seconds) if cpu else (r.seconds / y.seconds)
+            for r, y in zip(self.runs, self.yardstick)]
+
+  def ratio(self, cpu: bool = False) -> float:
+    """The median of the pairs' ratios."""
+    return statistics.median(self.pair_ratios(cpu))
+
+  def median_yardstick(self) -> Measured:
+    """The yardstick's run of median wall time."""
+    return sorted(self.yardstick,
+                  key=lambda run: run.seconds)[len(self.yardstick) // 2]
+
+  def describe(self) -> str:
+    """The pairs' wall times and ratios, one line."""
+    return '; '.join(
+        f'{r.seconds:.1f} s / {y.seconds:.1f} s = {wall:.2f} ({cpu:.2f} CPU)'
+        for r, y, wall, cpu in zip(self.runs, self.yardstick,
+                                   self.pair_ratios(),
+                                   self.pair_ratios(cpu=True)))
+
+
+def side_by_side(pairs: int, run: Callable[[int], Measured],
+                 yardstick: Callable[[int], Measured]) -> SideBySide:
+  """`pairs` times (an odd number, so that a median is of one pair) `run`
+  and `yardstick`, each given the pair's index, `run` first in every other
+  pair so that neither always follows the other."""
+  assert pairs % 2 == 1, pairs
+  measured = SideBySide(runs=[], yardstick=[])
+  for index in range(pairs):
+    for first in (True, False) if index % 2 == 0 else (False, True):
+      if first:
+        measured.runs.append(run(index))
+      else:
+        measured.yardstick.append(yardstick(index))
+  return measured
 
 
 @dataclasses.dataclass
