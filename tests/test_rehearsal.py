@@ -15,6 +15,7 @@ Kubeflow launcher would (rehearsal/launcher_download.py).
 import csv
 import gzip
 import json
+import logging
 import os
 
 import pytest
@@ -84,14 +85,36 @@ def small_data(tmp_path_factory):
   return folder
 
 
+# The log messages of each rehearsal's tasks (absl's logger, INFO and up),
+# by the rehearsal's work folder.
+_LOGS = {}
+
+
+class _Messages(logging.Handler):
+
+  def __init__(self):
+    super().__init__(logging.INFO)
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+
 def _rehearse(spec_path, small_data, tmp_path_factory, shape):
   work_dir = str(tmp_path_factory.mktemp(f'rehearsal_{shape}'))
   launcher = rehearsal.Launcher(mode=rehearsal.IN_PROCESS, compat=True)
+  absl_logger, messages = logging.getLogger('absl'), _Messages()
+  level = absl_logger.level
+  absl_logger.addHandler(messages)
+  absl_logger.setLevel(logging.INFO)
   try:
     results = rehearsal.rehearse(spec_path, shape, work_dir, small_data,
                                  DATA_URI, runs=2, launcher=launcher)
   finally:
     kfp_compat.uninstall()  # in-process: leave TFX as other tests expect it
+    absl_logger.removeHandler(messages)
+    absl_logger.setLevel(level)
+  _LOGS[work_dir] = messages.messages
   return work_dir, results
 
 
@@ -156,6 +179,19 @@ def test_the_small_data_runs_every_beam_step_in_its_container(runs):
                for line in chosen), chosen
     assert {f'Run {result.number}: {line}' for line in chosen} <= set(
         rehearsal.describe(result))
+
+
+@pytest.mark.slow
+def test_transform_analyses_the_small_data_without_a_beam_pipeline(runs):
+  # The step's runner runs in its container, so Transform computes its
+  # analysis there without one (pipeline/components/in_process_transform.py),
+  # in each of the two runs.
+  work_dir, _ = runs
+  messages = _LOGS[work_dir]
+  assert sum(message == 'Transform analysed 1 dataset(s) in this process.'
+             for message in messages) == 2
+  assert not [message for message in messages
+              if message.startswith("Transform runs TFT's Beam pipeline")]
 
 
 @pytest.mark.slow

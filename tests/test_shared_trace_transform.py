@@ -1,12 +1,15 @@
 """The pipeline's Transform executor (pipeline/components/shared_trace_transform.py)
-against TFX's own, on the same small wide table with empty cells: two traces
+against TFX's own, on the same small wide table with empty cells: one trace
 of the preprocessing_fn instead of five for the same transform graph,
-vocabulary and metadata; the numeric matrix's columns read as dense inputs
+vocabulary and metadata, the analysis computed in this process
+(pipeline/components/in_process_transform.py) where TFX runs Beam, and
+Beam's pipeline again for an analyzer computed only there; the numeric matrix's columns read as dense inputs
 (pipeline/components/dense_numeric_inputs.py) for the same transformed
 features as TFX's sparse ones; the examples read in fixed batches
 (pipeline/components/transform_batches.py), the same graph from every run.
 """
 import json
+import logging
 import math
 import os
 import random
@@ -48,6 +51,17 @@ def counting_preprocessing_fn(inputs, custom_config=None):
   """models/preprocessing.py's preprocessing_fn, counting its traces."""
   _CALLS.append(1)
   return preprocessing.preprocessing_fn(inputs, custom_config)
+
+
+def per_key_preprocessing_fn(inputs, custom_config=None):
+  """The project's features and one of an analyzer that the in-process
+  analysis leaves to Beam (a per-key combine)."""
+  outputs = counting_preprocessing_fn(inputs, custom_config)
+  reading = tf.reshape(inputs[_COLUMNS[0]], [-1])  # NaN where empty
+  outputs['per_key'] = tft.scale_by_min_max_per_key(
+      tf.where(tf.math.is_nan(reading), 0.0, reading),
+      tf.strings.as_string(inputs['alarm']))
+  return outputs
 
 
 def _feature_spec():
@@ -101,9 +115,10 @@ def inputs(tmp_path_factory):
   return examples, schema
 
 
-def _run(executor_class, inputs, out_dir):
+def _run(executor_class, inputs, out_dir,
+         preprocessing_fn='counting_preprocessing_fn'):
   """The transform graph folder `executor_class` writes, and how many times
-  it traced the preprocessing_fn."""
+  it traced the preprocessing_fn (`preprocessing_fn`, of this module)."""
   examples, schema = inputs
   graph = standard_artifacts.TransformGraph()
   graph.uri = str(out_dir / 'transform_graph')
@@ -114,8 +129,7 @@ def _run(executor_class, inputs, out_dir):
   executor.Do(
       {specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]},
       {specs.TRANSFORM_GRAPH_KEY: [graph]},
-      {specs.PREPROCESSING_FN_KEY:
-           f'{__name__}.counting_preprocessing_fn',
+      {specs.PREPROCESSING_FN_KEY: f'{__name__}.{preprocessing_fn}',
        specs.CUSTOM_CONFIG_KEY: json.dumps(
            {features.PROBLEM_CONFIG_KEY: _PROBLEM.to_config()}),
        specs.SPLITS_CONFIG_KEY: proto_utils.proto_to_json(
@@ -183,12 +197,16 @@ class _StockWithDenseInputs(stock_executor.Executor):
       super().Do(input_dict, output_dict, exec_properties)
 
 
-def test_same_transform_graph_from_two_traces(inputs, tmp_path):
+def test_same_transform_graph_from_one_trace(inputs, tmp_path, caplog):
+  caplog.set_level(logging.INFO)
   ours, our_traces = _run(shared_trace_transform.Executor, inputs,
                           tmp_path / 'ours')
+  # The analysis ran in this process (in_process_transform.py), on the
+  # inspection's trace; TFX's executor runs TFT's Beam pipeline.
+  assert 'Transform analysed 1 dataset(s) in this process' in caplog.text
   stock, stock_traces = _run(_StockWithDenseInputs, inputs,
                              tmp_path / 'stock')
-  assert (our_traces, stock_traces) == (2, 5)
+  assert (our_traces, stock_traces) == (1, 5)
   # The same metadata and vocabulary files, and the same graph.
   files = _other_files(ours)
   assert files == _other_files(stock)
@@ -203,6 +221,23 @@ def test_same_transform_graph_from_two_traces(inputs, tmp_path):
           impl_helper.__name__)
   assert (stock_executor.TransformProcessor.__module__ ==
           stock_executor.__name__)
+
+
+def test_an_analyzer_computed_only_by_beam_runs_tfx_pipeline(
+    inputs, tmp_path, caplog):
+  caplog.set_level(logging.INFO)
+  graph, traces = _run(shared_trace_transform.Executor, inputs,
+                       tmp_path / 'ours', 'per_key_preprocessing_fn')
+  assert ("Transform runs TFT's Beam pipeline: operation "
+          'CacheableCombinePerKey') in caplog.text
+  assert 'in this process' not in caplog.text
+  # The inspections' trace, which the attempt here built its analysis from,
+  # then TFX's analysis-cache question and TFT's Beam analysis, as before.
+  assert traces == 3
+  rng = random.Random(5)
+  examples = tf.constant([_example(rng) for _ in range(20)])
+  scaled = _transformed(graph, examples)['per_key']
+  assert scaled.shape == (20,) and 0 <= scaled.min() <= scaled.max() <= 1
 
 
 def test_dense_numeric_inputs_transform_as_tfx_sparse_ones(inputs, tmp_path):

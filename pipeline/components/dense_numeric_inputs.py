@@ -32,7 +32,8 @@ fit the numeric matrix.
 
 TFX's Transform executor makes its TransformProcessor by name, so
 `dense_inputs` stands DenseInputsProcessor (which also reads the examples in
-fixed batches, transform_batches.py) in for it while the project's
+fixed batches, transform_batches.py, and analyses in this process where
+Beam would run here, in_process_transform.py) in for it while the project's
 executor runs (pipeline/components/shared_trace_transform.py), under a lock,
 where TFX's processor has the methods it was written for (tfx 1.16);
 another TFX keeps its own processor and sparse inputs, with a warning.
@@ -55,8 +56,8 @@ from tfx_bsl.tfxio import tf_example_record
 
 from models import features
 from models import preprocessing
+from pipeline.components import in_process_transform
 from pipeline.components import library_substitution
-from pipeline.components import transform_batches
 
 # TFX's tensor representation group: the one TFXIO and TFT read.
 _GROUP = ''
@@ -165,6 +166,12 @@ class EmptyCellsAsMissingRecord(tf_example_record.TFExampleRecord):
 
     return beam.ptransform_fn(expand)()
 
+  def RecordBatches(self, options):
+    """TFX's in-process reading (the analysis in this process,
+    in_process_transform.py), reading empty lists as the Beam source does."""
+    for batch in super().RecordBatches(options):
+      yield empty_lists_as_missing(batch, self._empty_as_missing)
+
   def _ProjectImpl(self, tensor_names: List[str]):
     """The projection TFX's reader makes (Transform reads only the columns
     the preprocessing_fn uses), reading empty lists as this one does."""
@@ -189,10 +196,11 @@ def dense_columns_in(schema: schema_pb2.Schema) -> List[str]:
       representation.dense_tensor.HasField('default_value'))
 
 
-class DenseInputsProcessor(transform_batches.FixedBatchesProcessor):
+class DenseInputsProcessor(in_process_transform.InProcessAnalysisProcessor):
   """TFX's Transform processor, giving the numeric matrix's columns of
   `problem` to the preprocessing_fn as dense inputs, read in fixed batches
-  (transform_batches.py)."""
+  (transform_batches.py) and analysed in this process where `in_process`
+  (in_process_transform.py)."""
 
   problem = None  # set on the subclass `dense_inputs` makes
 
@@ -230,7 +238,8 @@ class DenseInputsProcessor(transform_batches.FixedBatchesProcessor):
 _PROCESSOR_METHODS = {'_GetSchema': ('self', 'schema_path'),
                       '_CreateTFXIO': ('self', 'dataset', 'schema'),
                       '_GetDesiredBatchSize': ('self', 'data_format',
-                                               'schema')}
+                                               'schema'),
+                      '_RunBeamImpl': in_process_transform.RUN_BEAM_PARAMETERS}
 
 
 def _can_substitute() -> bool:
@@ -246,9 +255,10 @@ def _can_substitute() -> bool:
 
 
 @contextlib.contextmanager
-def dense_inputs(problem) -> Iterator[None]:
+def dense_inputs(problem, in_process: bool = False) -> Iterator[None]:
   """While inside, TFX's Transform executor runs DenseInputsProcessor for
-  `problem` (nothing changes where it is None)."""
+  `problem` (nothing changes where it is None), analysing in this process
+  where `in_process` (in_process_transform.py)."""
   if problem is None:
     yield
     return
@@ -260,7 +270,7 @@ def dense_inputs(problem) -> Iterator[None]:
     yield
     return
   processor = type('DenseInputsProcessor', (DenseInputsProcessor,),
-                   {'problem': problem})
+                   {'problem': problem, 'in_process': in_process})
   with library_substitution.substituted(transform_executor,
                                        TransformProcessor=processor):
     yield

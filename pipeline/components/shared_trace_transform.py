@@ -1,6 +1,7 @@
-"""TFX's Transform, tracing preprocessing_fn twice instead of five times,
-and giving it the numeric matrix's columns as dense inputs
-(pipeline/components/dense_numeric_inputs.py).
+"""TFX's Transform, tracing preprocessing_fn once or twice instead of five
+times, giving it the numeric matrix's columns as dense inputs
+(pipeline/components/dense_numeric_inputs.py), and analysing in this
+process where Beam would run here (pipeline/components/in_process_transform.py).
 
 TFX 1.16's Transform executor traces the preprocessing_fn once for each
 question it asks before the analysis, and TFT traces it once more for the
@@ -23,7 +24,12 @@ the graph's list of analyzers (`analysis_graph_builder.build`), so all four
 get one trace: while the executor runs, TFT's tracing function hands back
 the graph it traced last for the same preprocessing_fn and input specs as
 long as that graph's analyzers are all still listed, and traces anew once
-they are not. The analysis (5) therefore gets a graph of its own, as before.
+they are not. TFT's Beam analysis (5) therefore gets a graph of its own, as
+before. Where the analysis runs in this process, TFX's analysis-cache
+question (4) is not asked, and the analysis builds on the inspections'
+graph, which nothing has cleared yet: one trace in all (a TF1 trace does
+not depend on the temporary folder it is given).
+
 The sharing changes nothing else: the same component (inputs, outputs,
 properties), the same analysis, the same transform graph, vocabularies and
 metadata as TFX's executor given the same dense inputs
@@ -47,6 +53,7 @@ from tfx.dsl.components.base import executor_spec
 
 from pipeline.components import dense_numeric_inputs
 from pipeline.components import library_substitution
+from pipeline.kfp_runtime import in_process_runner
 
 # The parameters of TFT's tracing function that the sharing below stands in
 # for (tensorflow-transform 1.16). A TFT whose function takes others gets no
@@ -126,7 +133,8 @@ class Executor(transform_executor.Executor):
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     problem = dense_numeric_inputs.problem_of(exec_properties)
-    with dense_numeric_inputs.dense_inputs(problem), (
+    in_process = in_process_runner.runs_in_process(self._beam_pipeline_args)
+    with dense_numeric_inputs.dense_inputs(problem, in_process), (
         shared_inspection_trace()):
       super().Do(input_dict, output_dict, exec_properties)
 

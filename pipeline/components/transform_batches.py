@@ -20,8 +20,10 @@ which bounds a batch's memory whatever the width (for single values a
 cell; a multi-valued column's cells hold more).
 
 The project's Transform executor reads them wherever it gives the
-preprocessing_fn dense inputs (FixedBatchesProcessor is
-DenseInputsProcessor's base, dense_numeric_inputs.py), on every runner.
+preprocessing_fn dense inputs (FixedBatchesProcessor is a base of
+DenseInputsProcessor, dense_numeric_inputs.py), on every runner and in the
+analysis in this process (in_process_transform.py), which reads batches of
+the same size.
 """
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.transform import executor as transform_executor

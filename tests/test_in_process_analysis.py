@@ -1,0 +1,276 @@
+"""TFT's analysis computed in this process
+(pipeline/components/in_process_analysis.py) against TFT's own Beam
+pipeline on the same record batches: the same vocabulary files, metadata
+and transformed features for the analyzers it computes (combiners,
+quantiles, two phases, vocabularies of every supported kind), and
+`Unsupported`, before anything is written, for those it leaves to Beam.
+The executor around it: tests/test_shared_trace_transform.py.
+"""
+import gzip
+import os
+import random
+from typing import Dict, List
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata
+from tensorflow_transform.tf_metadata import metadata_io
+from tensorflow_transform.tf_metadata import schema_utils
+from tfx_bsl.tfxio import dataset_options
+from tfx_bsl.tfxio import tf_example_record
+
+from local.run import direct_runner
+from pipeline.components import in_process_analysis
+from pipeline.components import in_process_transform
+
+_ROWS = 500
+_BATCH = 64
+_WORDS = ['north', 'south', 'east', 'west', 'ring', 'bridge', 'tunnel']
+
+
+def _feature_spec():
+  return {
+      'x': tf.io.FixedLenFeature([], tf.float32),
+      'words': tf.io.VarLenFeature(tf.string),
+      'lanes': tf.io.VarLenFeature(tf.int64),
+      'weight': tf.io.FixedLenFeature([], tf.float32),
+      'label': tf.io.FixedLenFeature([], tf.int64),
+  }
+
+
+def _example(rng: random.Random) -> bytes:
+  words = [rng.choice(_WORDS[:rng.randrange(1, len(_WORDS) + 1)])
+           for _ in range(rng.randrange(0, 3))]
+  feature = {
+      'x': tf.train.Feature(float_list=tf.train.FloatList(
+          value=[rng.lognormvariate(0, 1)])),
+      'words': tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[word.encode() for word in words])),
+      'lanes': tf.train.Feature(int64_list=tf.train.Int64List(
+          value=[rng.randrange(1, 5)] if rng.random() < 0.9 else [])),
+      'weight': tf.train.Feature(float_list=tf.train.FloatList(
+          value=[rng.choice([0.5, 1.0, 2.0])])),
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(
+          value=[int(rng.random() < 0.4)])),
+  }
+  return tf.train.Example(features=tf.train.Features(
+      feature=feature)).SerializeToString()
+
+
+def broad_preprocessing_fn(inputs):
+  """Every analyzer kind the module computes, some of them twice."""
+  x, words, lanes = inputs['x'], inputs['words'], inputs['lanes']
+  zeros = tf.zeros_like(x)
+  outputs = {
+      'z': tft.scale_to_z_score(x),
+      'min_max': tft.scale_by_min_max(x),
+      'sum_and_size': zeros + tft.sum(x) + tf.cast(tft.size(x), tf.float32),
+      'bucket': tft.bucketize(x, 4),
+      # An analyzer of an analyzer's output: a second phase.
+      'centered_max': zeros + tft.max(x - tft.mean(x)),
+      'word': tft.compute_and_apply_vocabulary(
+          words, top_k=4, frequency_threshold=2, num_oov_buckets=1),
+      # A row's words joined ('' for none), weighted by the row's weight.
+      'weighted_words': tft.compute_and_apply_vocabulary(
+          tf.strings.reduce_join(tf.sparse.to_dense(words), axis=1,
+                                 separator=' '),
+          weights=inputs['weight'], vocab_filename='weighted'),
+      'lane': tft.compute_and_apply_vocabulary(lanes, vocab_filename='lanes'),
+      'label': tft.compute_and_apply_vocabulary(
+          tf.strings.as_string(inputs['label']), vocab_filename='labels'),
+  }
+  for name, vocabulary in (
+      ('gzip', tft.vocabulary(words, file_format='tfrecord_gzip',
+                              vocab_filename='gzip')),
+      ('shuffled', tft.vocabulary(words, fingerprint_shuffle=True,
+                                  vocab_filename='shuffled')),
+      ('reserved', tft.vocabulary(words, reserved_tokens=['<pad>'],
+                                  vocab_filename='reserved')),
+      ('none_frequent', tft.vocabulary(words, frequency_threshold=10**6,
+                                       vocab_filename='none_frequent')),
+      ('none_in_top', tft.vocabulary(words, frequency_threshold=10**6,
+                                     top_k=3, vocab_filename='none_in_top')),
+  ):
+    outputs[name] = tft.apply_vocabulary(
+        words, vocabulary, default_value=-1,
+        file_format='tfrecord_gzip' if name == 'gzip' else 'text')
+  tft.vocabulary(words, store_frequency=True, vocab_filename='frequencies')
+  return outputs
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+  """(record batch reader, tensor adapter config, schema, test examples)."""
+  folder = tmp_path_factory.mktemp('data')
+  rng = random.Random(3)
+  path = str(folder / 'examples.tfrecord')
+  with tf.io.TFRecordWriter(path) as writer:
+    for _ in range(_ROWS):
+      writer.write(_example(rng))
+  schema = schema_utils.schema_from_feature_spec(_feature_spec())
+  tfxio = tf_example_record.TFExampleRecord(
+      file_pattern=path, schema=schema, telemetry_descriptors=['test'])
+
+  def batches() -> List[pa.RecordBatch]:
+    return list(tfxio.RecordBatches(dataset_options.RecordBatchesOptions(
+        batch_size=_BATCH, num_epochs=1, shuffle=False)))
+
+  examples = [_example(rng) for _ in range(80)]
+  return batches, tfxio.TensorAdapterConfig(), schema, examples
+
+
+def _with_beam(preprocessing_fn, data, folder: str) -> str:
+  """The transform graph folder TFT's Beam pipeline writes."""
+  batches, config, schema, _ = data
+  graph = os.path.join(folder, 'graph')
+  # The raw data's metadata, as TFX's executor writes it beside.
+  metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                             os.path.join(graph, 'metadata'))
+  with direct_runner.direct_pipeline() as pipeline:
+    with tft_beam.Context(temp_dir=os.path.join(folder, 'tmp'),
+                          force_tf_compat_v1=True):
+      transform_fn = (
+          (pipeline | beam.Create(batches(), reshuffle=False), config)
+          | tft_beam.AnalyzeDataset(preprocessing_fn))
+      _ = transform_fn | tft_beam.WriteTransformFn(graph)
+  return graph
+
+
+def _here(preprocessing_fn, data, folder: str) -> str:
+  """The transform graph folder the in-process analysis writes."""
+  batches, config, schema, _ = data
+  with tft_beam.Context(temp_dir=os.path.join(folder, 'tmp'),
+                        force_tf_compat_v1=True):
+    result = in_process_analysis.analyze(
+        preprocessing_fn, {'only': batches}, config,
+        tft_beam.Context.create_base_temp_dir())
+  in_process_transform.write_transform_graph(
+      result, dataset_metadata.DatasetMetadata(schema),
+      os.path.join(folder, 'graph'))
+  return os.path.join(folder, 'graph')
+
+
+def _files(folder: str, under: str) -> Dict[str, bytes]:
+  """The files under `folder`/`under`, by relative path; gzip files by
+  their uncompressed contents (gzip headers hold a time)."""
+  contents = {}
+  root = os.path.join(folder, under)
+  for path, _, names in os.walk(root):
+    for name in names:
+      with open(os.path.join(path, name), 'rb') as f:
+        content = f.read()
+      if name.endswith('.gz'):
+        content = gzip.decompress(content)
+      contents[os.path.relpath(os.path.join(path, name), root)] = content
+  return contents
+
+
+def _transformed(folder: str, examples) -> Dict[str, np.ndarray]:
+  output = tft.TFTransformOutput(folder)
+  parsed = tf.io.parse_example(tf.constant(examples),
+                               output.raw_feature_spec())
+  return {key: tf.sparse.to_dense(value).numpy()
+          if isinstance(value, tf.SparseTensor) else value.numpy()
+          for key, value in output.transform_features_layer()(parsed).items()}
+
+
+def test_the_analysis_here_writes_what_beam_writes(data, tmp_path):
+  beam_graph = _with_beam(broad_preprocessing_fn, data,
+                          str(tmp_path / 'beam'))
+  here_graph = _here(broad_preprocessing_fn, data, str(tmp_path / 'here'))
+  # The same vocabulary files, each kind of them.
+  assets = _files(here_graph, 'transform_fn/assets')
+  assert assets == _files(beam_graph, 'transform_fn/assets')
+  assert sorted(assets) == sorted([
+      'frequencies', 'gzip.tfrecord.gz', 'labels', 'lanes', 'none_frequent',
+      'none_in_top', 'reserved', 'shuffled', 'weighted',
+      'vocab_compute_and_apply_vocabulary_vocabulary'])
+  assert assets['reserved'].startswith(b'<pad>\n')
+  assert assets['frequencies'].split(b'\n')[0].split(b' ')[1] in (
+      w.encode() for w in _WORDS)
+  # Nothing passes a threshold of a million: TFT's placeholder token.
+  assert len(assets['none_frequent'].splitlines()) == 1
+  assert assets['none_frequent'] == assets['none_in_top']
+  # The same metadata of the transformed data (schema and asset map).
+  assert (_files(here_graph, 'transformed_metadata') ==
+          _files(beam_graph, 'transformed_metadata'))
+  # The same transformed features.
+  examples = data[3]
+  expected = _transformed(beam_graph, examples)
+  got = _transformed(here_graph, examples)
+  assert sorted(got) == sorted(expected)
+  for key, value in expected.items():
+    if value.dtype.kind == 'f':
+      np.testing.assert_allclose(got[key], value, rtol=1e-6, err_msg=key)
+    else:
+      np.testing.assert_array_equal(got[key], value, err_msg=key)
+  # Not constants: the analyzers saw the data.
+  assert len(np.unique(got['bucket'])) == 4
+  assert len(np.unique(got['word'])) > 2
+
+
+def _labels_vocabulary_fn(inputs):
+  return {'word': tft.compute_and_apply_vocabulary(
+      inputs['words'], labels=tf.sparse.to_dense(tf.sparse.map_values(
+          lambda v: tf.zeros_like(v, tf.int64), inputs['words'])))}
+
+
+def _coverage_fn(inputs):
+  return {'word': tft.compute_and_apply_vocabulary(
+      inputs['words'], top_k=2, coverage_top_k=1,
+      key_fn=lambda token: token[:1])}
+
+
+def _per_key_fn(inputs):
+  keys = tf.strings.as_string(inputs['label'])
+  return {'scaled': tft.scale_by_min_max_per_key(inputs['x'], keys)}
+
+
+@pytest.mark.parametrize('preprocessing_fn, reason', [
+    (_labels_vocabulary_fn, 'a vocabulary ordered by'),
+    (_coverage_fn, 'coverage'),
+    (_per_key_fn, 'CacheableCombinePerKey'),
+])
+def test_what_it_does_not_compute_is_refused_before_anything_is_written(
+    preprocessing_fn, reason, data, tmp_path):
+  base = tmp_path / 'tmp'
+  with pytest.raises(in_process_analysis.Unsupported, match=reason):
+    _here(preprocessing_fn, data, str(tmp_path))
+  assert not base.exists() or not any(base.rglob('*.pb'))
+  assert not (tmp_path / 'graph').exists()
+
+
+class _Dataset:
+  """What why_not reads of TFX's dataset: its reader."""
+
+  def __init__(self, tfxio):
+    self.tfxio = tfxio
+
+
+def test_only_what_the_pipeline_asks_of_transform_is_analysed_here():
+  reader = tf_example_record.TFExampleRecord(
+      file_pattern='unread', schema=schema_utils.schema_from_feature_spec(
+          _feature_spec()), telemetry_descriptors=['test'])
+  asked = dict(in_process=True, analyze_data_list=[_Dataset(reader)],
+               force_tf_compat_v1=True, input_cache_dir=None,
+               output_cache_dir=None, disable_statistics=True,
+               per_set_stats_output_paths=[], materialization_format=None,
+               stats_output_paths={})
+  assert in_process_transform.why_not(**asked) is None
+  for change, reason in (
+      ({'in_process': False}, 'run pipelines elsewhere'),
+      ({'force_tf_compat_v1': False}, 'TF2 mode'),
+      ({'input_cache_dir': 'cache'}, 'analyzer cache'),
+      ({'output_cache_dir': 'cache'}, 'analyzer cache'),
+      ({'disable_statistics': False}, 'statistics'),
+      ({'stats_output_paths': {'post': 'stats'}}, 'statistics'),
+      ({'per_set_stats_output_paths': ['stats']}, 'statistics'),
+      ({'materialization_format': 'tfrecords_gzip'}, 'transformed examples'),
+      ({'analyze_data_list': [_Dataset(reader), _Dataset(object())]},
+       'read by object')):
+    assert reason in in_process_transform.why_not(**{**asked, **change})
