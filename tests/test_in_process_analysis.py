@@ -18,6 +18,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform import analyzer_nodes
+from tensorflow_transform.beam import impl as tft_beam_impl
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import metadata_io
 from tensorflow_transform.tf_metadata import schema_utils
@@ -27,6 +29,7 @@ from tfx_bsl.tfxio import tf_example_record
 from local.run import direct_runner
 from pipeline.components import in_process_analysis
 from pipeline.components import in_process_transform
+from pipeline.components import in_process_vocabulary
 
 _ROWS = 500
 _BATCH = 64
@@ -53,8 +56,9 @@ def _example(rng: random.Random) -> bytes:
           value=[word.encode() for word in words])),
       'lanes': tf.train.Feature(int64_list=tf.train.Int64List(
           value=[rng.randrange(1, 5)] if rng.random() < 0.9 else [])),
+      # Weights whose sums round: the order of the additions shows.
       'weight': tf.train.Feature(float_list=tf.train.FloatList(
-          value=[rng.choice([0.5, 1.0, 2.0])])),
+          value=[rng.choice([0.1, 0.3, 1.7])])),
       'label': tf.train.Feature(int64_list=tf.train.Int64List(
           value=[int(rng.random() < 0.4)])),
   }
@@ -65,6 +69,8 @@ def _example(rng: random.Random) -> bytes:
 def broad_preprocessing_fn(inputs):
   """Every analyzer kind the module computes, some of them twice."""
   x, words, lanes = inputs['x'], inputs['words'], inputs['lanes']
+  joined = tf.strings.reduce_join(tf.sparse.to_dense(words), axis=1,
+                                  separator=' ')
   zeros = tf.zeros_like(x)
   outputs = {
       'z': tft.scale_to_z_score(x),
@@ -77,9 +83,7 @@ def broad_preprocessing_fn(inputs):
           words, top_k=4, frequency_threshold=2, num_oov_buckets=1),
       # A row's words joined ('' for none), weighted by the row's weight.
       'weighted_words': tft.compute_and_apply_vocabulary(
-          tf.strings.reduce_join(tf.sparse.to_dense(words), axis=1,
-                                 separator=' '),
-          weights=inputs['weight'], vocab_filename='weighted'),
+          joined, weights=inputs['weight'], vocab_filename='weighted'),
       'lane': tft.compute_and_apply_vocabulary(lanes, vocab_filename='lanes'),
       'label': tft.compute_and_apply_vocabulary(
           tf.strings.as_string(inputs['label']), vocab_filename='labels'),
@@ -100,6 +104,11 @@ def broad_preprocessing_fn(inputs):
         words, vocabulary, default_value=-1,
         file_format='tfrecord_gzip' if name == 'gzip' else 'text')
   tft.vocabulary(words, store_frequency=True, vocab_filename='frequencies')
+  tft.vocabulary(joined, weights=inputs['weight'], store_frequency=True,
+                 vocab_filename='weighted_frequencies')
+  outputs['approximate'] = tft.apply_vocabulary(
+      words, tft.experimental.approximate_vocabulary(
+          words, top_k=3, vocab_filename='approximate'), default_value=-1)
   return outputs
 
 
@@ -187,9 +196,12 @@ def test_the_analysis_here_writes_what_beam_writes(data, tmp_path):
   assets = _files(here_graph, 'transform_fn/assets')
   assert assets == _files(beam_graph, 'transform_fn/assets')
   assert sorted(assets) == sorted([
-      'frequencies', 'gzip.tfrecord.gz', 'labels', 'lanes', 'none_frequent',
-      'none_in_top', 'reserved', 'shuffled', 'weighted',
-      'vocab_compute_and_apply_vocabulary_vocabulary'])
+      'approximate', 'frequencies', 'gzip.tfrecord.gz', 'labels', 'lanes',
+      'none_frequent', 'none_in_top', 'reserved', 'shuffled', 'weighted',
+      'weighted_frequencies', 'vocab_compute_and_apply_vocabulary_vocabulary'])
+  # Sums of weights that round (0.1 + 0.3 ...), added up in the same order.
+  assert any(b'.' in line.split(b' ')[0] and len(line.split(b' ')[0]) > 8
+             for line in assets['weighted_frequencies'].splitlines())
   assert assets['reserved'].startswith(b'<pad>\n')
   assert assets['frequencies'].split(b'\n')[0].split(b' ')[1] in (
       w.encode() for w in _WORDS)
@@ -238,11 +250,9 @@ def _per_key_fn(inputs):
 ])
 def test_what_it_does_not_compute_is_refused_before_anything_is_written(
     preprocessing_fn, reason, data, tmp_path):
-  base = tmp_path / 'tmp'
   with pytest.raises(in_process_analysis.Unsupported, match=reason):
     _here(preprocessing_fn, data, str(tmp_path))
-  assert not base.exists() or not any(base.rglob('*.pb'))
-  assert not (tmp_path / 'graph').exists()
+  assert not [path for path in tmp_path.rglob('*') if path.is_file()]
 
 
 class _Dataset:
@@ -274,3 +284,51 @@ def test_only_what_the_pipeline_asks_of_transform_is_analysed_here():
       ({'analyze_data_list': [_Dataset(reader), _Dataset(object())]},
        'read by object')):
     assert reason in in_process_transform.why_not(**{**asked, **change})
+
+
+def test_the_files_are_read_one_after_the_other_in_sorted_order(tmp_path):
+  # TFXIO's own reader interleaves as many files as the machine has cores;
+  # the analysis reads whole files in turn, so its batches (and sums) are
+  # the same on every machine.
+  rng = random.Random(9)
+  rows = {}
+  for name, count in (('part-b', 5), ('part-a', 7), ('part-c', 3)):
+    rows[name] = [_example(rng) for _ in range(count)]
+    with tf.io.TFRecordWriter(str(tmp_path / name)) as writer:
+      for row in rows[name]:
+        writer.write(row)
+  reader = tf_example_record.TFExampleRecord(
+      file_pattern=[str(tmp_path / 'part-*')],
+      schema=schema_utils.schema_from_feature_spec(_feature_spec()),
+      raw_record_column_name='raw', telemetry_descriptors=['test'])
+  batches = list(in_process_transform._record_batches(reader, 4))  # pylint: disable=protected-access
+  assert [batch.num_rows for batch in batches] == [4, 3, 4, 1, 3]
+  read = [record for batch in batches
+          for record in batch.column(batch.schema.get_field_index('raw'))
+          .flatten().to_pylist()]
+  assert read == rows['part-a'] + rows['part-b'] + rows['part-c']
+  with pytest.raises(ValueError, match='no examples match'):
+    list(in_process_transform._record_batches(  # pylint: disable=protected-access
+        tf_example_record.TFExampleRecord(
+            file_pattern=str(tmp_path / 'none-*'),
+            telemetry_descriptors=['test']), 4))
+
+
+def test_a_file_format_it_does_not_write_is_refused_at_the_plan():
+  operation = analyzer_nodes.VocabularyOrderAndWrite(
+      vocab_filename='v', store_frequency=False, fingerprint_shuffle=False,
+      file_format='parquet')
+  assert in_process_vocabulary.unsupported_reason(operation) == (
+      "vocabulary file format 'parquet'")
+
+
+def test_a_tft_without_what_it_calls_keeps_beam(monkeypatch):
+  assert in_process_analysis.missing_from_tft() == []
+  monkeypatch.delattr(tft_beam_impl, '_TensorBinding')
+  assert in_process_analysis.missing_from_tft() == [
+      'tensorflow_transform.beam.impl._TensorBinding']
+  reader = tf_example_record.TFExampleRecord(
+      file_pattern='unread', telemetry_descriptors=['test'])
+  reason = in_process_transform.why_not(
+      True, [_Dataset(reader)], True, None, None, True, [], None, {})
+  assert '_TensorBinding' in reason

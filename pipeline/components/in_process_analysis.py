@@ -6,33 +6,38 @@ count a vocabulary, write it, bind the results into the next graph) and has
 Beam run each operation as a PTransform. On the bundled data that Beam
 pipeline cost most of Transform's executor: building it, converting it to
 the runner's protos, 39 bundle processors and their runs, against about
-0.3 s of TensorFlow and file work (docs/performance.md, "In-process
-analysis").
+0.3 s of TensorFlow and file work (docs/performance.md, "The analysis in
+the process, without Beam").
 
 `analyze` walks the same graph of operations with TFT's own traverser and
 computes each operation here, with TFT's own pieces where TFT has them as
 functions or objects: its combiners (the same CombineFns Beam calls), its
-graph runner for a batch, its SavedModel writers, its metadata inference.
-Each phase reads the examples once, in the order and batches the reader
-gives, and feeds every analyzer of the phase from that pass, so memory is
-what the analyzers accumulate, not the data.
+graph runner for a batch (with the session settings TFT gives it on Beam's
+DirectRunner), its SavedModel writers, its metadata inference; the
+vocabularies in in_process_vocabulary.py. Each phase reads the examples
+once, in the order and batches its sources give, and feeds every analyzer
+of the phase from that pass, so memory is what the analyzers accumulate,
+not the data.
 
-It computes the operations that TFT's common analyzers make, those listed
-in `_MATERIALIZED` and `_ACCUMULATORS` (means, variances, min, max, sums,
-quantiles, vocabularies by frequency with or without weights, thresholds and
-top-k, as `models/preprocessing.py` and most preprocessing_fns use them).
-For any other (a per-key combine, a vocabulary by mutual information or with
-coverage, a PTransform analyzer, the analyzer cache, a TF2 trace) it raises
-`Unsupported` before it computes anything, and Transform runs TFT's Beam
-pipeline as TFX does (pipeline/components/in_process_transform.py).
+It computes the operations of TFT's common analyzers, those listed in
+`_LIST_OPERATIONS`, `_ELEMENTWISE` and `_ACCUMULATORS` (means, variances,
+min, max, sums, sizes, quantiles, vocabularies by frequency with or without
+weights, thresholds, top-k, reserved tokens, approximate vocabularies), for
+a preprocessing_fn traced in TF1 mode. For any other operation (a per-key
+combine, a vocabulary by mutual information or with coverage, a PTransform
+analyzer, the analyzer cache) it raises `Unsupported` before it writes
+anything, and Transform runs TFT's Beam pipeline as TFX does
+(pipeline/components/in_process_transform.py, which also keeps TF2 traces
+for Beam).
 """
 import collections
 import dataclasses
-import hashlib
-import os
+import inspect
+import operator
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping
 from typing import Optional, Sequence
 
+import apache_beam
 from apache_beam.utils import shared
 import numpy as np
 import pyarrow as pa
@@ -48,14 +53,54 @@ from tensorflow_transform.beam import analyzer_impls
 from tensorflow_transform.beam import beam_nodes
 from tensorflow_transform.beam import common as beam_common
 from tensorflow_transform.beam import impl as beam_impl
+from tensorflow_transform.beam.tft_beam_io import transform_fn_io
 from tensorflow_transform.saved import saved_transform_io
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx_bsl.tfxio import tensor_adapter
+
+from pipeline.components import in_process_vocabulary
 
 
 class Unsupported(Exception):
   """The analysis needs an operation this module does not compute here."""
 
+
+# What the analysis here calls of TFT beyond its public API (tensorflow-
+# transform 1.16), by module; and the parameters of its batch runner.
+_TFT_NAMES = (
+    (analyzer_impls, ('_PackedCombinerWrapper', '_CombinerWrapper',
+                      '_count_and_token_to_bytes',
+                      'maybe_add_empty_vocabulary_dummy')),
+    (analyzers, ('_VocabOrderingType', 'get_empy_vocabulary_dummy_value')),
+    (beam_impl, ('_RunMetaGraphDoFn', '_replace_tensors_with_constant_values',
+                 '_TensorBinding', '_infer_metadata_from_saved_model',
+                 '_DEFAULT_TENSORFLOW_CONFIG_BY_BEAM_RUNNER_TYPE')),
+    (transform_fn_io, ('_copy_tree_to_unique_temp_dir',)),
+)
+_RUNNER_PARAMETERS = ('self', 'tf_config', 'shared_graph_state_handle',
+                      'passthrough_keys', 'use_tf_compat_v1',
+                      'input_tensor_adapter_config', 'exclude_outputs')
+
+
+def missing_from_tft() -> List[str]:
+  """What the analysis here calls that this tensorflow-transform does not
+  have as written for (empty: all there)."""
+  missing = [f'{module.__name__}.{name}' for module, names in _TFT_NAMES
+             for name in names if not hasattr(module, name)]
+  runner = getattr(beam_impl, '_RunMetaGraphDoFn', None)
+  if runner is not None and tuple(inspect.signature(
+      runner.__init__).parameters) != _RUNNER_PARAMETERS:
+    missing.append('_RunMetaGraphDoFn(' + ', '.join(_RUNNER_PARAMETERS[1:]) +
+                   ')')
+  return missing
+
+
+def _session_config():
+  """The session settings TFT gives the graph it applies to the data on
+  Beam's DirectRunner (two threads of each kind), so that a sum the graph
+  computes adds up the same way here."""
+  return beam_impl._DEFAULT_TENSORFLOW_CONFIG_BY_BEAM_RUNNER_TYPE.get(  # pylint: disable=protected-access
+      apache_beam.runners.DirectRunner)
 
 # A source of the analysis data: a function giving a fresh pass over its
 # Arrow record batches each time it is called.
@@ -119,7 +164,8 @@ class _Pass:
           fed.accumulator.add(value)
       self._results = {node: fed.accumulator.result()
                        for node, fed in self._sinks.items()}
-    return self._results[sink]
+      self._sinks = {}  # the accumulators' memory, now in the results
+    return self._results.pop(sink)
 
 
 class _Accumulator:
@@ -149,33 +195,6 @@ class _CombineGlobally(_Accumulator):
     return [self._fn.extract_output(accumulator)]
 
 
-class _CountTokens(_Accumulator):
-  """TFT's VocabularyAccumulate by frequency: (token, count) per distinct
-  token, counting each token once or adding up its weights."""
-
-  def __init__(self, weighted: bool):
-    self._weighted = weighted
-    self._counts: Dict[Any, Any] = {}
-
-  def add(self, element) -> None:
-    counts = self._counts
-    if self._weighted:
-      tokens, weights = element
-      for token, weight in zip(tokens.tolist(), weights.tolist()):
-        counts[token] = counts.get(token, 0) + weight
-    else:
-      (tokens,) = element
-      for token in tokens.tolist():
-        counts[token] = counts.get(token, 0) + 1
-
-  def result(self) -> list:
-    return list(self._counts.items())
-
-
-# TFT's kinds of vocabulary order (the same names its Beam implementation
-# reads).
-_ORDERING = analyzers._VocabOrderingType  # pylint: disable=protected-access
-
 def _accumulator(operation) -> _Accumulator:
   """The accumulator for an accumulating operation."""
   kind = type(operation)
@@ -186,12 +205,8 @@ def _accumulator(operation) -> _Accumulator:
     return _CombineGlobally(analyzer_impls._CombinerWrapper(  # pylint: disable=protected-access
         operation.combiner, is_combining_accumulators=False))
   if kind is analyzer_nodes.VocabularyAccumulate:
-    ordering = operation.vocab_ordering_type
-    if ordering == _ORDERING.FREQUENCY:
-      return _CountTokens(weighted=False)
-    if ordering == _ORDERING.WEIGHTED_FREQUENCY:
-      return _CountTokens(weighted=True)
-    raise Unsupported(f'a vocabulary ordered by {ordering}')
+    return in_process_vocabulary.TokenCounts(
+        weighted=in_process_vocabulary.is_weighted(operation))
   raise Unsupported(f'operation {kind.__name__}')
 
 
@@ -201,12 +216,15 @@ _ACCUMULATORS = (analyzer_nodes.PackedCombineAccumulate,
                  analyzer_nodes.VocabularyAccumulate)
 
 
-def _extract_keys(operation):
-  """ExtractFromDict: the value of one key, or a tuple of several."""
-  keys = operation.keys
-  if isinstance(keys, tuple):
-    return lambda values: tuple(values[key] for key in keys)
-  return lambda values: values[keys]
+def _extract_keys(operation) -> Callable[[Mapping[str, Any]], Any]:
+  """ExtractFromDict's function of a dict: its value at `keys`, a tuple of
+  values where `keys` is a tuple (of one key too)."""
+  if not isinstance(operation.keys, tuple):
+    return operator.itemgetter(operation.keys)
+  pick = operator.itemgetter(*operation.keys)
+  if len(operation.keys) == 1:
+    return lambda values: (pick(values),)
+  return pick
 
 
 # Operations applied to each element of a pass on the way to an accumulator.
@@ -290,7 +308,7 @@ class _Analysis(nodes.Visitor):
     if kind in _ACCUMULATORS:
       (stream,) = inputs
       return (stream.phase_pass.result(node),)
-    return _MATERIALIZED[kind](self, operation, *inputs)
+    return _LIST_OPERATIONS[kind](self, operation, *inputs)
 
   def validate_value(self, value):
     if not isinstance(value, (list, _Stream, _Datasets)):
@@ -299,7 +317,7 @@ class _Analysis(nodes.Visitor):
   def _start_pass(self, node, saved_model_dirs, source) -> _Stream:
     (saved_model_dir,) = saved_model_dirs
     runner = beam_impl._RunMetaGraphDoFn(  # pylint: disable=protected-access
-        tf_config=None, shared_graph_state_handle=shared.Shared(),
+        tf_config=_session_config(), shared_graph_state_handle=shared.Shared(),
         passthrough_keys=(), use_tf_compat_v1=True,
         input_tensor_adapter_config=self._tensor_adapter_config)
     runner.setup()
@@ -369,8 +387,8 @@ class _Analysis(nodes.Visitor):
   def extract_outputs(self, operation, values):
     (outputs,) = values
     if len(outputs) != operation.num_outputs:
-      raise ValueError(f'Analyzer has {operation.num_outputs} outputs but '
-                       f'its implementation produced {len(outputs)} values')
+      raise ValueError(f'{operation.label}: {len(outputs)} values for '
+                       f'{operation.num_outputs} outputs')
     return tuple([output] for output in outputs)
 
   def merge_packed(self, operation, values):
@@ -390,24 +408,23 @@ class _Analysis(nodes.Visitor):
 
   def vocabulary_merge(self, operation, values):
     del operation
-    totals: Dict[Any, Any] = {}
-    for token, count in values:
-      totals[token] = totals.get(token, 0) + count
-    return ([(count, token) for token, count in totals.items()],)
+    return (in_process_vocabulary.merge(values),)
 
   def vocabulary_count(self, operation, values):
     del operation
-    # At least one: an empty vocabulary is written with a dummy token.
+    # At least one: an empty vocabulary is written with a placeholder token.
     return ([np.int64(max(len(values), 1))],)
 
   def vocabulary_prune(self, operation, counts):
-    return (_pruned(counts, operation.frequency_threshold, operation.top_k,
-                    operation.input_dtype,
-                    operation.informativeness_threshold),)
+    return (in_process_vocabulary.prune(counts, operation),)
 
   def vocabulary_write(self, operation, counts, reserved=None):
-    return ([_write_vocabulary(operation, counts, reserved,
-                               self._base_temp_dir)],)
+    reserved_tokens = None
+    if reserved is not None:
+      (reserved_tokens,) = _single(reserved, operation.label)
+    return ([np.array(in_process_vocabulary.write(
+        in_process_vocabulary.ordered(counts, operation, reserved_tokens),
+        operation, self._base_temp_dir))],)
 
   def reserved_tokens(self, operation):
     return ([[tf_utils.fetch_vocabulary_reserved_tokens(
@@ -433,84 +450,15 @@ def _single(values: list, label: str):
   return values[0]
 
 
-def _pruned(counts, frequency_threshold, top_k, input_dtype,
-            informativeness_threshold) -> list:
-  """(count, token) pairs over the thresholds, the top_k largest, tokens
-  as bytes."""
-  frequency_threshold = frequency_threshold or 0
-  if frequency_threshold > 0 or informativeness_threshold > float('-inf'):
-    def kept(count):
-      informativeness, frequency = (
-          count if isinstance(count, tuple) else (float('inf'), count))
-      return (frequency >= frequency_threshold and
-              informativeness >= informativeness_threshold)
-    counts = [(count, token) for count, token in counts if kept(count)]
-  counts = [(count[0] if isinstance(count, tuple) else count, token)
-            for count, token in counts]
-  if input_dtype != tf.string.name:
-    counts = [(count, tf.compat.as_bytes(tf.compat.as_str_any(token)))
-              for count, token in counts]
-  if top_k is None:
-    return counts
-  top = sorted(counts, reverse=True)[:top_k]
-  return top or [analyzers.get_empy_vocabulary_dummy_value(input_dtype)]
-
-
-def _write_vocabulary(operation, counts, reserved, base_temp_dir) -> np.ndarray:
-  """Writes the vocabulary file as TFT's VocabularyOrderAndWrite does;
-  its path."""
-  path = os.path.join(base_temp_dir, operation.vocab_filename)
-  reserved_tokens = None
-  if reserved is not None:
-    (reserved_tokens,) = _single(reserved, operation.label)
-  if operation.input_is_sorted and reserved_tokens is None:
-    ordered = list(counts)
-  else:
-    if operation.fingerprint_shuffle:
-      ordered = sorted(counts, key=lambda kv: hashlib.sha1(kv[1]).digest())
-    else:
-      ordered = sorted(counts, reverse=True)
-    if reserved_tokens is not None:
-      held = set(reserved_tokens)
-      ordered = [(-1, token) for token in reserved_tokens] + [
-          kv for kv in ordered if kv[1] not in held]
-    if not ordered:
-      ordered = [analyzers.get_empy_vocabulary_dummy_value(
-          operation.input_dtype)]
-  if operation.store_frequency:
-    lines = [tf.compat.as_bytes(f'{count} {tf.compat.as_str_any(token)}')
-             for count, token in ordered]
-  else:
-    lines = [token for _, token in ordered]
-  tf.io.gfile.makedirs(base_temp_dir)
-  if operation.file_format == 'text':
-    with tf.io.gfile.GFile(path, 'wb') as f:
-      f.write(b''.join(tf.compat.as_bytes(line) + b'\n' for line in lines))
-  elif operation.file_format == 'tfrecord_gzip':
-    path = f'{path}.tfrecord.gz'
-    with tf.io.TFRecordWriter(path, 'GZIP') as writer:
-      for line in lines:
-        writer.write(tf.compat.as_bytes(line))
-  else:
-    raise Unsupported(f'vocabulary file format {operation.file_format!r}')
-  return np.array(path)
-
-
 def _check_operation(operation) -> None:
-  """Raises Unsupported for the variants of supported operations that this
-  module does not compute."""
-  kind = type(operation)
-  if kind is analyzer_nodes.VocabularyPrune and operation.key_fn:
-    raise Unsupported('a vocabulary with coverage (key_fn)')
-  if kind in (analyzer_nodes.VocabularyAccumulate,
-              analyzer_nodes.VocabularyMerge) and (
-                  operation.vocab_ordering_type not in (
-                      _ORDERING.FREQUENCY, _ORDERING.WEIGHTED_FREQUENCY)):
-    raise Unsupported(
-        f'a vocabulary ordered by {operation.vocab_ordering_type}')
+  """Raises Unsupported for the variants of supported operations that are
+  not computed here."""
+  reason = in_process_vocabulary.unsupported_reason(operation)
+  if reason:
+    raise Unsupported(reason)
 
 
-_MATERIALIZED = {
+_LIST_OPERATIONS = {
     beam_nodes.ExtractInputForSavedModel: _Analysis.extract_input,
     beam_nodes.CreateSavedModel: _Analysis.create_saved_model,
     beam_nodes.CreateTensorBinding: _Analysis.create_tensor_binding,
@@ -530,7 +478,7 @@ _MATERIALIZED = {
 }
 
 _SUPPORTED = frozenset(
-    set(_MATERIALIZED) | set(_ELEMENTWISE) | set(_ACCUMULATORS) |
+    set(_LIST_OPERATIONS) | set(_ELEMENTWISE) | set(_ACCUMULATORS) |
     {beam_nodes.ApplySavedModel})
 
 
@@ -551,11 +499,14 @@ def analyze(preprocessing_fn, sources: Mapping[Any, RecordBatchSource],
           preprocessing_fn, specs, use_tf_compat_v1=True,
           base_temp_dir=base_temp_dir))
   if not isinstance(structured_outputs, dict) or not structured_outputs:
-    raise ValueError('A `preprocessing_fn` must return a non-empty dict of '
-                     f'tensors. Got: {structured_outputs}')
-  if graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES):
-    raise ValueError('The preprocessing function contained trainable '
-                     'variables')
+    raise ValueError('the preprocessing_fn gave no features: Transform '
+                     'needs a non-empty dict of tensors, not '
+                     f'{structured_outputs!r}')
+  trainable = graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+  if trainable:
+    raise ValueError('the preprocessing_fn made trainable variables, which '
+                     'a transform graph cannot hold: '
+                     f'{[variable.name for variable in trainable]}')
   asset_map = annotators.get_asset_annotations(graph)
   annotators.clear_asset_annotations(graph)
   transform_fn, cache, side_effects = analysis_graph_builder.build(

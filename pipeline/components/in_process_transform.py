@@ -10,14 +10,18 @@ ExampleGen and the Evaluator do the same where Beam runs here.
 
 This covers what the pipeline asks of Transform: no statistics of its own,
 no transformed copy of the data, no analyzer cache, a TF1 trace, tf.Examples
-read by TFX's reader. With any of those, with Dataflow, or with an analyzer
-that in_process_analysis.py does not compute, TFX's Beam pipeline runs as
-released, and the log says why.
+read by TFX's reader (`why_not`). Otherwise, with Dataflow, with an
+analyzer that in_process_analysis.py does not compute, or with a
+tensorflow-transform that lacks what it calls, TFX's Beam pipeline runs as
+released, and the log says why. The examples are read file by file in
+sorted order, in batches of the size TFX's Beam source would use
+(transform_batches.py).
 """
+import copy
 import functools
 import json
 import os
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional
 
 from absl import logging
 import pyarrow as pa
@@ -25,9 +29,12 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.beam import common as beam_common
+from tensorflow_transform.beam.tft_beam_io import transform_fn_io
 from tensorflow_transform.tf_metadata import metadata_io
+from tfx.components.transform import executor as transform_executor
 from tfx_bsl.tfxio import dataset_options
 from tfx_bsl.tfxio import tf_example_record
+from tfx_bsl.tfxio import tfxio as tfxio_base
 
 from pipeline.components import in_process_analysis
 from pipeline.components import transform_batches
@@ -35,29 +42,43 @@ from pipeline.components import transform_batches
 # Where TFT's WriteTransformFn stages its outputs before it renames them into
 # place (inside the output, so that the rename stays on one file system).
 _STAGING = 'transform_tmp'
-# The folder inside a SavedModel that TFT leaves out when it copies one.
-_METADATA_DIR = 'metadata'
+
+
+def _reader(tfxio):
+  """The record reader that reads for `tfxio` (the projected one of a
+  projection)."""
+  while isinstance(tfxio, tfxio_base._ProjectedTFXIO):  # pylint: disable=protected-access
+    tfxio = tfxio.projected
+  return tfxio
+
+
+def _files(reader) -> List[str]:
+  """The files a TFX record reader reads: each of its patterns' matches,
+  sorted."""
+  patterns = reader._file_pattern  # pylint: disable=protected-access
+  if isinstance(patterns, str):
+    patterns = [patterns]
+  files = []
+  for pattern in patterns:
+    matched = sorted(tf.io.gfile.glob(pattern))
+    if not matched:
+      raise ValueError(f'Transform: no examples match {pattern}')
+    files.extend(matched)
+  return files
 
 
 def _record_batches(tfxio, batch_size: int) -> Iterator[pa.RecordBatch]:
-  """A dataset's examples as Arrow record batches of `batch_size` rows, in
-  the files' order (the batches TFX's Beam source would make)."""
-  return tfxio.RecordBatches(dataset_options.RecordBatchesOptions(
-      batch_size=batch_size, num_epochs=1, shuffle=False))
-
-
-def _copy_tree(source: str, destination: str) -> None:
-  """Copies the folder `source` to `destination`, without any folder named
-  `_METADATA_DIR`."""
-  if tf.io.gfile.isdir(source):
-    if os.path.basename(os.path.normpath(source)) == _METADATA_DIR:
-      return
-    tf.io.gfile.makedirs(destination)
-    for name in tf.io.gfile.listdir(source):
-      _copy_tree(os.path.join(source, name.rstrip('/')),
-                 os.path.join(destination, name.rstrip('/')))
-  else:
-    tf.io.gfile.copy(source, destination, overwrite=True)
+  """A dataset's examples as Arrow record batches of `batch_size` rows,
+  one file after the other in sorted order (TFXIO's reader would interleave
+  as many files at a time as the machine has cores, so the batches, and the
+  analyzers' float sums, would depend on the machine)."""
+  options = dataset_options.RecordBatchesOptions(
+      batch_size=batch_size, num_epochs=1, shuffle=False)
+  reader = _reader(tfxio)
+  for path in _files(reader):
+    one_file = copy.copy(reader)
+    one_file._file_pattern = [path]  # pylint: disable=protected-access
+    yield from one_file.RecordBatches(options)
 
 
 def write_transform_graph(result: in_process_analysis.Result,
@@ -74,8 +95,8 @@ def write_transform_graph(result: in_process_analysis.Result,
     with tf.io.gfile.GFile(os.path.join(
         staged_metadata, tft.TFTransformOutput.ASSET_MAP), 'w') as f:
       f.write(json.dumps(result.asset_map))
-  staged_graph = beam_common.get_unique_temp_path(staging)
-  _copy_tree(result.saved_model_dir, staged_graph)
+  staged_graph = transform_fn_io._copy_tree_to_unique_temp_dir(  # pylint: disable=protected-access
+      result.saved_model_dir, staging)
   tf.io.gfile.rename(staged_metadata, os.path.join(
       transform_output_path, tft.TFTransformOutput.TRANSFORMED_METADATA_DIR),
                      overwrite=True)
@@ -94,6 +115,10 @@ def why_not(in_process: bool, analyze_data_list, force_tf_compat_v1: bool,
   """Why TFX's Beam pipeline must run this Transform (None: it need not)."""
   if not in_process:
     return 'the Beam arguments run pipelines elsewhere'
+  missing = in_process_analysis.missing_from_tft()
+  if missing:
+    return ("this tensorflow-transform lacks what the analysis here calls: "
+            f"{', '.join(missing)}")
   if not force_tf_compat_v1:
     return 'the preprocessing_fn is traced in TF2 mode'
   if input_cache_dir or output_cache_dir:
@@ -104,8 +129,9 @@ def why_not(in_process: bool, analyze_data_list, force_tf_compat_v1: bool,
   if materialization_format is not None:
     return 'Transform writes the transformed examples'
   for dataset in analyze_data_list:
-    if not isinstance(dataset.tfxio, tf_example_record.TFExampleRecord):
-      return f'the examples are read by {type(dataset.tfxio).__name__}'
+    reader = _reader(dataset.tfxio)
+    if not isinstance(reader, tf_example_record.TFExampleRecord):
+      return f'the examples are read by {type(reader).__name__}'
   return None
 
 
@@ -145,7 +171,7 @@ class InProcessAnalysisProcessor(transform_batches.FixedBatchesProcessor):
         self._analyze_here(analyze_data_list, preprocessing_fn, save_options,
                            input_dataset_metadata, transform_output_path,
                            raw_examples_data_format, temp_path)
-        return None
+        return transform_executor._Status.OK()  # pylint: disable=protected-access
       except in_process_analysis.Unsupported as unsupported:
         reason = str(unsupported)
     logging.info("Transform runs TFT's Beam pipeline: %s.", reason)
