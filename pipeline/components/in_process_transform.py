@@ -47,7 +47,7 @@ _STAGING = 'transform_tmp'
 def _reader(tfxio):
   """The record reader that reads for `tfxio` (the projected one of a
   projection)."""
-  while isinstance(tfxio, tfxio_base._ProjectedTFXIO):  # pylint: disable=protected-access
+  while isinstance(getattr(tfxio, 'projected', None), tfxio_base.TFXIO):
     tfxio = tfxio.projected
   return tfxio
 
