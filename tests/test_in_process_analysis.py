@@ -106,9 +106,13 @@ def broad_preprocessing_fn(inputs):
   tft.vocabulary(words, store_frequency=True, vocab_filename='frequencies')
   tft.vocabulary(joined, weights=inputs['weight'], store_frequency=True,
                  vocab_filename='weighted_frequencies')
+  # Its sketch keeps any one of the tokens tied at the top_k boundary, from
+  # run to run, in TFT's Beam pipeline too: a top_k over the number of
+  # distinct words.
   outputs['approximate'] = tft.apply_vocabulary(
       words, tft.experimental.approximate_vocabulary(
-          words, top_k=3, vocab_filename='approximate'), default_value=-1)
+          words, top_k=len(_WORDS) + 1, vocab_filename='approximate'),
+      default_value=-1)
   return outputs
 
 
