@@ -102,9 +102,11 @@ def _session_config():
   return beam_impl._DEFAULT_TENSORFLOW_CONFIG_BY_BEAM_RUNNER_TYPE.get(  # pylint: disable=protected-access
       apache_beam.runners.DirectRunner)
 
+
 # A source of the analysis data: a function giving a fresh pass over its
 # Arrow record batches each time it is called.
 RecordBatchSource = Callable[[], Iterable[pa.RecordBatch]]
+
 
 @dataclasses.dataclass
 class Result:
