@@ -336,3 +336,13 @@ def test_a_tft_without_what_it_calls_keeps_beam(monkeypatch):
   reason = in_process_transform.why_not(
       True, [_Dataset(reader)], True, None, None, True, [], None, {})
   assert '_TensorBinding' in reason
+
+
+def test_a_tft_batch_runner_of_other_parameters_keeps_beam(monkeypatch):
+  def other_init(self, tf_config, shared_graph_state_handle, passthrough_keys,
+                 use_tf_compat_v1, input_tensor_adapter_config):
+    del self, tf_config, shared_graph_state_handle, passthrough_keys
+    del use_tf_compat_v1, input_tensor_adapter_config
+  monkeypatch.setattr(tft_beam_impl._RunMetaGraphDoFn, '__init__', other_init)  # pylint: disable=protected-access
+  assert [name for name in in_process_analysis.missing_from_tft()
+          if name.startswith('_RunMetaGraphDoFn(')]

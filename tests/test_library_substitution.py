@@ -44,3 +44,14 @@ def test_callers_for_one_module_take_turns():
     thread.join()
   assert sorted(seen) == [f'caller {i}' for i in range(4)]
   assert module.step == 'released'
+
+
+def test_takes_checks_the_parameters_and_their_order():
+  def traced(preprocessing_fn, input_specs, base_temp_dir=None):
+    del preprocessing_fn, input_specs, base_temp_dir
+  assert library_substitution.takes(
+      traced, ('preprocessing_fn', 'input_specs', 'base_temp_dir'))
+  assert not library_substitution.takes(
+      traced, ('input_specs', 'preprocessing_fn', 'base_temp_dir'))
+  assert not library_substitution.takes(traced,
+                                        ('preprocessing_fn', 'input_specs'))

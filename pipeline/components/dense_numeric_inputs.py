@@ -39,7 +39,6 @@ where TFX's processor has the methods it was written for (tfx 1.16);
 another TFX keeps its own processor and sparse inputs, with a warning.
 """
 import contextlib
-import inspect
 import json
 import math
 from typing import Any, Iterator, List, Mapping, Optional
@@ -249,7 +248,7 @@ def _can_substitute() -> bool:
   methods = {name: getattr(processor, name, None)
              for name in _PROCESSOR_METHODS}
   return all(method is not None and
-             tuple(inspect.signature(method).parameters) == parameters
+             library_substitution.takes(method, parameters)
              for method, parameters in zip(methods.values(),
                                            _PROCESSOR_METHODS.values()))
 

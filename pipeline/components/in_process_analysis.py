@@ -32,7 +32,6 @@ for Beam).
 """
 import collections
 import dataclasses
-import inspect
 import operator
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping
 from typing import Optional, Sequence
@@ -59,6 +58,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx_bsl.tfxio import tensor_adapter
 
 from pipeline.components import in_process_vocabulary
+from pipeline.components import library_substitution
 
 
 class Unsupported(Exception):
@@ -88,8 +88,8 @@ def missing_from_tft() -> List[str]:
   missing = [f'{module.__name__}.{name}' for module, names in _TFT_NAMES
              for name in names if not hasattr(module, name)]
   runner = getattr(beam_impl, '_RunMetaGraphDoFn', None)
-  if runner is not None and tuple(inspect.signature(
-      runner.__init__).parameters) != _RUNNER_PARAMETERS:
+  if runner is not None and not library_substitution.takes(
+      runner.__init__, _RUNNER_PARAMETERS):
     missing.append('_RunMetaGraphDoFn(' + ', '.join(_RUNNER_PARAMETERS[1:]) +
                    ')')
   return missing
@@ -197,25 +197,18 @@ class _CombineGlobally(_Accumulator):
     return [self._fn.extract_output(accumulator)]
 
 
-def _accumulator(operation) -> _Accumulator:
-  """The accumulator for an accumulating operation."""
-  kind = type(operation)
-  if kind is analyzer_nodes.PackedCombineAccumulate:
-    return _CombineGlobally(analyzer_impls._PackedCombinerWrapper(  # pylint: disable=protected-access
-        operation.combiners, is_combining_accumulators=False))
-  if kind is analyzer_nodes.CacheableCombineAccumulate:
-    return _CombineGlobally(analyzer_impls._CombinerWrapper(  # pylint: disable=protected-access
-        operation.combiner, is_combining_accumulators=False))
-  if kind is analyzer_nodes.VocabularyAccumulate:
-    return in_process_vocabulary.TokenCounts(
-        weighted=in_process_vocabulary.is_weighted(operation))
-  raise Unsupported(f'operation {kind.__name__}')
-
-
-# Operations that accumulate the elements of a pass.
-_ACCUMULATORS = (analyzer_nodes.PackedCombineAccumulate,
-                 analyzer_nodes.CacheableCombineAccumulate,
-                 analyzer_nodes.VocabularyAccumulate)
+# Operations that accumulate the elements of a pass: each one's accumulator.
+_ACCUMULATORS: Dict[type, Callable[[Any], _Accumulator]] = {
+    analyzer_nodes.PackedCombineAccumulate: lambda operation: _CombineGlobally(
+        analyzer_impls._PackedCombinerWrapper(  # pylint: disable=protected-access
+            operation.combiners, is_combining_accumulators=False)),
+    analyzer_nodes.CacheableCombineAccumulate: lambda operation: (
+        _CombineGlobally(analyzer_impls._CombinerWrapper(  # pylint: disable=protected-access
+            operation.combiner, is_combining_accumulators=False))),
+    analyzer_nodes.VocabularyAccumulate: lambda operation: (
+        in_process_vocabulary.TokenCounts(
+            weighted=in_process_vocabulary.is_weighted(operation))),
+}
 
 
 def _extract_keys(operation) -> Callable[[Mapping[str, Any]], Any]:
@@ -271,13 +264,21 @@ class _Analysis(nodes.Visitor):
       if kind not in _SUPPORTED:
         raise Unsupported(f'operation {kind.__name__} '
                           f'({node.operation_def.label})')
-      _check_operation(node.operation_def)
+      self._check(node.operation_def)
       for value in node.inputs:
         consumers[value.parent_operation].append(node)
         stack.append(value.parent_operation)
     for node in seen:
       if type(node.operation_def) is beam_nodes.ApplySavedModel:
         self._passes[node] = self._plan_pass(node, consumers)
+
+  @staticmethod
+  def _check(operation) -> None:
+    """Raises Unsupported for a variant of a supported operation that is not
+    computed here (found before anything is written)."""
+    reason = in_process_vocabulary.unsupported_reason(operation)
+    if reason:
+      raise Unsupported(reason)
 
   def _plan_pass(self, apply: nodes.OperationNode, consumers) -> _Pass:
     """The pass of `apply`, with every accumulator downstream of it."""
@@ -293,7 +294,7 @@ class _Analysis(nodes.Visitor):
         elif kind in _ACCUMULATORS:
           if consumer in sinks:
             raise Unsupported('an accumulator fed twice from one pass')
-          sinks[consumer] = _Sink(steps, _accumulator(consumer.operation_def))
+          sinks[consumer] = _Sink(steps, _ACCUMULATORS[kind](consumer.operation_def))
         else:
           raise Unsupported(
               f'{kind.__name__} ({consumer.operation_def.label}) reads '
@@ -336,14 +337,12 @@ class _Analysis(nodes.Visitor):
   # them. Each returns a tuple of outputs.
 
   def extract_input(self, operation):
+    # `analyze` gives TFT's graph builder the sources' keys: a key is one of
+    # them or the flattened one.
     key = operation.dataset_key
     if key.is_flattened_dataset_key():
-      sources = list(self._sources.values())
-    elif key in self._sources:
-      sources = [self._sources[key]]
-    else:
-      raise Unsupported(f'no data for dataset {key}')
-    return (_Datasets(sources),)
+      return (_Datasets(list(self._sources.values())),)
+    return (_Datasets([self._sources[key]]),)
 
   def create_saved_model(self, operation, *bindings):
     unbound = beam_common.get_unique_temp_path(self._base_temp_dir)
@@ -450,14 +449,6 @@ def _single(values: list, label: str):
   if len(values) != 1:
     raise ValueError(f'{label}: expected one value, got {len(values)}')
   return values[0]
-
-
-def _check_operation(operation) -> None:
-  """Raises Unsupported for the variants of supported operations that are
-  not computed here."""
-  reason = in_process_vocabulary.unsupported_reason(operation)
-  if reason:
-    raise Unsupported(reason)
 
 
 _LIST_OPERATIONS = {

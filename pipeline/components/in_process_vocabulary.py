@@ -22,7 +22,7 @@ from tensorflow_transform.beam import analyzer_impls
 # (None in a TFT without them: in_process_analysis.missing_from_tft names it).
 _ORDERING = getattr(analyzers, '_VocabOrderingType', None)
 # The orders computed here: by frequency, without and with weights.
-ORDERINGS = ((_ORDERING.FREQUENCY, _ORDERING.WEIGHTED_FREQUENCY)
+_ORDERINGS = ((_ORDERING.FREQUENCY, _ORDERING.WEIGHTED_FREQUENCY)
              if _ORDERING else ())
 
 
@@ -38,7 +38,7 @@ _LINES_PER_WRITE = 65536
 def unsupported_reason(operation) -> Optional[str]:
   """Why a vocabulary operation is not computed here (None: it is)."""
   ordering = getattr(operation, 'vocab_ordering_type', None)
-  if ordering is not None and ordering not in ORDERINGS:
+  if ordering is not None and ordering not in _ORDERINGS:
     return f'a vocabulary ordered by {ordering}'
   if isinstance(operation, analyzer_nodes.VocabularyPrune) and (
       operation.key_fn):

@@ -1,5 +1,6 @@
 """A function or class of a third-party module stood in for the library's
-own while one executor call runs.
+own while one executor call runs, and the check that a library's function
+is still the one written for.
 
 Three executors change a step inside TFX, TFT or TFDV that the library
 offers no parameter for: Transform's tracing (shared_trace_transform.py) and
@@ -10,11 +11,19 @@ swap they share: one caller per module at a time, and the library's own
 back on leaving, also on an error.
 """
 import contextlib
+import inspect
 import threading
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Sequence
 
 _LOCKS: Dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
+
+
+def takes(function: Callable[..., Any], parameters: Sequence[str]) -> bool:
+  """Whether `function` takes exactly `parameters`, in this order: the check
+  that a library's function is still the one a substitution (or a call of
+  it) was written for."""
+  return tuple(inspect.signature(function).parameters) == tuple(parameters)
 
 
 @contextlib.contextmanager

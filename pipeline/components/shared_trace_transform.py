@@ -40,7 +40,6 @@ executor reads batches of the sizes Beam tunes, the project's reads fixed
 ones, pipeline/components/transform_batches.py).
 """
 import contextlib
-import inspect
 from typing import Any, Iterator, Mapping
 
 from absl import logging
@@ -64,9 +63,8 @@ _TRACE_PARAMETERS = ('preprocessing_fn', 'input_specs', 'use_tf_compat_v1',
 
 def _can_share() -> bool:
   """Whether TFT's tracing function is the one the sharing was written for."""
-  parameters = tuple(inspect.signature(
-      impl_helper.trace_preprocessing_function).parameters)
-  return parameters == _TRACE_PARAMETERS
+  return library_substitution.takes(impl_helper.trace_preprocessing_function,
+                                    _TRACE_PARAMETERS)
 
 
 def _analyzers(graph) -> tuple:
